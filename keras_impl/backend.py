@@ -1,0 +1,93 @@
+"""Which Keras backend runs, on what device, with which versions.
+
+The backend is chosen as Keras chooses it: the ``KERAS_BACKEND`` environment
+variable, read once when Keras is first imported. ``select_backend`` sets it
+before that import (the ``--backend`` option of ``bilstm``), and refuses,
+rather than silently ignoring, a request that comes too late.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# The package a user installs for each backend (this project pins the CPU build of TensorFlow).
+BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch==2.13.0"}
+_IMPORT_NAMES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be used here: unknown, not installed, or chosen too late."""
+
+
+def select_backend(name: str | None) -> str:
+    """Make ``name`` the Keras backend for this process (None: keep ``KERAS_BACKEND`` or Keras's default)."""
+    if name is None:
+        name = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    if "keras" in sys.modules:
+        import keras
+        if keras.backend.backend() != name:
+            raise BackendError(f"Keras is already imported with backend {keras.backend.backend()!r}; "
+                               f"set KERAS_BACKEND={name} before importing it (one backend per process)")
+        return name
+    check_installed(name)
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def check_installed(name: str) -> None:
+    if importlib.util.find_spec(_IMPORT_NAMES[name]) is None:
+        raise BackendError(f"backend {name!r} is not installed: pip install {BACKEND_PACKAGES[name]} "
+                           f"(or pip install -e '.[{name}]')")
+
+
+def installed_backends() -> list[str]:
+    return [b for b in BACKENDS if importlib.util.find_spec(_IMPORT_NAMES[b]) is not None]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def device_name() -> str:
+    """The device Keras computes on: 'cpu' or the accelerator's name."""
+    import keras
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        d = jax.devices()[0]
+        return "cpu" if d.platform == "cpu" else f"{d.platform}:{d.device_kind}"
+    if backend == "torch":
+        import torch
+        return f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"gpu:{gpus[0].name}" if gpus else "cpu"
+    return "cpu"
+
+
+def backend_info() -> dict:
+    """Backend, device, floatx and the versions that matter, as a JSON-ready dict."""
+    import keras
+    info = {
+        "backend": keras.backend.backend(),
+        "device": device_name(),
+        "floatx": keras.config.floatx(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.node(),
+    }
+    for dist in ("keras", "numpy", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch"):
+        version = _version(dist)
+        if version is not None:
+            info[dist] = version
+    return info

@@ -1,0 +1,45 @@
+"""The ``bilstm`` command line: one subcommand per module in ``keras_impl/commands``.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported before Keras, so that ``--backend``
+can set ``KERAS_BACKEND`` before Keras is imported; a module imports Keras only
+inside ``run``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = ("parity", "experiments", "bench", "info")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bilstm", description="Bidirectional LSTM lab: oracle, parity, experiments, benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"keras_impl.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"keras_impl.commands.{module_name}":
+                continue  # a command not written yet
+            raise
+        for name, help_text, add_arguments, run in module.COMMANDS:
+            p = sub.add_parser(name, help=help_text, description=help_text)
+            add_arguments(p)
+            p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``bilstm``; each module lists ``COMMANDS = [(name, help, add_arguments, run), ...]``."""

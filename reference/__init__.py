@@ -1,0 +1,16 @@
+"""bilstm-lab's oracle: LSTM and Bidirectional LSTM from scratch, NumPy only, float64.
+
+Public functions mirror the Keras layer calls (Keras's weight layout and gate
+order i, f, c, o; inputs (batch, time, features)), so that a reader can hold
+one against the other. This package imports NumPy alone: a test proves it.
+"""
+from .bidirectional import MERGE_MODES, bidirectional_forward
+from .lstm import lstm_cell, lstm_forward, sigmoid
+from .model import model_forward
+from .spec import DIRECTIONS, MODEL_MERGE_MODES, ModelSpec, keras_init_weights, random_weights
+
+__all__ = [
+    "DIRECTIONS", "MERGE_MODES", "MODEL_MERGE_MODES", "ModelSpec",
+    "bidirectional_forward", "keras_init_weights", "lstm_cell", "lstm_forward", "model_forward",
+    "random_weights", "sigmoid",
+]

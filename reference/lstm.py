@@ -1,0 +1,175 @@
+"""The LSTM layer, from scratch in NumPy (float64), in Keras 3's layout and semantics.
+
+Weights (Keras layout, gate order i, f, c, o in column blocks of width U):
+    kernel            W  (D, 4U)
+    recurrent_kernel  R  (U, 4U)
+    bias              b  (4U,)
+
+One step, for input x_t (B, D) and state (h, c) each (B, U):
+    z       = x_t W + h R + b                       (B, 4U)
+    i, f, g, o = z[:, :U], z[:, U:2U], z[:, 2U:3U], z[:, 3U:]
+    i, f, o = sigmoid(i), sigmoid(f), sigmoid(o)    (the true logistic)
+    g       = tanh(g)
+    c'      = f * c + i * g
+    h'      = o * tanh(c')
+The output at t is h'.
+
+Masking (Keras's generic path): at a step where ``mask[b, t]`` is False the
+state (h, c) of row b is carried unchanged; the output there is the previous
+output (which equals the carried h, and h0 at leading masked steps, as on the
+JAX and numpy backends) or zeros with ``zero_output_for_mask=True``.
+
+``go_backwards=True`` reads the input (and the mask) from the last step to the
+first and returns the outputs in processing order: ``out[:, k]`` is the state
+after reading ``x[T-1] ... x[T-1-k]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_float64, as_mask, check_flag
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    # Written through tanh so that it never overflows: sigmoid(z) = (1 + tanh(z/2)) / 2.
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def lstm_cell(x_t, h, c, kernel, recurrent_kernel, bias):
+    """One step: state in, state out, nothing mutated. Shapes as in the module docstring.
+
+    Returns ``(h', c', gates)`` with the activated gates ``[i | f | g | o]`` (B, 4U).
+    """
+    return _step(x_t @ kernel + bias, h, c, recurrent_kernel)
+
+
+def _step(x_proj_t, h, c, recurrent_kernel):
+    """The cell with the input half ``x_t W + b`` (B, 4U) already computed."""
+    U = h.shape[-1]
+    z = x_proj_t + h @ recurrent_kernel  # (B, 4U)
+    # One tanh for all four gates: sigmoid(z) = (1 + tanh(z / 2)) / 2 on the i, f, o blocks.
+    gates = np.tanh(z * _gate_scale(U))
+    gates[:, :2 * U] = 0.5 * (1.0 + gates[:, :2 * U])  # i, f
+    gates[:, 3 * U:] = 0.5 * (1.0 + gates[:, 3 * U:])  # o
+    i, f, g, o = gates[:, :U], gates[:, U:2 * U], gates[:, 2 * U:3 * U], gates[:, 3 * U:]
+    c_new = f * c + i * g
+    h_new = o * np.tanh(c_new)
+    return h_new, c_new, gates
+
+
+_SCALES: dict[int, np.ndarray] = {}
+
+
+def _gate_scale(U: int) -> np.ndarray:
+    if U not in _SCALES:
+        _SCALES[U] = np.concatenate([np.full(2 * U, 0.5), np.ones(U), np.full(U, 0.5)])
+    return _SCALES[U]
+
+
+@dataclass
+class LSTMCache:
+    """What the forward pass keeps for BPTT, time-major and in processing order.
+
+    x (B, T, D) and mask (B, T) are already flipped for ``go_backwards``;
+    h_prev, c_prev (T, B, U) are the states entering each step, gates (T, B, 4U)
+    the activated ``[i | f | g | o]`` and c_new (T, B, U) the cell state each
+    step computed (before masking picked between it and the carried state).
+    """
+    x: np.ndarray
+    mask: np.ndarray | None
+    h_prev: np.ndarray
+    c_prev: np.ndarray
+    gates: np.ndarray
+    c_new: np.ndarray
+    go_backwards: bool
+    zero_output_for_mask: bool
+
+
+def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwards=False,
+             zero_output_for_mask=False):
+    """The time loop that serves every direction, on already-checked float64 arrays.
+
+    Returns ``(outputs (B, T, U) in processing order, h_T, c_T, LSTMCache)``.
+    """
+    if go_backwards:  # one loop for both directions: flip, run, leave the order to the caller
+        x = x[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
+    B, T, _ = x.shape
+    U = recurrent_kernel.shape[0]
+    x_proj = np.einsum("btd,dk->tbk", x, kernel) + bias  # (T, B, 4U): the input half of z, all steps at once
+    h_prev, c_prev, c_store = (np.empty((T, B, U)) for _ in range(3))
+    gate_store = np.empty((T, B, 4 * U))
+    outputs = np.empty((T, B, U))
+    h, c = h0, c0
+    for t in range(T):
+        h_prev[t], c_prev[t] = h, c
+        h_new, c_new, gate_store[t] = _step(x_proj[t], h, c, recurrent_kernel)
+        c_store[t] = c_new
+        if mask is None:
+            h, c = h_new, c_new
+            outputs[t] = h
+        else:
+            m = mask[:, t, None]  # (B, 1)
+            h, c = np.where(m, h_new, h), np.where(m, c_new, c)
+            outputs[t] = np.where(m, h, 0.0) if zero_output_for_mask else h
+    cache = LSTMCache(x=x, mask=mask, h_prev=h_prev, c_prev=c_prev, gates=gate_store, c_new=c_store,
+                      go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
+    return outputs.transpose(1, 0, 2), h, c, cache  # (B, T, U)
+
+
+def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=""):
+    """Checked float64 ``(kernel, recurrent_kernel, bias)``; U is read off the recurrent kernel."""
+    recurrent_kernel = as_float64(f"{prefix}recurrent_kernel", recurrent_kernel, ndim=2)
+    U = recurrent_kernel.shape[0]
+    if recurrent_kernel.shape != (U, 4 * U):
+        raise ValueError(f"{prefix}recurrent_kernel must have shape (units, 4*units), got {recurrent_kernel.shape}")
+    kernel = as_float64(f"{prefix}kernel", kernel, shape=(features, 4 * U))
+    bias = as_float64(f"{prefix}bias", bias, shape=(4 * U,))
+    return kernel, recurrent_kernel, bias
+
+
+def check_states(initial_state, count, batch, units, names):
+    """``count`` initial states, each (batch, units); None gives zeros."""
+    if initial_state is None:
+        return [np.zeros((batch, units)) for _ in range(count)]
+    if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, (list, tuple)):
+        raise TypeError(f"initial_state must be a list of {count} arrays [{', '.join(names)}], got {type(initial_state).__name__}")
+    if len(initial_state) != count:
+        raise ValueError(f"initial_state must hold {count} arrays [{', '.join(names)}], got {len(initial_state)}")
+    return [as_float64(f"initial_state[{k}] ({n})", s, shape=(batch, units)) for k, (s, n) in enumerate(zip(initial_state, names))]
+
+
+def check_input(x):
+    x = as_float64("x", x, ndim=3)
+    if 0 in x.shape:
+        raise ValueError(f"x must be a non-empty (batch, time, features) array, got shape {x.shape}")
+    return x
+
+
+def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=None, go_backwards=False,
+                 return_sequences=False, return_state=False, zero_output_for_mask=False):
+    """Keras's ``LSTM(U, ...)(x, initial_state=..., mask=...)``, in float64.
+
+    Args:
+        x: (B, T, D) inputs.
+        kernel, recurrent_kernel, bias: (D, 4U), (U, 4U), (4U,), Keras layout.
+        initial_state: ``[h0, c0]``, each (B, U); zeros when None.
+        mask: (B, T) booleans, True where a step is valid.
+    Returns:
+        (B, T, U) outputs in processing order with ``return_sequences``, else the
+        last of them (B, U); with ``return_state`` the tuple ``(output, h_T, c_T)``.
+    """
+    go_backwards, return_sequences, return_state, zero_output_for_mask = (
+        check_flag(n, v) for n, v in (("go_backwards", go_backwards), ("return_sequences", return_sequences),
+                                      ("return_state", return_state), ("zero_output_for_mask", zero_output_for_mask)))
+    x = check_input(x)
+    B, T, D = x.shape
+    kernel, recurrent_kernel, bias = check_lstm_weights(kernel, recurrent_kernel, bias, features=D)
+    h0, c0 = check_states(initial_state, 2, B, recurrent_kernel.shape[0], ("h", "c"))
+    mask = as_mask(mask, B, T)
+    outputs, h, c, _ = run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards=go_backwards,
+                                zero_output_for_mask=zero_output_for_mask)
+    output = outputs if return_sequences else outputs[:, -1]
+    return (output, h, c) if return_state else output

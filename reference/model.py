@@ -1,0 +1,91 @@
+"""The whole model of a ``ModelSpec``: recurrent layers, then a sigmoid head at every step.
+
+    x (B, T, D)
+      -> [Masking(mask_value): mask = any(x != mask_value, features); x = x * mask]
+      -> recurrent layer 1 .. L, each returning sequences, the mask passed along
+      -> p = sigmoid(y W_d + b_d) at every step       (B, T, 1)
+
+A plain LSTM (forward or ``go_backwards``) hands its outputs on in processing
+order, as Keras does; its output mask is the input mask, unflipped (Keras's
+``RNN.compute_mask`` returns the mask it was given).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_float64, as_mask
+from .bidirectional import MERGE_MODES, run_bidirectional
+from .lstm import check_input, run_lstm, sigmoid
+from .spec import ModelSpec
+
+
+@dataclass
+class ModelCache:
+    """What ``model_forward`` keeps for the backward pass, one entry per recurrent layer."""
+    x: np.ndarray                   # (B, T, D) the model's input after Masking
+    mask: np.ndarray | None         # (B, T) the mask every layer saw
+    layer_inputs: list = field(default_factory=list)   # (B, T, D_k) into layer k
+    layer_caches: list = field(default_factory=list)   # per layer: (LSTMCache,) or (fwd, bwd)
+    layer_halves: list = field(default_factory=list)   # per Bidirectional layer: (y_f, y_b) before the merge
+    head_input: np.ndarray | None = None                # (B, T, F)
+    logits: np.ndarray | None = None                    # (B, T, 1)
+
+
+def check_model_weights(spec: ModelSpec, weights) -> list[np.ndarray]:
+    shapes = spec.weight_shapes()
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"weights must be a list of {len(shapes)} arrays in get_weights() order, got {type(weights).__name__}")
+    if len(weights) != len(shapes):
+        raise ValueError(f"weights must hold {len(shapes)} arrays for {spec.describe()}, got {len(weights)}")
+    return [as_float64(f"weights[{k}] ({role})", w, shape=shape)
+            for k, (w, (role, shape)) in enumerate(zip(weights, spec.weight_roles()))]
+
+
+def model_forward(spec: ModelSpec, weights, x, mask=None):
+    """Per-step probabilities (B, T, 1) of ``spec``'s model, weights in ``model.get_weights()`` order.
+
+    ``mask`` (B, T) may be given only when the spec has no Masking layer (which
+    derives the mask from ``x``).
+    """
+    probs, _ = forward_with_cache(spec, weights, x, mask)
+    return probs
+
+
+def forward_with_cache(spec: ModelSpec, weights, x, mask=None):
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+    weights = check_model_weights(spec, weights)
+    x = check_input(x)
+    B, T, D = x.shape
+    if D != spec.features:
+        raise ValueError(f"x must have {spec.features} features for {spec.describe()}, got shape {x.shape}")
+    if spec.mask_value is not None:
+        if mask is not None:
+            raise ValueError("mask must be None when the spec has a Masking layer (mask_value set): it derives the mask from x")
+        mask = np.any(x != spec.mask_value, axis=-1)  # (B, T)
+        x = x * mask[..., None]  # Masking also zeroes the masked inputs
+    mask = as_mask(mask, B, T)
+    cache = ModelCache(x=x, mask=mask)
+    h, k = x, 0
+    for units in spec.layer_units:
+        cache.layer_inputs.append(h)
+        zeros = np.zeros((B, units))
+        if spec.bidirectional:
+            fwd_w, bwd_w = tuple(weights[k:k + 3]), tuple(weights[k + 3:k + 6])
+            k += 6
+            (y_f, y_b), _, caches = run_bidirectional(h, fwd_w, bwd_w, (zeros,) * 4, mask, return_sequences=True)
+            cache.layer_halves.append((y_f, y_b))
+            h = MERGE_MODES[spec.merge_mode](y_f, y_b)
+        else:
+            h, _, _, lstm_cache = run_lstm(h, *weights[k:k + 3], zeros, zeros, mask,
+                                           go_backwards=spec.direction == "backward")
+            k += 3
+            caches = (lstm_cache,)
+            cache.layer_halves.append(None)
+        cache.layer_caches.append(caches)
+    dense_kernel, dense_bias = weights[k], weights[k + 1]
+    cache.head_input = h
+    cache.logits = h @ dense_kernel + dense_bias  # (B, T, 1)
+    return sigmoid(cache.logits), cache

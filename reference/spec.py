@@ -1,0 +1,123 @@
+"""One frozen description of a model, read by the oracle and the Keras builder alike.
+
+The defaults are the tutorial's Bidirectional model:
+
+    Input (10, 1) -> Bidirectional(LSTM(20, return_sequences=True), "concat")
+                  -> TimeDistributed(Dense(1, sigmoid))
+
+Every recurrent layer returns sequences (the head predicts at every timestep);
+``units=(20, 20)`` stacks two recurrent layers of the same direction and merge
+mode. ``mask_value`` puts a ``Masking(mask_value)`` layer in front, for
+zero-padded variable-length sequences.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import check_choice, check_positive_int
+
+DIRECTIONS = ("forward", "backward", "bidirectional")
+# Model-level merge modes: ``None`` gives a pair of tensors that a Dense head cannot take.
+MODEL_MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    timesteps: int = 10
+    features: int = 1
+    units: int | tuple[int, ...] = 20
+    direction: str = "bidirectional"
+    merge_mode: str = "concat"
+    mask_value: float | None = None
+    layer_units: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        check_positive_int("timesteps", self.timesteps)
+        check_positive_int("features", self.features)
+        units = (self.units,) if isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool) else self.units
+        if not isinstance(units, tuple) or not units:
+            raise ValueError(f"units must be a positive integer or a non-empty tuple of them, got {self.units!r}")
+        for k, u in enumerate(units):
+            check_positive_int(f"units[{k}]", u)
+        object.__setattr__(self, "units", units[0] if len(units) == 1 else tuple(int(u) for u in units))
+        object.__setattr__(self, "layer_units", tuple(int(u) for u in units))
+        check_choice("direction", self.direction, DIRECTIONS)
+        if self.direction == "bidirectional":
+            check_choice("merge_mode", self.merge_mode, MODEL_MERGE_MODES)
+        if self.mask_value is not None and not isinstance(self.mask_value, (int, float)):
+            raise TypeError(f"mask_value must be a number or None, got {self.mask_value!r}")
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.direction == "bidirectional"
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_units)
+
+    def layer_output_features(self, units: int) -> int:
+        """Features a recurrent layer of ``units`` hands to the next layer."""
+        return 2 * units if self.bidirectional and self.merge_mode == "concat" else units
+
+    def weight_roles(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``(role, shape)`` for each array, in Keras's ``model.get_weights()`` order.
+
+        Per recurrent layer: ``kernel`` (D, 4U), ``recurrent_kernel`` (U, 4U),
+        ``bias`` (4U,), twice (forward, then backward) for a Bidirectional layer;
+        then the head's ``dense_kernel`` (F, 1) and ``dense_bias`` (1,).
+        """
+        roles, d = [], self.features
+        for u in self.layer_units:
+            for _ in range(2 if self.bidirectional else 1):
+                roles += [("kernel", (d, 4 * u)), ("recurrent_kernel", (u, 4 * u)), ("bias", (4 * u,))]
+            d = self.layer_output_features(u)
+        return roles + [("dense_kernel", (d, 1)), ("dense_bias", (1,))]
+
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        return [shape for _, shape in self.weight_roles()]
+
+    def describe(self) -> str:
+        kind = {"forward": "LSTM", "backward": "LSTM(go_backwards)", "bidirectional": f"BiLSTM[{self.merge_mode}]"}[self.direction]
+        units = "x".join(str(u) for u in self.layer_units)
+        mask = "" if self.mask_value is None else f" mask={self.mask_value}"
+        return f"{kind} T={self.timesteps} D={self.features} U={units}{mask}"
+
+
+def random_weights(spec: ModelSpec, rng: np.random.Generator, scale: float = 0.5) -> list[np.ndarray]:
+    """Random, non-zero, non-symmetric weights and biases for ``spec`` (tests, parity).
+
+    Uniform in [-scale, scale) shifted away from zero, so no unit or gate is a copy
+    of another and a wrong gate order or a transposed kernel shows.
+    """
+    out = []
+    for shape in spec.weight_shapes():
+        w = rng.uniform(-scale, scale, size=shape)
+        w += np.where(w >= 0, 0.05, -0.05)  # keep every entry away from exactly zero
+        out.append(w)
+    return out
+
+
+def keras_init_weights(spec: ModelSpec, rng: np.random.Generator) -> list[np.ndarray]:
+    """Weights drawn as Keras initialises this model (same distributions, not the same numbers).
+
+    kernel and Dense kernel: glorot_uniform over the whole matrix; recurrent_kernel:
+    orthogonal over the whole (U, 4U) matrix; LSTM bias zeros with the forget
+    block set to 1.0 (``unit_forget_bias``); Dense bias zero.
+    """
+    out = []
+    for role, shape in spec.weight_roles():
+        if role in ("kernel", "dense_kernel"):
+            limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+            out.append(rng.uniform(-limit, limit, size=shape))
+        elif role == "recurrent_kernel":
+            q, r = np.linalg.qr(rng.normal(size=(shape[1], shape[0])))  # (4U, U), orthonormal columns
+            out.append((q * np.sign(np.diag(r))).T)  # (U, 4U), orthonormal rows
+        else:
+            bias = np.zeros(shape)
+            if role == "bias":
+                u = shape[0] // 4
+                bias[u:2 * u] = 1.0  # gate order i, f, c, o: the second block is the forget gate
+            out.append(bias)
+    return out
