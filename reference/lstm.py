@@ -123,9 +123,13 @@ def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=
     """Checked float64 ``(kernel, recurrent_kernel, bias)``; U is read off the recurrent kernel."""
     recurrent_kernel = as_float64(f"{prefix}recurrent_kernel", recurrent_kernel, ndim=2)
     U = recurrent_kernel.shape[0]
-    if recurrent_kernel.shape != (U, 4 * U):
-        raise ValueError(f"{prefix}recurrent_kernel must have shape (units, 4*units), got {recurrent_kernel.shape}")
-    kernel = as_float64(f"{prefix}kernel", kernel, shape=(features, 4 * U))
+    if U == 0 or recurrent_kernel.shape != (U, 4 * U):
+        raise ValueError(f"{prefix}recurrent_kernel must have shape (units, 4*units) with units >= 1, got {recurrent_kernel.shape}")
+    kernel = as_float64(f"{prefix}kernel", kernel, ndim=2)
+    expected = (kernel.shape[0] if features is None else features, 4 * U)
+    if kernel.shape != expected:  # name both sides: the x features and the units it was checked against
+        raise ValueError(f"{prefix}kernel must have shape {expected} = (features, 4*units) for x with "
+                         f"{expected[0]} features and units={U}, got {kernel.shape}")
     bias = as_float64(f"{prefix}bias", bias, shape=(4 * U,))
     return kernel, recurrent_kernel, bias
 

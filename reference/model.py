@@ -63,7 +63,8 @@ def forward_with_cache(spec: ModelSpec, weights, x, mask=None):
         raise ValueError(f"x must have {spec.features} features for {spec.describe()}, got shape {x.shape}")
     if spec.mask_value is not None:
         if mask is not None:
-            raise ValueError("mask must be None when the spec has a Masking layer (mask_value set): it derives the mask from x")
+            raise ValueError(f"mask must be None when the spec has a Masking layer (mask_value={spec.mask_value}): "
+                             f"it derives the mask from x; got an array of shape {np.shape(mask)}")
         mask = np.any(x != spec.mask_value, axis=-1)  # (B, T)
         x = x * mask[..., None]  # Masking also zeroes the masked inputs
     mask = as_mask(mask, B, T)

@@ -29,3 +29,33 @@ def make_sequences(n_sequences: int, timesteps: int, rng: np.random.Generator) -
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     x = rng.random((n_sequences, timesteps, 1))  # uniform [0, 1)
     return x, labels_for(x, timesteps)
+
+
+def mask_from_lengths(lengths: np.ndarray, timesteps: int) -> np.ndarray:
+    """Boolean (N, T) mask, True on the first ``lengths[i]`` steps of sequence i (right padding)."""
+    lengths = np.asarray(lengths)
+    return np.arange(timesteps)[None, :] < lengths[:, None]  # (N, T)
+
+
+def make_variable_sequences(n_sequences: int, rng: np.random.Generator, *, min_length: int = 5,
+                            max_length: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sequences of lengths drawn uniformly from ``min_length .. max_length``, zero-padded on the right.
+
+    Returns x (N, max_length, 1), y (N, max_length, 1) and lengths (N,) int. Sequence i
+    is a tutorial sequence of its own length L_i: values uniform [0, 1) on its first
+    L_i steps, labels ``cumsum(x)[t] >= L_i / 4``; x and y are 0 on the padding.
+    A value of exactly 0.0 (the padding, masked by ``Masking(0.0)``) has probability
+    2**-53 a draw, so a valid step is never mistaken for padding in practice.
+    """
+    check_positive_int("n_sequences", n_sequences)
+    check_positive_int("min_length", min_length)
+    check_positive_int("max_length", max_length)
+    if min_length > max_length:
+        raise ValueError(f"min_length must be <= max_length, got min_length={min_length}, max_length={max_length}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    lengths = rng.integers(min_length, max_length + 1, size=n_sequences)  # (N,)
+    mask = mask_from_lengths(lengths, max_length)[..., None]  # (N, T, 1)
+    x = rng.random((n_sequences, max_length, 1)) * mask
+    y = labels_for(x, lengths) * mask
+    return x, y, lengths

@@ -12,6 +12,7 @@ zero-padded variable-length sequences.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,8 +47,13 @@ class ModelSpec:
         check_choice("direction", self.direction, DIRECTIONS)
         if self.direction == "bidirectional":
             check_choice("merge_mode", self.merge_mode, MODEL_MERGE_MODES)
-        if self.mask_value is not None and not isinstance(self.mask_value, (int, float)):
-            raise TypeError(f"mask_value must be a number or None, got {self.mask_value!r}")
+        if self.mask_value is not None:
+            if isinstance(self.mask_value, (bool, np.bool_)) or not isinstance(self.mask_value, numbers.Real):
+                raise TypeError(f"mask_value must be a finite number or None, got {self.mask_value!r}")
+            if not np.isfinite(self.mask_value):  # x != nan is always True: a NaN mask value would mask nothing
+                raise ValueError(f"mask_value must be a finite number or None, got {self.mask_value!r}")
+            if not isinstance(self.mask_value, (int, float)):  # a NumPy scalar: a plain float for Keras configs
+                object.__setattr__(self, "mask_value", float(self.mask_value))
 
     @property
     def bidirectional(self) -> bool:

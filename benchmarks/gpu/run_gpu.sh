@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# All the GPU work of the benchmark issue, in one call of the device tool:
+#   1. install the carried Keras wheels (.whl/, fetched beforehand here with ../shared/gpu/wheels.sh);
+#   2. the training-speed sweep on jax and torch, every device present (GPU first, then the host CPU),
+#      within SWEEP_BUDGET seconds (default 330: inside the issue's 7 minutes, leaving the parity runs room
+#      in one 600-s call);
+#   3. the parity suite on the jax and torch backends with TF32 off (pytest, default marks; test_bench.py
+#      is left out: step 2 has just exercised the benchmark), PARITY_TIMEOUT seconds each at most;
+#   4. everything under $OUT: at most 8 files come back, so the results folder travels as one tarball.
+#
+# Host: Python 3.12, jax and torch with CUDA, no TensorFlow (the summary says it was not timed on the
+# GPU), no network. Prepare and run (device tool):
+#   here:   ../shared/gpu/wheels.sh            # keras 3.15.1, namex, optree into .whl/
+#   device: run(command="bash benchmarks/gpu/run_gpu.sh", carry=[".whl"], timeout_s=600)
+# Then unpack gpu_results.tar.gz into benchmarks/results/ here and commit it.
+# Locally (a smoke test, CPU only): OUT=/tmp/gpu-out RESULTS=/tmp/gpu-res SWEEP_BUDGET=60 BENCH_ARGS=--quick \
+#   PARITY_TIMEOUT=20 PY=.venv/bin/python bash benchmarks/gpu/run_gpu.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:?set OUT to the folder whose files come back}
+SWEEP_BUDGET=${SWEEP_BUDGET:-330}
+PARITY_TIMEOUT=${PARITY_TIMEOUT:-100}  # seconds for each backend's parity run
+BENCH_ARGS=${BENCH_ARGS:-}
+PY=${PY:-python3}
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+mkdir -p "$OUT"
+LOG="$OUT/run.log"
+exec > >(tee -a "$LOG") 2>&1
+start=$(date +%s)
+stamp() { echo "=== $(date -u +%H:%M:%S) (+$(( $(date +%s) - start )) s) $*"; }
+
+stamp "host"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | head -5
+$PY --version
+if [ -d .whl ]; then
+  stamp "install carried wheels"
+  # The line from ../shared/gpu/install-line.txt (that folder does not travel to the device):
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD || exit 1;
+else
+  echo "no .whl/ here: using the installed Keras"; export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+$PY - <<'PY'
+import importlib.metadata as m
+for d in ("keras", "jax", "jaxlib", "torch", "numpy"):
+    try: print(d, m.version(d))
+    except m.PackageNotFoundError: print(d, "not installed")
+PY
+
+stamp "sweep: jax and torch, budget ${SWEEP_BUDGET} s"
+RESULTS=${RESULTS:-$($PY -c "from benchmarks.environment import machine_id; print('benchmarks/results/' + machine_id())")}
+timeout $(( SWEEP_BUDGET + 60 )) $PY -m benchmarks.train_speed --backend jax --backend torch \
+  --budget "$SWEEP_BUDGET" --out "$RESULTS" $BENCH_ARGS
+stamp "sweep done (status $?)"
+cp "$RESULTS/summary.md" "$OUT/summary.md" 2>/dev/null
+cp "$RESULTS/results.json" "$OUT/results.json" 2>/dev/null
+tar -czf "$OUT/gpu_results.tar.gz" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
+
+for b in jax torch; do
+  stamp "parity suite, KERAS_BACKEND=$b, TF32 off, ${PARITY_TIMEOUT} s at most"
+  # SIGINT at the limit: pytest stops as on Ctrl-C and still prints its summary and writes the XML.
+  NVIDIA_TF32_OVERRIDE=0 KERAS_BACKEND=$b timeout -s INT -k 15 "$PARITY_TIMEOUT" $PY -m pytest parity_tests -q -p no:cacheprovider --ignore=parity_tests/test_bench.py \
+    --durations=10 --junitxml="$OUT/parity_$b.xml" > "$OUT/parity_$b.log" 2>&1
+  echo "parity $b: status $? (124 or 2 = stopped at the limit); last lines:"; tail -n 25 "$OUT/parity_$b.log"
+done
+stamp "done"

@@ -1,0 +1,198 @@
+"""How fast is the NumPy oracle? Its Bidirectional LSTM against ``torch.nn.LSTM(bidirectional=True)`` on the CPU.
+
+    .venv/bin/python -m benchmarks.oracle_speed                   # float64 and float32, 15 repeats
+    .venv/bin/python -m benchmarks.oracle_speed --repeats 31 --dtypes float64
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python -m benchmarks.oracle_speed
+
+(Where this machine sets ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` for old
+OpenBLAS builds, unset both together to let NumPy's OpenBLAS pick its own
+kernel; the results record both variables and NumPy's BLAS.)
+
+One Bidirectional layer, batch 64, 100 timesteps, 16 features, 128 units,
+``return_sequences``, concat, zero initial state, no mask, in the same process:
+
+    forward            oracle: ``run_bidirectional`` (keeps the BPTT cache, as training needs)
+                       torch:  ``lstm(x)`` under ``torch.no_grad()``
+    forward+backward   oracle: ``run_bidirectional`` then ``lstm_backward`` of both directions
+                       torch:  ``lstm(x)`` then ``out.backward(dy)`` (autograd)
+
+with the same random upstream gradient ``dy`` (B, T, 2U). The oracle runs in
+float64 (its own precision) and, for the float32 comparison only, on float32
+arrays (its loops follow the dtype of their inputs). Each measurement: warm-up
+calls, then ``--repeats`` timed calls; median and interquartile range. Ratios
+are oracle / torch: below 1 the oracle is faster.
+
+Targets (issue 3): forward ratio <= 1 in float64; forward+backward ratio <= 1.5.
+
+Writes ``benchmarks/results/<machine>/oracle_speed.json`` and ``.csv`` atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reference.backward import lstm_backward
+from reference.bidirectional import run_bidirectional
+
+B, T, D, U = 64, 100, 16, 128
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def timed(fn, repeats: int, warmup: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return {"median_s": float(median), "q1_s": float(q1), "q3_s": float(q3), "iqr_s": float(q3 - q1),
+            "repeats": repeats, "times_s": [float(t) for t in times]}
+
+
+def oracle_functions(dtype, rng):
+    """(forward, forward_backward) closures of the oracle on ``dtype`` arrays."""
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    weights = [(rng.uniform(-0.1, 0.1, (D, 4 * U)).astype(dtype), rng.uniform(-0.1, 0.1, (U, 4 * U)).astype(dtype),
+                rng.uniform(-0.1, 0.1, (4 * U,)).astype(dtype)) for _ in range(2)]
+    dy = rng.normal(size=(B, T, 2 * U)).astype(dtype)
+    zeros = np.zeros((B, U), dtype)
+
+    def forward():
+        (y_f, y_b), _, caches = run_bidirectional(x, weights[0], weights[1], (zeros,) * 4, None, True)
+        return np.concatenate([y_f, y_b], axis=-1), caches
+
+    def forward_backward():
+        _, (cache_f, cache_b) = forward()
+        grads_f = lstm_backward(cache_f, weights[0][0], weights[0][1], dy[..., :U])
+        grads_b = lstm_backward(cache_b, weights[1][0], weights[1][1], dy[..., U:][:, ::-1])  # processing order
+        return grads_f, grads_b
+
+    return x, weights, dy, forward, forward_backward
+
+
+def torch_functions(dtype, x, weights, dy):
+    """The same layer in ``torch.nn.LSTM``: weight_ih = kernel.T, weight_hh = recurrent_kernel.T, bias split in two."""
+    import torch
+    tdtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
+    lstm = torch.nn.LSTM(D, U, batch_first=True, bidirectional=True).to(tdtype)
+    with torch.no_grad():
+        for suffix, (kernel, recurrent, bias) in zip(("", "_reverse"), weights):
+            getattr(lstm, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(kernel.T.copy()))
+            getattr(lstm, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(recurrent.T.copy()))
+            getattr(lstm, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(bias))
+            getattr(lstm, f"bias_hh_l0{suffix}").zero_()
+    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+
+    def forward():
+        with torch.no_grad():
+            return lstm(tx)[0]
+
+    def forward_backward():
+        lstm.zero_grad(set_to_none=True)
+        x_grad = tx.clone().requires_grad_(True)  # ask for dx too, as the oracle computes it
+        out = lstm(x_grad)[0]
+        out.backward(tdy)
+        return x_grad.grad
+
+    return lstm, forward, forward_backward
+
+
+def check_agreement(dtype, oracle_forward, torch_forward) -> float:
+    """Worst |oracle - torch| of the forward outputs: the two compute the same layer."""
+    ours = oracle_forward()[0]
+    theirs = torch_forward().numpy()
+    return float(np.max(np.abs(ours - theirs)))
+
+
+def environment() -> dict:
+    import torch
+    blas = {}
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+    except TypeError:  # older NumPy: no mode argument
+        pass
+    return {
+        "machine": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
+        "cpu_count": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "numpy_blas": blas,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "loadavg_1m": os.getloadavg()[0], "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def ratio_with_spread(oracle: dict, torch_: dict) -> dict:
+    """Median ratio and the ratios of the quartiles (q1/q1, q3/q3): a rough band for the ratio."""
+    return {"ratio": oracle["median_s"] / torch_["median_s"],
+            "ratio_q1": oracle["q1_s"] / torch_["q1_s"], "ratio_q3": oracle["q3_s"] / torch_["q3_s"]}
+
+
+def run(dtypes, repeats: int, warmup: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    records = []
+    for name in dtypes:
+        dtype = {"float64": np.float64, "float32": np.float32}[name]
+        x, weights, dy, o_fwd, o_fwd_bwd = oracle_functions(dtype, rng)
+        _, t_fwd, t_fwd_bwd = torch_functions(dtype, x, weights, dy)
+        agreement = check_agreement(dtype, o_fwd, t_fwd)
+        for what, ours, theirs in (("forward", o_fwd, t_fwd), ("forward+backward", o_fwd_bwd, t_fwd_bwd)):
+            oracle_t, torch_t = timed(ours, repeats, warmup), timed(theirs, repeats, warmup)
+            record = {"dtype": name, "what": what, "oracle": oracle_t, "torch": torch_t,
+                      **ratio_with_spread(oracle_t, torch_t), "forward_max_abs_diff": agreement}
+            records.append(record)
+            print(f"{name:8s} {what:17s} oracle {oracle_t['median_s'] * 1e3:8.1f} ms (IQR {oracle_t['iqr_s'] * 1e3:5.1f})"
+                  f"  torch {torch_t['median_s'] * 1e3:8.1f} ms (IQR {torch_t['iqr_s'] * 1e3:5.1f})"
+                  f"  ratio {record['ratio']:.2f} [{record['ratio_q1']:.2f}, {record['ratio_q3']:.2f}]", flush=True)
+    return {"shape": {"batch": B, "timesteps": T, "features": D, "units": U, "layer": "Bidirectional(LSTM) concat"},
+            "environment": environment(), "records": records}
+
+
+def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    json_path, csv_path = out_dir / "oracle_speed.json", out_dir / "oracle_speed.csv"
+    atomic_write(json_path, json.dumps(result, indent=1))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["dtype", "what", "oracle_median_s", "oracle_iqr_s", "torch_median_s", "torch_iqr_s",
+                     "ratio", "ratio_q1", "ratio_q3", "repeats", "forward_max_abs_diff"])
+    for r in result["records"]:
+        writer.writerow([r["dtype"], r["what"], r["oracle"]["median_s"], r["oracle"]["iqr_s"], r["torch"]["median_s"],
+                         r["torch"]["iqr_s"], r["ratio"], r["ratio_q1"], r["ratio_q3"], r["oracle"]["repeats"],
+                         r["forward_max_abs_diff"]])
+    atomic_write(csv_path, buffer.getvalue())
+    return json_path, csv_path
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="folder for the results (default benchmarks/results/<machine>)")
+    args = parser.parse_args(argv)
+    if args.repeats < 3:
+        parser.error(f"--repeats must be at least 3 for quartiles, got {args.repeats}")
+    result = run(args.dtypes, args.repeats, args.warmup)
+    paths = write(result, args.out or RESULTS / platform.node())
+    print("wrote", *paths)
+
+
+if __name__ == "__main__":
+    main()

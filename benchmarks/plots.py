@@ -1,0 +1,155 @@
+"""Figures of a results folder (matplotlib, drawn to PNG files next to the results).
+
+- ``gpu_speedup.png`` (GPU results only): CPU step time / GPU step time, a heatmap over batch x units
+  for each implementation timed on both devices, one column per timesteps value.
+- ``keras_over_raw_<device>.png``: Keras step time / raw step time, heatmaps over batch x units.
+- ``sequences_per_s_<device>.png``: sequences a second, heatmaps over batch x units.
+- ``crossover_<device>.png``: on a GPU, speedup against batch (where it crosses 1 the GPU starts to pay);
+  on the CPU only, sequences/s against batch for every implementation (where the lines cross, the
+  fastest implementation changes).
+Missing cells (skipped, failed, not run) are grey.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
+
+from benchmarks.cases import BATCHES, TIMESTEPS, UNITS  # noqa: E402
+from benchmarks.summary import ok_by_group  # noqa: E402
+
+
+def grid(values: dict[tuple, float], timesteps: int) -> np.ndarray:
+    """(len(BATCHES), len(UNITS)) array of values[(B, T, U)], NaN where missing."""
+    out = np.full((len(BATCHES), len(UNITS)), np.nan)
+    for i, b in enumerate(BATCHES):
+        for j, u in enumerate(UNITS):
+            out[i, j] = values.get((b, timesteps, u), np.nan)
+    return out
+
+
+def heatmap(ax, data: np.ndarray, title: str, *, norm, cmap: str, fmt) -> None:
+    masked = np.ma.masked_invalid(data)
+    cm = plt.get_cmap(cmap).with_extremes(bad="#dddddd")
+    ax.imshow(masked, cmap=cm, norm=norm, aspect="auto", origin="lower")
+    ax.set_xticks(range(len(UNITS)), [str(u) for u in UNITS])
+    ax.set_yticks(range(len(BATCHES)), [str(b) for b in BATCHES])
+    ax.set_xlabel("units U")
+    ax.set_ylabel("batch B")
+    ax.set_title(title, fontsize=8)
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            if not math.isnan(data[i, j]):
+                ax.text(j, i, fmt(data[i, j]), ha="center", va="center", fontsize=7)
+
+
+def ratio_norm(values: list[float]):
+    finite = [v for v in values if v > 0 and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.5, 2.0)
+    lo, hi = min(lo, 0.99), max(hi, 1.01)
+    return TwoSlopeNorm(vcenter=0.0, vmin=math.log10(lo), vmax=math.log10(hi))
+
+
+def ratio_panels(path: Path, rows: list[tuple[str, dict]], suptitle: str, label: str) -> Path:
+    """One row per (name, {(B,T,U): ratio}), one column per timesteps value; colour = log10(ratio), 0 = parity."""
+    fig, axes = plt.subplots(len(rows), len(TIMESTEPS), figsize=(4.2 * len(TIMESTEPS), 3.0 * len(rows)), squeeze=False)
+    norm = ratio_norm([v for _, vals in rows for v in vals.values()])
+    for r, (name, vals) in enumerate(rows):
+        for c, t in enumerate(TIMESTEPS):
+            heatmap(axes[r][c], np.log10(grid(vals, t)), f"{name}, T={t}", norm=norm, cmap="coolwarm",
+                    fmt=lambda v: f"{10 ** v:.2g}")
+    fig.suptitle(f"{suptitle}\n(cell: {label}; red > 1 > blue)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
+    directory = Path(directory)
+    ok = ok_by_group(records)
+    median = {g: {s: r["median_s"] for s, r in cases.items()} for g, cases in ok.items()}
+    devices = sorted({r["device"] for r in records if r.get("status") == "ok"}, key=lambda d: d != "gpu")
+    figures = []
+    if "gpu" in devices:
+        rows = []
+        for g in sorted(g for g in median if "-gpu-" in g):
+            cpu = g.replace("-gpu-", "-cpu-").replace("-generic", "-auto").replace("-cudnn", "-scan")
+            if cpu in median:
+                rows.append((f"{g} vs {cpu}", {s: median[cpu][s] / median[g][s] for s in set(median[g]) & set(median[cpu])}))
+        if rows:
+            figures.append(ratio_panels(directory / "gpu_speedup.png", rows, "GPU speedup over CPU",
+                                        "CPU time / GPU time"))
+    for device in devices:
+        keras = sorted(g for g in median if g.startswith("keras-") and f"-{device}-" in g)
+        raw = sorted(g for g in median if g.startswith("raw-") and f"-{device}-" in g)
+        rows = [(f"{k} / {r}", {s: median[k][s] / median[r][s] for s in set(median[k]) & set(median[r])})
+                for k in keras for r in raw]
+        rows = [row for row in rows if row[1]]
+        if rows:
+            figures.append(ratio_panels(directory / f"keras_over_raw_{device}.png", rows,
+                                        f"Keras step time over raw step time, {device.upper()}", "Keras / raw"))
+        groups = keras + raw
+        if groups:
+            fig, axes = plt.subplots(len(groups), len(TIMESTEPS), figsize=(4.2 * len(TIMESTEPS), 3.0 * len(groups)), squeeze=False)
+            seqs = {g: {s: r["sequences_per_s"] for s, r in ok[g].items()} for g in groups}
+            allv = [v for g in groups for v in seqs[g].values()]
+            norm = LogNorm(vmin=min(allv), vmax=max(allv))
+            for r, g in enumerate(groups):
+                for c, t in enumerate(TIMESTEPS):
+                    heatmap(axes[r][c], grid(seqs[g], t), f"{g}, T={t}", norm=norm, cmap="viridis",
+                            fmt=lambda v: f"{v:.2g}")
+            fig.suptitle(f"Sequences per second, one training step, {device.upper()}", fontsize=9)
+            fig.tight_layout()
+            path = directory / f"sequences_per_s_{device}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            figures.append(path)
+        figures.append(crossover(directory, device, ok, median))
+    return [f for f in figures if f is not None]
+
+
+def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | None:
+    t = max(TIMESTEPS)
+    fig, axes = plt.subplots(1, len(UNITS), figsize=(3.6 * len(UNITS), 3.4), squeeze=False, sharey=True)
+    drew = False
+    for c, u in enumerate(UNITS):
+        ax = axes[0][c]
+        if device == "gpu":
+            for g in sorted(g for g in median if "-gpu-" in g):
+                cpu = g.replace("-gpu-", "-cpu-").replace("-generic", "-auto").replace("-cudnn", "-scan")
+                pts = [(b, median[cpu][(b, t, u)] / median[g][(b, t, u)]) for b in BATCHES
+                       if (b, t, u) in median[g] and (b, t, u) in median.get(cpu, {})]
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", label=g)
+                    drew = True
+            ax.axhline(1.0, color="k", lw=0.8, ls="--")
+            ax.set_ylabel("CPU time / GPU time")
+        else:
+            for g in sorted(g for g in ok if f"-{device}-" in g):
+                pts = [(b, ok[g][(b, t, u)]["sequences_per_s"]) for b in BATCHES if (b, t, u) in ok[g]]
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", label=g)
+                    drew = True
+            ax.set_ylabel("sequences / s")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch B")
+        ax.set_title(f"U={u}, T={t}", fontsize=9)
+    if not drew:
+        plt.close(fig)
+        return None
+    axes[0][-1].legend(fontsize=6, loc="best")
+    fig.suptitle("GPU speedup against batch (crosses 1 where the GPU starts to pay)" if device == "gpu"
+                 else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=9)
+    fig.tight_layout()
+    path = directory / f"crossover_{device}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,230 @@
+"""One worker process: the cases of one group (implementation, framework, device, path), in order, under a deadline.
+
+The sweep driver (``benchmarks.train_speed``) starts one worker per group, with
+the environment that picks the Keras backend, the device and TF32, and reads
+the results the worker wrote. A worker can also be run by hand:
+
+    KERAS_BACKEND=jax python -m benchmarks.runner --out DIR --deadline EPOCH --cases '[{...}, ...]'
+
+Timing of one case: build the model and data, run one step (compilation, then
+the first step), run more warm-up steps, then time ``repeats`` single steps,
+synchronizing the device before each clock read. ``repeats`` is sized to the
+case's share of the time left (at least ``MIN_REPEATS``, at most ``MAX_REPEATS``).
+
+Budget: before a case, its step time is estimated from the cases already timed
+in this process (fixed per-step overhead + FLOPs / best achieved FLOP/s) and
+the compile time seen so far; a case whose warm-up and minimum repeats would
+not fit in ``SLACK`` times its share of the time left is recorded as skipped,
+with the estimate, and the sweep goes on. A case that raises (out of memory,
+unsupported) is recorded with its error, and the sweep goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from benchmarks.cases import Case, train_step_flops
+from benchmarks.store import ResultsStore
+
+MIN_REPEATS = 5
+MAX_REPEATS = 200
+WARMUP_STEPS = 2   # after the first (compiling) step
+SLACK = 3.0        # a case may take up to SLACK times its even share of the time left
+RATE_FLOOR = 1e9   # FLOP/s assumed at least, while every case seen so far was overhead-bound
+
+
+@dataclass
+class Step:
+    """What a builder returns: ``run()`` does one training step, ``sync(out)`` waits for it on the device."""
+    run: Callable[[], Any]
+    sync: Callable[[Any], None]
+    describe: Callable[[], dict]         # fields known after the first step: kernel that ran, jit_compile, ...
+    close: Callable[[], None] = lambda: None
+
+
+Builder = Callable[[Case], Step]
+
+
+def quartiles(times: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return q1, median, q3
+
+
+class Estimator:
+    """Step-time and compile-time estimates from the cases already timed in this process.
+
+    step(case) = overhead + FLOPs(case) / rate, where overhead is the smallest
+    step time seen (fixed per-step cost: dispatch, the time loop's latency) and
+    rate the best FLOP/s seen beyond that overhead; compile = the median of the
+    first-step excesses seen. Small cases come first, so the estimate errs long.
+    """
+
+    def __init__(self):
+        self.seen: list[tuple[int, float]] = []  # (FLOPs, median step s)
+        self.compiles: list[float] = []
+
+    def step_s(self, case: Case) -> float | None:
+        if not self.seen:
+            return None
+        overhead = min(t for _, t in self.seen)
+        beyond = [f / (t - overhead) for f, t in self.seen if t > 1.5 * overhead]
+        # Overhead-bound cases alone only bound the rate from below; any machine does better than the floor.
+        rate = max(beyond) if beyond else max(RATE_FLOOR, max(f / t for f, t in self.seen))
+        return overhead + train_step_flops(case.batch, case.timesteps, case.units, case.features) / rate
+
+    def min_cost_s(self, case: Case) -> float | None:
+        step = self.step_s(case)
+        return None if step is None else statistics.median(self.compiles) + (1 + WARMUP_STEPS + MIN_REPEATS) * step
+
+    def update(self, case: Case, median_s: float, first_step_s: float) -> None:
+        self.seen.append((train_step_flops(case.batch, case.timesteps, case.units, case.features), median_s))
+        self.compiles.append(max(0.0, first_step_s - median_s))
+
+
+def time_case(case: Case, step: Step, seconds: float) -> dict:
+    """Warm up, then time single steps for about ``seconds``: median, quartiles, sequences/s, GFLOP/s.
+
+    At least MIN_REPEATS and at most MAX_REPEATS timed steps; the loop stops at the first of
+    MAX_REPEATS or ``seconds`` spent (warm-up included) once MIN_REPEATS are in.
+    """
+    start = time.perf_counter()
+    step.sync(step.run())
+    first = time.perf_counter() - start
+    for _ in range(WARMUP_STEPS):
+        step.sync(step.run())
+    times: list[float] = []
+    while len(times) < MIN_REPEATS or (len(times) < MAX_REPEATS and time.perf_counter() - start < seconds):
+        t0 = time.perf_counter()
+        step.sync(step.run())  # the clock is read only once the device is done
+        times.append(time.perf_counter() - t0)
+    repeats = len(times)
+    q1, median, q3 = quartiles(times)
+    flops = train_step_flops(case.batch, case.timesteps, case.units, case.features)
+    return {
+        "median_s": median, "q1_s": q1, "q3_s": q3, "iqr_s": q3 - q1, "repeats": repeats,
+        "first_step_s": first, "sequences_per_s": case.batch / median,
+        "gflop": flops / 1e9, "gflops": flops / median / 1e9,
+    }
+
+
+def base_record(case: Case, context: dict) -> dict:
+    # The 1-minute load average: on a shared machine, other people's work is part of the result.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"key": case.key, **case.as_dict(), **context, "loadavg_1m": load,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: float, *,
+              case_seconds: float = 10.0, estimate_skip: bool = True, context: dict | None = None, cleanup: Callable[[], None] = gc.collect,
+              log: Callable[[str], None] = lambda s: print(s, flush=True)) -> None:
+    """Run ``cases`` not already done in ``store``, writing each record as soon as it is known.
+
+    ``deadline`` is a ``time.time()`` value; a case is timed for at most ``case_seconds`` (beyond its
+    first step) or its share of the time left, whichever is less; ``estimate_skip=False`` runs every
+    case while time is left, whatever its estimate (``--quick``: the cases are small); ``context`` (device name, versions, ...) goes into every record.
+    """
+    context = context or {}
+    estimator = Estimator()
+    pending = [c for c in cases if not store.is_done(c.key)]
+    for done in set(c.key for c in cases) - set(c.key for c in pending):
+        log(f"  resume: {done} already done")
+    for i, case in enumerate(pending):
+        left = deadline - time.time()
+        share = left / (len(pending) - i)
+        allowed = min(left, SLACK * share)
+        record = base_record(case, context)
+        cost = estimator.min_cost_s(case) if estimate_skip else None
+        if left <= 0 or (cost is not None and cost > allowed):
+            est = estimator.step_s(case)
+            why = ("time budget used up" if left <= 0 else
+                   f"over budget: estimated {est:.3g} s a step, {cost:.3g} s with warm-up and {MIN_REPEATS} repeats, "
+                   f"{allowed:.3g} s allowed")
+            store.put({**record, "status": "skipped", "reason": why, "estimated_step_s": est})
+            log(f"  {case.key}: skipped ({why})")
+            continue
+        store.put({**record, "status": "running"})  # a worker that dies leaves this mark for the driver
+        step = None
+        try:
+            step = build(case)
+            result = time_case(case, step, seconds=min(allowed, max(share, 0.0), case_seconds))
+            record.update(step.describe())
+            record.update(result, status="ok")
+            estimator.update(case, result["median_s"], result["first_step_s"])
+            log(f"  {case.key}: {result['median_s'] * 1e3:.3g} ms (IQR {result['iqr_s'] * 1e3:.2g}), "
+                f"{result['sequences_per_s']:.4g} seq/s, {result['gflops']:.3g} GFLOP/s, {record.get('kernel')}")
+        except Exception as exc:  # noqa: BLE001 - any failure of a case is a result; the sweep goes on
+            if step is not None:
+                try:
+                    record.update(step.describe())
+                except Exception:  # noqa: BLE001
+                    pass
+            record.update(status="error", error=f"{type(exc).__name__}: {exc}"[:1000],
+                          traceback=traceback.format_exc(limit=6)[-3000:])
+            log(f"  {case.key}: error {record['error'][:200]}")
+        finally:
+            if step is not None:
+                step.close()
+            del step
+            cleanup()
+        store.put(record)
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+def builder_for(case: Case) -> tuple[Builder, Callable[[], None], Callable[[], dict]]:
+    """(build, cleanup, context) for the cases of ``case``'s group, importing only that framework."""
+    if case.impl == "keras":
+        from benchmarks import keras_step
+        return keras_step.build, keras_step.cleanup, keras_step.context
+    from benchmarks import baselines
+    return baselines.BUILDERS[(case.framework, case.path)], baselines.cleanup(case.framework), lambda: baselines.context(case.framework)
+
+
+def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float = 10.0,
+           estimate_skip: bool = True) -> int:
+    groups = {c.group for c in cases}
+    if len(groups) != 1:
+        raise ValueError(f"a worker runs one group, got {sorted(groups)}")
+    first = cases[0]
+    from benchmarks.environment import framework_device, limit_threads, set_tf32
+    threads = limit_threads()  # before any framework import: their thread pools size themselves at start
+    build, cleanup, context_fn = builder_for(first)
+    set_tf32(first.framework, first.tf32)
+    device, device_name = framework_device(first.framework)
+    store = ResultsStore(out_dir)
+    context = {**context_fn(), "device_name": device_name, "threads": threads}
+    if device != first.device:
+        why = f"{first.framework} computes on {device} in this process, not {first.device}"
+        for case in cases:
+            if not store.is_done(case.key):
+                store.put({**base_record(case, context), "status": "skipped", "reason": why})
+        print(f"  {first.group}: skipped ({why})", flush=True)
+        return 0
+    run_group(cases, build, store, deadline, case_seconds=case_seconds, estimate_skip=estimate_skip,
+              context=context, cleanup=cleanup)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one group of benchmark cases in this process.")
+    parser.add_argument("--out", required=True, help="results folder (results.json, results.csv)")
+    parser.add_argument("--deadline", type=float, required=True, help="time.time() by which to finish")
+    parser.add_argument("--cases", required=True, help="JSON list of Case fields")
+    parser.add_argument("--case-seconds", type=float, default=10.0, help="most seconds spent timing one case")
+    parser.add_argument("--no-estimate-skip", action="store_true", help="run every case while time is left")
+    args = parser.parse_args(argv)
+    cases = [Case(**c) for c in json.loads(args.cases)]
+    return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

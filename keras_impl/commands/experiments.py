@@ -1,0 +1,263 @@
+"""``bilstm demo | compare | merge-modes | reproduce``: the tutorial's experiments over many seeds.
+
+Every subcommand checks all of its arguments (counts, names, the output path,
+the backend) before it imports Keras or writes anything, and stops on a bad
+one with a single line and exit status 2. Keras is imported only in ``run``,
+after ``--backend`` has set ``KERAS_BACKEND``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+from keras_impl.backend import BACKENDS, BackendError, select_backend
+
+MERGE_MODES = ("sum", "mul", "ave", "concat")  # the tutorial's order
+DEFAULT_SEEDS = 20
+DEFAULT_UPDATES = 250
+DEMO_UPDATES = 1000
+
+
+class ArgumentError(ValueError):
+    """A bad command-line value, reported on one line."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """argparse prints the usage and then the error; here a bad value costs one line, exit status 2."""
+    def error(message):
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    parser.error = error
+
+
+def _common(parser, *, updates: int, layers: bool):
+    _one_line_errors(parser)
+    parser.add_argument("--backend", help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND)")
+    parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS, help=f"independent runs (default {DEFAULT_SEEDS})")
+    parser.add_argument("--updates", type=positive_int, default=updates, help=f"training updates, one sequence each (default {updates})")
+    parser.add_argument("--heldout", type=positive_int, default=1000, help="held-out sequences per seed (default 1000)")
+    parser.add_argument("--mode", default="fast", help="fast (compiled loop) or faithful (one fit call per sequence)")
+    parser.add_argument("--out", type=Path, help="output folder")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already finished with the same arguments")
+    parser.add_argument("--variable-length", action="store_true", help="sequences of 5 to 20 steps, zero-padded and masked")
+    if layers:
+        parser.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers (default 1)")
+
+
+def add_demo_arguments(parser):
+    _common(parser, updates=DEMO_UPDATES, layers=False)
+    parser.add_argument("--model", default="bilstm", help="lstm or bilstm (default bilstm)")
+
+
+def add_compare_arguments(parser):
+    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+
+
+def add_merge_arguments(parser):
+    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+    parser.add_argument("--merge-modes", default=",".join(MERGE_MODES), help="comma-separated (default sum,mul,ave,concat)")
+
+
+def add_reproduce_arguments(parser):
+    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+    parser.add_argument("--demo-updates", type=positive_int, default=DEMO_UPDATES, help=f"updates of the demo runs (default {DEMO_UPDATES})")
+
+
+# ---------------------------------------------------------------- checks (before any work)
+
+def check_output_dir(path: Path) -> Path:
+    """The folder can be created or written; nothing is created here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ArgumentError(f"--out {path} exists and is not a folder")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ArgumentError(f"--out {path} cannot be written: no write permission in {probe}")
+    return path
+
+
+def check_common(args, default_out: str) -> None:
+    if args.mode not in ("fast", "faithful"):
+        raise ArgumentError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
+    if args.backend is not None and args.backend not in BACKENDS:
+        raise ArgumentError(f"unknown --backend {args.backend!r}; expected one of {', '.join(BACKENDS)}")
+    args.out = check_output_dir(args.out if args.out is not None else Path(default_out))
+
+
+def parse_merge_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not modes:
+        raise ArgumentError("--merge-modes is empty; expected a comma-separated subset of sum,mul,ave,concat")
+    for m in modes:
+        if m not in MERGE_MODES:
+            raise ArgumentError(f"unknown merge mode {m!r}; expected one of {', '.join(MERGE_MODES)}")
+    if len(set(modes)) != len(modes):
+        raise ArgumentError(f"--merge-modes lists a mode twice: {text!r}")
+    return modes
+
+
+# ---------------------------------------------------------------- experiments
+
+def demo_experiment(args, model: str, updates: int):
+    from keras_impl.experiments.runner import Experiment, model_spec
+    spec = model_spec(model, variable_length=args.variable_length)
+    return Experiment(f"demo-{model}", ((model, spec),), args.seeds, updates, args.mode, args.heldout,
+                      args.variable_length, 1)
+
+
+def compare_experiment(args):
+    from keras_impl.experiments.runner import Experiment, model_spec
+    kw = dict(layers=args.layers, variable_length=args.variable_length)
+    models = (("lstm", model_spec("lstm", **kw)), ("lstm_reversed", model_spec("lstm_reversed", **kw)),
+              ("bilstm", model_spec("bilstm", **kw)))
+    return Experiment("compare", models, args.seeds, args.updates, args.mode, args.heldout, args.variable_length, args.layers)
+
+
+def merge_experiment(args, modes):
+    from keras_impl.experiments.runner import Experiment, model_spec
+    models = tuple((f"bilstm_{m}", model_spec("bilstm", merge_mode=m, layers=args.layers,
+                                             variable_length=args.variable_length)) for m in modes)
+    return Experiment("merge-modes", models, args.seeds, args.updates, args.mode, args.heldout,
+                      args.variable_length, args.layers)
+
+
+TITLES = {"compare": "LSTM vs reversed LSTM vs Bidirectional LSTM (concat)",
+          "merge-modes": "Bidirectional LSTM merge modes"}
+
+
+def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) -> dict:
+    """Train, then write results.csv, curves.csv, pairs.csv, summary.json and loss.png/svg into ``out``."""
+    from tqdm import tqdm
+
+    from keras_impl.backend import backend_info
+    from keras_impl.experiments.runner import run_experiment
+    from keras_impl.experiments.summary import summarize, write_outputs
+
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    with tqdm(total=len(experiment.models) * experiment.seeds, desc=experiment.name, unit="run",
+              file=sys.stderr, dynamic_ncols=True) as bar:
+        records = run_experiment(experiment, out, resume=resume, progress=bar)
+    summary = summarize(records, experiment.updates)
+    meta = {"command": command, "experiment": experiment.name, "arguments": arguments,
+            "backend_info": backend_info(), "seeds": list(range(experiment.seeds)),
+            "updates": experiment.updates, "mode": experiment.mode, "heldout": experiment.heldout,
+            "variable_length": experiment.variable_length, "layers": experiment.layers,
+            "specs": {name: repr(spec) for name, spec in experiment.models},
+            "started_utc": started, "wall_time_s": time.perf_counter() - t0}
+    title = TITLES.get(experiment.name, f"{experiment.models[0][0]}, the tutorial's first example")
+    if experiment.variable_length:
+        title += ", variable length 5-20"
+    if experiment.layers > 1:
+        title += f", {experiment.layers} layers"
+    write_outputs(out, title, records, summary, meta)
+    return {"records": records, "summary": summary, "meta": meta, "out": out}
+
+
+def _arguments(args) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def _prepare(args, command: str, default_out: str, extra_check=None):
+    """All checks, then the backend: returns None when fine, else prints one line and returns 2."""
+    try:
+        check_common(args, default_out)
+        if extra_check is not None:
+            extra_check()
+        select_backend(args.backend)
+    except (ArgumentError, BackendError) as exc:
+        print(f"bilstm {command}: error: {exc}", file=sys.stderr)
+        return 2
+    return None
+
+
+def print_demo(result) -> None:
+    from keras_impl.experiments.summary import format_table
+    record = next(iter(result["records"].values()))[0]
+    example = record["example"]
+    print(f"A new sequence after {len(record['loss'])} updates (seed 0):")
+    for expected, predicted in zip(example["expected"], example["predicted"]):
+        print(f"Expected: {expected} Predicted: {predicted}")
+    print(format_table(result["summary"]))
+
+
+def run_demo(args) -> int:
+    if args.model not in ("lstm", "bilstm"):
+        print(f"bilstm demo: error: unknown --model {args.model!r}; expected 'lstm' or 'bilstm'", file=sys.stderr)
+        return 2
+    if (code := _prepare(args, "demo", f"results/demo-{args.model}")) is not None:
+        return code
+    result = execute(demo_experiment(args, args.model, args.updates), args.out, args.resume, "demo", _arguments(args))
+    print_demo(result)
+    print(f"results in {args.out}")
+    return 0
+
+
+def run_compare(args) -> int:
+    if (code := _prepare(args, "compare", "results/compare")) is not None:
+        return code
+    result = execute(compare_experiment(args), args.out, args.resume, "compare", _arguments(args))
+    _print_summary(result)
+    return 0
+
+
+def run_merge_modes(args) -> int:
+    modes = []
+
+    def check():
+        modes.extend(parse_merge_modes(args.merge_modes))
+    if (code := _prepare(args, "merge-modes", "results/merge-modes", check)) is not None:
+        return code
+    result = execute(merge_experiment(args, tuple(modes)), args.out, args.resume, "merge-modes", _arguments(args))
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result) -> None:
+    from keras_impl.experiments.summary import format_table
+    print(format_table(result["summary"]))
+    print(f"results in {result['out']}")
+
+
+def run_reproduce(args) -> int:
+    if (code := _prepare(args, "reproduce", "results/tutorial")) is not None:
+        return code
+    from keras_impl.experiments.report import write_report
+    t0 = time.perf_counter()
+    arguments = _arguments(args)
+    results = {}
+    for model in ("bilstm", "lstm"):
+        results[f"demo-{model}"] = execute(demo_experiment(args, model, args.demo_updates), args.out / f"demo-{model}",
+                                           args.resume, "reproduce", arguments)
+    results["compare"] = execute(compare_experiment(args), args.out / "compare", args.resume, "reproduce", arguments)
+    results["merge-modes"] = execute(merge_experiment(args, MERGE_MODES), args.out / "merge-modes", args.resume,
+                                     "reproduce", arguments)
+    report = write_report(args.out, results, arguments, time.perf_counter() - t0)
+    print(f"report: {report}")
+    return 0
+
+
+COMMANDS = [
+    ("demo", "The tutorial's first example: train, print Expected/Predicted, held-out accuracy.", add_demo_arguments, run_demo),
+    ("compare", "LSTM vs reversed LSTM vs Bidirectional LSTM, over seeds, with paired statistics.", add_compare_arguments, run_compare),
+    ("merge-modes", "Bidirectional LSTM with each merge mode, over seeds, with paired statistics.", add_merge_arguments, run_merge_modes),
+    ("reproduce", "Every experiment of the tutorial into one folder, with REPORT.md and verdicts.", add_reproduce_arguments, run_reproduce),
+]

@@ -1,0 +1,212 @@
+"""Run one experiment: several models, many seeds, paired, resumable.
+
+Seeds. Seed s gives three independent generators (``SeedSequence(s).spawn(3)``):
+the training stream (``updates`` sequences), the held-out set and the initial
+weights. Every model of an experiment sees the same stream and held-out set for
+a seed (the comparison is paired), and draws its initial weights with
+``reference.keras_init_weights`` (Keras's distributions) from the same weight
+generator, so that models whose first arrays have the same shapes (the LSTM
+and each half of the Bidirectional layer, the merge modes' recurrent layers)
+start from the same numbers too.
+
+Training. On JAX in fast mode all pending seeds of one model train in one
+compiled program (``training_jax.train_many``: ``vmap`` over seeds of a
+``scan`` over updates), so each architecture compiles once. Elsewhere, and in
+faithful mode, seeds run one after another on one model whose weights and
+optimizer state are reset to fresh values before every seed.
+
+Results. One JSON file a (model, seed) under ``out/runs/<model>/``, written
+atomically, stamped with a fingerprint of everything that determines it;
+``resume=True`` skips the runs whose file holds the same fingerprint.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reference import ModelSpec, keras_init_weights
+from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
+
+from .io import atomic_write_json
+
+FIXED_TIMESTEPS = 10       # the tutorial's n
+VARIABLE_MAX_LENGTH = 20   # variable-length sequences: 5 .. 20 steps, zero-padded to 20
+VARIABLE_MIN_LENGTH = 5
+UNITS = 20
+
+
+def model_spec(kind: str, *, merge_mode: str = "concat", layers: int = 1, variable_length: bool = False) -> ModelSpec:
+    """The tutorial's models: kind 'lstm', 'lstm_reversed' or 'bilstm' (with ``merge_mode``)."""
+    direction = {"lstm": "forward", "lstm_reversed": "backward", "bilstm": "bidirectional"}[kind]
+    return ModelSpec(timesteps=VARIABLE_MAX_LENGTH if variable_length else FIXED_TIMESTEPS, features=1,
+                     units=(UNITS,) * layers, direction=direction, merge_mode=merge_mode,
+                     mask_value=0.0 if variable_length else None)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str                                  # "compare", "merge-modes", "demo-bilstm", ...
+    models: tuple[tuple[str, ModelSpec], ...]  # (model name, spec), in plotting order
+    seeds: int
+    updates: int
+    mode: str = "fast"
+    heldout: int = 1000
+    variable_length: bool = False
+    layers: int = 1
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def fingerprint(self, model_name: str, spec: ModelSpec, backend: str) -> dict:
+        """Everything a run's numbers depend on (not the number of seeds: seed s is the same run in any sweep)."""
+        return {"experiment": self.name, "model": model_name, "spec": repr(spec), "backend": backend,
+                "mode": self.mode, "updates": self.updates, "heldout": self.heldout,
+                "variable_length": self.variable_length, "data_version": 1}
+
+
+@dataclass
+class SeedData:
+    xs: np.ndarray          # (N, T, 1) training stream
+    ys: np.ndarray          # (N, T, 1)
+    x_heldout: np.ndarray   # (M, T, 1)
+    y_heldout: np.ndarray   # (M, T, 1)
+    mask_heldout: np.ndarray | None  # (M, T) valid steps, None for fixed length
+    weight_seed: np.random.SeedSequence
+
+
+def seed_data(seed: int, updates: int, heldout: int, variable_length: bool) -> SeedData:
+    stream, held, weights = np.random.SeedSequence(seed).spawn(3)
+    if variable_length:
+        kw = dict(min_length=VARIABLE_MIN_LENGTH, max_length=VARIABLE_MAX_LENGTH)
+        xs, ys, _ = make_variable_sequences(updates, np.random.default_rng(stream), **kw)
+        xh, yh, lh = make_variable_sequences(heldout, np.random.default_rng(held), **kw)
+        mask = mask_from_lengths(lh, VARIABLE_MAX_LENGTH)
+    else:
+        xs, ys = make_sequences(updates, FIXED_TIMESTEPS, np.random.default_rng(stream))
+        xh, yh = make_sequences(heldout, FIXED_TIMESTEPS, np.random.default_rng(held))
+        mask = None
+    return SeedData(xs, ys, xh, yh, mask, weights)
+
+
+def initial_weights(spec: ModelSpec, data: SeedData) -> list[np.ndarray]:
+    return [w.astype(np.float32) for w in keras_init_weights(spec, np.random.default_rng(data.weight_seed))]
+
+
+def run_path(out: Path, model_name: str, seed: int) -> Path:
+    return out / "runs" / model_name / f"seed_{seed:04d}.json"
+
+
+def load_finished(out: Path, model_name: str, seed: int, fingerprint: dict) -> dict | None:
+    path = run_path(out, model_name, seed)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("fingerprint") == fingerprint else None
+
+
+def _evaluate(probabilities, data: SeedData) -> dict:
+    from .metrics import heldout_accuracy
+    step, sequence = heldout_accuracy(probabilities, data.y_heldout, data.mask_heldout)
+    valid = slice(None) if data.mask_heldout is None else data.mask_heldout[0]
+    return {"heldout_step_accuracy": step, "heldout_sequence_accuracy": sequence,
+            "example": {"x": data.x_heldout[0, valid, 0].round(4).tolist(),
+                        "expected": data.y_heldout[0, valid, 0].astype(int).tolist(),
+                        "predicted": (probabilities[0, valid, 0] > 0.5).astype(int).tolist(),
+                        "probability": probabilities[0, valid, 0].round(4).tolist()}}
+
+
+def _record(fingerprint, model_name, seed, logs_loss, logs_accuracy, evaluation, wall_s) -> dict:
+    return {"fingerprint": fingerprint, "model": model_name, "seed": seed,
+            "loss": [float(v) for v in logs_loss], "accuracy": [float(v) for v in logs_accuracy],
+            "train_wall_s": wall_s, **evaluation}
+
+
+def _train_batched_jax(model, spec, experiment, pending, datas):
+    """All pending seeds of one model in one program (JAX, fast mode)."""
+    from keras_impl import training_jax
+    weights = [initial_weights(spec, datas[s]) for s in pending]
+    xs = np.stack([datas[s].xs for s in pending])
+    ys = np.stack([datas[s].ys for s in pending])
+    start = time.perf_counter()
+    logs, final = training_jax.train_many(model, weights, xs, ys)
+    probabilities = training_jax.predict_many(model, final, np.stack([datas[s].x_heldout for s in pending]))
+    wall = (time.perf_counter() - start) / len(pending)
+    return [(s, logs["loss"][i], logs["accuracy"][i], _evaluate(probabilities[i], datas[s]), wall)
+            for i, s in enumerate(pending)]
+
+
+def _train_one(model, fresh_optimizer, spec, experiment, seed, data):
+    """One seed on a reused model: fresh weights and optimizer state, then train_stream and predict."""
+    from keras_impl.training import train_stream_logs
+    model.set_weights(initial_weights(spec, data))
+    if fresh_optimizer is not None:
+        for variable, value in zip(model.optimizer.variables, fresh_optimizer):
+            variable.assign(value)
+    start = time.perf_counter()
+    logs = train_stream_logs(model, data.xs, data.ys, mode=experiment.mode)
+    probabilities = np.asarray(model.predict(data.x_heldout.astype(np.float32), batch_size=len(data.x_heldout), verbose=0))
+    return seed, logs["loss"], logs["accuracy"], _evaluate(probabilities, data), time.perf_counter() - start
+
+
+_TEMPLATES: dict = {}
+
+
+def template_model(spec: ModelSpec, data: SeedData):
+    """One compiled model a spec for the whole process, with its fresh optimizer state.
+
+    Every run resets the weights and the optimizer state, so one model serves every
+    seed and every experiment that uses the spec, and its compiled programs (the
+    JAX scan, the TF loop, Keras's own functions) are built once.
+    """
+    if spec not in _TEMPLATES:
+        from keras_impl.models import build_model
+        from keras_impl.training import build_training_state, ensure_compiled
+        model = build_model(spec)
+        ensure_compiled(model)
+        build_training_state(model, data.xs[:1].astype(np.float32), data.ys[:1].astype(np.float32), None)
+        _TEMPLATES[spec] = (model, [np.array(v.numpy()) for v in model.optimizer.variables])
+    return _TEMPLATES[spec]
+
+
+def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=None) -> dict[str, list[dict]]:
+    """Train every (model, seed) not already finished; the records of all of them, by model name."""
+    import keras
+
+    backend = keras.backend.backend()
+    datas = {}
+    records: dict[str, list[dict]] = {}
+    for model_name, spec in experiment.models:
+        fingerprint = experiment.fingerprint(model_name, spec, backend)
+        done = {}
+        if resume:
+            for s in range(experiment.seeds):
+                record = load_finished(out, model_name, s, fingerprint)
+                if record is not None:
+                    done[s] = record
+        if progress is not None and done:
+            progress.update(len(done))
+        pending = [s for s in range(experiment.seeds) if s not in done]
+        if pending:
+            for s in pending:
+                if s not in datas:
+                    datas[s] = seed_data(s, experiment.updates, experiment.heldout, experiment.variable_length)
+            model, fresh_optimizer = template_model(spec, datas[pending[0]])
+            if backend == "jax" and experiment.mode == "fast":
+                results = _train_batched_jax(model, spec, experiment, pending, datas)
+                if progress is not None:
+                    progress.update(len(pending))
+            else:
+                results = []
+                for s in pending:
+                    results.append(_train_one(model, fresh_optimizer, spec, experiment, s, datas[s]))
+                    if progress is not None:
+                        progress.update(1)
+            for s, loss, accuracy, evaluation, wall in results:
+                record = _record(fingerprint, model_name, s, loss, accuracy, evaluation, wall)
+                atomic_write_json(run_path(out, model_name, s), record)
+                done[s] = record
+        records[model_name] = [done[s] for s in range(experiment.seeds)]
+    return records

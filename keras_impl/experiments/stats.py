@@ -1,0 +1,73 @@
+"""Paired statistics over seeds: every model of a comparison saw the same sequences for a seed.
+
+For seeds s = 1 .. S and a metric m, the paired difference d_s = m_A(s) - m_B(s):
+
+    mean  = (1/S) sum_s d_s
+    95% CI = mean -/+ t_{0.975, S-1} * sd(d) / sqrt(S)         (Student t; needs S >= 2)
+    p      = Wilcoxon signed-rank test of d (two-sided; exact for small S without ties)
+
+Holm's step-down correction over the m tests of one family: sort the p values
+p_(1) <= ... <= p_(m); adjusted p_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of ``values`` (NaNs dropped); low = high = NaN for fewer than 2 values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(sps.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return mean, mean - half, mean + half
+
+
+def mean_ci_band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column (mean, low, high) of curves (S, N): the band of a loss plot. S = 1 gives a zero-width band."""
+    curves = np.asarray(curves, dtype=np.float64)
+    mean = curves.mean(axis=0)
+    if curves.shape[0] < 2:
+        return mean, mean, mean
+    half = sps.t.ppf(0.5 + confidence / 2, curves.shape[0] - 1) * curves.std(axis=0, ddof=1) / math.sqrt(curves.shape[0])
+    return mean, mean - half, mean + half
+
+
+def wilcoxon_p(differences) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired differences; NaN when it cannot be computed."""
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    if d.size < 2:
+        return float("nan")
+    if np.all(d == 0):
+        return 1.0  # identical results: no evidence of a difference
+    return float(sps.wilcoxon(d).pvalue)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-adjusted p values, same order as given; NaN stays NaN and does not count as a test."""
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = valid.size
+    running = 0.0
+    for rank, index in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def paired_comparison(a, b) -> dict[str, float]:
+    """Paired difference a - b: mean, 95% CI, Wilcoxon p, the seeds used (pairs with a NaN are dropped)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = a - b
+    d = d[~np.isnan(d)]
+    mean, low, high = mean_ci(d)
+    return {"diff": mean, "ci_low": low, "ci_high": high, "p": wilcoxon_p(d), "n": int(d.size)}

@@ -1,0 +1,145 @@
+"""The configurations the parity suites run: the product of every option, with readable ids.
+
+Layer level (``LayerCase``), Keras layers called directly with ``mask=`` and
+``initial_state=``::
+
+    layer        LSTM | LSTM(go_backwards=True) | Bidirectional(LSTM, merge_mode) for sum, mul, concat, ave, None
+  x return_sequences x return_state x initial_state (none | random non-zero)
+  x mask (none | right padding | left padding | holes | a fully masked row)
+  x layers (1 | 2 stacked)
+
+Two corners are not in the product, because Keras itself has no such model:
+
+* ``Bidirectional(LSTM(go_backwards=True))``: Keras 3.15.1 rejects it with a
+  ``ValueError`` (``keras/src/layers/rnn/bidirectional.py`` L122 sets the
+  backward copy's ``go_backwards`` to True whatever the wrapped layer's value,
+  and ``_verify_layer_config`` then refuses two copies that read the same way;
+  ``test_layer_parity.py`` proves it). ``go_backwards`` in the product therefore
+  means the plain LSTM's option; the Bidirectional's backward copy always has it.
+* Two stacked layers with ``merge_mode=None``: that layer returns a pair of
+  tensors, which the next layer cannot take.
+
+Model level (``ModelCase``), ``keras_impl.build_model(spec)`` against
+``reference.model_forward``: direction (forward, backward, bidirectional with
+each merge mode but None: a Dense head cannot take the pair) x mask (none = no
+Masking layer; otherwise ``Masking(0.0)`` over zero-padded inputs) x layers.
+
+Every dimension has its own size (``DIMS``), so a transposed kernel or a
+swapped axis cannot line up by accident.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+MERGE_MODES = ("sum", "mul", "concat", "ave", None)
+MODEL_MERGE_MODES = ("sum", "mul", "concat", "ave")  # None: a pair of tensors, which a Dense head cannot take
+MASK_KINDS = ("none", "right", "left", "holes", "fullrow")
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Batch, time, features and the units of each stacked layer: all different."""
+    batch: int = 3
+    time: int = 7
+    features: int = 5
+    units: tuple[int, ...] = (4, 6)
+
+
+DIMS = Dims()
+
+# The masks, (B=3, T=7), True where a step is valid. Row 0 is always fully valid.
+_MASK_ROWS = {
+    "right": ["1111111", "1111000", "1100000"],    # lengths 7, 4, 2, padded at the end
+    "left": ["1111111", "0001111", "0000011"],     # the same lengths padded at the front
+    "holes": ["1011011", "1100101", "1000001"],    # gaps inside, first and last steps valid
+    "fullrow": ["1111111", "0000000", "1111111"],  # row 1 has no valid step at all
+}
+
+
+def mask_array(kind: str, batch: int = DIMS.batch, time: int = DIMS.time) -> np.ndarray | None:
+    """The (B, T) boolean mask of ``kind`` ("none" gives None)."""
+    if kind == "none":
+        return None
+    rows = _MASK_ROWS[kind]
+    if (len(rows), len(rows[0])) != (batch, time):
+        raise ValueError(f"mask {kind!r} is written for (batch, time) = ({len(rows)}, {len(rows[0])}), got ({batch}, {time})")
+    return np.array([[c == "1" for c in row] for row in rows])
+
+
+@dataclass(frozen=True)
+class LayerCase:
+    bidirectional: bool
+    go_backwards: bool            # the plain LSTM's option (always False for Bidirectional: see the module docstring)
+    merge_mode: str | None        # Bidirectional only
+    return_sequences: bool
+    return_state: bool
+    initial_state: bool           # random non-zero initial states for every state of every layer
+    mask: str                     # one of MASK_KINDS
+    layers: int                   # 1 or 2 stacked; every layer but the last returns sequences
+
+    @property
+    def id(self) -> str:
+        kind = f"bidi-{self.merge_mode}" if self.bidirectional else ("lstm-backwards" if self.go_backwards else "lstm")
+        return "-".join([
+            kind, "seq" if self.return_sequences else "last", "state" if self.return_state else "nostate",
+            "h0" if self.initial_state else "zero0", f"mask={self.mask}", f"x{self.layers}",
+        ])
+
+    @property
+    def structure(self) -> tuple:
+        """What fixes the Keras layers and the call's signature: cases equal here share layers."""
+        return (self.bidirectional, self.go_backwards, self.merge_mode, self.return_sequences, self.return_state,
+                self.initial_state, self.mask != "none", self.layers)
+
+    def layer_returns_sequences(self, k: int) -> bool:
+        return True if k < self.layers - 1 else self.return_sequences
+
+
+def layer_kinds():
+    """(bidirectional, go_backwards, merge_mode) for each kind of recurrent layer."""
+    yield False, False, None
+    yield False, True, None
+    for merge_mode in MERGE_MODES:
+        yield True, False, merge_mode
+
+
+def layer_cases() -> list[LayerCase]:
+    cases = []
+    for (bidi, go_backwards, merge_mode), rs, rst, h0, mask, layers in itertools.product(
+            layer_kinds(), (True, False), (False, True), (False, True), MASK_KINDS, (1, 2)):
+        if bidi and merge_mode is None and layers == 2:
+            continue  # a pair of tensors cannot feed the next layer (module docstring)
+        cases.append(LayerCase(bidi, go_backwards, merge_mode, rs, rst, h0, mask, layers))
+    return cases
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    direction: str                # forward | backward | bidirectional
+    merge_mode: str               # bidirectional only ("concat" otherwise, unused)
+    mask: str                     # "none": no Masking layer; otherwise Masking(0.0) over zero-padded inputs
+    layers: int
+
+    @property
+    def id(self) -> str:
+        kind = f"bidi-{self.merge_mode}" if self.direction == "bidirectional" else self.direction
+        return f"model-{kind}-mask={self.mask}-x{self.layers}"
+
+    def spec(self, dims: Dims = DIMS):
+        from reference import ModelSpec
+        return ModelSpec(timesteps=dims.time, features=dims.features, units=dims.units[:self.layers],
+                         direction=self.direction, merge_mode=self.merge_mode,
+                         mask_value=None if self.mask == "none" else 0.0)
+
+
+def model_cases() -> list[ModelCase]:
+    kinds = [("forward", "concat"), ("backward", "concat")] + [("bidirectional", m) for m in MODEL_MERGE_MODES]
+    return [ModelCase(direction, merge_mode, mask, layers)
+            for (direction, merge_mode), mask, layers in itertools.product(kinds, MASK_KINDS, (1, 2))]
+
+
+LAYER_CASES = layer_cases()
+MODEL_CASES = model_cases()

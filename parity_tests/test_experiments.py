@@ -1,0 +1,201 @@
+"""The experiments: statistics and metrics against hand-computed values, the ``bilstm`` subcommands end to end."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from keras_impl.experiments import metrics, stats
+from parity_tests.conftest import BACKEND
+
+TINY = ["--seeds", "2", "--updates", "20", "--heldout", "30", "--backend", BACKEND]
+
+
+def run_cli(argv, capsys):
+    """``bilstm argv`` in this process: (exit status, stdout, stderr)."""
+    from keras_impl.cli import main
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse stops this way
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ---------------------------------------------------------------- statistics, by hand
+
+def test_holm_matches_a_hand_computed_example():
+    # sorted: .005 x4 = .02; .01 x3 = .03; .03 x2 = .06; .04 x1 = .04 -> kept monotone at .06
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_and_skips_nan():
+    adjusted = stats.holm([0.6, float("nan"), 0.2])
+    np.testing.assert_allclose(adjusted[[0, 2]], [0.6, 0.4])  # m = 2 valid tests
+    assert math.isnan(adjusted[1])
+    assert stats.holm([0.7, 0.8])[0] == 1.0
+
+
+def test_wilcoxon_exact_p_by_hand():
+    # five positive differences: the signed-rank statistic is extreme, exact two-sided p = 2 / 2**5
+    assert stats.wilcoxon_p([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2 / 32)
+    assert stats.wilcoxon_p([0.0, 0.0, 0.0]) == 1.0
+    assert math.isnan(stats.wilcoxon_p([0.3]))
+
+
+def test_mean_ci_matches_the_student_t_interval():
+    values = [0.2, 0.5, 0.1, 0.7, 0.4, 0.3]
+    mean, low, high = stats.mean_ci(values)
+    expected = sps.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sps.sem(values))
+    assert mean == pytest.approx(np.mean(values))
+    assert (low, high) == pytest.approx(expected)
+
+
+def test_paired_comparison_is_a_minus_b_and_drops_nan_pairs():
+    row = stats.paired_comparison([1.0, 2.0, float("nan"), 4.0], [0.5, 1.0, 1.0, 1.0])
+    assert row["n"] == 3 and row["diff"] == pytest.approx((0.5 + 1.0 + 3.0) / 3)
+    assert row["ci_low"] < row["diff"] < row["ci_high"]
+
+
+def test_updates_to_accuracy_by_hand():
+    accuracies = np.array([0.5] * 30 + [1.0] * 30)
+    # the window of 20 ending at update k holds j = k - 30 ones and 20 - j halves: mean 0.5 + j / 40,
+    # which first reaches 0.9 at j = 16, k = 46
+    assert metrics.updates_to_accuracy(accuracies) == 46.0
+    assert math.isnan(metrics.updates_to_accuracy(np.full(40, 0.85)))
+    assert metrics.updates_to_accuracy(np.full(5, 0.9)) == 5.0  # a run shorter than the window uses all of it
+
+
+def test_heldout_accuracy_counts_valid_steps_only():
+    p = np.array([[0.9, 0.2, 0.7], [0.1, 0.6, 0.3]])[..., None]
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])[..., None]
+    mask = np.array([[True, True, False], [True, True, True]])
+    step, sequence = metrics.heldout_accuracy(p, y, mask)
+    assert step == pytest.approx(4 / 5)  # the masked wrong step does not count; the last step of row 2 does
+    assert sequence == pytest.approx(1 / 2)
+
+
+# ---------------------------------------------------------------- the command line, end to end
+
+def test_compare_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "compare"
+    code, stdout, _ = run_cli(["compare", *TINY, "--out", str(out)], capsys)
+    assert code == 0
+    for name in ("results.csv", "curves.csv", "pairs.csv", "summary.json", "loss.png", "loss.svg"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["backend_info"]["backend"] == BACKEND and summary["backend_info"]["device"]
+    assert summary["backend_info"]["keras"] == "3.15.1"
+    assert summary["seeds"] == [0, 1] and summary["updates"] == 20 and summary["wall_time_s"] > 0
+    assert set(summary["models"]) == {"lstm", "lstm_reversed", "bilstm"}
+    assert len(summary["pairs"]) == 3 * len(metrics.METRICS)
+    assert all(0 <= row["p_holm"] <= 1 for row in summary["pairs"] if row["p_holm"] is not None)
+    assert (out / "curves.csv").read_text().count("\n") == 1 + 3 * 2 * 20
+    assert (out / "results.csv").read_text().count("\n") == 1 + 3 * 2
+    assert "| bilstm |" in stdout
+    # Paired: every model of a seed saw the same sequences, so the held-out examples are the same.
+    examples = {m: json.loads((out / "runs" / m / "seed_0001.json").read_text())["example"]["x"]
+                for m in ("lstm", "lstm_reversed", "bilstm")}
+    assert examples["lstm"] == examples["bilstm"] == examples["lstm_reversed"]
+
+
+def test_demo_prints_expected_and_predicted_and_resumes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, stdout, _ = run_cli(["demo", "--model", "lstm", *TINY, "--out", str(out)], capsys)
+    assert code == 0
+    lines = [line for line in stdout.splitlines() if line.startswith("Expected:")]
+    assert len(lines) == 10  # one a timestep of the tutorial's n = 10
+    assert all(line.split()[1] in "01" and line.split()[3] in "01" for line in lines)
+
+    runs = sorted((out / "runs").rglob("seed_*.json"))
+    assert len(runs) == 2
+    before = {p: p.stat().st_mtime_ns for p in runs}
+    first = json.loads(runs[0].read_text())
+    code, _, _ = run_cli(["demo", "--model", "lstm", "--seeds", "3", *TINY[2:], "--out", str(out), "--resume"], capsys)
+    assert code == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items()), "--resume must not redo finished seeds"
+    assert len(sorted((out / "runs").rglob("seed_*.json"))) == 3
+    assert json.loads(runs[0].read_text())["loss"] == first["loss"]
+    assert json.loads((out / "summary.json").read_text())["seeds"] == [0, 1, 2]
+
+    # Other arguments (more updates) make other runs: --resume redoes them.
+    code, _, _ = run_cli(["demo", "--model", "lstm", "--seeds", "1", "--updates", "21", *TINY[4:], "--out", str(out),
+                          "--resume"], capsys)
+    assert code == 0
+    assert len(json.loads(runs[0].read_text())["loss"]) == 21
+
+
+def test_merge_modes_variable_length_two_layers(tmp_path, capsys):
+    out = tmp_path / "merge"
+    code, _, _ = run_cli(["merge-modes", *TINY, "--merge-modes", "sum", "--variable-length", "--layers", "2",
+                          "--out", str(out)], capsys)
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {"bilstm_sum"} and summary["pairs"] == []
+    assert "mask_value=0.0" in summary["specs"]["bilstm_sum"] and "units=(20, 20)" in summary["specs"]["bilstm_sum"]
+    record = json.loads((out / "runs" / "bilstm_sum" / "seed_0000.json").read_text())
+    assert 5 <= len(record["example"]["expected"]) <= 20  # the example shows its valid steps only
+
+
+def test_reproduce_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "tutorial"
+    code, stdout, _ = run_cli(["reproduce", *TINY, "--demo-updates", "20", "--out", str(out)], capsys)
+    assert code == 0 and "REPORT.md" in stdout
+    report = (out / "REPORT.md").read_text()
+    for figure in ("compare/loss.png", "merge-modes/loss.png", "demo-bilstm/loss.png"):
+        assert f"]({figure})" in report and (out / figure).stat().st_size > 0
+        assert (out / figure.replace(".png", ".svg")).stat().st_size > 0
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    assert len(claims) == 5
+    assert all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
+    assert all(f"**{c['verdict']}**" in report for c in claims)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--seeds", "0"], "argument --seeds: must be a positive integer, got 0"),
+    (["compare", "--updates", "-3"], "argument --updates: must be a positive integer, got -3"),
+    (["merge-modes", "--layers", "two"], "argument --layers: must be a positive integer, got 'two'"),
+    (["compare", "--backend", "mxnet"], "unknown --backend 'mxnet'; expected one of tensorflow, jax, torch"),
+    (["compare", "--mode", "turbo"], "unknown --mode 'turbo'; expected 'fast' or 'faithful'"),
+    (["merge-modes", "--merge-modes", "sum,max"], "unknown merge mode 'max'; expected one of sum, mul, ave, concat"),
+    (["demo", "--model", "gru"], "unknown --model 'gru'; expected 'lstm' or 'bilstm'"),
+    (["reproduce", "--demo-updates", "0"], "argument --demo-updates: must be a positive integer, got 0"),
+], ids=["zero-seeds", "negative-updates", "word-layers", "unknown-backend", "unknown-mode", "unknown-merge-mode",
+        "unknown-model", "zero-demo-updates"])
+def test_bad_arguments_stop_with_one_line_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "never"
+    code, stdout, stderr = run_cli([*argv, "--out", str(out)], capsys)
+    assert code == 2
+    assert stderr.strip().count("\n") == 0 and message in stderr, stderr
+    assert not out.exists(), "nothing may be written for bad arguments"
+
+
+def test_unwritable_output_path_stops_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(blocker / "sub")], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0
+    assert "cannot be written" in stderr
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(blocker)], capsys)
+    assert code == 2 and "exists and is not a folder" in stderr
+
+
+def test_missing_backend_names_the_package_to_install(tmp_path):
+    # A fresh interpreter (Keras not imported yet) in which torch cannot be found.
+    script = ("import importlib.util as u, sys; real = u.find_spec; "
+              "u.find_spec = lambda name, *a: None if name == 'torch' else real(name, *a); "
+              "from keras_impl.cli import main; "
+              f"sys.exit(main(['compare', '--backend', 'torch', '--out', {str(tmp_path / 'x')!r}]))")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "pip install torch==2.13.0" in result.stderr
+    assert "keras" not in result.stderr.lower() or "backend 'torch' is not installed" in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,81 @@
+"""float64 Keras against the oracle: ``keras.config.set_floatx("float64")`` (and JAX's x64 mode).
+
+    KERAS_BACKEND=tensorflow pytest parity_tests/test_float64_parity.py
+    KERAS_BACKEND=jax pytest parity_tests/test_float64_parity.py -m slow   # the whole product
+
+TensorFlow computes in float64 throughout and meets ``FLOAT64_ABS`` (1e-10;
+measured 3e-16). JAX and torch drop to float32 inside Keras's type promotion
+and meet the measured ``FLOAT64_DEMOTED_ABS`` (see ``tolerances.py`` for the
+cause). The default run covers every layer kind, mask and depth with
+return_sequences, return_state and random initial states (65 layer cases) and
+every one-layer model (30); ``-m slow`` runs the whole float64 product.
+"""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_impl.backend import device_name
+from parity_tests import harness
+from parity_tests.cases import LAYER_CASES, MODEL_CASES, LayerCase, ModelCase
+from parity_tests.divergences import layer_divergence, model_divergence, xfail_params
+from parity_tests.tolerances import float64_abs
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+DEVICE = device_name()
+TOL = float64_abs(BACKEND)
+
+
+def _default_layer(c: LayerCase) -> bool:
+    return c.return_sequences and c.return_state and c.initial_state
+
+
+def _default_model(c: ModelCase) -> bool:
+    return c.layers == 1
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """floatx float64 for one test, restored afterwards (JAX also needs x64 mode for any float64 array)."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    if BACKEND == "jax":
+        import jax
+        x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+        if BACKEND == "jax":
+            jax.config.update("jax_enable_x64", x64)
+
+
+def _split(cases, is_default, divergence):
+    params = xfail_params(cases, divergence, BACKEND, DEVICE)
+    default = [p for p, c in zip(params, cases) if is_default(c)]
+    slow = [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow])
+            for p, c in zip(params, cases) if not is_default(c)]
+    return default + slow
+
+
+def _assert_float64(actual: dict, label: str):
+    dtypes = {k: str(v.dtype) for k, v in actual.items() if v.dtype != np.float64}
+    assert not dtypes, f"{label}: Keras returned non-float64 results {dtypes}"
+
+
+@pytest.mark.parametrize("case", _split(LAYER_CASES, _default_layer, layer_divergence))
+def test_layer_parity_float64(case: LayerCase, rng):
+    expected, actual = harness.layer_parity(case, rng)
+    _assert_float64(actual, case.id)
+    harness.assert_close(expected, actual, TOL, f"{case.id} float64")
+
+
+@pytest.mark.parametrize("case", _split(MODEL_CASES, _default_model, model_divergence))
+def test_model_parity_float64(case: ModelCase, rng):
+    expected, actual = harness.model_parity(case, rng)
+    _assert_float64(actual, case.id)
+    harness.assert_close(expected, actual, TOL, f"{case.id} float64")

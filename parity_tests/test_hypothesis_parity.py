@@ -1,0 +1,72 @@
+"""Property: for any shapes, options, mask and weights, a Keras layer stack equals the oracle (float32).
+
+    KERAS_BACKEND=tensorflow pytest parity_tests/test_hypothesis_parity.py
+
+Hypothesis draws the layer kind (LSTM, LSTM(go_backwards), Bidirectional with
+each merge mode), return_sequences, return_state, one or two stacked layers,
+five distinct sizes 1..8 for batch, time, features and the units of each
+layer, a mask of random bits (or none), random initial states (or none) and
+a seed for the weights (on JAX the sizes come from small pools: ``JAX_SIZES``).
+200 examples a backend, derandomized and without an
+example database, so every CI run draws the same examples.
+
+Where a draw meets the known leading-masked-step divergence on this backend
+(``parity_tests/divergences.py``: TensorFlow and torch), the initial states
+are dropped rather than the example: with zero states every backend agrees,
+and the strict xfails of ``test_layer_parity.py`` cover the divergence itself.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import keras
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keras_impl.backend import device_name
+from parity_tests import harness
+from parity_tests.cases import MERGE_MODES, Dims, LayerCase
+from parity_tests.divergences import layer_divergence
+from parity_tests.tolerances import FLOAT32_ABS
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+DEVICE = device_name()
+# On JAX (run op by op on the CPU, see harness.default_compiled) every primitive is compiled once per
+# shape: fresh sizes in every example cost about a second each. So JAX draws batch, features and units
+# from small disjoint pools (still all different) and only the time length freely.
+JAX_SIZES = ((2, 3), (1, 5), (4, 6), (7, 8))
+
+
+@st.composite
+def layer_draws(draw):
+    kind = draw(st.sampled_from(["lstm", "lstm-backwards"] + [f"bidi-{m}" for m in MERGE_MODES]))
+    bidirectional = kind.startswith("bidi")
+    merge_mode = MERGE_MODES[[f"bidi-{m}" for m in MERGE_MODES].index(kind)] if bidirectional else None
+    layers = 1 if bidirectional and merge_mode is None else draw(st.sampled_from([1, 2]))
+    if BACKEND == "jax":  # see JAX_SIZES
+        batch, features, u1, u2 = (draw(st.sampled_from(pool)) for pool in JAX_SIZES)
+        time = draw(st.integers(1, 9).filter(lambda t: t not in (batch, features, u1, u2)))
+    else:
+        batch, time, features, u1, u2 = draw(st.lists(st.integers(1, 8), min_size=5, max_size=5, unique=True))
+    dims = Dims(batch=batch, time=time, features=features, units=(u1, u2))
+    masked = draw(st.booleans())
+    mask = np.array(draw(st.lists(st.booleans(), min_size=batch * time, max_size=batch * time))).reshape(batch, time) \
+        if masked else None
+    case = LayerCase(bidirectional=bidirectional, go_backwards=kind == "lstm-backwards", merge_mode=merge_mode,
+                     return_sequences=draw(st.booleans()), return_state=draw(st.booleans()),
+                     initial_state=draw(st.booleans()), mask="random" if masked else "none", layers=layers)
+    if layer_divergence(case, BACKEND, DEVICE, mask=mask) is not None:
+        case = replace(case, initial_state=False)  # see the module docstring
+    return case, dims, mask, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(layer_draws())
+def test_random_layer_stack_matches_the_oracle(draw):
+    case, dims, mask, seed = draw
+    assert keras.config.floatx() == "float32"
+    expected, actual = harness.layer_parity(case, np.random.default_rng(seed), dims, mask=mask)
+    harness.assert_close(expected, actual, FLOAT32_ABS, f"{case.id} {dims}")

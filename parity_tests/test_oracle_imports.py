@@ -1,0 +1,76 @@
+"""What importing a package loads, checked in a fresh interpreter (this one already holds Keras).
+
+The oracle (``reference``) and the layout converter depend on NumPy alone; the
+``keras_impl`` package and the ``bilstm`` command line import Keras only when a
+command runs, so that ``bilstm --backend jax`` can still set ``KERAS_BACKEND``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("keras", "tensorflow", "jax", "jaxlib", "torch")
+
+
+def modules_loaded_by(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; return the framework modules it left in ``sys.modules``."""
+    probe = textwrap.dedent(code) + textwrap.dedent(f"""
+        import json, sys
+        roots = {{name.split(".")[0] for name in sys.modules}}
+        print(json.dumps(sorted(roots & set({FRAMEWORKS!r}))))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+CASES = {
+    "reference_forward_pass": """
+        import numpy as np
+        import reference
+        spec = reference.ModelSpec(timesteps=4, features=3, units=(5, 2), mask_value=0.0)
+        x = np.random.default_rng(0).normal(size=(2, 4, 3))
+        p = reference.model_forward(spec, reference.random_weights(spec, np.random.default_rng(1)), x)
+        assert p.shape == (2, 4, 1)
+    """,
+    "reference_submodules": """
+        import reference.lstm, reference.bidirectional, reference.model, reference.spec, reference._checks
+    """,
+    "convert": """
+        import numpy as np
+        import reference
+        from keras_impl import convert
+        spec = reference.ModelSpec(timesteps=4, features=3, units=5)
+        recurrent, _ = convert.spec_recurrent_weights(spec, reference.random_weights(spec, np.random.default_rng(1)))
+        convert.torch_to_keras(convert.keras_to_torch(recurrent))
+        convert.onnx_to_keras(*convert.keras_to_onnx(recurrent)[0])
+    """,
+    "keras_impl_package": """
+        import keras_impl, keras_impl.backend
+        keras_impl.backend.installed_backends()
+    """,
+    "cli_parser": """
+        import keras_impl.cli
+        keras_impl.cli.build_parser()
+    """,
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_import_loads_no_framework(name):
+    assert modules_loaded_by(CASES[name]) == []
+
+
+def test_probe_detects_a_framework_import():
+    """The probe itself works: a framework module in sys.modules is seen (otherwise the tests above prove nothing).
+
+    A stand-in module, not a real import: importing Keras costs seconds and proves no more about the probe.
+    """
+    assert modules_loaded_by("import sys, types; sys.modules['torch.nn'] = types.ModuleType('torch.nn')") == ["torch"]

@@ -1,0 +1,151 @@
+"""Backpropagation through time for every model of a ``ModelSpec``, mirroring the forward cache.
+
+The forward (``reference.model.forward_with_cache``) keeps, per LSTM, an
+``LSTMCache`` in processing order; the backward walks it in reverse, step by
+step, carrying ``dh`` and ``dc`` (the gradients of the state leaving a step).
+
+One LSTM step in processing order (``lstm.py``), with ``m`` the step's mask (1 when valid):
+
+    z      = x_t W + h R + b;   i, f, o = sigmoid(.);   g = tanh(.)
+    c'     = f c + i g;         h' = o tanh(c')
+    h_t    = m h' + (1 - m) h;  c_t = m c' + (1 - m) c         state carried at masked steps
+    out_t  = h_t, or m h_t with zero_output_for_mask (Bidirectional's copies)
+
+Backward, from t = T-1 down to 0, with ``dh, dc`` from step t+1 (zero after the last):
+
+    dh     = dh + dout_t            (times m with zero_output_for_mask)
+    dh'    = m dh
+    dc'    = m dc + dh' o (1 - tanh(c')^2)
+    di     = dc' g i (1 - i)        df = dc' c f (1 - f)
+    dg     = dc' i (1 - g^2)        do = dh' tanh(c') o (1 - o)
+    dz     = [di | df | dg | do]                                   (B, 4U)
+    dh     = dz R^T + (1 - m) dh    dc = dc' f + (1 - m) dc        into step t-1
+    dW    += x_t^T dz,  dR += h^T dz,  db += sum_B dz,  dx_t = dz W^T
+
+The sums over t are taken at once after the loop (one matmul each over the
+stored dz). ``go_backwards`` needs nothing special: the cache is already
+flipped, and ``dx`` is flipped back to time order at the end.
+
+Around the LSTMs (``model.py``, ``bidirectional.py``):
+
+    Bidirectional, return_sequences: y_b = flip(out_b), so dout_b = flip(dy_b);
+        concat: dy_f, dy_b = split(dy)      sum: dy_f = dy_b = dy
+        ave:    dy_f = dy_b = dy / 2        mul: dy_f = dy y_b,  dy_b = dy y_f
+        dx = dx_f + dx_b
+    Head (every step):  a = y W_d + b_d,  p = sigmoid(a):
+        da = dp p (1 - p);  dW_d = sum_{B,T} y^T da;  db_d = sum da;  dy = da W_d^T
+    Masking: x_in = x m, so dx = dx_in m (the mask itself is piecewise constant in x).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import LSTMCache, sigmoid
+from .model import ModelCache
+from .spec import ModelSpec
+
+
+def lstm_backward(cache: LSTMCache, kernel, recurrent_kernel, dout):
+    """BPTT through one ``run_lstm`` call whose initial states are constants.
+
+    Args:
+        cache: the ``LSTMCache`` of the forward call (processing order, time-major).
+        kernel (D, 4U), recurrent_kernel (U, 4U): the weights the forward used.
+        dout: (B, T, U) gradient of the loss by the outputs, in processing order.
+    Returns:
+        ``(d_kernel (D, 4U), d_recurrent_kernel (U, 4U), d_bias (4U,), dx (B, T, D) in time order)``.
+    """
+    T, B, U = cache.h_prev.shape
+    gates, mask = cache.gates, cache.mask  # (T, B, 4U), (B, T) or None
+    i, f, g, o = (gates[..., k * U:(k + 1) * U] for k in range(4))  # each (T, B, U)
+    tanh_c = np.tanh(cache.c_new)  # (T, B, U)
+    # The local derivatives of z by c' (blocks i, f, g) and by h' (block o), every step at once.
+    local = np.empty((T, B, 4, U))
+    local[:, :, 0] = g * i * (1.0 - i)
+    local[:, :, 1] = cache.c_prev * f * (1.0 - f)
+    local[:, :, 2] = i * (1.0 - np.square(g))
+    local[:, :, 3] = tanh_c * o * (1.0 - o)
+    dc_from_h = o * (1.0 - np.square(tanh_c))  # (T, B, U): dc'/dh' through h' = o tanh(c')
+    dout = np.ascontiguousarray(dout.transpose(1, 0, 2))  # (T, B, U)
+    m = None if mask is None else mask.T[..., None].astype(np.float64)  # (T, B, 1)
+    if m is not None and cache.zero_output_for_mask:
+        dout = dout * m  # out_t = m h_t: no gradient reaches a zeroed output
+    dz = np.empty((T, B, 4, U))
+    R_T = recurrent_kernel.T  # (4U, U)
+    dh, dc = np.zeros((B, U)), np.zeros((B, U))
+    for t in range(T - 1, -1, -1):
+        dh = dh + dout[t]
+        if m is None:
+            dh_new, dc_new = dh, dc + dh * dc_from_h[t]
+        else:
+            dh_new = m[t] * dh
+            dc_new = m[t] * dc + dh_new * dc_from_h[t]
+        np.multiply(dc_new[:, None, :], local[t, :, :3], out=dz[t, :, :3])  # di, df, dg
+        np.multiply(dh_new, local[t, :, 3], out=dz[t, :, 3])  # do
+        dz_t = dz[t].reshape(B, 4 * U)
+        if m is None:
+            dh, dc = dz_t @ R_T, dc_new * f[t]
+        else:
+            keep = 1.0 - m[t]  # masked rows pass dh, dc straight to the previous step
+            dh, dc = dz_t @ R_T + keep * dh, dc_new * f[t] + keep * dc
+    dz = dz.reshape(T * B, 4 * U)
+    x = cache.x.transpose(1, 0, 2).reshape(T * B, -1)  # (T B, D), the rows in dz's order
+    d_kernel = x.T @ dz  # (D, 4U)
+    d_recurrent = cache.h_prev.reshape(T * B, U).T @ dz  # (U, 4U)
+    d_bias = dz.sum(axis=0)
+    dx = (dz @ kernel.T).reshape(T, B, -1).transpose(1, 0, 2)  # (B, T, D), processing order
+    if cache.go_backwards:
+        dx = dx[:, ::-1]
+    return d_kernel, d_recurrent, d_bias, dx
+
+
+def merge_backward(merge_mode: str, dy, y_f, y_b):
+    """Gradients ``(dy_f, dy_b)`` of the two halves from the merged output's ``dy``."""
+    if merge_mode == "concat":
+        U = y_f.shape[-1]
+        return dy[..., :U], dy[..., U:]
+    if merge_mode == "sum":
+        return dy, dy
+    if merge_mode == "ave":
+        return dy / 2, dy / 2
+    if merge_mode == "mul":
+        return dy * y_b, dy * y_f
+    raise ValueError(f"unknown merge_mode {merge_mode!r}; expected one of 'concat', 'sum', 'ave', 'mul'")
+
+
+def model_backward(spec: ModelSpec, weights: list[np.ndarray], cache: ModelCache, d_probs):
+    """Gradients of a scalar loss through the whole model, from ``d_probs = dL/dp`` (B, T, 1).
+
+    Args:
+        spec, weights: as given to ``forward_with_cache`` (weights already checked, float64).
+        cache: its ``ModelCache``.
+    Returns:
+        ``(grads, dx)``: ``grads`` in ``weights``' order and shapes, ``dx`` (B, T, D) by the
+        model's raw input (zero at steps a Masking layer masks).
+    """
+    grads: list[np.ndarray] = [None] * len(weights)
+    k = len(weights) - 2  # the head's kernel and bias come last
+    p = sigmoid(cache.logits)  # (B, T, 1), the forward's own probabilities
+    d_logits = d_probs * p * (1.0 - p)  # (B, T, 1)
+    y = cache.head_input  # (B, T, F)
+    F = y.shape[-1]
+    grads[k] = y.reshape(-1, F).T @ d_logits.reshape(-1, 1)  # (F, 1)
+    grads[k + 1] = d_logits.sum(axis=(0, 1))  # (1,)
+    dh = d_logits @ weights[k].T  # (B, T, F)
+    per_layer = 6 if spec.bidirectional else 3
+    for layer in range(spec.num_layers - 1, -1, -1):
+        k -= per_layer
+        caches = cache.layer_caches[layer]
+        if spec.bidirectional:
+            y_f, y_b = cache.layer_halves[layer]
+            dy_f, dy_b = merge_backward(spec.merge_mode, dh, y_f, y_b)
+            *g_f, dx_f = lstm_backward(caches[0], weights[k], weights[k + 1], dy_f)
+            *g_b, dx_b = lstm_backward(caches[1], weights[k + 3], weights[k + 4], dy_b[:, ::-1])  # to processing order
+            grads[k:k + 6] = [*g_f, *g_b]
+            dh = dx_f + dx_b
+        else:
+            *g, dh = lstm_backward(caches[0], weights[k], weights[k + 1], dh)
+            grads[k:k + 3] = g
+    if spec.mask_value is not None:
+        dh = dh * cache.mask[..., None]  # Masking zeroed those inputs
+    return grads, dh
