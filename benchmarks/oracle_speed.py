@@ -2,7 +2,12 @@
 
     .venv/bin/python -m benchmarks.oracle_speed                   # float64 and float32, 15 repeats
     .venv/bin/python -m benchmarks.oracle_speed --repeats 31 --dtypes float64
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.oracle_speed --torch-threads 1 --tag 1thread
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python -m benchmarks.oracle_speed
+
+One thread a side (the third line) is the steadiest comparison on a small shared
+machine: a multi-threaded BLAS waits for its own threads whenever another
+process holds a core, which makes the default run's spread large there.
 
 (Where this machine sets ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` for old
 OpenBLAS builds, unset both together to let NumPy's OpenBLAS pick its own
@@ -34,7 +39,6 @@ import io
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -134,6 +138,7 @@ def environment() -> dict:
         "machine": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "numpy_blas": blas,
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "loadavg_1m": os.getloadavg()[0], "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -165,8 +170,9 @@ def run(dtypes, repeats: int, warmup: int, seed: int = 0) -> dict:
             "environment": environment(), "records": records}
 
 
-def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
-    json_path, csv_path = out_dir / "oracle_speed.json", out_dir / "oracle_speed.csv"
+def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
+    stem = f"oracle_speed_{tag}" if tag else "oracle_speed"
+    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     atomic_write(json_path, json.dumps(result, indent=1))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -185,12 +191,19 @@ def main(argv=None) -> None:
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    parser.add_argument("--tag", default="", help="suffix of the results files, e.g. 1thread")
     parser.add_argument("--out", type=Path, default=None, help="folder for the results (default benchmarks/results/<machine>)")
     args = parser.parse_args(argv)
     if args.repeats < 3:
         parser.error(f"--repeats must be at least 3 for quartiles, got {args.repeats}")
+    if args.torch_threads is not None:
+        if args.torch_threads < 1:
+            parser.error(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+        import torch
+        torch.set_num_threads(args.torch_threads)
     result = run(args.dtypes, args.repeats, args.warmup)
-    paths = write(result, args.out or RESULTS / platform.node())
+    paths = write(result, args.out or RESULTS / platform.node(), args.tag)
     print("wrote", *paths)
 
 

@@ -117,6 +117,8 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
 
 def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | None:
     t = max(TIMESTEPS)
+    # One colour a group in every panel, whichever groups a panel has.
+    colours = {g: f"C{k % 10}" for k, g in enumerate(sorted(g for g in ok if f"-{device}-" in g))}
     fig, axes = plt.subplots(1, len(UNITS), figsize=(3.6 * len(UNITS), 3.4), squeeze=False, sharey=True)
     drew = False
     for c, u in enumerate(UNITS):
@@ -127,7 +129,7 @@ def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | No
                 pts = [(b, median[cpu][(b, t, u)] / median[g][(b, t, u)]) for b in BATCHES
                        if (b, t, u) in median[g] and (b, t, u) in median.get(cpu, {})]
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", label=g)
+                    ax.plot(*zip(*pts), marker="o", label=g, color=colours.get(g))
                     drew = True
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
             ax.set_ylabel("CPU time / GPU time")
@@ -135,7 +137,7 @@ def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | No
             for g in sorted(g for g in ok if f"-{device}-" in g):
                 pts = [(b, ok[g][(b, t, u)]["sequences_per_s"]) for b in BATCHES if (b, t, u) in ok[g]]
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", label=g)
+                    ax.plot(*zip(*pts), marker="o", label=g, color=colours[g], alpha=0.85)
                     drew = True
             ax.set_ylabel("sequences / s")
         ax.set_xscale("log")
@@ -145,10 +147,14 @@ def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | No
     if not drew:
         plt.close(fig)
         return None
-    axes[0][-1].legend(fontsize=6, loc="best")
+    handles = {}
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), fontsize=6, loc="lower center", ncol=min(4, len(handles)))
     fig.suptitle("GPU speedup against batch (crosses 1 where the GPU starts to pay)" if device == "gpu"
                  else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # room for the legend below
     path = directory / f"crossover_{device}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -11,9 +11,9 @@ the first step), run more warm-up steps, then time ``repeats`` single steps,
 synchronizing the device before each clock read. ``repeats`` is sized to the
 case's share of the time left (at least ``MIN_REPEATS``, at most ``MAX_REPEATS``).
 
-Budget: before a case, its step time is estimated from the cases already timed
-in this process (fixed per-step overhead + FLOPs / best achieved FLOP/s) and
-the compile time seen so far; a case whose warm-up and minimum repeats would
+Budget: before a case, its step time is estimated from the cases of its group
+already timed (in this process or recorded by an earlier one: fixed per-step
+overhead + FLOPs / best achieved FLOP/s) and the compile time seen so far; a case whose warm-up and minimum repeats would
 not fit in ``SLACK`` times its share of the time left is recorded as skipped,
 with the estimate, and the sweep goes on. A case that raises (out of memory,
 unsupported) is recorded with its error, and the sweep goes on.
@@ -93,11 +93,12 @@ def time_case(case: Case, step: Step, seconds: float) -> dict:
     """Warm up, then time single steps for about ``seconds``: median, quartiles, sequences/s, GFLOP/s.
 
     At least MIN_REPEATS and at most MAX_REPEATS timed steps; the loop stops at the first of
-    MAX_REPEATS or ``seconds`` spent (warm-up included) once MIN_REPEATS are in.
+    MAX_REPEATS or ``seconds`` spent after the first step (warm-up included) once MIN_REPEATS are in.
     """
-    start = time.perf_counter()
+    t0 = time.perf_counter()
     step.sync(step.run())
-    first = time.perf_counter() - start
+    first = time.perf_counter() - t0
+    start = time.perf_counter()  # the budget counts from here: compilation is estimated apart
     for _ in range(WARMUP_STEPS):
         step.sync(step.run())
     times: list[float] = []
@@ -123,16 +124,23 @@ def base_record(case: Case, context: dict) -> dict:
 
 
 def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: float, *,
-              case_seconds: float = 10.0, estimate_skip: bool = True, context: dict | None = None, cleanup: Callable[[], None] = gc.collect,
+              case_seconds: float = 10.0, estimate_skip: bool = True, context: dict | None = None,
+              cleanup: Callable[[], None] = gc.collect,
               log: Callable[[str], None] = lambda s: print(s, flush=True)) -> None:
     """Run ``cases`` not already done in ``store``, writing each record as soon as it is known.
 
     ``deadline`` is a ``time.time()`` value; a case is timed for at most ``case_seconds`` (beyond its
     first step) or its share of the time left, whichever is less; ``estimate_skip=False`` runs every
-    case while time is left, whatever its estimate (``--quick``: the cases are small); ``context`` (device name, versions, ...) goes into every record.
+    case while time is left, whatever its estimate (``--quick``: the cases are small); ``context``
+    (device name, versions, ...) goes into every record.
     """
     context = context or {}
     estimator = Estimator()
+    groups = {c.group for c in cases}
+    for r in store.records.values():  # cases of these groups timed by an earlier worker calibrate the estimate
+        fields = list(Case.__dataclass_fields__) + ["median_s", "first_step_s"]
+        if r.get("status") == "ok" and r["key"].split("|")[0] in groups and all(f in r for f in fields):
+            estimator.update(Case(**{f: r[f] for f in Case.__dataclass_fields__}), r["median_s"], r["first_step_s"])
     pending = [c for c in cases if not store.is_done(c.key)]
     for done in set(c.key for c in cases) - set(c.key for c in pending):
         log(f"  resume: {done} already done")
@@ -147,7 +155,7 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
             why = ("time budget used up" if left <= 0 else
                    f"over budget: estimated {est:.3g} s a step, {cost:.3g} s with warm-up and {MIN_REPEATS} repeats, "
                    f"{allowed:.3g} s allowed")
-            store.put({**record, "status": "skipped", "reason": why, "estimated_step_s": est})
+            store.put({**record, "status": "skipped", "reason": why, "estimated_step_s": est, "estimated_cost_s": cost})
             log(f"  {case.key}: skipped ({why})")
             continue
         store.put({**record, "status": "running"})  # a worker that dies leaves this mark for the driver

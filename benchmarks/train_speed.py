@@ -54,6 +54,8 @@ PRIORITY_SHAPES = ((1, 10, 20), (256, 100, 512), (1024, 100, 1024))
 GRACE_S = 90.0  # beyond its budget, a worker gets this long (imports, one last step) before it is killed
 END_GRACE_S = 30.0  # ... and never later than this after the whole sweep's deadline
 MAX_RESTARTS = 3
+EXTRA_PASSES = 2    # passes over groups with skipped cases, while time is left
+MIN_PASS_S = 60.0   # ... at least this much
 
 
 def installed(framework: str) -> bool:
@@ -118,6 +120,47 @@ def mark_dead(store: ResultsStore, cases: list[Case], why: str) -> None:
             store.put({**record, "status": "error", "error": why})
 
 
+def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, groups_left: int, *,
+                     case_seconds: float, threads: int | None, estimate_skip: bool, gpu_present: bool, log) -> None:
+    """Run the pending cases of one group in worker processes (restarted if one dies), with an even
+    share of the time left before ``deadline`` among ``groups_left`` groups."""
+    for attempt in range(MAX_RESTARTS + 1):
+        store = ResultsStore(out)
+        pending = [c for c in group if not store.is_done(c.key)]
+        if not pending:
+            return
+        left = deadline - time.time()
+        if left <= 0:  # no time to start a worker: say so case by case
+            for c in pending:
+                if store.status(c.key) != "skipped":
+                    store.put({**base_record(c, {}), "status": "skipped", "reason": "time budget used up"})
+            log(f"[{name}] {len(pending)} cases not run: time budget used up")
+            return
+        group_deadline = time.time() + left / groups_left
+        log(f"[{name}] {len(pending)} cases, {group_deadline - time.time():.0f} s" + (f" (restart {attempt})" if attempt else ""))
+        cmd = [sys.executable, "-m", "benchmarks.runner", "--out", str(out), "--deadline", str(group_deadline),
+               "--case-seconds", str(case_seconds), "--cases", json.dumps([c.as_dict() for c in pending])]
+        if not estimate_skip:
+            cmd.append("--no-estimate-skip")
+        try:
+            # Killed GRACE_S after its own deadline, and never much after the sweep's.
+            limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
+            proc = subprocess.run(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, timeout=max(1.0, limit))
+            rc, why = proc.returncode, f"worker process exited with status {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            rc, why = -1, "worker killed: the group overran its time budget"
+        mark_dead(ResultsStore(out), group, why)
+        if rc == 0:
+            return
+        log(f"[{name}] {why}")
+
+
+def fits(record: dict | None, seconds: float) -> bool:
+    """Whether a case not yet done might run in ``seconds``: never tried, or estimated to fit."""
+    cost = (record or {}).get("estimated_cost_s")
+    return cost is None or cost < seconds
+
+
 def run_sweep(cases: list[Case], out: Path, budget_s: float, *, resume: bool = False, case_seconds: float = 4.0,
               threads: int | None = None, estimate_skip: bool = True,
               log=lambda s: print(s, flush=True)) -> ResultsStore:
@@ -129,35 +172,20 @@ def run_sweep(cases: list[Case], out: Path, budget_s: float, *, resume: bool = F
     gpu_present = bool(store.machine.get("gpus"))
     deadline = time.time() + budget_s
     groups = group_cases(cases)
-    for i, (name, group) in enumerate(groups.items()):
-        for attempt in range(MAX_RESTARTS + 1):
-            store = ResultsStore(out)
-            pending = [c for c in group if not store.is_done(c.key)]
-            if not pending:
-                break
-            left = deadline - time.time()
-            if left <= 0:  # no time to start a worker: say so case by case
-                for c in pending:
-                    store.put({**base_record(c, {}), "status": "skipped", "reason": "time budget used up"})
-                log(f"[{name}] {len(pending)} cases skipped: time budget used up")
-                break
-            group_deadline = time.time() + max(0.0, left) / (len(groups) - i)
-            log(f"[{name}] {len(pending)} cases, {group_deadline - time.time():.0f} s"
-                + (f" (restart {attempt})" if attempt else ""))
-            cmd = [sys.executable, "-m", "benchmarks.runner", "--out", str(out), "--deadline", str(group_deadline),
-                   "--case-seconds", str(case_seconds)] + ([] if estimate_skip else ["--no-estimate-skip"]) + [
-                   "--cases", json.dumps([c.as_dict() for c in pending])]
-            try:
-                # Killed GRACE_S after its own deadline, and never much after the sweep's.
-                limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
-                proc = subprocess.run(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, timeout=max(1.0, limit))
-                rc, why = proc.returncode, f"worker process exited with status {proc.returncode}"
-            except subprocess.TimeoutExpired:
-                rc, why = -1, "worker killed: the group overran its time budget"
-            mark_dead(ResultsStore(out), group, why)
-            if rc == 0:
-                break
-            log(f"[{name}] {why}")
+    # Pass 1 gives every group an even share of the time left as it starts; later passes give the
+    # time groups left unused to the groups that skipped cases (estimates carry over from pass 1).
+    for sweep_pass in range(1 + EXTRA_PASSES):
+        store = ResultsStore(out)
+        left = deadline - time.time()
+        todo = {name: group for name, group in groups.items()
+                if any(not store.is_done(c.key) and fits(store.records.get(c.key), left) for c in group)}
+        if not todo or (sweep_pass and left < MIN_PASS_S):
+            break
+        if sweep_pass:
+            log(f"pass {sweep_pass + 1}: {deadline - time.time():.0f} s left for {len(todo)} groups with cases to run")
+        for i, (name, group) in enumerate(todo.items()):
+            run_group_worker(name, group, out, deadline, len(todo) - i, case_seconds=case_seconds, threads=threads,
+                             estimate_skip=estimate_skip, gpu_present=gpu_present, log=log)
     return ResultsStore(out)
 
 

@@ -38,9 +38,9 @@ import numpy as np
 from parity_tests.cases import LayerCase, ModelCase, mask_array
 
 LEADING_MASK_REASON = (
-    "Keras 3.15.1: at leading masked steps with a non-zero initial state TensorFlow/torch output 0 "
-    "(keras/src/backend/tensorflow/rnn.py L335-339,L391; keras/src/backend/torch/rnn.py L252-254,L304-307: "
-    "prev_output starts at zeros), JAX and the oracle output h0 (keras/src/backend/jax/rnn.py L166-170)")
+    "Keras 3.15.1, leading masked steps with a non-zero initial_state: TF/torch output 0 "
+    "(keras/src/backend/tensorflow/rnn.py L335-339,L391; keras/src/backend/torch/rnn.py L252-254,L304-307), "
+    "JAX and the oracle output h0 (keras/src/backend/jax/rnn.py L166-170)")
 JAX_CUDNN_BACKWARDS_REASON = (
     "Keras 3.15.1 JAX cuDNN path flips a go_backwards output sequence back to time order "
     "(keras/src/backend/jax/rnn.py L330-331); every other path returns processing order")

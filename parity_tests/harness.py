@@ -28,7 +28,7 @@ from parity_tests.cases import DIMS, Dims, LayerCase, ModelCase, mask_array
 
 
 def random_array(rng: np.random.Generator, shape, scale: float = 0.5) -> np.ndarray:
-    """Uniform in [-scale, scale), pushed 0.05 away from zero: no zero, no two entries alike."""
+    """Uniform in [-scale, scale), pushed 0.05 away from zero: no zero entry, no two units alike."""
     a = rng.uniform(-scale, scale, size=shape)
     return a + np.where(a >= 0, 0.05, -0.05)
 
@@ -162,13 +162,53 @@ def compile_eager(owner, attribute: str, function):
     return compiled
 
 
+@contextlib.contextmanager
+def floatx(dtype: str):
+    """Keras computes in ``dtype`` for the duration; everything is restored afterwards.
+
+    ``set_floatx`` alone is not enough: Keras fixes its default dtype policy the
+    first time a layer asks for it (``keras/src/dtype_policies/dtype_policy.py``
+    ``dtype_policy()``), so later layers would stay float32. JAX also needs its
+    x64 mode for any float64 array.
+    """
+    import keras
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    jax_x64 = None
+    if _backend() == "jax":
+        import jax
+        jax_x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", dtype == "float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
+        if jax_x64 is not None:
+            jax.config.update("jax_enable_x64", jax_x64)
+
+
+def check_dtype(results: dict[str, np.ndarray], label: str) -> None:
+    """Keras must have answered in the floatx the case asked for (a float32 answer would pass float64 bounds on JAX)."""
+    import keras
+    wrong = {k: str(v.dtype) for k, v in results.items() if v.dtype != np.dtype(keras.config.floatx())}
+    if wrong:
+        raise AssertionError(f"{label}: Keras returned {wrong} under floatx {keras.config.floatx()}")
+
+
+# Every case sets its own weights, so the initial ones do not matter: zeros skip the orthogonal
+# initializer's QR (and, on JAX, a compilation for every new shape).
+CHEAP_INIT = {"kernel_initializer": "zeros", "recurrent_initializer": "zeros"}
+
+
 def build_keras_layers(case: LayerCase, dims: Dims):
     """Fresh Keras layers for ``case`` in the current floatx, built for (B, T, D_k)."""
     import keras
     layers = []
     for k in range(case.layers):
         lstm = keras.layers.LSTM(dims.units[k], return_sequences=case.layer_returns_sequences(k),
-                                 return_state=case.return_state, go_backwards=case.go_backwards)
+                                 return_state=case.return_state, go_backwards=case.go_backwards, **CHEAP_INIT)
         layer = keras.layers.Bidirectional(lstm, merge_mode=case.merge_mode) if case.bidirectional else lstm
         layer.build((dims.batch, dims.time, layer_input_features(case, dims, k)))
         layers.append(layer)
@@ -235,7 +275,7 @@ _MODEL_CACHE: dict[tuple, KerasModel] = {}
 
 def keras_stack(case: LayerCase, dims: Dims) -> KerasStack:
     import keras
-    key = (case.structure, dims, keras.config.floatx())
+    key = (case.structure, dims, keras.config.dtype_policy().name)
     if key not in _LAYER_CACHE:
         _LAYER_CACHE[key] = KerasStack(case, dims)  # names and layers do not depend on the mask
     return _LAYER_CACHE[key]
@@ -253,6 +293,7 @@ def layer_parity(case: LayerCase, rng, dims: Dims = DIMS, mask=None, compiled: b
     weights, states, x = draw_layer_weights(case, dims, rng), draw_states(case, dims, rng), draw_x(dims, rng)
     expected = oracle_layer(case, weights, x, mask, states)
     actual = keras_stack(case, dims)(weights, x, mask, states, compiled=compiled)
+    check_dtype(actual, case.id)
     return expected, actual
 
 
@@ -268,7 +309,7 @@ class KerasModel:
 
     def __init__(self, spec):
         from keras_impl.models import build_model
-        self.model = build_model(spec)
+        self.model = build_model(spec, **CHEAP_INIT)
         self._compiled = None
 
     def __call__(self, weights, x, compiled: bool | None = None) -> np.ndarray:
@@ -290,7 +331,7 @@ class KerasModel:
 
 def keras_model(case: ModelCase, dims: Dims) -> KerasModel:
     import keras
-    key = (case.spec(dims), keras.config.floatx())
+    key = (case.spec(dims), keras.config.dtype_policy().name)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE[key] = KerasModel(case.spec(dims))
     return _MODEL_CACHE[key]
@@ -302,7 +343,9 @@ def model_parity(case: ModelCase, rng, dims: Dims = DIMS, compiled: bool | None 
     weights = [random_array(rng, shape) for shape in spec.weight_shapes()]
     x = model_input(case, dims, rng)
     expected = {"probabilities": reference.model_forward(spec, weights, x)}
-    return expected, {"probabilities": keras_model(case, dims)(weights, x, compiled=compiled)}
+    actual = {"probabilities": keras_model(case, dims)(weights, x, compiled=compiled)}
+    check_dtype(actual, case.id)
+    return expected, actual
 
 
 # ---------------------------------------------------------------- comparing

@@ -149,6 +149,17 @@ def test_case_estimated_over_budget_is_skipped(tmp_path):
     assert saved.records[huge.key]["reason"].startswith("over budget: estimated")
 
 
+def test_estimate_carries_over_from_an_earlier_worker(tmp_path):
+    small = Case("raw", "jax", "cpu", "scan", 1, 10, 20)
+    huge = Case("raw", "jax", "cpu", "scan", 1024, 100, 1024)
+    store = ResultsStore(tmp_path)
+    store.put({"key": small.key, **small.as_dict(), "status": "ok", "median_s": 0.002, "first_step_s": 0.5})
+    calls = []  # without the earlier record, `huge` would be a first case with nothing to estimate from, and run
+    run_group([huge], counting_builder(calls), ResultsStore(tmp_path), time.time() + 3, log=lambda s: None)
+    assert calls == []
+    assert ResultsStore(tmp_path).records[huge.key]["reason"].startswith("over budget: estimated")
+
+
 def test_worker_that_died_leaves_its_case_as_an_error(tmp_path):
     from benchmarks.train_speed import mark_dead
     c = cases(1)[0]

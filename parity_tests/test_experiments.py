@@ -184,6 +184,9 @@ def test_unwritable_output_path_stops_before_any_work(tmp_path, capsys):
     assert "cannot be written" in stderr
     code, _, stderr = run_cli(["compare", *TINY, "--out", str(blocker)], capsys)
     assert code == 2 and "exists and is not a folder" in stderr
+    # A path the permission check cannot see through (root may write anywhere, but not under /proc).
+    code, _, stderr = run_cli(["compare", *TINY, "--out", "/proc/bilstm-results"], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0 and "cannot be written" in stderr
 
 
 def test_missing_backend_names_the_package_to_install(tmp_path):

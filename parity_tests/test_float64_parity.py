@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 
 import keras
-import numpy as np
 import pytest
 
 from keras_impl.backend import device_name
@@ -39,19 +38,10 @@ def _default_model(c: ModelCase) -> bool:
 
 @pytest.fixture(autouse=True)
 def float64():
-    """floatx float64 for one test, restored afterwards (JAX also needs x64 mode for any float64 array)."""
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    if BACKEND == "jax":
-        import jax
-        x64 = jax.config.jax_enable_x64
-        jax.config.update("jax_enable_x64", True)
-    try:
+    """floatx and dtype policy float64 (JAX: x64 mode) for one test, restored afterwards."""
+    with harness.floatx("float64"):
         yield
-    finally:
-        keras.config.set_floatx(previous)
-        if BACKEND == "jax":
-            jax.config.update("jax_enable_x64", x64)
+    assert keras.config.floatx() == "float32"
 
 
 def _split(cases, is_default, divergence):
@@ -62,20 +52,13 @@ def _split(cases, is_default, divergence):
     return default + slow
 
 
-def _assert_float64(actual: dict, label: str):
-    dtypes = {k: str(v.dtype) for k, v in actual.items() if v.dtype != np.float64}
-    assert not dtypes, f"{label}: Keras returned non-float64 results {dtypes}"
-
-
 @pytest.mark.parametrize("case", _split(LAYER_CASES, _default_layer, layer_divergence))
 def test_layer_parity_float64(case: LayerCase, rng):
     expected, actual = harness.layer_parity(case, rng)
-    _assert_float64(actual, case.id)
     harness.assert_close(expected, actual, TOL, f"{case.id} float64")
 
 
 @pytest.mark.parametrize("case", _split(MODEL_CASES, _default_model, model_divergence))
 def test_model_parity_float64(case: ModelCase, rng):
     expected, actual = harness.model_parity(case, rng)
-    _assert_float64(actual, case.id)
     harness.assert_close(expected, actual, TOL, f"{case.id} float64")

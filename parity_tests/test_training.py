@@ -45,7 +45,7 @@ def oracle_loss(spec, weights, x, y, mask):
 
 
 @pytest.fixture(scope="module")
-def trained(request):
+def trained():
     """Both modes from the same initial weights, once per spec (the slow part: 50 fit calls)."""
     from keras_impl.training import train_stream_logs
     cache = {}

@@ -34,14 +34,16 @@ GRADCHECK_REL = 1e-6
 # the last bit on CPU (jax, tensorflow, torch); the bound leaves room for fusion order on other devices.
 FAST_VS_FAITHFUL_ABS = 1e-5
 # Gradients of the compiled loss, oracle against each backend's autodiff through the Keras model.
-# float32 backend: max |difference| / max |oracle gradient|, per tensor (measured about 2e-6 at worst).
+# float32 backend: max |difference| / max |oracle gradient|, per tensor (measured 3.1e-6 at worst).
 GRADIENT_FLOAT32_REL = 1e-5
-# float64 where the backend computes float64 throughout (TensorFlow): absolute (measured about 1e-16).
+# float64 where the backend computes float64 throughout (TensorFlow): absolute (measured 2.2e-16).
 GRADIENT_FLOAT64_ABS = 1e-10
 # Adam trajectories: every update's loss and the final weights after 100 one-sequence fit calls.
-# float32 backend: relative to each array's largest entry; float32 rounding compounds over the updates.
+# float32 backend: relative to each array's largest entry; float32 rounding compounds over the updates
+# (measured 2.7e-6 after 100 updates).
 TRAJECTORY_FLOAT32_REL = 1e-4
-# float64 on TensorFlow, the oracle's Adam rounding the betas through float32 as TensorFlow does: absolute.
+# float64 on TensorFlow, the oracle's Adam rounding the betas through float32 as TensorFlow does: absolute
+# (measured 3.3e-16 after 100 updates).
 TRAJECTORY_FLOAT64_ABS = 1e-9
 # Data-parallel training over 2 devices against the same updates on one device (float32, JAX):
 # each device sums its half of the batch, then the halves are added: only the summation order

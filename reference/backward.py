@@ -57,38 +57,54 @@ def lstm_backward(cache: LSTMCache, kernel, recurrent_kernel, dout):
     """
     T, B, U = cache.h_prev.shape
     gates, mask = cache.gates, cache.mask  # (T, B, 4U), (B, T) or None
-    i, f, g, o = (gates[..., k * U:(k + 1) * U] for k in range(4))  # each (T, B, U)
-    tanh_c = np.tanh(cache.c_new)  # (T, B, U)
-    # The local derivatives of z by c' (blocks i, f, g) and by h' (block o), every step at once.
-    local = np.empty((T, B, 4, U))
-    local[:, :, 0] = g * i * (1.0 - i)
-    local[:, :, 1] = cache.c_prev * f * (1.0 - f)
-    local[:, :, 2] = i * (1.0 - np.square(g))
-    local[:, :, 3] = tanh_c * o * (1.0 - o)
-    dc_from_h = o * (1.0 - np.square(tanh_c))  # (T, B, U): dc'/dh' through h' = o tanh(c')
-    dout = np.ascontiguousarray(dout.transpose(1, 0, 2))  # (T, B, U)
-    m = None if mask is None else mask.T[..., None].astype(np.float64)  # (T, B, 1)
+    dtype = gates.dtype
+    tanh_c = cache.tanh_c if cache.tanh_c is not None else np.tanh(cache.c_new)  # (T, B, U)
+    dout = np.ascontiguousarray(dout.transpose(1, 0, 2), dtype=dtype)  # (T, B, U)
+    m = None if mask is None else mask.T[..., None].astype(dtype)  # (T, B, 1)
     if m is not None and cache.zero_output_for_mask:
-        dout = dout * m  # out_t = m h_t: no gradient reaches a zeroed output
-    dz = np.empty((T, B, 4, U))
-    R_T = recurrent_kernel.T  # (4U, U)
-    dh, dc = np.zeros((B, U)), np.zeros((B, U))
+        dout *= m  # out_t = m h_t: no gradient reaches a zeroed output
+    # Step by step, into preallocated buffers: whole-sequence temporaries would cost more in
+    # fresh memory than they save in calls (T B 4U values each).
+    dz = np.empty((T, B, 4 * U), dtype)
+    R_T = np.ascontiguousarray(recurrent_kernel.T, dtype=dtype)  # (4U, U)
+    dh, dc = np.zeros((B, U), dtype), np.zeros((B, U), dtype)
+    a, b = np.empty((B, U), dtype), np.empty((B, U), dtype)
     for t in range(T - 1, -1, -1):
-        dh = dh + dout[t]
+        i, f, g, o = (gates[t, :, k * U:(k + 1) * U] for k in range(4))
+        di, df, dg, do = (dz[t, :, k * U:(k + 1) * U] for k in range(4))
+        dh += dout[t]
+        dh_new = dh if m is None else m[t] * dh
+        dc_new = dc if m is None else m[t] * dc
+        np.multiply(dh_new, tanh_c[t], out=do)                         # do = dh' tanh(c') o (1 - o)
+        np.subtract(1.0, o, out=a)
+        a *= o
+        do *= a
+        np.square(tanh_c[t], out=a)                                    # dc' += dh' o (1 - tanh(c')^2)
+        np.subtract(1.0, a, out=a)
+        a *= o
+        a *= dh_new
+        dc_new += a
+        np.subtract(1.0, i, out=a)                                     # di = dc' g i (1 - i)
+        a *= i
+        a *= g
+        np.multiply(dc_new, a, out=di)
+        np.subtract(1.0, f, out=a)                                     # df = dc' c f (1 - f)
+        a *= f
+        a *= cache.c_prev[t]
+        np.multiply(dc_new, a, out=df)
+        np.square(g, out=a)                                            # dg = dc' i (1 - g^2)
+        np.subtract(1.0, a, out=a)
+        a *= i
+        np.multiply(dc_new, a, out=dg)
         if m is None:
-            dh_new, dc_new = dh, dc + dh * dc_from_h[t]
-        else:
-            dh_new = m[t] * dh
-            dc_new = m[t] * dc + dh_new * dc_from_h[t]
-        np.multiply(dc_new[:, None, :], local[t, :, :3], out=dz[t, :, :3])  # di, df, dg
-        np.multiply(dh_new, local[t, :, 3], out=dz[t, :, 3])  # do
-        dz_t = dz[t].reshape(B, 4 * U)
-        if m is None:
-            dh, dc = dz_t @ R_T, dc_new * f[t]
+            np.matmul(dz[t], R_T, out=dh)
+            dc_new *= f  # dc is dc_new: now the gradient entering step t-1
         else:
             keep = 1.0 - m[t]  # masked rows pass dh, dc straight to the previous step
-            dh, dc = dz_t @ R_T + keep * dh, dc_new * f[t] + keep * dc
-    dz = dz.reshape(T * B, 4 * U)
+            np.multiply(keep, dh, out=b)
+            dh = dz[t] @ R_T + b
+            dc = dc_new * f + keep * dc
+    dz = dz.reshape(T * B, 4 * U)  # every step's dz, for one matmul a weight
     x = cache.x.transpose(1, 0, 2).reshape(T * B, -1)  # (T B, D), the rows in dz's order
     d_kernel = x.T @ dz  # (D, 4U)
     d_recurrent = cache.h_prev.reshape(T * B, U).T @ dz  # (U, 4U)

@@ -74,8 +74,9 @@ class LSTMCache:
 
     x (B, T, D) and mask (B, T) are already flipped for ``go_backwards``;
     h_prev, c_prev (T, B, U) are the states entering each step, gates (T, B, 4U)
-    the activated ``[i | f | g | o]`` and c_new (T, B, U) the cell state each
-    step computed (before masking picked between it and the carried state).
+    the activated ``[i | f | g | o]``, c_new (T, B, U) the cell state each
+    step computed (before masking picked between it and the carried state) and
+    tanh_c (T, B, U) its tanh.
     """
     x: np.ndarray
     mask: np.ndarray | None
@@ -85,38 +86,63 @@ class LSTMCache:
     c_new: np.ndarray
     go_backwards: bool
     zero_output_for_mask: bool
+    tanh_c: np.ndarray | None = None
 
 
 def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwards=False,
              zero_output_for_mask=False):
-    """The time loop that serves every direction, on already-checked float64 arrays.
+    """The time loop that serves every direction, on already-checked arrays (float64, or float32 throughout).
 
     Returns ``(outputs (B, T, U) in processing order, h_T, c_T, LSTMCache)``.
+
+    The loop is ``_step`` written into preallocated arrays (the cache itself), so
+    that a step allocates nothing: the i, f, o columns of the weights are halved
+    once (exact in binary floating point), so one ``tanh`` over z gives every gate,
+    then ``gates * scale + shift`` turns the i, f, o blocks into sigmoids.
     """
     if go_backwards:  # one loop for both directions: flip, run, leave the order to the caller
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
-    B, T, _ = x.shape
+    B, T, D = x.shape
     U = recurrent_kernel.shape[0]
-    x_proj = np.einsum("btd,dk->tbk", x, kernel) + bias  # (T, B, 4U): the input half of z, all steps at once
-    h_prev, c_prev, c_store = (np.empty((T, B, U)) for _ in range(3))
-    gate_store = np.empty((T, B, 4 * U))
-    outputs = np.empty((T, B, U))
-    h, c = h0, c0
+    dtype = np.result_type(x, kernel, recurrent_kernel, bias, h0, c0)
+    scale = _gate_scale(U).astype(dtype)  # (4U,): 0.5 on i, f, o; 1 on g
+    shift = (scale != 1.0) * scale  # (4U,): 0.5 on i, f, o; 0 on g
+    x_t_major = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype).reshape(T * B, D)
+    # The input half of z/2 for all steps at once, computed straight into the gates' store.
+    gates = (x_t_major @ (kernel * scale)).reshape(T, B, 4 * U)  # (T, B, 4U)
+    gates += bias * scale
+    R = recurrent_kernel * scale
+    H, C = np.empty((T + 1, B, U), dtype), np.empty((T + 1, B, U), dtype)  # states entering step t at [t]
+    H[0], C[0] = h0, c0
+    tanh_c = np.empty((T, B, U), dtype)
+    c_new = C[1:] if mask is None else np.empty((T, B, U), dtype)
+    h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
+    hR, ig = np.empty((B, 4 * U), dtype), np.empty((B, U), dtype)
     for t in range(T):
-        h_prev[t], c_prev[t] = h, c
-        h_new, c_new, gate_store[t] = _step(x_proj[t], h, c, recurrent_kernel)
-        c_store[t] = c_new
-        if mask is None:
-            h, c = h_new, c_new
-            outputs[t] = h
-        else:
+        z = gates[t]
+        np.matmul(H[t], R, out=hR)
+        z += hR
+        np.tanh(z, out=z)
+        z *= scale
+        z += shift  # now [i | f | g | o], activated
+        i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
+        np.multiply(f, C[t], out=c_new[t])
+        np.multiply(i, g, out=ig)
+        c_new[t] += ig
+        np.tanh(c_new[t], out=tanh_c[t])
+        np.multiply(o, tanh_c[t], out=h_new[t])
+        if mask is not None:
             m = mask[:, t, None]  # (B, 1)
-            h, c = np.where(m, h_new, h), np.where(m, c_new, c)
-            outputs[t] = np.where(m, h, 0.0) if zero_output_for_mask else h
-    cache = LSTMCache(x=x, mask=mask, h_prev=h_prev, c_prev=c_prev, gates=gate_store, c_new=c_store,
-                      go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
-    return outputs.transpose(1, 0, 2), h, c, cache  # (B, T, U)
+            np.copyto(H[t + 1], np.where(m, h_new[t], H[t]))
+            np.copyto(C[t + 1], np.where(m, c_new[t], C[t]))
+    if mask is None:
+        outputs = H[1:]
+    else:
+        outputs = np.where(mask.T[..., None], H[1:], 0.0) if zero_output_for_mask else H[1:]
+    cache = LSTMCache(x=x, mask=mask, h_prev=H[:-1], c_prev=C[:-1], gates=gates, c_new=c_new,
+                      go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask, tanh_c=tanh_c)
+    return outputs.transpose(1, 0, 2), H[T], C[T], cache  # (B, T, U)
 
 
 def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=""):

@@ -94,6 +94,27 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
+def create_output_dir(path: Path) -> None:
+    """Create the folder and write a probe file in it; on failure remove what was created, then refuse."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        test = path / f".bilstm-write-test-{os.getpid()}"
+        test.write_bytes(b"")
+        test.unlink()
+    except OSError as exc:
+        for created in missing:  # innermost first
+            try:
+                created.rmdir()
+            except OSError:
+                pass
+        raise ArgumentError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
+
+
 def check_common(args, default_out: str) -> None:
     if args.mode not in ("fast", "faithful"):
         raise ArgumentError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
@@ -183,6 +204,7 @@ def _prepare(args, command: str, default_out: str, extra_check=None):
         if extra_check is not None:
             extra_check()
         select_backend(args.backend)
+        create_output_dir(args.out)  # last: nothing is created unless every other check passed
     except (ArgumentError, BackendError) as exc:
         print(f"bilstm {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,6 @@ class Experiment:
     heldout: int = 1000
     variable_length: bool = False
     layers: int = 1
-    extra: dict = field(default_factory=dict, compare=False)
 
     def fingerprint(self, model_name: str, spec: ModelSpec, backend: str) -> dict:
         """Everything a run's numbers depend on (not the number of seeds: seed s is the same run in any sweep)."""

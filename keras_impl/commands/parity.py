@@ -1,0 +1,49 @@
+"""``bilstm parity``: check the installed Keras backend against the NumPy oracle, as a table.
+
+    bilstm parity                          # KERAS_BACKEND (default tensorflow), float32, ~65 checks
+    bilstm parity --backend jax --quick    # 13 checks, seconds
+    bilstm parity --dtype both             # float32, then float64 (set_floatx; JAX's x64 mode on)
+
+One row per configuration: the worst absolute error between Keras and the oracle
+over every output and state, the tolerance (``parity_tests/tolerances.py``) and
+a verdict. Exits 1 if any check fails, 2 if the backend cannot be used; a known
+Keras divergence on this backend is listed with its reason and is not a failure.
+The checks themselves live in ``parity_tests/checks.py``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from keras_impl.backend import BACKENDS, BackendError, select_backend
+
+
+def add_arguments(parser):
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="Keras backend (sets KERAS_BACKEND before Keras is imported); default: KERAS_BACKEND")
+    parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="float32",
+                        help="Keras floatx to check (default float32; float64 meets 1e-10 on TensorFlow only)")
+    parser.add_argument("--quick", action="store_true", help="a smaller subset: one check per layer kind and direction")
+
+
+def run(args) -> int:
+    try:
+        backend = select_backend(args.backend)
+    except BackendError as exc:
+        print(f"bilstm parity: {exc}", file=sys.stderr)
+        return 2
+    from parity_tests import checks  # imports no Keras; the sections import it once the backend is set
+    checks.disable_tf32(backend)
+    from keras_impl.backend import backend_info
+    info = backend_info()
+    print(f"bilstm parity: backend {info['backend']}, device {info['device']}, keras {info.get('keras')}")
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    start = time.perf_counter()
+    rows = checks.run_checks(dtypes, quick=args.quick)
+    print(checks.format_table(rows))
+    print(f"{checks.summary(rows)} ({time.perf_counter() - start:.1f} s)")
+    return 1 if any(r.verdict == "FAIL" for r in rows) else 0
+
+
+COMMANDS = [("parity", "Check the installed Keras backend against the NumPy oracle and print a table.",
+             add_arguments, run)]
