@@ -29,7 +29,8 @@ are oracle / torch: below 1 the oracle is faster.
 
 Targets (issue 3): forward ratio <= 1 in float64; forward+backward ratio <= 1.5.
 
-Writes ``benchmarks/results/<machine>/oracle_speed.json`` and ``.csv`` atomically.
+Writes ``benchmarks/results/<machine>/oracle_speed[_<tag>].json`` and ``.csv`` atomically
+(``<machine>`` as ``benchmarks.environment.machine_id`` names it).
 """
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ def main(argv=None) -> None:
         import torch
         torch.set_num_threads(args.torch_threads)
     result = run(args.dtypes, args.repeats, args.warmup)
-    paths = write(result, args.out or RESULTS / platform.node(), args.tag)
+    from benchmarks.environment import machine_id  # the project's folder name for this machine
+    paths = write(result, args.out or RESULTS / machine_id(), args.tag)
     print("wrote", *paths)
 
 

@@ -154,7 +154,7 @@ def seeds_scaling(spec, repeats: int, updates: int = 250) -> dict:
         weights = [[w.astype(np.float32) for w in keras_init_weights(spec, rng)] for _ in range(seeds)]
         data = [make_sequences(updates, spec.timesteps, rng) for _ in range(seeds)]
         xs, ys = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
-        model = build_model(spec)
+        model = build_model(spec, use_cudnn=False)  # as the experiments build it (vmap cannot batch cuDNN calls)
         ensure_compiled(model)
         start = time.perf_counter()
         training_jax.train_many(model, weights, xs, ys)

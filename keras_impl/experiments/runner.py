@@ -161,9 +161,15 @@ def template_model(spec: ModelSpec, data: SeedData):
     JAX scan, the TF loop, Keras's own functions) are built once.
     """
     if spec not in _TEMPLATES:
+        import keras
+
         from keras_impl.models import build_model
         from keras_impl.training import build_training_state, ensure_compiled
-        model = build_model(spec)
+        # JAX on a GPU would take the cuDNN path, which flips go_backwards outputs back to time order
+        # (keras/src/backend/jax/rnn.py, Keras 3.15.1: not the tutorial's reversed LSTM) and is a custom
+        # call that jax.vmap cannot batch. The generic path is the same model on every device.
+        kwargs = {"use_cudnn": False} if keras.backend.backend() == "jax" else {}
+        model = build_model(spec, **kwargs)
         ensure_compiled(model)
         build_training_state(model, data.xs[:1].astype(np.float32), data.ys[:1].astype(np.float32), None)
         _TEMPLATES[spec] = (model, [np.array(v.numpy()) for v in model.optimizer.variables])
