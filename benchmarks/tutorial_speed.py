@@ -21,7 +21,7 @@ interquartile range, in microseconds per update.
 - ``--cli`` adds the wall time (a fresh process each: import, compile, train,
   write) of ``bilstm compare --seeds 1`` and ``--seeds 20`` and of ``bilstm reproduce``.
 
-Writes ``benchmarks/results/tutorial_speed_<backend>.json``.
+Writes ``benchmarks/results/<machine>/tutorial_speed_<backend>.json``.
 """
 from __future__ import annotations
 
@@ -188,13 +188,16 @@ def main(argv=None) -> int:
     parser.add_argument("--faithful-updates", type=int, default=200, help="updates a faithful call (default 200)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cli", action="store_true", help="also time bilstm compare (1 and 20 seeds) and reproduce")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=None, help="folder (default benchmarks/results/<machine>)")
     args = parser.parse_args(argv)
     import keras
     backend = keras.backend.backend()
     result = measure(args.updates, args.repeats, args.faithful_updates)
     if args.cli:
         result["cli_wall_s"] = cli_wall_times(backend)
+    if args.out is None:
+        from benchmarks.environment import machine_id
+        args.out = Path(__file__).parent / "results" / machine_id()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"tutorial_speed_{backend}.json"
     tmp = path.with_suffix(".json.tmp")

@@ -123,7 +123,7 @@ SECTIONS += [("gradients", gradient_section), ("trajectory", trajectory_section)
 # ---------------------------------------------------------------- running
 
 def disable_tf32(backend: str) -> None:
-    """TF32 off, as in parity_tests/conftest.py: float32 parity on Ampere/Hopper GPUs needs full float32."""
+    """TF32 off (pytest does it in parity_tests/conftest.py): float32 parity on Ampere/Hopper GPUs needs full float32."""
     os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
     if backend == "torch":
         import torch

@@ -12,24 +12,12 @@ import zlib
 import numpy as np
 import pytest
 
+from parity_tests.checks import disable_tf32
+
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def _tf32_off() -> None:
-    os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")  # TensorFlow and cuDNN, read at library load
-    if BACKEND == "torch":
-        import torch
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    elif BACKEND == "jax":
-        import jax
-        jax.config.update("jax_default_matmul_precision", "highest")
-    elif BACKEND == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-
-
-_tf32_off()
+disable_tf32(BACKEND)  # the same switch `bilstm parity` uses
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Public functions mirror the Keras layer calls (Keras's weight layout and gate
 order i, f, c, o; inputs (batch, time, features)), so that a reader can hold
 one against the other. This package imports NumPy alone: a test proves it.
 """
+from . import problem
 from .adam import Adam
 from .backward import lstm_backward, model_backward
 from .bidirectional import MERGE_MODES, bidirectional_forward
@@ -14,6 +15,7 @@ from .spec import DIRECTIONS, MODEL_MERGE_MODES, ModelSpec, keras_init_weights, 
 from .train import loss_and_grads, loss_grads_and_input_grad, train
 
 __all__ = [
+    "problem",
     "DIRECTIONS", "MERGE_MODES", "MODEL_MERGE_MODES", "ModelSpec",
     "bidirectional_forward", "keras_init_weights", "lstm_cell", "lstm_forward", "model_forward",
     "random_weights", "sigmoid",
