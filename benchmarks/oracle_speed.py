@@ -16,9 +16,10 @@ kernel; the results record both variables and NumPy's BLAS.)
 One Bidirectional layer, batch 64, 100 timesteps, 16 features, 128 units,
 ``return_sequences``, concat, zero initial state, no mask, in the same process:
 
-    forward            oracle: ``run_bidirectional`` (keeps the BPTT cache, as training needs)
+    forward            oracle: ``run_bidirectional(keep_cache=False)``, the inference path of
+                       ``bidirectional_forward`` (no BPTT cache, as torch keeps none under no_grad)
                        torch:  ``lstm(x)`` under ``torch.no_grad()``
-    forward+backward   oracle: ``run_bidirectional`` then ``lstm_backward`` of both directions
+    forward+backward   oracle: ``run_bidirectional`` (keeping the cache) then ``lstm_backward`` of both directions
                        torch:  ``lstm(x)`` then ``out.backward(dy)`` (autograd)
 
 with the same random upstream gradient ``dy`` (B, T, 2U). The oracle runs in
@@ -80,12 +81,13 @@ def oracle_functions(dtype, rng):
     dy = rng.normal(size=(B, T, 2 * U)).astype(dtype)
     zeros = np.zeros((B, U), dtype)
 
-    def forward():
-        (y_f, y_b), _, caches = run_bidirectional(x, weights[0], weights[1], (zeros,) * 4, None, True)
+    def forward(keep_cache=False):
+        (y_f, y_b), _, caches = run_bidirectional(x, weights[0], weights[1], (zeros,) * 4, None, True,
+                                                  keep_cache=keep_cache)
         return np.concatenate([y_f, y_b], axis=-1), caches
 
     def forward_backward():
-        _, (cache_f, cache_b) = forward()
+        _, (cache_f, cache_b) = forward(keep_cache=True)
         grads_f = lstm_backward(cache_f, weights[0][0], weights[0][1], dy[..., :U])
         grads_b = lstm_backward(cache_b, weights[1][0], weights[1][1], dy[..., U:][:, ::-1])  # processing order
         return grads_f, grads_b

@@ -135,6 +135,22 @@ def test_initial_state_order_is_h_then_c(rng):
 
 # --------------------------------------------------------------------------------- go_backwards
 
+@pytest.mark.parametrize("zero_output", [False, True], ids=["previous_output", "zero_output"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+@pytest.mark.parametrize("mask_name", [None, *MASKS], ids=lambda m: m or "no_mask")
+def test_inference_loop_equals_training_loop(rng, mask_name, go_backwards, zero_output):
+    """``keep_cache=False`` (what lstm_forward runs) keeps two cell states instead of T: same numbers, no cache."""
+    from reference.lstm import run_lstm
+    x, weights, (h0, c0) = rng.normal(size=(B, T, D)), lstm_weights(rng), states(rng, 2)
+    mask = None if mask_name is None else MASKS[mask_name]
+    kwargs = dict(go_backwards=go_backwards, zero_output_for_mask=zero_output)
+    *training, cache = run_lstm(x, *weights, h0, c0, mask, **kwargs)
+    *inference, no_cache = run_lstm(x, *weights, h0, c0, mask, keep_cache=False, **kwargs)
+    assert cache is not None and no_cache is None
+    for name, a, b in zip(("outputs", "h_T", "c_T"), inference, training):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 @pytest.mark.parametrize("mask_name", [None, *MASKS], ids=lambda m: m or "no_mask")
 def test_go_backwards_equals_forward_on_flipped_input(rng, mask_name):
     weights, (h0, c0) = lstm_weights(rng), states(rng, 2)

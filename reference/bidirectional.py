@@ -71,19 +71,22 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
                          f"backward_weights has {bwd_w[1].shape[0]}")
     h_f, c_f, h_b, c_b = check_states(initial_state, 4, B, U, ("h_f", "c_f", "h_b", "c_b"))
     mask = as_mask(mask, B, T)
-    (y_f, y_b), states, _ = run_bidirectional(x, fwd_w, bwd_w, (h_f, c_f, h_b, c_b), mask, return_sequences)
+    (y_f, y_b), states, _ = run_bidirectional(x, fwd_w, bwd_w, (h_f, c_f, h_b, c_b), mask, return_sequences,
+                                              keep_cache=False)
     merged = MERGE_MODES[merge_mode](y_f, y_b)
     if not return_state:
         return merged
     return (*merged, *states) if merge_mode is None else (merged, *states)
 
 
-def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences):
+def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cache=True):
     """Both directions on checked arrays. Returns ``((y_f, y_b), (h_f, c_f, h_b, c_b), (cache_f, cache_b))``."""
     h_f, c_f, h_b, c_b = states
     zero_output = return_sequences  # what Keras's Bidirectional forces on both copies
-    out_f, h_f, c_f, cache_f = run_lstm(x, *fwd_w, h_f, c_f, mask, zero_output_for_mask=zero_output)
-    out_b, h_b, c_b, cache_b = run_lstm(x, *bwd_w, h_b, c_b, mask, go_backwards=True, zero_output_for_mask=zero_output)
+    out_f, h_f, c_f, cache_f = run_lstm(x, *fwd_w, h_f, c_f, mask, zero_output_for_mask=zero_output,
+                                        keep_cache=keep_cache)
+    out_b, h_b, c_b, cache_b = run_lstm(x, *bwd_w, h_b, c_b, mask, go_backwards=True, zero_output_for_mask=zero_output,
+                                        keep_cache=keep_cache)
     if return_sequences:
         y_f, y_b = out_f, out_b[:, ::-1]  # backward output back to time order
     else:

@@ -90,10 +90,11 @@ class LSTMCache:
 
 
 def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwards=False,
-             zero_output_for_mask=False):
+             zero_output_for_mask=False, keep_cache=True):
     """The time loop that serves every direction, on already-checked arrays (float64, or float32 throughout).
 
-    Returns ``(outputs (B, T, U) in processing order, h_T, c_T, LSTMCache)``.
+    Returns ``(outputs (B, T, U) in processing order, h_T, c_T, LSTMCache)``; the cache is
+    None with ``keep_cache=False`` (inference), which keeps only the states a step needs.
 
     The loop is ``_step`` written into preallocated arrays (the cache itself), so
     that a step allocates nothing: the i, f, o columns of the weights are halved
@@ -113,13 +114,20 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
     gates = (x_t_major @ (kernel * scale)).reshape(T, B, 4 * U)  # (T, B, 4U)
     gates += bias * scale
     R = recurrent_kernel * scale
-    H, C = np.empty((T + 1, B, U), dtype), np.empty((T + 1, B, U), dtype)  # states entering step t at [t]
+    H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the outputs
+    # Inference keeps one step of c: the cell states and tanh(c') of every step are for BPTT only.
+    steps = T if keep_cache else 1
+    C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
     H[0], C[0] = h0, c0
-    tanh_c = np.empty((T, B, U), dtype)
-    c_new = C[1:] if mask is None else np.empty((T, B, U), dtype)
+    tanh_c = np.empty((steps, B, U), dtype)
+    c_new = C[1:] if mask is None else np.empty((steps, B, U), dtype)
     h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
     hR, ig = np.empty((B, 4 * U), dtype), np.empty((B, U), dtype)
+    slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
     for t in range(T):
+        c_in, c_next = C[slot(t)], C[slot(t + 1)]
+        c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
+        tanh_c_prime = tanh_c[t if keep_cache else 0]
         z = gates[t]
         np.matmul(H[t], R, out=hR)
         z += hR
@@ -127,22 +135,23 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
         z *= scale
         z += shift  # now [i | f | g | o], activated
         i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
-        np.multiply(f, C[t], out=c_new[t])
+        np.multiply(f, c_in, out=c_prime)
         np.multiply(i, g, out=ig)
-        c_new[t] += ig
-        np.tanh(c_new[t], out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=h_new[t])
+        c_prime += ig
+        np.tanh(c_prime, out=tanh_c_prime)
+        np.multiply(o, tanh_c_prime, out=h_new[t])
         if mask is not None:
             m = mask[:, t, None]  # (B, 1)
             np.copyto(H[t + 1], np.where(m, h_new[t], H[t]))
-            np.copyto(C[t + 1], np.where(m, c_new[t], C[t]))
+            np.copyto(c_next, np.where(m, c_prime, c_in))
     if mask is None:
         outputs = H[1:]
     else:
         outputs = np.where(mask.T[..., None], H[1:], 0.0) if zero_output_for_mask else H[1:]
     cache = LSTMCache(x=x, mask=mask, h_prev=H[:-1], c_prev=C[:-1], gates=gates, c_new=c_new,
-                      go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask, tanh_c=tanh_c)
-    return outputs.transpose(1, 0, 2), H[T], C[T], cache  # (B, T, U)
+                      go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
+                      tanh_c=tanh_c) if keep_cache else None
+    return outputs.transpose(1, 0, 2), H[T], C[slot(T)], cache  # (B, T, U)
 
 
 def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=""):
@@ -200,6 +209,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=
     h0, c0 = check_states(initial_state, 2, B, recurrent_kernel.shape[0], ("h", "c"))
     mask = as_mask(mask, B, T)
     outputs, h, c, _ = run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards=go_backwards,
+                                keep_cache=False,
                                 zero_output_for_mask=zero_output_for_mask)
     output = outputs if return_sequences else outputs[:, -1]
     return (output, h, c) if return_state else output
