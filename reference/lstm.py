@@ -97,9 +97,10 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
     None with ``keep_cache=False`` (inference), which keeps only the states a step needs.
 
     The loop is ``_step`` written into preallocated arrays (the cache itself), so
-    that a step allocates nothing: the i, f, o columns of the weights are halved
-    once (exact in binary floating point), so one ``tanh`` over z gives every gate,
-    then ``gates * scale + shift`` turns the i, f, o blocks into sigmoids.
+    that a step allocates nothing. Two rewrites of z keep it to one matmul and one
+    tanh a step: z = [x_t | h | 1] [W; R; b] (input half, recurrent half and bias
+    in one product), and sigmoid(a) = (1 + tanh(a / 2)) / 2, with the halving
+    folded into the i, f, o columns of the weights (exact in binary floating point).
     """
     if go_backwards:  # one loop for both directions: flip, run, leave the order to the caller
         x = x[:, ::-1]
@@ -108,32 +109,30 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
     U = recurrent_kernel.shape[0]
     dtype = np.result_type(x, kernel, recurrent_kernel, bias, h0, c0)
     scale = _gate_scale(U).astype(dtype)  # (4U,): 0.5 on i, f, o; 1 on g
-    shift = (scale != 1.0) * scale  # (4U,): 0.5 on i, f, o; 0 on g
-    x_t_major = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype).reshape(T * B, D)
-    # The input half of z/2 for all steps at once, computed straight into the gates' store.
-    gates = (x_t_major @ (kernel * scale)).reshape(T, B, 4 * U)  # (T, B, 4U)
-    gates += bias * scale
-    R = recurrent_kernel * scale
+    WRb = np.concatenate([kernel, recurrent_kernel, bias[None]]).astype(dtype) * scale  # (D + U + 1, 4U)
+    xh1 = np.ones((B, D + U + 1), dtype)  # [x_t | h | 1], the other operand of a step's matmul
     H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the outputs
-    # Inference keeps one step of c: the cell states and tanh(c') of every step are for BPTT only.
+    # Inference keeps one step of z and c: the gates and cell states of every step are for BPTT only.
     steps = T if keep_cache else 1
+    gates = np.empty((steps, B, 4 * U), dtype)  # activated [i | f | g | o]
     C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
     H[0], C[0] = h0, c0
     tanh_c = np.empty((steps, B, U), dtype)
     c_new = C[1:] if mask is None else np.empty((steps, B, U), dtype)
     h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
-    hR, ig = np.empty((B, 4 * U), dtype), np.empty((B, U), dtype)
+    ig = np.empty((B, U), dtype)
     slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
     for t in range(T):
         c_in, c_next = C[slot(t)], C[slot(t + 1)]
         c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
         tanh_c_prime = tanh_c[t if keep_cache else 0]
-        z = gates[t]
-        np.matmul(H[t], R, out=hR)
-        z += hR
+        z = gates[t if keep_cache else 0]
+        xh1[:, :D], xh1[:, D:D + U] = x[:, t], H[t]
+        np.matmul(xh1, WRb, out=z)
         np.tanh(z, out=z)
-        z *= scale
-        z += shift  # now [i | f | g | o], activated
+        for sig in (z[:, :2 * U], z[:, 3 * U:]):  # i, f and o: tanh(a / 2) -> sigmoid(a)
+            sig *= 0.5
+            sig += 0.5
         i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
         np.multiply(f, c_in, out=c_prime)
         np.multiply(i, g, out=ig)
