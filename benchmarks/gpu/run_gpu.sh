@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All the GPU work of the benchmark issue, in one call of the device tool:
-#   1. install the carried Keras wheels (.whl/, fetched beforehand here with ../shared/gpu/wheels.sh);
+#   1. install the carried wheels (.whl/, fetched beforehand here with benchmarks/gpu/fetch_wheels.sh);
 #   2. the training-speed sweep on jax and torch, every device present (GPU first, then the host CPU),
 #      within SWEEP_BUDGET seconds (default 330: inside the issue's 7 minutes, leaving the parity runs room
 #      in one 600-s call);
@@ -10,7 +10,7 @@
 #
 # Host: Python 3.12, jax and torch with CUDA, no TensorFlow (the summary says it was not timed on the
 # GPU), no network. Prepare and run (device tool):
-#   here:   ../shared/gpu/wheels.sh            # keras 3.15.1, namex, optree into .whl/
+#   here:   bash benchmarks/gpu/fetch_wheels.sh   # keras 3.15.1, namex, optree, pytest, hypothesis into .whl/
 #   device: run(command="bash benchmarks/gpu/run_gpu.sh", carry=[".whl"], timeout_s=600)
 # Then unpack gpu_results.tar.gz into benchmarks/results/ here and commit it.
 # Locally (a smoke test, CPU only): OUT=/tmp/gpu-out RESULTS=/tmp/gpu-res SWEEP_BUDGET=60 BENCH_ARGS=--quick \
@@ -55,10 +55,15 @@ cp "$RESULTS/summary.md" "$OUT/summary.md" 2>/dev/null
 cp "$RESULTS/results.json" "$OUT/results.json" 2>/dev/null
 tar -czf "$OUT/gpu_results.tar.gz" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
 
+# The parity files that need only Keras, the backend, pytest and hypothesis (the host has no TensorFlow,
+# which the portability test's other-backend subprocesses and the experiment tests' scipy/tqdm would need).
+PARITY_FILES=${PARITY_FILES:-"parity_tests/test_layer_parity.py parity_tests/test_model_parity.py
+  parity_tests/test_float64_parity.py parity_tests/test_hypothesis_parity.py parity_tests/test_gradient_parity.py
+  parity_tests/test_trajectory_parity.py parity_tests/test_torch_interop.py parity_tests/test_oracle_self.py"}
 for b in jax torch; do
   stamp "parity suite, KERAS_BACKEND=$b, TF32 off, ${PARITY_TIMEOUT} s at most"
   # SIGINT at the limit: pytest stops as on Ctrl-C and still prints its summary and writes the XML.
-  NVIDIA_TF32_OVERRIDE=0 KERAS_BACKEND=$b timeout -s INT -k 15 "$PARITY_TIMEOUT" $PY -m pytest parity_tests -q -p no:cacheprovider --ignore=parity_tests/test_bench.py \
+  NVIDIA_TF32_OVERRIDE=0 KERAS_BACKEND=$b timeout -s INT -k 15 "$PARITY_TIMEOUT" $PY -m pytest $PARITY_FILES -q -p no:cacheprovider \
     --durations=10 --junitxml="$OUT/parity_$b.xml" > "$OUT/parity_$b.log" 2>&1
   echo "parity $b: status $? (124 or 2 = stopped at the limit); last lines:"; tail -n 25 "$OUT/parity_$b.log"
 done
