@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
 COMMAND_MODULES = ("parity", "experiments", "bench", "info")
@@ -31,7 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_frameworks() -> None:
+    """Keep TensorFlow's C++ info lines and retracing notes off a command's output (errors still show)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_frameworks()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
