@@ -156,15 +156,3 @@ def framework_device(framework: str) -> tuple[str, str]:
         return "cpu", cpu_model()
     raise ValueError(f"framework must be one of jax, torch, tensorflow; got {framework!r}")
 
-
-def synchronizer(framework: str):
-    """``sync(out)``: wait until ``framework``'s device has finished the step that returned ``out``."""
-    if framework == "torch":
-        import torch
-        if torch.cuda.is_available():
-            return lambda out: torch.cuda.synchronize()
-        return lambda out: None  # CPU kernels have returned when the call returns
-    if framework == "jax":
-        import jax
-        return jax.block_until_ready  # asynchronous dispatch: wait for the arrays themselves
-    return lambda out: None  # Keras hands back NumPy values: already on the host

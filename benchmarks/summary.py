@@ -23,8 +23,6 @@ from benchmarks.store import atomic_write_text
 
 TARGET_SHAPE = (256, 100, 512)
 TARGET_RATIO = 1.25
-# The raw baseline each Keras backend is set against first (same framework where there is one).
-RAW_GROUPS = {"jax": "raw-jax-{d}-scan", "torch": "raw-torch-{d}-native"}
 
 
 def load(directory: Path) -> tuple[dict, list[dict]]:
@@ -147,7 +145,7 @@ def render(machine: dict, records: list[dict], figures: list[str]) -> str:
                                [[t["keras"], t["raw"], t["n"], f"{t['median']:.2f}", f"{t['q1']:.2f}-{t['q3']:.2f}",
                                  f"{t['min']:.2f}-{t['max']:.2f}"] for t in table])
     best = {}
-    for g, cases in ok.items():
+    for cases in ok.values():
         for shape, r in cases.items():
             d = r["device"]
             if (d, shape) not in best or r["median_s"] < best[(d, shape)]["median_s"]:

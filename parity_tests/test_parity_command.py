@@ -27,7 +27,7 @@ def test_quick_run_prints_an_all_pass_table_and_exits_0():
     assert header.split() == ["section", "configuration", "dtype", "worst", "abs", "error", "tolerance", "verdict"]
     rows = [line.split() for line in lines if line.startswith(("layer ", "model "))]
     assert len(rows) == 13, done.stdout  # 7 layer kinds + 6 model directions
-    for section, configuration, dtype, error, tolerance, verdict in rows:
+    for _section, configuration, dtype, error, tolerance, verdict in rows:
         assert dtype == "float32" and verdict == "pass", (configuration, error, tolerance, verdict)
         assert 0 < float(error) <= float(tolerance)  # a zero error would mean nothing was compared
     # + 2 gradient rows and 1 trajectory row (parity_tests/training_checks.py)
