@@ -22,7 +22,7 @@ import platform
 import numpy as np
 
 from benchmarks.cases import Case
-from benchmarks.runner import Step
+from benchmarks.step import Step
 
 EPS = 1e-7  # probability clipping, as Keras's binary_crossentropy
 

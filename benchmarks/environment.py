@@ -120,22 +120,6 @@ def tf32_env(env: dict, on: bool) -> dict:
     return env
 
 
-def set_tf32(framework: str, on: bool) -> None:
-    """Ask ``framework`` (jax | torch | tensorflow) for TF32 on or off, in this process, before any computation."""
-    if framework == "torch":
-        import torch
-        torch.backends.cuda.matmul.allow_tf32 = on
-        torch.backends.cudnn.allow_tf32 = on
-    elif framework == "jax":
-        import jax
-        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "highest")
-    elif framework == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_tensor_float_32_execution(on)
-    else:
-        raise ValueError(f"framework must be one of jax, torch, tensorflow; got {framework!r}")
-
-
 def framework_device(framework: str) -> tuple[str, str]:
     """(``cpu`` | ``gpu``, device name) of the device ``framework`` computes on in this process."""
     if framework == "torch":

@@ -11,11 +11,11 @@ host, which also synchronizes the device.
 Which path ran: Keras tries ``backend.bidirectional_lstm`` (one fused cuDNN
 call for both directions, JAX and torch on a GPU), then ``backend.lstm``
 (cuDNN for one direction), each raising NotImplementedError where it cannot,
-and falls back to its generic step loop (``keras/src/layers/rnn/lstm.py``,
-``LSTM.inner_loop``; ``bidirectional.py``, ``_can_attempt_fused_lstm``). The
-probe below wraps those backend functions and counts the calls that returned.
-On the torch backend ``backend.lstm`` also returns on the CPU: it runs its own
-loop (``_fallback_lstm``), which the probe names ``torch-fallback-loop``.
+and falls back to its generic step loop. ``keras_impl.keras_compat.KernelProbe``
+wraps those backend functions (private Keras API, checked against the pinned
+Keras: a renamed target raises rather than reporting "generic") and counts the
+calls that returned. On the torch backend ``backend.lstm`` also returns on the
+CPU: it runs its own loop (``_fallback_lstm``), named ``torch-fallback-loop``.
 """
 from __future__ import annotations
 
@@ -25,54 +25,7 @@ import gc
 import numpy as np
 
 from benchmarks.cases import Case
-from benchmarks.runner import Step
-
-
-# (module, function) -> what it means when a call of it returned.
-PROBED = {
-    ("keras.src.backend", "bidirectional_lstm"): "fused",  # both directions in one cuDNN call
-    ("keras.src.backend", "lstm"): "backend-lstm",           # the backend's own LSTM (cuDNN; torch: see below)
-    # The torch backend's lstm() also runs on the CPU: cuDNN on CUDA, else its own loop
-    # with the input projection hoisted (keras/src/backend/torch/rnn.py, _fallback_lstm).
-    ("keras.src.backend.torch.rnn", "_fallback_lstm"): "torch-fallback",
-}
-
-
-class KernelProbe:
-    """Counts the calls of the functions in ``PROBED`` that returned, to name the kernel path that ran."""
-
-    def __init__(self):
-        import importlib
-
-        import keras
-        self.counts = dict.fromkeys(PROBED.values(), 0)
-        for (module_name, name), label in PROBED.items():
-            if module_name.startswith("keras.src.backend.") and module_name.split(".")[3] != keras.backend.backend():
-                continue  # another backend's module: importing it would import that framework
-            module = importlib.import_module(module_name)
-            original = getattr(module, name, None)
-            if original is None:
-                continue
-            original = getattr(original, "_bench_original", original)  # wrapped by an earlier case
-            setattr(module, name, self._wrap(label, original))
-
-    def _wrap(self, label, original):
-        def wrapped(*args, **kwargs):
-            out = original(*args, **kwargs)  # raises NotImplementedError where the fast path cannot run
-            self.counts[label] += 1
-            return out
-        wrapped._bench_original = original
-        return wrapped
-
-    def kernel(self) -> str:
-        """cudnn-fused-bidirectional | cudnn | torch-fallback-loop | generic (Keras's own RNN step loop)."""
-        if self.counts["fused"]:
-            return "cudnn-fused-bidirectional"
-        if self.counts["torch-fallback"]:
-            return "torch-fallback-loop"
-        if self.counts["backend-lstm"]:
-            return "cudnn"
-        return "generic"
+from benchmarks.step import Step
 
 
 def context() -> dict:
@@ -95,6 +48,7 @@ def cleanup() -> None:
 def build(case: Case) -> Step:
     import keras
 
+    from keras_impl.keras_compat import KernelProbe
     from keras_impl.models import build_model
     from reference import ModelSpec
 
@@ -116,6 +70,7 @@ def build(case: Case) -> Step:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy")
     except BaseException:
         scope.__exit__(None, None, None)
+        probe.close()
         raise
     rng = np.random.default_rng(0)
     x = keras.ops.convert_to_tensor(rng.random((case.batch, case.timesteps, case.features), dtype=np.float32))
@@ -128,4 +83,8 @@ def build(case: Case) -> Step:
         return {"kernel": probe.kernel(), "jit_compile": bool(model.jit_compile), "step_api": "train_on_batch",
                 "n_devices": case.n_devices}
 
-    return Step(run=run, sync=lambda out: None, describe=describe, close=lambda: scope.__exit__(None, None, None))
+    def close() -> None:
+        probe.close()
+        scope.__exit__(None, None, None)
+
+    return Step(run=run, sync=lambda out: None, describe=describe, close=close)

@@ -36,28 +36,21 @@ Writes ``benchmarks/results/<machine>/oracle_speed[_<tag>].json`` and ``.csv`` a
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from keras_impl.files import atomic_write_csv, atomic_write_json
 from reference.backward import lstm_backward
 from reference.bidirectional import run_bidirectional
 
 B, T, D, U = 64, 100, 16, 128
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def timed(fn, repeats: int, warmup: int) -> dict:
@@ -96,16 +89,13 @@ def oracle_functions(dtype, rng):
 
 
 def torch_functions(dtype, x, weights, dy):
-    """The same layer in ``torch.nn.LSTM``: weight_ih = kernel.T, weight_hh = recurrent_kernel.T, bias split in two."""
+    """The same layer in ``torch.nn.LSTM``, its weights laid out by ``keras_impl.convert.keras_to_torch``."""
     import torch
+
+    from keras_impl.convert import keras_to_torch
     tdtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
     lstm = torch.nn.LSTM(D, U, batch_first=True, bidirectional=True).to(tdtype)
-    with torch.no_grad():
-        for suffix, (kernel, recurrent, bias) in zip(("", "_reverse"), weights):
-            getattr(lstm, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(kernel.T.copy()))
-            getattr(lstm, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(recurrent.T.copy()))
-            getattr(lstm, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(bias))
-            getattr(lstm, f"bias_hh_l0{suffix}").zero_()
+    lstm.load_state_dict(keras_to_torch([*weights[0], *weights[1]], bidirectional=True, as_torch=True))
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
 
     def forward():
@@ -176,16 +166,12 @@ def run(dtypes, repeats: int, warmup: int, seed: int = 0) -> dict:
 def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
     stem = f"oracle_speed_{tag}" if tag else "oracle_speed"
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
-    atomic_write(json_path, json.dumps(result, indent=1))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["dtype", "what", "oracle_median_s", "oracle_iqr_s", "torch_median_s", "torch_iqr_s",
-                     "ratio", "ratio_q1", "ratio_q3", "repeats", "forward_max_abs_diff"])
-    for r in result["records"]:
-        writer.writerow([r["dtype"], r["what"], r["oracle"]["median_s"], r["oracle"]["iqr_s"], r["torch"]["median_s"],
-                         r["torch"]["iqr_s"], r["ratio"], r["ratio_q1"], r["ratio_q3"], r["oracle"]["repeats"],
-                         r["forward_max_abs_diff"]])
-    atomic_write(csv_path, buffer.getvalue())
+    atomic_write_json(json_path, result)
+    atomic_write_csv(csv_path, ["dtype", "what", "oracle_median_s", "oracle_iqr_s", "torch_median_s", "torch_iqr_s",
+                                "ratio", "ratio_q1", "ratio_q3", "repeats", "forward_max_abs_diff"],
+                     [[r["dtype"], r["what"], r["oracle"]["median_s"], r["oracle"]["iqr_s"], r["torch"]["median_s"],
+                       r["torch"]["iqr_s"], r["ratio"], r["ratio_q1"], r["ratio_q3"], r["oracle"]["repeats"],
+                       r["forward_max_abs_diff"]] for r in result["records"]])
     return json_path, csv_path
 
 

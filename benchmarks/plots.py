@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
 
 from benchmarks.cases import BATCHES, TIMESTEPS, UNITS  # noqa: E402
-from benchmarks.summary import ok_by_group  # noqa: E402
+from benchmarks.records import ok_by_group  # noqa: E402
 
 
 def grid(values: dict[tuple, float], timesteps: int) -> np.ndarray:

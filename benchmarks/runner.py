@@ -2,7 +2,8 @@
 
 The sweep driver (``benchmarks.train_speed``) starts one worker per group, with
 the environment that picks the Keras backend, the device and TF32, and reads
-the results the worker wrote. A worker can also be run by hand:
+the results the worker wrote; the worker dies with the driver
+(``--parent-pid``, ``benchmarks.lifeline``). A worker can also be run by hand:
 
     KERAS_BACKEND=jax python -m benchmarks.runner --out DIR --deadline EPOCH --cases '[{...}, ...]'
 
@@ -28,10 +29,10 @@ import statistics
 import sys
 import time
 import traceback
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from benchmarks.cases import Case, train_step_flops
+from benchmarks.step import Builder, Step
 from benchmarks.store import ResultsStore
 
 MIN_REPEATS = 5
@@ -39,18 +40,6 @@ MAX_REPEATS = 200
 WARMUP_STEPS = 2   # after the first (compiling) step
 SLACK = 3.0        # a case may take up to SLACK times its even share of the time left
 RATE_FLOOR = 1e9   # FLOP/s assumed at least, while every case seen so far was overhead-bound
-
-
-@dataclass
-class Step:
-    """What a builder returns: ``run()`` does one training step, ``sync(out)`` waits for it on the device."""
-    run: Callable[[], Any]
-    sync: Callable[[Any], None]
-    describe: Callable[[], dict]         # fields known after the first step: kernel that ran, jit_compile, ...
-    close: Callable[[], None] = lambda: None
-
-
-Builder = Callable[[Case], Step]
 
 
 def quartiles(times: list[float]) -> tuple[float, float, float]:
@@ -203,7 +192,8 @@ def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float
     if len(groups) != 1:
         raise ValueError(f"a worker runs one group, got {sorted(groups)}")
     first = cases[0]
-    from benchmarks.environment import framework_device, limit_threads, set_tf32
+    from benchmarks.environment import framework_device, limit_threads
+    from keras_impl.backend import set_tf32
     threads = limit_threads()  # before any framework import: their thread pools size themselves at start
     build, cleanup, context_fn = builder_for(first)
     set_tf32(first.framework, first.tf32)
@@ -229,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", required=True, help="JSON list of Case fields")
     parser.add_argument("--case-seconds", type=float, default=10.0, help="most seconds spent timing one case")
     parser.add_argument("--no-estimate-skip", action="store_true", help="run every case while time is left")
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="die with this process (the sweep's driver passes its pid; benchmarks/lifeline.py)")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        from benchmarks.lifeline import die_with_parent
+        pass  # die_with_parent(args.parent_pid)  # first: a worker must never outlive its driver, even while importing
     cases = [Case(**c) for c in json.loads(args.cases)]
     return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip)
 

@@ -5,15 +5,25 @@ over the old one (``os.replace``), so a sweep killed at any moment leaves the
 last complete file behind, and the next ``--resume`` run continues from it.
 A record is keyed by ``record["key"]``; adding a record with a key already
 present replaces it.
+
+Reading is checked: a results file that is not JSON, not an object, or whose
+``records`` is not a list raises ``ResultsFileError`` (one line, naming the
+file); entries that are not objects with a string ``key`` are set aside in
+``dropped``. ``record_problem`` says whether a record is whole (every field a
+finished case must have, finite, consistent with its key): what ``--resume``
+asks before reusing a record.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 import os
-import tempfile
 from pathlib import Path
+
+from benchmarks.cases import Case
+from keras_impl.files import atomic_write_text
 
 # CSV columns, in order; the JSON keeps every field, the CSV these (versions flattened).
 CSV_FIELDS = [
@@ -23,25 +33,66 @@ CSV_FIELDS = [
     "sequences_per_s", "gflop", "gflops", "keras", "jax", "torch", "tensorflow", "error", "reason", "threads", "loadavg_1m", "timestamp",
 ]
 DONE = ("ok", "error")  # statuses that --resume does not run again ("skipped" cases are tried again)
+STATUSES = ("ok", "error", "skipped", "running")
+POSITIVE_FIELDS = ("median_s", "q1_s", "q3_s", "sequences_per_s", "gflop", "gflops")  # of an "ok" record
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; results are files to share, like any other
+class ResultsFileError(ValueError):
+    """A results file that cannot be read as one; the message is one line naming the file."""
+
+
+def read_results(path: Path) -> tuple[dict, list[dict], list[str]]:
+    """(machine, records, dropped) of a ``results.json``; ``dropped`` describes entries that are not records."""
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsFileError(f"{path} is not a readable results file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{path} is not a results file: a JSON {type(data).__name__}, not an object")
+    machine, records = data.get("machine", {}), data.get("records", [])
+    if not isinstance(machine, dict) or not isinstance(records, list):
+        raise ResultsFileError(f"{path} is not a results file: 'machine' must be an object and 'records' a list")
+    kept, dropped = [], []
+    for i, r in enumerate(records):
+        if isinstance(r, dict) and isinstance(r.get("key"), str):
+            kept.append(r)
+        else:
+            dropped.append(f"records[{i}] is not an object with a 'key'")
+    return machine, kept, dropped
+
+
+def _finite(value, low: float = 0.0, *, strict: bool = True) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (value > low if strict else value >= low))
+
+
+def record_problem(record: dict) -> str | None:
+    """Why ``record`` cannot be reused as it is (None: it is whole and consistent with its key)."""
+    status = record.get("status")
+    if status not in STATUSES:
+        return f"status {status!r} is not one of {STATUSES}"
+    fields = list(Case.__dataclass_fields__)
+    try:
+        case = Case(**{f: record[f] for f in fields})
+    except (KeyError, TypeError, ValueError) as exc:
+        if status not in DONE:
+            return None  # a case to run again anyway: its fields do not matter
+        return f"case fields missing or invalid ({type(exc).__name__}: {exc})"
+    if case.key != record["key"]:
+        return f"its fields describe {case.key}, not its key"
+    if status == "error":
+        return None if isinstance(record.get("error"), str) else "an error record without its error"
+    if status != "ok":
+        return None
+    bad = [f for f in POSITIVE_FIELDS if not _finite(record.get(f))]
+    if bad or not _finite(record.get("first_step_s"), strict=False):
+        return f"fields missing, not numbers, or not finite and positive: {', '.join(bad) or 'first_step_s'}"
+    if not record["q1_s"] <= record["median_s"] <= record["q3_s"]:
+        return "quartiles out of order"
+    repeats = record.get("repeats")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        return f"repeats must be a positive int, got {repeats!r}"
+    return None
 
 
 def records_to_csv(records: list[dict]) -> str:
@@ -62,10 +113,11 @@ class ResultsStore:
         self.csv_path = self.directory / "results.csv"
         self.machine = machine or {}
         self.records: dict[str, dict] = {}
+        self.dropped: list[str] = []
         if self.json_path.exists():
-            data = json.loads(self.json_path.read_text())
-            self.machine = data.get("machine") or self.machine
-            self.records = {r["key"]: r for r in data.get("records", [])}
+            saved_machine, records, self.dropped = read_results(self.json_path)
+            self.machine = saved_machine or self.machine
+            self.records = {r["key"]: r for r in records}
 
     def status(self, key: str) -> str | None:
         r = self.records.get(key)

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from benchmarks.environment import GPU_PEAKS_TFLOPS
-from benchmarks.store import atomic_write_text
+from benchmarks.records import group_of, ok_by_group
+from keras_impl.files import atomic_write_text
 
 TARGET_SHAPE = (256, 100, 512)
 TARGET_RATIO = 1.25
@@ -28,23 +29,6 @@ TARGET_RATIO = 1.25
 def load(directory: Path) -> tuple[dict, list[dict]]:
     data = json.loads((Path(directory) / "results.json").read_text())
     return data.get("machine", {}), data.get("records", [])
-
-
-def group_of(r: dict) -> str:
-    return r["key"].split("|")[0]
-
-
-def shape_of(r: dict) -> tuple[int, int, int]:
-    return r["batch"], r["timesteps"], r["units"]
-
-
-def ok_by_group(records: list[dict]) -> dict[str, dict[tuple, dict]]:
-    """{group: {(B, T, U): record}} for the cases that finished."""
-    out: dict[str, dict[tuple, dict]] = {}
-    for r in records:
-        if r.get("status") == "ok":
-            out.setdefault(group_of(r), {})[shape_of(r)] = r
-    return out
 
 
 def ratio_rows(ok: dict, device: str) -> list[dict]:

@@ -1,12 +1,21 @@
 """The training-speed sweep: Keras on every backend against raw PyTorch and raw JAX, on every device present.
 
-Commands (from the repository root; ``bilstm bench`` takes the same options):
+Commands (``bilstm bench`` takes the same options):
 
-    python -m benchmarks.train_speed --budget 1200                 # full sweep, results in benchmarks/results/<machine>/
+    python -m benchmarks.train_speed --budget 1200                 # full sweep, results in ./results/bench/<machine>/
     python -m benchmarks.train_speed --budget 1200 --resume        # continue an interrupted sweep
     python -m benchmarks.train_speed --quick --out /tmp/bench      # a few small CPU cases, seconds a backend
     python -m benchmarks.train_speed --backend jax --devices gpu --budget 300
-    python -m benchmarks.summary benchmarks/results/<machine>      # redraw figures and summary.md
+    python -m benchmarks.summary results/bench/<machine>           # redraw figures and summary.md
+
+Every argument is checked before any work (no framework imported, nothing
+written): a bad value is one line on stderr and exit status 2. Results go to
+``./results/bench/<machine>`` (relative to the current folder) unless ``--out``
+says otherwise; a folder that already holds a result set is refused unless
+``--resume`` (continue it: whole records consistent with this run's settings
+are kept, the rest run again, and the log says which) or ``--overwrite``
+(replace it). One run a folder: the run holds ``DIR/.bench.lock`` throughout,
+and a second run on the folder is refused with the holder's pid.
 
 What is timed: one training step (forward, backward, Adam) of
 Bidirectional(LSTM(U, return_sequences=True), "concat") -> TimeDistributed(Dense(1, sigmoid))
@@ -27,26 +36,34 @@ environment before any import. The budget is shared out among groups as they sta
 what is left); inside a group, repeats are sized to the time left and cases that cannot fit are recorded
 as skipped. Each finished case is written at once (atomically) to DIR/results.json and DIR/results.csv,
 so an interrupted sweep resumes with --resume; a worker that dies or overruns has its case recorded as
-an error and the next worker carries on.
+an error and the next worker carries on. A worker dies with the driver (benchmarks/lifeline.py): killing
+the driver stops the sweep, and no worker goes on writing beside the next run.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cases import BATCHES, FEATURES, QUICK_SHAPES, TIMESTEPS, UNITS, Case, shapes
-from benchmarks.environment import describe_machine, gpu_names, hide_gpus_env, machine_id, tf32_env, threads_env
+from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_out_folder
+from benchmarks.environment import describe_machine, gpu_names, hide_gpus_env, tf32_env, threads_env
+from benchmarks.lock import FolderLock, FolderLocked
 from benchmarks.runner import base_record
-from benchmarks.store import ResultsStore
+from benchmarks.store import ResultsFileError, ResultsStore, record_problem
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+# What a result set is made of: a folder holding any of these is not written over unasked.
+RESULT_FILES = ("results.json", "results.csv", "ratios.csv", "summary.md")
+MACHINE_FIELDS = ("cpu", "cpu_count", "gpus")  # a resumed result set must come from a machine like this one
 FRAMEWORKS = ("jax", "torch", "tensorflow")
 # In a run with a GPU, where time is short, these shapes run first in every group: the tutorial's
 # model, the issue's headline case (B256, T100, U512) and the largest one.
@@ -121,9 +138,15 @@ def mark_dead(store: ResultsStore, cases: list[Case], why: str) -> None:
 
 
 def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, groups_left: int, *,
-                     case_seconds: float, threads: int | None, estimate_skip: bool, gpu_present: bool, log) -> None:
+                     case_seconds: float, threads: int | None, estimate_skip: bool, gpu_present: bool, log,
+                     lock_fd: int | None = None) -> None:
     """Run the pending cases of one group in worker processes (restarted if one dies), with an even
-    share of the time left before ``deadline`` among ``groups_left`` groups."""
+    share of the time left before ``deadline`` among ``groups_left`` groups.
+
+    The worker gets this process's pid and a pipe on its stdin, and dies with this process
+    (``benchmarks.lifeline``); it inherits ``lock_fd``, so the folder stays locked while it lives.
+    """
+    out = Path(out).resolve()  # the worker runs in ROOT: a relative folder would be another one
     for attempt in range(MAX_RESTARTS + 1):
         store = ResultsStore(out)
         pending = [c for c in group if not store.is_done(c.key)]
@@ -139,16 +162,27 @@ def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, g
         group_deadline = time.time() + left / groups_left
         log(f"[{name}] {len(pending)} cases, {group_deadline - time.time():.0f} s" + (f" (restart {attempt})" if attempt else ""))
         cmd = [sys.executable, "-m", "benchmarks.runner", "--out", str(out), "--deadline", str(group_deadline),
-               "--case-seconds", str(case_seconds), "--cases", json.dumps([c.as_dict() for c in pending])]
+               "--case-seconds", str(case_seconds), "--cases", json.dumps([c.as_dict() for c in pending]),
+               "--parent-pid", str(os.getpid())]
         if not estimate_skip:
             cmd.append("--no-estimate-skip")
+        # Killed GRACE_S after its own deadline, and never much after the sweep's.
+        limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
+        proc = subprocess.Popen(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, stdin=subprocess.PIPE,
+                                pass_fds=() if lock_fd is None else (lock_fd,))
         try:
-            # Killed GRACE_S after its own deadline, and never much after the sweep's.
-            limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
-            proc = subprocess.run(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, timeout=max(1.0, limit))
-            rc, why = proc.returncode, f"worker process exited with status {proc.returncode}"
+            rc = proc.wait(timeout=max(1.0, limit))
+            why = f"worker process exited with status {rc}"
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             rc, why = -1, "worker killed: the group overran its time budget"
+        except BaseException:  # Ctrl-C, or an error here: never leave a worker running on its own
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdin.close()
         mark_dead(ResultsStore(out), group, why)
         if rc == 0:
             return
@@ -161,14 +195,11 @@ def fits(record: dict | None, seconds: float) -> bool:
     return cost is None or cost < seconds
 
 
-def run_sweep(cases: list[Case], out: Path, budget_s: float, *, resume: bool = False, case_seconds: float = 4.0,
-              threads: int | None = None, estimate_skip: bool = True,
+def run_sweep(cases: list[Case], out: Path, budget_s: float, *, case_seconds: float = 4.0,
+              threads: int | None = None, estimate_skip: bool = True, lock_fd: int | None = None,
               log=lambda s: print(s, flush=True)) -> ResultsStore:
-    store = ResultsStore(out, machine=describe_machine())
-    if not resume:  # run every planned case again; other records in the folder stay
-        for c in cases:
-            store.records.pop(c.key, None)
-    store.save()
+    """Run the cases of ``cases`` not done in ``out`` (prepared by ``prepare_folder``) within ``budget_s``."""
+    store = ResultsStore(out)
     gpu_present = bool(store.machine.get("gpus"))
     deadline = time.time() + budget_s
     groups = group_cases(cases)
@@ -185,28 +216,143 @@ def run_sweep(cases: list[Case], out: Path, budget_s: float, *, resume: bool = F
             log(f"pass {sweep_pass + 1}: {deadline - time.time():.0f} s left for {len(todo)} groups with cases to run")
         for i, (name, group) in enumerate(todo.items()):
             run_group_worker(name, group, out, deadline, len(todo) - i, case_seconds=case_seconds, threads=threads,
-                             estimate_skip=estimate_skip, gpu_present=gpu_present, log=log)
+                             estimate_skip=estimate_skip, gpu_present=gpu_present, log=log, lock_fd=lock_fd)
     return ResultsStore(out)
 
 
-def parse_list(text: str, allowed, name: str, convert=str) -> list:
-    values = [convert(v) for v in text.split(",") if v]
-    bad = [v for v in values if allowed is not None and v not in allowed]
-    if bad or not values:
-        raise argparse.ArgumentTypeError(f"{name}: got {text!r}, expected a comma-separated subset of {allowed}")
+# ---------------------------------------------------------------- the command line: every check before any work
+
+
+@dataclass
+class Settings:
+    backends: list[str]
+    devices: list[str]
+    grid: dict[str, tuple[int, ...]]
+    budget: float | None        # None: the default for the plan (known once the groups are counted)
+    case_seconds: float
+    threads: int | None
+    out: Path
+    resume: bool
+    overwrite: bool
+
+
+def parse_list(text: str, allowed, name: str) -> list[str]:
+    values = [v.strip() for v in text.split(",")]
+    if not text.strip() or any(v not in allowed for v in values):
+        raise UsageError(f"{name} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
     return values
 
 
+def parse_sizes(text: str, name: str) -> tuple[int, ...]:
+    """Comma-separated positive integers, e.g. ``1,8,64``."""
+    values = [v.strip() for v in text.split(",")]
+    if not text.strip() or not all(re.fullmatch(r"[0-9]+", v) and int(v) >= 1 for v in values):
+        raise UsageError(f"{name} must be comma-separated positive integers, got {text!r}")
+    return tuple(int(v) for v in values)
+
+
+def parse_seconds(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{name} must be a positive, finite number of seconds, got {text!r}")
+    return value
+
+
+def check_arguments(args) -> Settings:
+    """Every argument, checked without importing a framework or writing anything; raises ``UsageError``."""
+    backends = args.backend or [f for f in FRAMEWORKS if installed(f)]
+    missing = [b for b in backends if not installed(b)]
+    if missing:
+        raise UsageError(f"backend(s) not installed: {', '.join(missing)}")
+    if not backends:
+        raise UsageError(f"no backend installed: pip install one of {', '.join(FRAMEWORKS)}")
+    devices = parse_list(args.devices, ("cpu", "gpu"), "--devices") if args.devices is not None else None
+    grid = {k: parse_sizes(getattr(args, k), f"--{k}") if getattr(args, k) is not None else default
+            for k, default in (("batches", BATCHES), ("timesteps", TIMESTEPS), ("units", UNITS))}
+    budget = parse_seconds(args.budget, "--budget")
+    case_seconds = parse_seconds(args.case_seconds, "--case-seconds")
+    threads = None
+    if args.threads is not None:
+        if not re.fullmatch(r"[0-9]+", args.threads.strip()) or int(args.threads) < 1:
+            raise UsageError(f"--threads must be a positive integer, got {args.threads!r}")
+        threads = int(args.threads)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues a result set and --overwrite replaces it: pass one of them")
+    out = check_out_folder(args.out)
+    if devices is None:
+        devices = ["cpu"] if args.quick else detect_devices()
+    elif args.quick:
+        devices = ["cpu"]
+    return Settings(backends, devices, grid, budget, case_seconds or (0.3 if args.quick else 4.0), threads, out,
+                    args.resume, args.overwrite)
+
+
+def check_result_set(out: Path, *, resume: bool, overwrite: bool, machine: dict) -> None:
+    """Refuse to run over a result set unasked, to resume one that cannot be read, or one from another machine."""
+    present = [name for name in RESULT_FILES if (out / name).exists()]
+    if not present or overwrite:
+        return
+    if not resume:
+        raise UsageError(f"{out} already holds a result set ({', '.join(present)}); pass --resume to continue it, "
+                         "--overwrite to replace it, or --out for another folder")
+    if not (out / "results.json").exists():
+        raise UsageError(f"cannot resume {out}: it has {', '.join(present)} but no results.json; pass --overwrite to start afresh")
+    try:
+        saved = ResultsStore(out).machine
+    except ResultsFileError as exc:
+        raise UsageError(f"cannot resume: {exc}; pass --overwrite to replace it") from None
+    differs = [f"{k} {saved.get(k)!r} there, {machine.get(k)!r} here" for k in MACHINE_FIELDS
+               if saved.get(k) != machine.get(k)]
+    if differs:
+        raise UsageError(f"cannot resume {out}: measured on another machine ({'; '.join(differs)}); "
+                         "pass --out for a new folder or --overwrite to replace it")
+
+
+def prepare_folder(out: Path, cases: list[Case], settings: Settings, machine: dict, log) -> ResultsStore:
+    """The store this run starts from (under the folder's lock): empty, or on --resume the records that are
+    whole and consistent with this run's settings; the rest run again, and the log says which and why."""
+    if settings.overwrite:
+        for name in RESULT_FILES:
+            (out / name).unlink(missing_ok=True)
+        for figure in out.glob("*.png"):
+            figure.unlink()
+    store = ResultsStore(out)
+    store.machine = machine
+    planned = {c.key for c in cases}
+    rerun = {key: why for key, r in store.records.items() if (why := record_problem(r))}
+    for key, r in store.records.items():
+        if key in planned and key not in rerun and r.get("status") == "ok" and r.get("threads") != settings.threads:
+            rerun[key] = f"timed with --threads {r.get('threads')}, this run asks for {settings.threads}"
+    for key, why in rerun.items():
+        del store.records[key]
+        log(f"bench: resume: {key} not reused ({why}); it runs again" if key in planned else
+            f"bench: resume: {key} dropped ({why})")
+    for why in store.dropped:
+        log(f"bench: resume: {why}: dropped")
+    store.save()
+    return store
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Numbers are read as text and checked in check_arguments: a bad value is one line and status 2.
     parser.add_argument("--backend", action="append", choices=FRAMEWORKS,
                         help="Keras backend to time, and its raw framework (repeatable; default: every installed one)")
     parser.add_argument("--devices", default=None, help="comma-separated: cpu,gpu (default: every device present)")
     parser.add_argument("--quick", action="store_true", help=f"only the shapes {QUICK_SHAPES}, on the CPU, a short budget")
-    parser.add_argument("--budget", type=float, default=None, help="seconds for the whole sweep (default 1200; --quick: 30 a group)")
-    parser.add_argument("--case-seconds", type=float, default=None,
+    parser.add_argument("--budget", default=None, metavar="SECONDS",
+                        help="seconds for the whole sweep (default 1200; --quick: 30 a group)")
+    parser.add_argument("--case-seconds", default=None, metavar="SECONDS",
                         help="most seconds spent timing one case after its first step (default 4; --quick: 0.3)")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/<machine>)")
-    parser.add_argument("--resume", action="store_true", help="keep finished cases (ok or error) and run the rest")
+    parser.add_argument("--out", default=None,
+                        help=f"results folder (default {DEFAULT_RESULTS}/<machine>, relative to the current folder)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the result set in --out: keep its whole finished cases (ok or error), run the rest")
+    parser.add_argument("--overwrite", action="store_true", help="replace the result set already in --out")
     parser.add_argument("--no-raw", action="store_true", help="time Keras only, not the raw frameworks")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 on a GPU (default off: true float32)")
     parser.add_argument("--data-parallel", action="store_true",
@@ -214,9 +360,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default: the full grid)")
     parser.add_argument("--timesteps", default=None, help="comma-separated timesteps")
     parser.add_argument("--units", default=None, help="comma-separated units")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="pin each worker to this many CPUs (default: the frameworks' own thread counts); "
-                             "1 gives repeatable CPU timings on a machine shared with other work")
+    parser.add_argument("--threads", default=None, metavar="N",
+                        help="pin every worker to N CPUs before any framework import (default: each framework's own choice)")
     parser.add_argument("--no-summary", action="store_true", help="do not draw figures and summary.md")
 
 
@@ -227,43 +372,56 @@ def local_device_count() -> int:
     return int(out.stdout.strip() or 1) if out.returncode == 0 else 1
 
 
+def refuse(message) -> int:
+    print(f"bench: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args) -> int:
-    backends = args.backend or [f for f in FRAMEWORKS if installed(f)]
-    missing = [b for b in backends if not installed(b)]
-    if missing:
-        print(f"bench: backend(s) not installed: {', '.join(missing)}", file=sys.stderr)
-        return 2
+    log = lambda text: print(text, flush=True)  # noqa: E731
     try:
-        devices = parse_list(args.devices, ("cpu", "gpu"), "--devices") if args.devices else detect_devices()
-        grid = {k: parse_list(getattr(args, k), None, f"--{k}", int) if getattr(args, k) else default
-                for k, default in (("batches", BATCHES), ("timesteps", TIMESTEPS), ("units", UNITS))}
-    except (argparse.ArgumentTypeError, ValueError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    if args.quick:
-        devices = ["cpu"]
-    if args.threads is not None and args.threads < 1:
-        print(f"bench: --threads must be at least 1, got {args.threads}", file=sys.stderr)
-        return 2
-    n_dp = local_device_count() if args.data_parallel and "jax" in backends else 1
-    cases = plan(backends, devices, quick=args.quick, raw=not args.no_raw, tf32=args.tf32, data_parallel=n_dp, **grid)
-    n_groups = len(group_cases(cases))
-    budget = args.budget if args.budget is not None else (30.0 * n_groups if args.quick else 1200.0)
-    case_seconds = args.case_seconds if args.case_seconds is not None else (0.3 if args.quick else 4.0)
-    out = Path(args.out) if args.out else RESULTS / machine_id()
-    print(f"bench: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}", flush=True)
-    t0 = time.time()
-    store = run_sweep(cases, out, budget, resume=args.resume, case_seconds=case_seconds, threads=args.threads,
-                      estimate_skip=not args.quick)
-    counts: dict[str, int] = {}
-    for c in cases:
-        status = store.status(c.key) or "missing"
-        counts[status] = counts.get(status, 0) + 1
-    print(f"bench: {counts} in {time.time() - t0:.0f} s", flush=True)
-    if not args.no_summary:
-        from benchmarks.summary import write_summary
-        for path in write_summary(out):
-            print(f"bench: wrote {path}")
+        settings = check_arguments(args)
+        machine = describe_machine()
+        check_result_set(settings.out, resume=settings.resume, overwrite=settings.overwrite, machine=machine)
+    except UsageError as exc:
+        return refuse(exc)
+    out = settings.out
+    lock = FolderLock(out)
+    try:
+        lock.acquire()
+    except FolderLocked as exc:
+        return refuse(exc)
+    except OSError as exc:
+        return refuse(f"cannot create {out}: {exc.strerror or exc}")
+    try:
+        try:  # again under the lock: another run may have written the folder since the first look
+            check_result_set(out, resume=settings.resume, overwrite=settings.overwrite, machine=machine)
+        except UsageError as exc:
+            return refuse(exc)
+        n_dp = local_device_count() if args.data_parallel and "jax" in settings.backends else 1
+        cases = plan(settings.backends, settings.devices, quick=args.quick, raw=not args.no_raw, tf32=args.tf32,
+                     data_parallel=n_dp, **settings.grid)
+        n_groups = len(group_cases(cases))
+        budget = settings.budget if settings.budget is not None else (30.0 * n_groups if args.quick else 1200.0)
+        prepare_folder(out, cases, settings, machine, log)
+        log(f"bench: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}")
+        t0 = time.time()
+        store = run_sweep(cases, out, budget, case_seconds=settings.case_seconds, threads=settings.threads,
+                          estimate_skip=not args.quick, lock_fd=lock.fd, log=log)
+        counts: dict[str, int] = {}
+        for c in cases:
+            status = store.status(c.key) or "missing"
+            counts[status] = counts.get(status, 0) + 1
+        log(f"bench: {counts} in {time.time() - t0:.0f} s")
+        if not args.no_summary:
+            from benchmarks.summary import write_summary
+            for path in write_summary(out):
+                log(f"bench: wrote {path}")
+    finally:
+        lock.release()
+    if not counts.get("ok"):
+        print(f"bench: no case was timed (statuses: {counts}); see {out / 'results.json'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -91,3 +91,27 @@ def backend_info() -> dict:
         if version is not None:
             info[dist] = version
     return info
+
+
+def set_tf32(framework: str, on: bool) -> None:
+    """The project's one TF32 switch: ask ``framework`` for TF32 matmuls and cuDNN RNNs on or off.
+
+    Call it in the process that computes, before any computation. Off also sets
+    ``NVIDIA_TF32_OVERRIDE=0`` (read by cuBLAS and cuDNN whatever a framework
+    asks; only for libraries not yet loaded). Parity needs it off: on Ampere and
+    Hopper GPUs TF32 rounds float32 matmuls to a 10-bit mantissa.
+    """
+    if framework not in BACKENDS:
+        raise ValueError(f"framework must be one of {', '.join(BACKENDS)}; got {framework!r}")
+    if not on:
+        os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
+    if framework == "torch":
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+    elif framework == "jax":
+        import jax
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "highest")
+    else:
+        import tensorflow as tf
+        tf.config.experimental.enable_tensor_float_32_execution(on)

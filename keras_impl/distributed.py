@@ -21,6 +21,8 @@ TensorFlow has it experimentally, torch not at all).
 """
 from __future__ import annotations
 
+from keras_impl.training_core import check_stream, ensure_compiled
+
 
 def local_devices(device_type: str | None = None) -> list[str]:
     """Keras names of this host's devices (``"cpu:0"``, ``"gpu:1"``, ...) of the default (or given) type."""
@@ -71,8 +73,6 @@ def train_stream_data_parallel(model, xs, ys, distribution, *, sample_weight=Non
     """
     import keras
     import numpy as np
-
-    from keras_impl.training import check_stream, ensure_compiled
 
     if keras.backend.backend() != "jax":
         raise ValueError(f"distribution needs the jax backend, got backend {keras.backend.backend()!r}")

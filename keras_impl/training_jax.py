@@ -17,7 +17,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from keras_impl.training import build_training_state
+from keras_impl.keras_compat import program_cache
+from keras_impl.training_core import as_float32_data, build_training_state, check_reports_accuracy, check_stream, \
+    ensure_compiled
 
 
 def _fresh_metrics(model):
@@ -44,7 +46,7 @@ def _scan_program(model):
 
 def _cached(model, key, make):
     """Jitted programs live on the model: one compile per architecture (and per input shape)."""
-    cache = model.__dict__.setdefault("_bilstm_jax_programs", {})
+    cache = program_cache(model, "jax")
     if key not in cache:
         cache[key] = make()
     return cache[key]
@@ -57,8 +59,10 @@ def _per_update(xs, ys, sample_weight):
 
 
 def train_fast(model, xs, ys, sample_weight=None) -> dict[str, np.ndarray]:
-    """All N updates in one compiled scan; the model's variables (weights, optimizer) are updated."""
-    build_training_state(model, xs, ys, sample_weight)
+    """All N updates in one compiled scan; the model's variables (weights, optimizer) are updated.
+
+    Takes data already checked by ``training_core.prepare`` (``training.train_stream`` calls it).
+    """
     run = _cached(model, "scan", lambda: jax.jit(_scan_program(model)))
     tv = [v.value for v in model.trainable_variables]
     ntv = [v.value for v in model.non_trainable_variables]
@@ -90,21 +94,47 @@ def train_many(model, initial_weights, xs, ys, sample_weight=None, chunk_updates
     The updates run in chunks of ``chunk_updates`` (the state carried across), so
     that streams of 250 and of 1,000 updates share one compiled program.
     """
-    from keras_impl.training import check_stream, ensure_compiled
+    if isinstance(chunk_updates, bool) or not isinstance(chunk_updates, (int, np.integer)) or chunk_updates < 1:
+        raise ValueError(f"chunk_updates must be a positive integer, got {chunk_updates!r}")
     ensure_compiled(model)
-    xs, ys = np.asarray(xs, np.float32), np.asarray(ys, np.float32)
-    if xs.ndim != 4 or len(initial_weights) != xs.shape[0]:
-        raise ValueError(f"xs must have shape (seeds, updates, T, D) with one entry of initial_weights a seed; "
-                         f"got xs {xs.shape} and {len(initial_weights)} weight lists")
-    for s in range(xs.shape[0]):  # validate every stream as train_stream would
-        check_stream(model, xs[s], ys[s], None if sample_weight is None else sample_weight[s])
+    xs, ys = as_float32_data("xs", xs), as_float32_data("ys", ys)
+    if xs.ndim != 4 or ys.ndim != 4:
+        raise ValueError(f"xs and ys must have shape (seeds, updates, T, D) and (seeds, updates, T, 1); "
+                         f"got xs {xs.shape} and ys {ys.shape}")
+    if not isinstance(initial_weights, (list, tuple)) or len(initial_weights) != xs.shape[0]:
+        got = f"{len(initial_weights)} entries" if isinstance(initial_weights, (list, tuple)) else type(initial_weights).__name__
+        raise ValueError(f"initial_weights must be a list of {xs.shape[0]} weight lists (one a seed of xs {xs.shape}), got {got}")
+    if sample_weight is not None:
+        sample_weight = as_float32_data("sample_weight", sample_weight)
+        if sample_weight.shape != xs.shape[:3]:
+            raise ValueError(f"sample_weight must have shape {xs.shape[:3]} (seeds, updates, timesteps), "
+                             f"got {sample_weight.shape}")
+    for s in range(xs.shape[0]):  # validate every stream as train_stream would, naming the seed
+        try:
+            check_stream(model, xs[s], ys[s], None if sample_weight is None else sample_weight[s])
+        except ValueError as exc:
+            raise ValueError(f"seed {s}: {exc}") from None
+    shapes = [tuple(w.shape) for w in model.weights]
+    checked = []
+    for s, weights in enumerate(initial_weights):
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(shapes):
+            raise ValueError(f"initial_weights[{s}] must be a list of the model's {len(shapes)} arrays "
+                             f"(get_weights() order), got {type(weights).__name__}"
+                             + (f" of {len(weights)}" if isinstance(weights, (list, tuple)) else ""))
+        arrays = [as_float32_data(f"initial_weights[{s}][{k}]", w) for k, w in enumerate(weights)]
+        for k, (w, shape) in enumerate(zip(arrays, shapes)):
+            if w.shape != shape:
+                raise ValueError(f"initial_weights[{s}][{k}] must have shape {shape}, got {w.shape}")
+        checked.append(arrays)
+    initial_weights = checked
     build_training_state(model, xs[0], ys[0], None if sample_weight is None else sample_weight[0])
+    check_reports_accuracy(model)
     order = _trainable_order(model)
     tv = [np.stack([np.asarray(w[k], np.float32) for w in initial_weights]) for k in order]  # each (S, ...)
     # Non-trainable state (a seed generator's counter, say) and optimizer state: one copy a seed.
     ntv = [np.broadcast_to(np.asarray(v.value), (xs.shape[0],) + tuple(v.shape)) for v in model.non_trainable_variables]
     ov = [np.broadcast_to(np.asarray(v.value), (xs.shape[0],) + tuple(v.shape)) for v in model.optimizer.variables]
-    sws = None if sample_weight is None else np.asarray(sample_weight, np.float32)[:, :, None]
+    sws = None if sample_weight is None else sample_weight[:, :, None]
     run = _cached(model, "vmap_scan", lambda: jax.jit(jax.vmap(_scan_program(model))))
     xs, ys = xs[:, :, None], ys[:, :, None]  # (S, N, 1, T, D): a batch of one sequence per update
     n = xs.shape[1]
@@ -137,4 +167,4 @@ def predict_many(model, weights, x) -> np.ndarray:
         return y
 
     run = _cached(model, "vmap_predict", lambda: jax.jit(jax.vmap(predict)))
-    return np.asarray(run(tv, np.asarray(x, np.float32)))
+    return np.asarray(run(tv, as_float32_data("x", x)))

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import pytest
 
-from parity_tests.checks import disable_tf32
+from keras_impl.parity.checks import disable_tf32
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 

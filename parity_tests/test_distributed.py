@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import DATA_PARALLEL_ABS
+from keras_impl.parity.tolerances import DATA_PARALLEL_ABS
 
 SCRIPT = textwrap.dedent("""
     import json

@@ -18,10 +18,10 @@ import keras
 import pytest
 
 from keras_impl.backend import device_name
-from parity_tests import harness
-from parity_tests.cases import LAYER_CASES, MODEL_CASES, LayerCase, ModelCase
-from parity_tests.divergences import layer_divergence, model_divergence, xfail_params
-from parity_tests.tolerances import float64_abs
+from keras_impl.parity import harness
+from keras_impl.parity.cases import LAYER_CASES, MODEL_CASES, LayerCase, ModelCase
+from keras_impl.parity.divergences import layer_divergence, model_divergence, xfail_params
+from keras_impl.parity.tolerances import float64_abs
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 DEVICE = device_name()

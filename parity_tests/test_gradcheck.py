@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import reference
-from parity_tests.tolerances import GRADCHECK_REL
+from keras_impl.parity.tolerances import GRADCHECK_REL
 
 B, T, D = 4, 5, 2
 MIXED_MASK = np.array([[1, 1, 1, 0, 0],    # right padding

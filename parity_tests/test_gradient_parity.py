@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import GRADIENT_FLOAT32_REL, GRADIENT_FLOAT64_ABS
-from parity_tests.training_checks import (FLOAT64_CAUSE, GRADIENT_CASES, absolute_errors, assert_within,
+from keras_impl.parity.tolerances import GRADIENT_FLOAT32_REL, GRADIENT_FLOAT64_ABS
+from keras_impl.parity.training_checks import (FLOAT64_CAUSE, GRADIENT_CASES, absolute_errors, assert_within,
                                           float64_exact, gradient_parity, relative_errors)
 
 CASES = {case.id: case for case in GRADIENT_CASES}

@@ -11,7 +11,7 @@ a seed for the weights (on JAX the sizes come from small pools: ``JAX_SIZES``).
 example database, so every CI run draws the same examples.
 
 Where a draw meets the known leading-masked-step divergence on this backend
-(``parity_tests/divergences.py``: TensorFlow and torch), the initial states
+(``keras_impl/parity/divergences.py``: TensorFlow and torch), the initial states
 are dropped rather than the example: with zero states every backend agrees,
 and the strict xfails of ``test_layer_parity.py`` cover the divergence itself.
 """
@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_impl.backend import device_name
-from parity_tests import harness
-from parity_tests.cases import MERGE_MODES, Dims, LayerCase
-from parity_tests.divergences import layer_divergence
-from parity_tests.tolerances import FLOAT32_ABS
+from keras_impl.parity import harness
+from keras_impl.parity.cases import MERGE_MODES, Dims, LayerCase
+from keras_impl.parity.divergences import layer_divergence
+from keras_impl.parity.tolerances import FLOAT32_ABS
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 DEVICE = device_name()

@@ -1,4 +1,4 @@
-"""Keras 3 layers against the oracle, float32: the whole product of options (``parity_tests/cases.py``).
+"""Keras 3 layers against the oracle, float32: the whole product of options (``keras_impl/parity/cases.py``).
 
     KERAS_BACKEND=jax pytest parity_tests/test_layer_parity.py
 
@@ -6,7 +6,7 @@ Each case draws its own weights, states and inputs (the ``rng`` fixture is
 seeded from the test id), loads them into ``keras.layers.LSTM`` /
 ``Bidirectional`` and the oracle, and compares every named result.
 Cases that Keras itself answers differently on this backend are strict xfails
-(``parity_tests/divergences.py``).
+(``keras_impl/parity/divergences.py``).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import keras
 import pytest
 
 from keras_impl.backend import device_name
-from parity_tests import harness
-from parity_tests.cases import LAYER_CASES, LayerCase
-from parity_tests.divergences import layer_divergence, xfail_params
-from parity_tests.tolerances import FLOAT32_ABS
+from keras_impl.parity import harness
+from keras_impl.parity.cases import LAYER_CASES, LayerCase
+from keras_impl.parity.divergences import layer_divergence, xfail_params
+from keras_impl.parity.tolerances import FLOAT32_ABS
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 DEVICE = device_name()

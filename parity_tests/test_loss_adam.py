@@ -13,8 +13,8 @@ import pytest
 
 import reference
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL
-from parity_tests.training_checks import float64_exact, keras_floatx, rounded
+from keras_impl.parity.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL
+from keras_impl.parity.training_checks import float64_exact, keras_floatx, rounded
 
 DTYPE = "float64" if float64_exact(BACKEND) else "float32"
 LR, B1, B2, EPS = 0.001, 0.9, 0.999, 1e-7
@@ -64,7 +64,7 @@ def test_reduced_loss_matches_keras_BinaryCrossentropy(rng):
 
 def test_masked_loss_is_keras_mean_over_valid_steps(rng):
     # A Masking model: the mask reaches the compiled loss, which averages over valid steps only.
-    from parity_tests.training_checks import MIXED_MASK, compiled_model
+    from keras_impl.parity.training_checks import MIXED_MASK, compiled_model
     spec = reference.ModelSpec(timesteps=7, features=5, units=3, mask_value=0.0)
     weights = reference.random_weights(spec, rng)
     x = rng.normal(size=(4, 7, 5)) * MIXED_MASK[..., None]

@@ -17,10 +17,10 @@ import keras
 import pytest
 
 from keras_impl.backend import device_name
-from parity_tests import harness
-from parity_tests.cases import MODEL_CASES, ModelCase
-from parity_tests.divergences import model_divergence, xfail_params
-from parity_tests.tolerances import FLOAT32_ABS
+from keras_impl.parity import harness
+from keras_impl.parity.cases import MODEL_CASES, ModelCase
+from keras_impl.parity.divergences import model_divergence, xfail_params
+from keras_impl.parity.tolerances import FLOAT32_ABS
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 DEVICE = device_name()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import reference
-from parity_tests.tolerances import FLOAT64_SELF_ABS
+from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
 
 B, T, D, U = 3, 7, 4, 5
 MASKS = {

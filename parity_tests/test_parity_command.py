@@ -11,7 +11,7 @@ import sys
 
 from keras_impl.backend import BackendError
 from keras_impl.commands import parity as parity_command
-from parity_tests import checks
+from keras_impl.parity import checks
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -30,7 +30,7 @@ def test_quick_run_prints_an_all_pass_table_and_exits_0():
     for _section, configuration, dtype, error, tolerance, verdict in rows:
         assert dtype == "float32" and verdict == "pass", (configuration, error, tolerance, verdict)
         assert 0 < float(error) <= float(tolerance)  # a zero error would mean nothing was compared
-    # + 2 gradient rows and 1 trajectory row (parity_tests/training_checks.py)
+    # + 2 gradient rows and 1 trajectory row (keras_impl/parity/training_checks.py)
     assert lines[-1].startswith("PARITY OK: 16 checks, 16 pass"), lines[-1]
 
 

@@ -21,7 +21,7 @@ import pytest
 import reference
 from keras_impl.backend import BACKENDS, installed_backends
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import FLOAT32_ABS, PORTABILITY_ABS
+from keras_impl.parity.tolerances import FLOAT32_ABS, PORTABILITY_ABS
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = reference.ModelSpec(timesteps=7, features=3, units=(5, 4), merge_mode="concat", mask_value=0.0)

@@ -14,7 +14,7 @@ import pytest
 
 import reference
 from keras_impl import convert
-from parity_tests.tolerances import FLOAT32_ABS, FLOAT64_SELF_ABS
+from keras_impl.parity.tolerances import FLOAT32_ABS, FLOAT64_SELF_ABS
 
 B, T, D, U = 3, 6, 4, 5
 

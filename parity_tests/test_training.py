@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import FAST_VS_FAITHFUL_ABS, FLOAT32_ABS
+from keras_impl.parity.tolerances import FAST_VS_FAITHFUL_ABS, FLOAT32_ABS
 from reference import ModelSpec, keras_init_weights, model_forward
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 

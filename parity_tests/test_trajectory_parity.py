@@ -22,8 +22,8 @@ from __future__ import annotations
 import pytest
 
 from parity_tests.conftest import BACKEND
-from parity_tests.tolerances import TRAJECTORY_FLOAT32_REL, TRAJECTORY_FLOAT64_ABS
-from parity_tests.training_checks import (FLOAT64_CAUSE, TUTORIAL_TRAJECTORY, TrajectoryCase, absolute_errors,
+from keras_impl.parity.tolerances import TRAJECTORY_FLOAT32_REL, TRAJECTORY_FLOAT64_ABS
+from keras_impl.parity.training_checks import (FLOAT64_CAUSE, TUTORIAL_TRAJECTORY, TrajectoryCase, absolute_errors,
                                           assert_within, float64_exact, relative_errors, trajectory_parity)
 
 

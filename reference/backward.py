@@ -9,11 +9,12 @@ One LSTM step in processing order (``lstm.py``), with ``m`` the step's mask (1 w
     z      = x_t W + h R + b;   i, f, o = sigmoid(.);   g = tanh(.)
     c'     = f c + i g;         h' = o tanh(c')
     h_t    = m h' + (1 - m) h;  c_t = m c' + (1 - m) c         state carried at masked steps
-    out_t  = h_t, or m h_t with zero_output_for_mask (Bidirectional's copies)
+    out_t  = h_t, or m h_t with zero_output_for_mask (Bidirectional's copies),
+             or s h_t with initial_output="zeros", s = 1 once a valid step has been seen
 
 Backward, from t = T-1 down to 0, with ``dh, dc`` from step t+1 (zero after the last):
 
-    dh     = dh + dout_t            (times m with zero_output_for_mask)
+    dh     = dh + dout_t            (times m with zero_output_for_mask, times s with "zeros")
     dh'    = m dh
     dc'    = m dc + dh' o (1 - tanh(c')^2)
     di     = dc' g i (1 - i)        df = dc' c f (1 - f)
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import LSTMCache, sigmoid
+from .lstm import LSTMCache, sigmoid, state_outputs
 from .model import ModelCache
 from .spec import ModelSpec
 
@@ -61,8 +62,9 @@ def lstm_backward(cache: LSTMCache, kernel, recurrent_kernel, dout):
     tanh_c = cache.tanh_c if cache.tanh_c is not None else np.tanh(cache.c_new)  # (T, B, U)
     dout = np.ascontiguousarray(dout.transpose(1, 0, 2), dtype=dtype)  # (T, B, U)
     m = None if mask is None else mask.T[..., None].astype(dtype)  # (T, B, 1)
-    if m is not None and cache.zero_output_for_mask:
-        dout *= m  # out_t = m h_t: no gradient reaches a zeroed output
+    shown = state_outputs(mask, cache.zero_output_for_mask, cache.initial_output)  # (B, T) or None
+    if shown is not None:
+        dout *= shown.T[..., None]  # no gradient reaches an output that is the constant 0
     # Step by step, into preallocated buffers: whole-sequence temporaries would cost more in
     # fresh memory than they save in calls (T B 4U values each).
     dz = np.empty((T, B, 4 * U), dtype)

@@ -15,9 +15,30 @@ One step, for input x_t (B, D) and state (h, c) each (B, U):
 The output at t is h'.
 
 Masking (Keras's generic path): at a step where ``mask[b, t]`` is False the
-state (h, c) of row b is carried unchanged; the output there is the previous
-output (which equals the carried h, and h0 at leading masked steps, as on the
-JAX and numpy backends) or zeros with ``zero_output_for_mask=True``.
+state (h, c) of row b is carried unchanged; the output there is zeros with
+``zero_output_for_mask=True``, else "the previous output". After the first
+valid step (in processing order) the previous output is the carried h. Before
+it there is none, and Keras's backends disagree on what stands in for it; the
+keyword ``initial_output`` chooses (Keras 3.15.1 source lines in docs/oracle.md):
+
+    initial_output="h0"     the initial state h0 (the default; Keras on JAX, whose scan
+                            takes the first state as the previous output:
+                            keras/src/backend/jax/rnn.py L164-170, output_tm1 = states[0])
+    initial_output="zeros"  zeros (Keras on TensorFlow and torch, whose loops start the
+                            previous output at zeros: keras/src/backend/tensorflow/rnn.py
+                            L337-339, L362-366 and L391; keras/src/backend/torch/rnn.py
+                            L253-255, L278-282 and L304-308)
+
+So with ``seen[b, t]`` = "row b has a valid step at or before t (processing order)":
+
+    out_t = h_t                               no mask, or mask[b, t]
+          = 0                                 masked, zero_output_for_mask
+          = h_t (= the carried state)         masked, seen[b, t]
+          = h0, or 0 with "zeros"             masked, not seen[b, t]
+
+A fully masked row is never seen: its every output (and, without
+return_sequences, its only one) is h0 or 0, while its final states are
+(h0, c0) under both conventions. The states never depend on the convention.
 
 ``go_backwards=True`` reads the input (and the mask) from the last step to the
 first and returns the outputs in processing order: ``out[:, k]`` is the state
@@ -29,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_float64, as_mask, check_flag
+from ._checks import as_float64, as_mask, check_choice, check_flag
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -87,10 +108,29 @@ class LSTMCache:
     go_backwards: bool
     zero_output_for_mask: bool
     tanh_c: np.ndarray | None = None
+    initial_output: str = "h0"
+
+
+INITIAL_OUTPUTS = ("h0", "zeros")
+
+
+def state_outputs(mask: np.ndarray | None, zero_output_for_mask: bool, initial_output: str) -> np.ndarray | None:
+    """(B, T) booleans in processing order: True where the output is the state h_t, False where it is 0.
+
+    None when every output is the state (no mask, or ``initial_output="h0"`` without
+    ``zero_output_for_mask``: a masked step then outputs the carried state, h0 before any valid step).
+    """
+    if mask is None:
+        return None
+    if zero_output_for_mask:
+        return mask
+    if initial_output == "zeros":
+        return np.logical_or.accumulate(mask, axis=1)  # seen: a valid step at or before t
+    return None
 
 
 def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwards=False,
-             zero_output_for_mask=False, keep_cache=True):
+             zero_output_for_mask=False, initial_output="h0", keep_cache=True):
     """The time loop that serves every direction, on already-checked arrays (float64, or float32 throughout).
 
     Returns ``(outputs (B, T, U) in processing order, h_T, c_T, LSTMCache)``; the cache is
@@ -143,14 +183,18 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
             m = mask[:, t, None]  # (B, 1)
             np.copyto(H[t + 1], np.where(m, h_new[t], H[t]))
             np.copyto(c_next, np.where(m, c_prime, c_in))
-    if mask is None:
-        outputs = H[1:]
-    else:
-        outputs = np.where(mask.T[..., None], H[1:], 0.0) if zero_output_for_mask else H[1:]
+    shown = state_outputs(mask, zero_output_for_mask, initial_output)  # (B, T) or None: see the module docstring
+    outputs = H[1:] if shown is None else np.where(shown.T[..., None], H[1:], 0.0)
     cache = LSTMCache(x=x, mask=mask, h_prev=H[:-1], c_prev=C[:-1], gates=gates, c_new=c_new,
                       go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
-                      tanh_c=tanh_c) if keep_cache else None
+                      tanh_c=tanh_c, initial_output=initial_output) if keep_cache else None
     return outputs.transpose(1, 0, 2), H[T], C[slot(T)], cache  # (B, T, U)
+
+
+def check_initial_output(initial_output) -> None:
+    if not isinstance(initial_output, str):
+        raise TypeError(f"initial_output must be one of {INITIAL_OUTPUTS}, got {type(initial_output).__name__}")
+    check_choice("initial_output", initial_output, INITIAL_OUTPUTS)
 
 
 def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=""):
@@ -187,7 +231,7 @@ def check_input(x):
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=None, go_backwards=False,
-                 return_sequences=False, return_state=False, zero_output_for_mask=False):
+                 return_sequences=False, return_state=False, zero_output_for_mask=False, initial_output="h0"):
     """Keras's ``LSTM(U, ...)(x, initial_state=..., mask=...)``, in float64.
 
     Args:
@@ -195,6 +239,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=
         kernel, recurrent_kernel, bias: (D, 4U), (U, 4U), (4U,), Keras layout.
         initial_state: ``[h0, c0]``, each (B, U); zeros when None.
         mask: (B, T) booleans, True where a step is valid.
+        initial_output: what a masked step outputs before the row's first valid step
+            (processing order): ``"h0"`` (default; Keras on JAX) or ``"zeros"`` (Keras on
+            TensorFlow and torch). See the module docstring; it matters only with a mask
+            and a non-zero h0, and never changes the states.
     Returns:
         (B, T, U) outputs in processing order with ``return_sequences``, else the
         last of them (B, U); with ``return_state`` the tuple ``(output, h_T, c_T)``.
@@ -202,13 +250,14 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=
     go_backwards, return_sequences, return_state, zero_output_for_mask = (
         check_flag(n, v) for n, v in (("go_backwards", go_backwards), ("return_sequences", return_sequences),
                                       ("return_state", return_state), ("zero_output_for_mask", zero_output_for_mask)))
+    check_initial_output(initial_output)
     x = check_input(x)
     B, T, D = x.shape
     kernel, recurrent_kernel, bias = check_lstm_weights(kernel, recurrent_kernel, bias, features=D)
     h0, c0 = check_states(initial_state, 2, B, recurrent_kernel.shape[0], ("h", "c"))
     mask = as_mask(mask, B, T)
     outputs, h, c, _ = run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards=go_backwards,
-                                keep_cache=False,
-                                zero_output_for_mask=zero_output_for_mask)
+                                keep_cache=False, zero_output_for_mask=zero_output_for_mask,
+                                initial_output=initial_output)
     output = outputs if return_sequences else outputs[:, -1]
     return (output, h, c) if return_state else output

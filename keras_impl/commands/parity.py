@@ -5,10 +5,10 @@
     bilstm parity --dtype both             # float32, then float64 (set_floatx; JAX's x64 mode on)
 
 One row per configuration: the worst absolute error between Keras and the oracle
-over every output and state, the tolerance (``parity_tests/tolerances.py``) and
+over every output and state, the tolerance (``keras_impl/parity/tolerances.py``) and
 a verdict. Exits 1 if any check fails, 2 if the backend cannot be used; a known
 Keras divergence on this backend is listed with its reason and is not a failure.
-The checks themselves live in ``parity_tests/checks.py``.
+The checks themselves live in ``keras_impl/parity/checks.py``.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def run(args) -> int:
     except BackendError as exc:
         print(f"bilstm parity: {exc}", file=sys.stderr)
         return 2
-    from parity_tests import checks  # imports no Keras; the sections import it once the backend is set
+    from keras_impl.parity import checks  # imports no Keras; the sections import it once the backend is set
     checks.disable_tf32(backend)
     from keras_impl.backend import backend_info
     info = backend_info()

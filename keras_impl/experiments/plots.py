@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_savefig
+from keras_impl.files import atomic_savefig
 from .stats import mean_ci_band
 
 

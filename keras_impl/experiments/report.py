@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write_json, atomic_write_text
+from keras_impl.files import atomic_write_json, atomic_write_text
 from .summary import _fmt_ci, _fmt_p, find_pair, format_pairs, format_table
 
 ALPHA = 0.05

@@ -31,7 +31,7 @@ import numpy as np
 from reference import ModelSpec, keras_init_weights
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 
-from .io import atomic_write_json
+from keras_impl.files import atomic_write_json
 
 FIXED_TIMESTEPS = 10       # the tutorial's n
 VARIABLE_MAX_LENGTH = 20   # variable-length sequences: 5 .. 20 steps, zero-padded to 20

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write_csv, atomic_write_json
+from keras_impl.files import atomic_write_csv, atomic_write_json
 from .metrics import METRICS, run_metrics
 from .plots import loss_figure
 from .stats import holm, mean_ci, paired_comparison

@@ -1,7 +1,10 @@
-"""Atomic result files: write a temporary file beside the target, then ``os.replace`` it into place.
+"""The project's one writer of result files: atomic, so an interruption never leaves half a file.
 
-A run that is interrupted leaves either the old file or the new one, never half
-of one, so ``--resume`` can trust every file it finds.
+Each write goes to a temporary file beside the target, is flushed to disk
+(``fsync``), then renamed over the target (``os.replace``). A run killed at any
+moment, or stopped by a full disk, leaves either the old file or the new one,
+never a torn one, and the temporary file is removed on any failure we see.
+Experiments, benchmarks and reports all write through here.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are ordinary files
         os.replace(tmp, path)
     except BaseException:

@@ -6,81 +6,30 @@ write such a function and append one entry, ``SECTIONS.append(("name", fn))``;
 ``row(...)`` turns a measured error into a row with its verdict.
 
 Each row is one configuration run through the parity template
-(``parity_tests/harness.py``): the same random weights in the oracle and in
+(``keras_impl/parity/harness.py``): the same random weights in the oracle and in
 Keras, the worst absolute error over every named result. Keras runs compiled
 (``jax.jit`` / ``tf.function``; torch eagerly), as a user's model would.
 Verdicts: ``pass`` (within tolerance), ``FAIL``, and ``known`` for a mismatch
-that ``parity_tests/divergences.py`` predicts on this backend (a Keras
+that ``keras_impl/parity/divergences.py`` predicts on this backend (a Keras
 divergence, not a failure of this lab; its reason is printed under the table).
 
 Importing this module does not import Keras: the command sets the backend first.
 """
 from __future__ import annotations
 
-import os
-import zlib
-from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
-from parity_tests.cases import LAYER_CASES, MODEL_CASES
-from parity_tests.tolerances import FLOAT32_ABS, float64_abs
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    backend: str
-    device: str
-    dtype: str          # "float32" | "float64": the Keras floatx the checks run in
-    quick: bool         # a smaller subset (seconds)
-
-
-@dataclass(frozen=True)
-class Row:
-    section: str
-    configuration: str
-    dtype: str
-    worst_abs_error: float
-    tolerance: float
-    verdict: str        # "pass" | "FAIL" | "known"
-    note: str = ""      # the reason of a known divergence
-
-
-def tolerance(options: CheckOptions) -> float:
-    return FLOAT32_ABS if options.dtype == "float32" else float64_abs(options.backend)
-
-
-def seeded_rng(configuration: str) -> np.random.Generator:
-    """One generator per configuration, the same in every run."""
-    return np.random.default_rng(np.random.SeedSequence([zlib.crc32(configuration.encode()), 2026]))
-
-
-def row(section: str, configuration: str, error: float, tol: float, options: CheckOptions,
-        divergence: str | None = None) -> Row:
-    within = error <= tol  # False for nan too
-    verdict = "pass" if within else ("known" if divergence else "FAIL")
-    return Row(section, configuration, options.dtype, error, tol, verdict, divergence if not within and divergence else "")
-
-
-def measure(section: str, configuration: str, tol: float, options: CheckOptions, divergence: str | None,
-            compare: Callable[[], tuple[dict, dict]]) -> Row:
-    """Run ``compare() -> (expected, actual)`` and make its row; an exception is a FAIL that says why."""
-    from parity_tests import harness
-    try:
-        expected, actual = compare()
-        error = max(harness.worst_abs_errors(expected, actual).values())
-    except AssertionError as exc:  # wrong dtype, names or shapes: the harness says which
-        return Row(section, configuration, options.dtype, float("nan"), tol, "FAIL", str(exc))
-    return row(section, configuration, error, tol, options, divergence)
+from keras_impl.parity.cases import LAYER_CASES, MODEL_CASES
+from keras_impl.parity.rows import CheckOptions, Row, measure, row, seeded_rng, tolerance  # noqa: F401 (re-exported)
+from keras_impl.parity.training_checks import gradient_section, trajectory_section
 
 
 # ---------------------------------------------------------------- sections
 
 def layer_section(options: CheckOptions) -> list[Row]:
     """keras.layers.LSTM / Bidirectional against the oracle: every layer kind x mask, states in and out."""
-    from parity_tests import harness
-    from parity_tests.divergences import layer_divergence
+    from keras_impl.parity import harness
+    from keras_impl.parity.divergences import layer_divergence
     if options.quick:
         cases = [c for c in LAYER_CASES if c.return_sequences and c.return_state and c.initial_state
                  and c.layers == 1 and c.mask == "holes"]
@@ -96,8 +45,8 @@ def layer_section(options: CheckOptions) -> list[Row]:
 
 def model_section(options: CheckOptions) -> list[Row]:
     """keras_impl.build_model(spec) against reference.model_forward: every direction, with and without padding."""
-    from parity_tests import harness
-    from parity_tests.divergences import model_divergence
+    from keras_impl.parity import harness
+    from keras_impl.parity.divergences import model_divergence
     if options.quick:
         cases = [c for c in MODEL_CASES if c.layers == 1 and c.mask == "right"]
     else:
@@ -112,35 +61,23 @@ def model_section(options: CheckOptions) -> list[Row]:
 SECTIONS: list[tuple[str, Callable[[CheckOptions], list[Row]]]] = [
     ("layer", layer_section),
     ("model", model_section),
+    ("gradients", gradient_section),    # loss and gradients against each backend's autodiff
+    ("trajectory", trajectory_section),  # Adam trajectories against train_on_batch
 ]
-
-# Training (issue 3): loss and gradients against each backend's autodiff, Adam trajectories against fit.
-from parity_tests.training_checks import gradient_section, trajectory_section  # noqa: E402 (kept beside the list it extends)
-
-SECTIONS += [("gradients", gradient_section), ("trajectory", trajectory_section)]
 
 
 # ---------------------------------------------------------------- running
 
 def disable_tf32(backend: str) -> None:
     """TF32 off (pytest does it in parity_tests/conftest.py): float32 parity on Ampere/Hopper GPUs needs full float32."""
-    os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
-    if backend == "torch":
-        import torch
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    elif backend == "jax":
-        import jax
-        jax.config.update("jax_default_matmul_precision", "highest")
-    elif backend == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_tensor_float_32_execution(False)
+    from keras_impl.backend import set_tf32
+    set_tf32(backend, False)
 
 
 def run_checks(dtypes: tuple[str, ...], quick: bool, sections=None) -> list[Row]:
     import keras
 
-    from parity_tests import harness
+    from keras_impl.parity import harness
     from keras_impl.backend import device_name
     backend, device = keras.backend.backend(), device_name()
     rows = []

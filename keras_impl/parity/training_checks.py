@@ -39,7 +39,8 @@ import numpy as np
 import reference
 from reference.problem import make_sequences
 
-from parity_tests.tolerances import (GRADIENT_FLOAT32_REL, GRADIENT_FLOAT64_ABS, TRAJECTORY_FLOAT32_REL,
+from keras_impl.parity import rows
+from keras_impl.parity.tolerances import (GRADIENT_FLOAT32_REL, GRADIENT_FLOAT64_ABS, TRAJECTORY_FLOAT32_REL,
                                      TRAJECTORY_FLOAT64_ABS)
 
 KINDS = {
@@ -275,35 +276,32 @@ def errors_for(kind: str, expected: dict, actual: dict) -> dict[str, float]:
 # ---------------------------------------------------------------- sections of the `bilstm parity` table
 
 def _section_row(section: str, configuration: str, what: str, options, compare):
-    """One ``checks.Row``: the worst error of ``compare() -> (expected, actual)`` against its bound.
+    """One ``rows.Row``: the worst error of ``compare() -> (expected, actual)`` against its bound.
 
     float32 rows are relative (the configuration ends in ``:rel``), float64 rows absolute (``:abs``); float64
     on JAX and torch is a known divergence (``FLOAT64_CAUSE``), reported with its figure.
     """
-    from parity_tests import checks
     kind, tol = tolerance(what, options.dtype)
     label = f"{configuration}:{kind}"  # float32 rows are relative errors, float64 rows absolute
     try:
         expected, actual = compare()
         worst = max(errors_for(kind, expected, actual).values())
     except AssertionError as exc:
-        return checks.Row(section, label, options.dtype, float("nan"), tol, "FAIL", str(exc))
+        return rows.Row(section, label, options.dtype, float("nan"), tol, "FAIL", str(exc))
     divergence = FLOAT64_CAUSE if options.dtype == "float64" and not float64_exact(options.backend) else None
-    return checks.row(section, label, worst, tol, options, divergence)
+    return rows.row(section, label, worst, tol, options, divergence)
 
 
 def gradient_section(options) -> list:
     """Loss and gradients, oracle against the backend's autodiff: every model kind, masked and not, stacked."""
-    from parity_tests.checks import seeded_rng
     cases = [c for c in GRADIENT_CASES if c.masked and c.layers == 1][:2] if options.quick else GRADIENT_CASES
     return [_section_row("gradients", case.id, "gradient", options,
-                         lambda case=case: gradient_parity(case, seeded_rng(f"gradients/{case.id}"), options.dtype))
+                         lambda case=case: gradient_parity(case, rows.seeded_rng(f"gradients/{case.id}"), options.dtype))
             for case in cases]
 
 
 def trajectory_section(options) -> list:
     """The tutorial model trained on the same stream (100 updates; 20 with --quick) by Keras and by the oracle."""
-    from parity_tests.checks import seeded_rng
     case = TrajectoryCase(updates=20) if options.quick else TUTORIAL_TRAJECTORY
     return [_section_row("trajectory", case.id, "trajectory", options,
-                         lambda: trajectory_parity(case, seeded_rng(f"trajectory/{case.id}"), options.dtype))]
+                         lambda: trajectory_parity(case, rows.seeded_rng(f"trajectory/{case.id}"), options.dtype))]

@@ -24,7 +24,7 @@ import contextlib
 import numpy as np
 
 import reference
-from parity_tests.cases import DIMS, Dims, LayerCase, ModelCase, mask_array
+from keras_impl.parity.cases import DIMS, Dims, LayerCase, ModelCase, mask_array
 
 
 def random_array(rng: np.random.Generator, shape, scale: float = 0.5) -> np.ndarray:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity_tests.cases import LayerCase, ModelCase, mask_array
+from keras_impl.parity.cases import LayerCase, ModelCase, mask_array
 
 LEADING_MASK_REASON = (
     "Keras 3.15.1, leading masked steps with a non-zero initial_state: TF/torch output 0 "
