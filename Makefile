@@ -1,14 +1,20 @@
 # Everything a fresh clone needs, in two commands:
 #   make reproduce   # set up, then reproduce the tutorial's experiments (bilstm reproduce)
-#   make test        # set up, then run the test suite once per Keras backend
+#   make test        # set up, then run every test: the oracle alone, each Keras backend, the installed wheel
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 BACKEND  ?= jax
 PYTEST_ARGS ?=
 OUT      ?= results/tutorial
+# The oracle's own tests (marker `oracle`) run here with NumPy, pytest and hypothesis alone: no framework.
+VENV_ORACLE ?= .venv-oracle
+# The files that hold them (pytest imports every file it is given before it deselects by marker);
+# parity_tests/test_oracle_imports.py checks that this list matches the markers.
+ORACLE_TESTS := parity_tests/test_oracle_self.py parity_tests/test_gradcheck.py parity_tests/test_problem.py \
+  parity_tests/test_validation.py parity_tests/test_loss_adam.py parity_tests/test_oracle_imports.py
 
-.PHONY: venv test test-one reproduce bench-quick clean
+.PHONY: venv test test-keras test-one test-oracle test-wheel reproduce bench-quick clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -17,9 +23,24 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed
 
-# One backend per pytest process: Keras fixes its backend at import.
+$(VENV_ORACLE)/.installed: constraints.txt
+	python3 -m venv $(VENV_ORACLE)
+	$(VENV_ORACLE)/bin/python -m pip install -q -c constraints.txt numpy pytest hypothesis
+	touch $@
+
+# Every part runs even when an earlier one fails; the status is non-zero if any failed.
 test: venv
 	@failed=""; \
+	$(MAKE) --no-print-directory test-oracle || failed="$$failed oracle"; \
+	$(MAKE) --no-print-directory test-keras || failed="$$failed keras"; \
+	$(MAKE) --no-print-directory test-wheel || failed="$$failed wheel"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
+	echo "all passed: oracle, keras on $(BACKENDS), wheel"
+
+# One backend per pytest process: Keras fixes its backend at import.
+test-keras: venv
+	@if [ -z "$(strip $(BACKENDS))" ]; then echo "BACKENDS is empty: no backend to test"; exit 2; fi; \
+	failed=""; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
 	  KERAS_BACKEND=$$b $(PY) -m pytest $(PYTEST_ARGS) || failed="$$failed $$b"; \
@@ -30,6 +51,27 @@ test: venv
 test-one: venv
 	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest $(PYTEST_ARGS)
 
+test-oracle: $(VENV_ORACLE)/.installed
+	@echo "=== the oracle alone: NumPy, pytest, hypothesis ==="
+	$(VENV_ORACLE)/bin/python -m pytest -m "oracle and not slow" $(ORACLE_TESTS)
+
+# The wheel as a user installs it: built, installed with the jax extra into a fresh environment outside
+# the source tree, and run from there. (build/ goes first: setuptools would pack stale files left in it.)
+test-wheel:
+	@echo "=== the wheel, installed outside the source tree ==="
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	rm -rf build; \
+	python3 -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip wheel -q --no-deps . -w "$$tmp/dist"; \
+	wheel=$$(ls "$$tmp"/dist/bilstm_lab-*.whl); \
+	"$$tmp/venv/bin/python" -m pip install -q -c "$(CURDIR)/constraints.txt" "$$wheel[jax]"; \
+	cd "$$tmp"; unset PYTHONPATH; \
+	venv/bin/python -c "import keras_impl, sys; assert keras_impl.__file__.startswith(sys.prefix), keras_impl.__file__"; \
+	if venv/bin/python -c "import parity_tests" 2>/dev/null; then echo "the wheel holds parity_tests"; exit 1; fi; \
+	venv/bin/bilstm --help > /dev/null; \
+	venv/bin/bilstm parity --quick --backend jax; \
+	echo "wheel test passed"
+
 reproduce: venv
 	KERAS_BACKEND=$(BACKEND) $(VENV)/bin/bilstm reproduce --backend $(BACKEND) --out $(OUT)
 
@@ -37,4 +79,4 @@ bench-quick: venv
 	$(VENV)/bin/bilstm bench --quick
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENV_ORACLE) build *.egg-info .pytest_cache .hypothesis

@@ -11,7 +11,7 @@ import re
 import subprocess
 
 # Dense peaks of the NVIDIA H200 SXM (= H100 SXM arithmetic), TFLOP/s, from the vendor's
-# datasheet as quoted in the device notes (/work/.library/device/H200.md): plain FP32 67;
+# datasheet ("NVIDIA H200 Tensor Core GPU"): plain FP32 67;
 # TF32 tensor cores 495 dense (989 is the 2:4-sparse figure, not used here).
 GPU_PEAKS_TFLOPS = {"H200": {"fp32": 67.0, "tf32": 494.7}, "H100": {"fp32": 67.0, "tf32": 494.7}}
 

@@ -30,27 +30,28 @@ are oracle / torch: below 1 the oracle is faster.
 
 Targets (issue 3): forward ratio <= 1 in float64; forward+backward ratio <= 1.5.
 
-Writes ``benchmarks/results/<machine>/oracle_speed[_<tag>].json`` and ``.csv`` atomically
-(``<machine>`` as ``benchmarks.environment.machine_id`` names it).
+Writes ``./results/bench/<machine>/oracle_speed[_<tag>].json`` and ``.csv`` atomically
+(``<machine>`` as ``benchmarks.environment.machine_id`` names it; ``--out`` for another folder);
+files already there are replaced only with ``--overwrite``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_new_files, check_out_folder
 from keras_impl.files import atomic_write_csv, atomic_write_json
 from reference.backward import lstm_backward
 from reference.bidirectional import run_bidirectional
 
 B, T, D, U = 64, 100, 16, 128
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def timed(fn, repeats: int, warmup: int) -> dict:
@@ -163,9 +164,13 @@ def run(dtypes, repeats: int, warmup: int, seed: int = 0) -> dict:
             "environment": environment(), "records": records}
 
 
-def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
+def result_paths(out_dir: Path, tag: str = "") -> tuple[Path, Path]:
     stem = f"oracle_speed_{tag}" if tag else "oracle_speed"
-    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
+    return out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
+
+
+def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
+    json_path, csv_path = result_paths(out_dir, tag)
     atomic_write_json(json_path, result)
     atomic_write_csv(csv_path, ["dtype", "what", "oracle_median_s", "oracle_iqr_s", "torch_median_s", "torch_iqr_s",
                                 "ratio", "ratio_q1", "ratio_q3", "repeats", "forward_max_abs_diff"],
@@ -175,27 +180,40 @@ def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
     return json_path, csv_path
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     parser.add_argument("--tag", default="", help="suffix of the results files, e.g. 1thread")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the results (default benchmarks/results/<machine>)")
+    parser.add_argument("--out", default=None, help=f"folder for the results (default {DEFAULT_RESULTS}/<machine>, "
+                                                    "relative to the current folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results files of the same name")
     args = parser.parse_args(argv)
-    if args.repeats < 3:
-        parser.error(f"--repeats must be at least 3 for quartiles, got {args.repeats}")
+    try:  # every check before torch is imported or anything is written
+        if args.repeats < 3:
+            raise UsageError(f"--repeats must be at least 3 for quartiles, got {args.repeats}")
+        if args.warmup < 0:
+            raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
+        if args.torch_threads is not None and args.torch_threads < 1:
+            raise UsageError(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]*", args.tag):
+            raise UsageError(f"--tag must be letters, digits, '_', '.' or '-', got {args.tag!r}")
+        out = check_out_folder(args.out)
+        if not args.overwrite:
+            check_new_files(list(result_paths(out, args.tag)))
+    except UsageError as exc:
+        print(f"oracle_speed: {exc}", file=sys.stderr)
+        return 2
     if args.torch_threads is not None:
-        if args.torch_threads < 1:
-            parser.error(f"--torch-threads must be a positive integer, got {args.torch_threads}")
         import torch
         torch.set_num_threads(args.torch_threads)
     result = run(args.dtypes, args.repeats, args.warmup)
-    from benchmarks.environment import machine_id  # the project's folder name for this machine
-    paths = write(result, args.out or RESULTS / machine_id(), args.tag)
+    paths = write(result, out, args.tag)
     print("wrote", *paths)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Figures of a results folder (matplotlib, drawn to PNG files next to the results).
+"""Figures of a results folder (matplotlib, drawn to PNG files next to the results, each written atomically).
 
 - ``gpu_speedup.png`` (GPU results only): CPU step time / GPU step time, a heatmap over batch x units
   for each implementation timed on both devices, one column per timesteps value.
@@ -23,6 +23,7 @@ from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
 
 from benchmarks.cases import BATCHES, TIMESTEPS, UNITS  # noqa: E402
 from benchmarks.records import ok_by_group  # noqa: E402
+from keras_impl.files import atomic_savefig  # noqa: E402
 
 
 def grid(values: dict[tuple, float], timesteps: int) -> np.ndarray:
@@ -66,7 +67,7 @@ def ratio_panels(path: Path, rows: list[tuple[str, dict]], suptitle: str, label:
                     fmt=lambda v: f"{10 ** v:.2g}")
     fig.suptitle(f"{suptitle}\n(cell: {label}; red > 1 > blue)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path
 
@@ -108,7 +109,7 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
             fig.suptitle(f"Sequences per second, one training step, {device.upper()}", fontsize=9)
             fig.tight_layout()
             path = directory / f"sequences_per_s_{device}.png"
-            fig.savefig(path, dpi=110)
+            atomic_savefig(fig, path)
             plt.close(fig)
             figures.append(path)
         figures.append(crossover(directory, device, ok, median))
@@ -156,6 +157,6 @@ def crossover(directory: Path, device: str, ok: dict, median: dict) -> Path | No
                  else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=9)
     fig.tight_layout(rect=(0, 0.12, 1, 1))  # room for the legend below
     path = directory / f"crossover_{device}.png"
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path

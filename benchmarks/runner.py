@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         from benchmarks.lifeline import die_with_parent
-        pass  # die_with_parent(args.parent_pid)  # first: a worker must never outlive its driver, even while importing
+        die_with_parent(args.parent_pid)  # first: a worker must never outlive its driver, even while importing
     cases = [Case(**c) for c in json.loads(args.cases)]
     return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip)
 

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from benchmarks.cases import Case
-from keras_impl.files import atomic_write_text
+from keras_impl.files import atomic_write_json, atomic_write_text
 
 # CSV columns, in order; the JSON keeps every field, the CSV these (versions flattened).
 CSV_FIELDS = [
@@ -134,5 +134,5 @@ class ResultsStore:
 
     def save(self) -> None:
         records = list(self.records.values())
-        atomic_write_text(self.json_path, json.dumps({"machine": self.machine, "records": records}, indent=1) + "\n")
+        atomic_write_json(self.json_path, {"machine": self.machine, "records": records})
         atomic_write_text(self.csv_path, records_to_csv(records))

@@ -1,6 +1,6 @@
 """Tables, targets and the markdown summary of a results folder; figures come from ``benchmarks.plots``.
 
-    python -m benchmarks.summary benchmarks/results/<machine>   # writes summary.md, ratios.csv and *.png there
+    python -m benchmarks.summary results/bench/<machine>   # writes summary.md, ratios.csv and *.png there
 
 Ratios are step-time ratios, Keras over raw (> 1: Keras slower), case by case
 on shapes where both finished, then summarised over shapes by their median and
@@ -13,13 +13,13 @@ the achieved fraction of the GPU's FP32 and TF32 dense peaks for the largest cas
 """
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from benchmarks.environment import GPU_PEAKS_TFLOPS
 from benchmarks.records import group_of, ok_by_group
+from benchmarks.store import ResultsFileError, read_results
 from keras_impl.files import atomic_write_text
 
 TARGET_SHAPE = (256, 100, 512)
@@ -27,8 +27,12 @@ TARGET_RATIO = 1.25
 
 
 def load(directory: Path) -> tuple[dict, list[dict]]:
-    data = json.loads((Path(directory) / "results.json").read_text())
-    return data.get("machine", {}), data.get("records", [])
+    """(machine, records) of a results folder; ``ResultsFileError`` (one line) where it holds no readable results."""
+    path = Path(directory) / "results.json"
+    if not path.is_file():
+        raise ResultsFileError(f"{path} does not exist: not a results folder")
+    machine, records, _ = read_results(path)
+    return machine, records
 
 
 def ratio_rows(ok: dict, device: str) -> list[dict]:
@@ -200,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m benchmarks.summary RESULTS_DIR", file=sys.stderr)
         return 2
-    for path in write_summary(argv[0]):
+    try:
+        paths = write_summary(argv[0])
+    except ResultsFileError as exc:
+        print(f"summary: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(path)
     return 0
 

@@ -21,12 +21,12 @@ interquartile range, in microseconds per update.
 - ``--cli`` adds the wall time (a fresh process each: import, compile, train,
   write) of ``bilstm compare --seeds 1`` and ``--seeds 20`` and of ``bilstm reproduce``.
 
-Writes ``benchmarks/results/<machine>/tutorial_speed_<backend>.json``.
+Writes ``./results/bench/<machine>/tutorial_speed_<backend>.json`` (``--out`` for another folder;
+an existing file is replaced only with ``--overwrite``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_new_files, check_out_folder
+from keras_impl.files import atomic_write_json
 
 
 def stats_us(seconds: list[float], updates: int) -> dict:
@@ -188,22 +191,27 @@ def main(argv=None) -> int:
     parser.add_argument("--faithful-updates", type=int, default=200, help="updates a faithful call (default 200)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cli", action="store_true", help="also time bilstm compare (1 and 20 seeds) and reproduce")
-    parser.add_argument("--out", type=Path, default=None, help="folder (default benchmarks/results/<machine>)")
+    parser.add_argument("--out", default=None, help=f"folder (default {DEFAULT_RESULTS}/<machine>, relative to the current folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace this backend's results file if it exists")
     args = parser.parse_args(argv)
-    import keras
-    backend = keras.backend.backend()
+    # Every check before Keras is imported or anything is written; the backend is read as Keras will read it.
+    from keras_impl.backend import BackendError, select_backend
+    try:
+        for name in ("updates", "faithful_updates", "repeats"):
+            if getattr(args, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+        out = check_out_folder(args.out)
+        backend = select_backend(None)
+        path = out / f"tutorial_speed_{backend}.json"
+        if not args.overwrite:
+            check_new_files([path])
+    except (UsageError, BackendError) as exc:
+        print(f"tutorial_speed: {exc}", file=sys.stderr)
+        return 2
     result = measure(args.updates, args.repeats, args.faithful_updates)
     if args.cli:
         result["cli_wall_s"] = cli_wall_times(backend)
-    if args.out is None:
-        from benchmarks.environment import machine_id
-        args.out = Path(__file__).parent / "results" / machine_id()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"tutorial_speed_{backend}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, path)
-
+    atomic_write_json(path, result)
     print(f"backend {backend} on {result['backend_info']['device']}, us per update: median (IQR)")
     for name in ("faithful", "fast", "raw_jax"):
         if name in result:

@@ -1,7 +1,7 @@
 """Which Keras backend runs, on what device, with which versions.
 
-The backend is chosen as Keras chooses it: the ``KERAS_BACKEND`` environment
-variable, read once when Keras is first imported. ``select_backend`` sets it
+The backend is chosen as Keras chooses it, once, when Keras is first imported:
+a non-empty ``KERAS_BACKEND``, else ``keras.json`` (``configured_backend``). ``select_backend`` sets it
 before that import (the ``--backend`` option of ``bilstm``), and refuses,
 rather than silently ignoring, a request that comes too late.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -23,12 +24,54 @@ class BackendError(RuntimeError):
     """A backend that cannot be used here: unknown, not installed, or chosen too late."""
 
 
+def keras_config_path() -> str:
+    """Where Keras reads ``keras.json``: ``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras`` when home is not writable).
+
+    The same rule as ``keras/src/backend/config.py`` (Keras 3.15.1), which runs it at import.
+    """
+    if "KERAS_HOME" in os.environ:
+        keras_dir = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        if not os.access(base, os.W_OK):
+            base = "/tmp"
+        keras_dir = os.path.join(base, ".keras")
+    return os.path.expanduser(os.path.join(keras_dir, "keras.json"))
+
+
+def configured_backend() -> str:
+    """The backend Keras would choose on import, by Keras's own rule (``keras/src/backend/config.py``):
+
+    ``KERAS_BACKEND`` when it is set and not empty; else the ``"backend"`` of
+    ``keras.json`` (a file that is not valid JSON counts as empty, as Keras reads
+    it); else ``"tensorflow"``.
+    """
+    name = os.environ.get("KERAS_BACKEND", "")
+    if name:
+        return name
+    path = keras_config_path()
+    if not os.path.exists(path):
+        return "tensorflow"
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except ValueError:
+        return "tensorflow"
+    except OSError as exc:
+        raise BackendError(f"cannot read the Keras configuration {path}: {exc.strerror or exc}") from None
+    if not isinstance(config, dict):
+        raise BackendError(f"the Keras configuration {path} must hold a JSON object, got {type(config).__name__}")
+    return config.get("backend", "tensorflow")
+
+
 def select_backend(name: str | None) -> str:
-    """Make ``name`` the Keras backend for this process (None: keep ``KERAS_BACKEND`` or Keras's default)."""
+    """Make ``name`` the Keras backend for this process (None: the one Keras would choose, ``configured_backend``)."""
+    origin = ""
     if name is None:
-        name = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+        name = configured_backend()
+        origin = " (from KERAS_BACKEND)" if os.environ.get("KERAS_BACKEND") else f" (from {keras_config_path()})"
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}{origin}; expected one of {', '.join(BACKENDS)}")
     if "keras" in sys.modules:
         import keras
         if keras.backend.backend() != name:

@@ -100,7 +100,16 @@ def _split_layers(weights, bidirectional: bool, *, torch_stacking: bool = False)
             triples.append(check_keras_triple(*weights[start:start + 3], name=label))
         if triples[0][0].shape[0] != triples[-1][0].shape[0] or triples[0][1].shape != triples[-1][1].shape:
             raise ValueError(f"layer {k}: the two directions must have the same input size and units, got kernels "
-                             f"{triples[0][0].shape} (forward) and {triples[1][0].shape} (backward)")
+                             f"{triples[0][0].shape} (forward) and {triples[1][0].shape} (backward); if these are "
+                             f"stacked LSTM layers, not a Bidirectional layer, pass bidirectional=False")
+        if layers:  # a stacked layer reads the layer below: its units (plain), or 1 or 2 times them (merged)
+            below = layers[-1][0][1].shape[0]
+            allowed = (below, 2 * below) if bidirectional else (below,)
+            if triples[0][0].shape[0] not in allowed:
+                hint = ("" if bidirectional else "; a Bidirectional layer's weights (forward triple, then backward "
+                        "triple) read as two stacked layers look like this: pass bidirectional=True")
+                raise ValueError(f"layer {k}: a stacked layer's kernel must take the {' or '.join(map(str, allowed))} "
+                                 f"outputs of layer {k - 1} (units {below}), got kernel {triples[0][0].shape}{hint}")
         if torch_stacking and layers and triples[0][1].shape != layers[0][0][1].shape:
             raise ValueError(f"layer {k}: torch.nn.LSTM has one hidden_size for every layer, but layer 0 has units "
                              f"{layers[0][0][1].shape[0]} and layer {k} has {triples[0][1].shape[0]}; use one nn.LSTM per layer")
@@ -241,6 +250,13 @@ def keras_to_onnx(weights, *, bidirectional: bool = True) -> list[tuple[np.ndarr
     Returns, per layer, ``W [dirs, 4U, D]``, ``R [dirs, 4U, U]``, ``B [dirs, 8U]`` with
     gates in ONNX's order i, o, f, c; direction 0 is forward, 1 reverse
     (``direction="bidirectional"``); ``dirs`` is 1 when not ``bidirectional``.
+
+    ``bidirectional`` must say what the weights are: read the wrong way, a
+    Bidirectional layer's six arrays look like two stacked LSTM layers (and
+    two stacked layers like one Bidirectional layer). Such a list is refused
+    where the shapes tell (a stacked layer takes the outputs of the one below;
+    both directions of a layer have the same shapes); when a layer's input size
+    equals its units the two readings have the same shapes and cannot be told apart.
     """
     layers = []
     for triples in _split_layers(weights, bidirectional):

@@ -41,7 +41,7 @@ def as_float32_data(name: str, value) -> np.ndarray:
     too_big = np.abs(array) > FLOAT32_MAX
     if too_big.any():
         index = tuple(int(i) for i in np.argwhere(too_big)[0])
-        raise ValueError(f"{name} must fit in float32 (|value| <= {FLOAT32_MAX:.4g}), found {array[index]!r} "
+        raise ValueError(f"{name} must fit in float32 (|value| <= {FLOAT32_MAX:.4g}), found {float(array[index])!r} "
                          f"at index {index}")
     return array.astype(np.float32)
 

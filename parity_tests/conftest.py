@@ -1,23 +1,44 @@
 """Shared fixtures. The backend is whatever ``KERAS_BACKEND`` says: one backend per pytest process.
 
-TF32 is switched off here so that float32 parity holds on Ampere/Hopper GPUs,
-where every framework otherwise rounds float32 matmuls and cuDNN RNNs to a
-10-bit mantissa.
+Importing this file imports no framework: the oracle's own tests (marker ``oracle``,
+``pytest -m oracle``) run with NumPy, pytest and hypothesis alone. Frameworks are
+touched only once collection shows that a Keras test will run.
+
+TF32 is switched off for the Keras tests so that float32 parity holds on
+Ampere/Hopper GPUs, where every framework otherwise rounds float32 matmuls and
+cuDNN RNNs to a 10-bit mantissa.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import zlib
 
 import numpy as np
 import pytest
 
-from keras_impl.parity.checks import disable_tf32
+from keras_impl.backend import configured_backend  # standard library only: no framework imported
 
-BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+BACKEND = configured_backend()  # the backend Keras will choose, by Keras's own rule
+
+# cuBLAS and cuDNN read this when they load, which can be while test modules are collected (a module that
+# imports torch): set it now, framework-free. `keras_impl.backend.set_tf32` sets the same variable and
+# then each framework's own flags, below, once a Keras test is known to run.
+os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 
 
-disable_tf32(BACKEND)  # the same switch `bilstm parity` uses
+def is_oracle_test(item: pytest.Item) -> bool:
+    return item.get_closest_marker("oracle") is not None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """TF32 off in this process's framework, before any test runs, if any selected test is a Keras test."""
+    if all(is_oracle_test(item) for item in session.items):
+        return  # the oracle alone: no framework needed, none imported
+    if importlib.util.find_spec(BACKEND) is None:
+        return  # not installed: the Keras tests fail on their own imports, with the package's name
+    from keras_impl.backend import set_tf32  # the same switch `bilstm parity` uses
+    set_tf32(BACKEND, False)
 
 
 @pytest.fixture

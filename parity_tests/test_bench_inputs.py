@@ -218,6 +218,17 @@ def test_a_locked_folder_is_refused_naming_the_holder(tmp_path):
     FolderLock(tmp_path).acquire().release()  # released with its holder
 
 
+def test_a_run_that_times_nothing_exits_non_zero(tmp_path):
+    # A budget spent before the first worker starts: every case is recorded as skipped, none timed.
+    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "bench", "--quick", "--backend", BACKEND,
+                           "--out", str(tmp_path / "bench"), "--budget", "1e-9", "--no-summary"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "no case was timed" in proc.stderr
+    statuses = {r["status"] for r in ResultsStore(tmp_path / "bench").records.values()}
+    assert statuses == {"skipped"}
+
+
 # ---------------------------------------------------------------- a killed driver takes its worker with it
 
 
@@ -245,6 +256,14 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def lock_is_free(folder: Path) -> bool:
+    try:
+        FolderLock(folder).acquire().release()
+    except FolderLocked:
+        return False
+    return True
 
 
 def wait_for(condition, seconds: float):
@@ -275,7 +294,9 @@ def test_sigkill_of_bench_kills_its_worker_and_frees_the_folder(tmp_path):
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=10)
         assert wait_for(lambda: not any(alive(w) for w in workers), 10), "the worker outlived its driver"
-        FolderLock(out).acquire().release()  # nobody holds the folder any more
+        # Nobody holds the folder any more. (A killed worker's threads close its files as they exit, which
+        # on a busy machine may take a moment after the process shows as a zombie.)
+        assert wait_for(lambda: lock_is_free(out), 10), "the folder stayed locked after its run was killed"
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -284,3 +305,68 @@ def test_sigkill_of_bench_kills_its_worker_and_frees_the_folder(tmp_path):
         for w in workers:
             if alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+MIDDLE = r"""
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdin=subprocess.PIPE if sys.argv[2] == "pipe" else subprocess.DEVNULL)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+ORPHAN = {  # each arms one lifeline alone, then waits to be ended by it
+    "parent-death-signal": "from benchmarks.lifeline import parent_death_signal as arm; assert arm()",
+    "stdin-pipe": "from benchmarks.lifeline import watch_stdin as arm; assert arm() is not None",
+}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="watches the processes through /proc (Linux)")
+@pytest.mark.parametrize("lifeline", sorted(ORPHAN))
+def test_each_lifeline_alone_ends_the_worker_with_its_parent(lifeline, tmp_path):
+    code = ORPHAN[lifeline] + "\nimport time\nprint('armed', flush=True)\ntime.sleep(120)\n"  # stdout: the test's pipe
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE, code, "pipe" if lifeline == "stdin-pipe" else "none"],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    child = int(middle.stdout.readline())
+    try:
+        assert middle.stdout.readline().strip() == "armed" and alive(child)
+        middle.kill()
+        middle.wait(timeout=10)
+        assert wait_for(lambda: not alive(child), 10), f"{lifeline}: the child outlived its parent"
+    finally:
+        middle.stdout.close()
+        if middle.poll() is None:
+            middle.kill()
+            middle.wait()
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- the oracle's and the tutorial's speed scripts
+
+
+@pytest.mark.parametrize("script", ["oracle_speed", "tutorial_speed"])
+def test_speed_scripts_refuse_to_replace_a_result_unasked(script, tmp_path, capsys):
+    import importlib
+    module = importlib.import_module(f"benchmarks.{script}")
+    existing = tmp_path / ("oracle_speed.json" if script == "oracle_speed" else f"tutorial_speed_{BACKEND}.json")
+    existing.write_text('{"committed": true}')
+    assert module.main(["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and str(existing) in err[0] and "--overwrite" in err[0], err
+    assert existing.read_text() == '{"committed": true}'
+    assert module.main(["--out", str(existing)]) == 2  # a file where a folder should be
+    assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, argv, needle", [
+    ("oracle_speed", ["--repeats", "2"], "--repeats"),
+    ("oracle_speed", ["--torch-threads", "0"], "--torch-threads"),
+    ("oracle_speed", ["--tag", "../x"], "--tag"),
+    ("tutorial_speed", ["--updates", "0"], "--updates"),
+    ("tutorial_speed", ["--repeats", "-1"], "--repeats"),
+])
+def test_speed_scripts_refuse_bad_values_in_one_line(script, argv, needle, tmp_path, capsys):
+    import importlib
+    assert importlib.import_module(f"benchmarks.{script}").main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "out").exists()

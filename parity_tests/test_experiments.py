@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -194,11 +195,118 @@ def test_missing_backend_names_the_package_to_install(tmp_path):
     script = ("import importlib.util as u, sys; real = u.find_spec; "
               "u.find_spec = lambda name, *a: None if name == 'torch' else real(name, *a); "
               "from keras_impl.cli import main; "
-              f"sys.exit(main(['compare', '--backend', 'torch', '--out', {str(tmp_path / 'x')!r}]))")
+              f"code = main(['compare', '--backend', 'torch', '--out', {str(tmp_path / 'x')!r}]); "
+              "print('keras imported:', 'keras' in sys.modules); sys.exit(code)")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
-    assert "pip install torch==2.13.0" in result.stderr
-    assert "keras" not in result.stderr.lower() or "backend 'torch' is not installed" in result.stderr
+    assert "backend 'torch' is not installed: pip install torch==2.13.0" in result.stderr
+    assert "keras imported: False" in result.stdout, "refused before Keras is imported"
     assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------- hostile input: refused at the start, one line
+
+def test_an_empty_out_is_refused_not_taken_for_the_current_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for command in ("demo", "compare", "merge-modes", "reproduce"):
+        code, _, stderr = run_cli([command, *TINY, "--out", ""], capsys)
+        assert code == 2 and stderr.strip().count("\n") == 0, stderr
+        assert "argument --out: must name a folder, got ''" in stderr
+    assert list(tmp_path.iterdir()) == [], "nothing may be written into the current folder"
+
+
+def run_in_fresh_process(argv, tmp_path):
+    """``bilstm argv`` in a new interpreter: (exit status, stderr, whether Keras got imported)."""
+    script = (f"import sys; from keras_impl.cli import main; code = main({argv!r}); "
+              "print('keras imported:', 'keras' in sys.modules); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    return result.returncode, result.stderr, "keras imported: True" in result.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--updates", str(10**12)],
+    ["merge-modes", "--seeds", str(10**9)],
+    ["reproduce", "--demo-updates", str(10**11)],
+    ["demo", "--heldout", str(10**12)],
+], ids=["updates", "seeds", "demo-updates", "heldout"])
+def test_a_run_too_big_for_memory_is_refused_with_the_figure_before_keras(tmp_path, argv):
+    out = tmp_path / "big"
+    code, stderr, keras_imported = run_in_fresh_process([*argv, "--backend", BACKEND, "--out", str(out)], tmp_path)
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert re.search(r"this run needs about [\d.]+ [kMGT]B of memory .* but [\d.]+ [kMGT]B is available", stderr), stderr
+    assert not keras_imported and not out.exists()
+
+
+def test_the_memory_check_compares_with_what_the_machine_has(tmp_path, capsys, monkeypatch):
+    from keras_impl.experiments import memory
+    need = memory.estimate_bytes(models=3, seeds=2, updates=20, heldout=30, timesteps=10, units=20, layers=1,
+                                 directions=2, batched_seeds=BACKEND == "jax")
+    assert memory.FRAMEWORK_BYTES < need < memory.FRAMEWORK_BYTES + 10**7  # tiny data on top of the frameworks
+    bigger = memory.estimate_bytes(models=3, seeds=4, updates=20, heldout=30, timesteps=10, units=20, layers=1,
+                                   directions=2, batched_seeds=BACKEND == "jax")
+    assert bigger > need  # grows with the seeds
+    monkeypatch.setattr(memory, "available_bytes", lambda: need - 1)
+    out = tmp_path / "small-machine"
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(out)], capsys)
+    assert code == 2 and "is available" in stderr and not out.exists(), stderr
+
+
+@pytest.mark.parametrize("blocker", ["results.csv", "summary.json", "loss.png", "runs/lstm"])
+def test_an_output_name_taken_by_something_else_is_refused_before_training(tmp_path, capsys, blocker):
+    out = tmp_path / "taken"
+    target = out / blocker
+    if blocker.startswith("runs/"):
+        target.parent.mkdir(parents=True)
+        target.write_text("a file where the runs of a model go")
+        expected = "exists and is not a folder"
+    else:
+        target.mkdir(parents=True)  # a folder where a file goes
+        expected = "exists and is not a file"
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(out)], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert f"--out: {target} {expected}" in stderr
+    assert not (out / "runs" / "bilstm").exists(), "nothing may be trained"
+
+
+def test_reproduce_checks_the_report_and_every_experiment_folder(tmp_path, capsys):
+    out = tmp_path / "tutorial"
+    (out / "REPORT.md").mkdir(parents=True)
+    code, _, stderr = run_cli(["reproduce", *TINY, "--out", str(out)], capsys)
+    assert code == 2 and f"--out: {out / 'REPORT.md'} exists and is not a file" in stderr
+    (out / "REPORT.md").rmdir()
+    (out / "merge-modes").write_text("not a folder")
+    code, _, stderr = run_cli(["reproduce", *TINY, "--out", str(out)], capsys)
+    assert code == 2 and f"--out: {out / 'merge-modes'} exists and is not a folder" in stderr
+    assert not (out / "demo-bilstm").exists(), "nothing may be trained"
+
+
+# ---------------------------------------------------------------- bounded confidence intervals
+
+def accuracy_records(step_accuracies):
+    """Hand-made records: only the held-out accuracies matter here."""
+    return [{"seed": s, "loss": [0.5, 0.4], "accuracy": [0.5, 1.0], "train_wall_s": 0.1,
+             "heldout_step_accuracy": a, "heldout_sequence_accuracy": a} for s, a in enumerate(step_accuracies)]
+
+
+def test_an_accuracy_interval_never_leaves_zero_to_one():
+    from keras_impl.experiments.summary import format_pairs, format_table, summarize
+    # mean 0.9667, sd 0.0577, n 3: the Student t interval is [0.823, 1.110]; an accuracy cannot exceed 1
+    summary = summarize({"a": accuracy_records([1.0, 1.0, 0.9]), "b": accuracy_records([0.0, 0.05, 0.0])}, updates=2)
+    for model in ("a", "b"):
+        for metric in ("heldout_step_accuracy", "heldout_sequence_accuracy"):
+            cell = summary["models"][model][metric]
+            assert 0.0 <= cell["ci_low"] <= cell["mean"] <= cell["ci_high"] <= 1.0, (model, metric, cell)
+    assert summary["models"]["a"]["heldout_step_accuracy"]["ci_high"] == 1.0
+    assert summary["models"]["b"]["heldout_step_accuracy"]["ci_low"] == 0.0
+    assert summary["models"]["a"]["heldout_step_accuracy"]["ci_low"] == pytest.approx(
+        np.mean([1, 1, 0.9]) - sps.t.ppf(0.975, 2) * np.std([1, 1, 0.9], ddof=1) / np.sqrt(3))
+    printed = format_table(summary) + format_pairs(summary)
+    numbers = [float(v) for v in re.findall(r"-?\d+\.\d+", printed)]
+    assert numbers and max(numbers) <= 1.0 and min(numbers) >= -1.0, printed
+
+
+def test_a_difference_of_accuracies_stays_within_plus_minus_one():
+    row = stats.paired_comparison([1.0, 1.0, 1.0], [0.0, 0.1, 0.0], bounds=(0.0, 1.0))
+    assert -1.0 <= row["ci_low"] <= row["diff"] <= row["ci_high"] == 1.0

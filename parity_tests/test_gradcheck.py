@@ -28,6 +28,8 @@ import pytest
 import reference
 from keras_impl.parity.tolerances import GRADCHECK_REL
 
+pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
+
 B, T, D = 4, 5, 2
 MIXED_MASK = np.array([[1, 1, 1, 0, 0],    # right padding
                        [0, 0, 1, 1, 1],    # left padding

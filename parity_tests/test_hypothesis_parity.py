@@ -10,23 +10,24 @@ a seed for the weights (on JAX the sizes come from small pools: ``JAX_SIZES``).
 200 examples a backend, derandomized and without an
 example database, so every CI run draws the same examples.
 
-Where a draw meets the known leading-masked-step divergence on this backend
-(``keras_impl/parity/divergences.py``: TensorFlow and torch), the initial states
-are dropped rather than the example: with zero states every backend agrees,
-and the strict xfails of ``test_layer_parity.py`` cover the divergence itself.
+The oracle runs in the backend's own convention for masked steps before a
+row's first valid one (``keras_impl/parity/divergences.py``: h0 on JAX, 0 on
+TensorFlow and torch), so every draw is compared as drawn, initial states and
+random masks together. On a GPU, a draw that meets a predicted Keras GPU-path
+divergence (``divergences.layer_divergence``) is rejected (``assume``); the
+strict xfails of ``test_layer_parity.py`` hold those.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import keras
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from keras_impl.backend import device_name
-from keras_impl.parity import harness
+from keras_impl.parity import compare, harness
 from keras_impl.parity.cases import MERGE_MODES, Dims, LayerCase
 from keras_impl.parity.divergences import layer_divergence
 from keras_impl.parity.tolerances import FLOAT32_ABS
@@ -57,8 +58,6 @@ def layer_draws(draw):
     case = LayerCase(bidirectional=bidirectional, go_backwards=kind == "lstm-backwards", merge_mode=merge_mode,
                      return_sequences=draw(st.booleans()), return_state=draw(st.booleans()),
                      initial_state=draw(st.booleans()), mask="random" if masked else "none", layers=layers)
-    if layer_divergence(case, BACKEND, DEVICE, mask=mask) is not None:
-        case = replace(case, initial_state=False)  # see the module docstring
     return case, dims, mask, draw(st.integers(0, 2**32 - 1))
 
 
@@ -67,6 +66,7 @@ def layer_draws(draw):
 @given(layer_draws())
 def test_random_layer_stack_matches_the_oracle(draw):
     case, dims, mask, seed = draw
+    assume(layer_divergence(case, BACKEND, DEVICE) is None)  # a GPU-path prediction only (module docstring)
     assert keras.config.floatx() == "float32"
     expected, actual = harness.layer_parity(case, np.random.default_rng(seed), dims, mask=mask)
-    harness.assert_close(expected, actual, FLOAT32_ABS, f"{case.id} {dims}")
+    compare.assert_within(expected, actual, FLOAT32_ABS, f"{case.id} {dims}")

@@ -13,8 +13,10 @@ import pytest
 
 import reference
 from parity_tests.conftest import BACKEND
-from keras_impl.parity.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL
-from keras_impl.parity.training_checks import float64_exact, keras_floatx, rounded
+from keras_impl.parity import compare
+from keras_impl.parity.harness import floatx as keras_floatx
+from keras_impl.parity.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL, bound, float64_exact
+from keras_impl.parity.training_checks import rounded
 
 DTYPE = "float64" if float64_exact(BACKEND) else "float32"
 LR, B1, B2, EPS = 0.001, 0.9, 0.999, 1e-7
@@ -90,6 +92,7 @@ def test_float32_keras_clips_saturated_probabilities_at_float32_of_one_minus_eps
 
 # ---------------------------------------------------------------- the loss by hand
 
+@pytest.mark.oracle
 def test_loss_by_hand_clips_at_epsilon():
     y = np.array([[[1.0], [0.0], [1.0], [0.0]]])  # (1, 4, 1)
     p = np.array([[[0.0], [1.0], [0.5], [0.25]]])
@@ -98,6 +101,7 @@ def test_loss_by_hand_clips_at_epsilon():
     assert reference.binary_crossentropy(y, p) == pytest.approx(by_hand, rel=1e-12)
 
 
+@pytest.mark.oracle
 def test_masked_loss_by_hand_is_the_mean_over_valid_steps():
     y = np.array([[[1.0], [0.0]], [[0.0], [1.0]]])  # (2, 2, 1)
     p = np.array([[[0.5], [0.2]], [[0.9], [0.4]]])
@@ -107,6 +111,7 @@ def test_masked_loss_by_hand_is_the_mean_over_valid_steps():
     assert reference.binary_crossentropy(y, p, np.zeros((2, 2), bool)) == 0.0  # divide_no_nan
 
 
+@pytest.mark.oracle
 def test_loss_gradient_is_zero_where_the_clip_bites_and_by_hand_elsewhere():
     y = np.array([[[1.0], [0.0], [1.0]]])
     p = np.array([[[0.0], [1.0], [0.25]]])
@@ -116,30 +121,128 @@ def test_loss_gradient_is_zero_where_the_clip_bites_and_by_hand_elsewhere():
 
 
 # ---------------------------------------------------------------- Adam against Keras
+#
+# Compared on the UPDATE (w_after - w_before), relative to its largest entry per tensor: the weights are
+# ~100x the size of a step, so a comparison relative to the weights would pass a wrong epsilon placement
+# or a 0.5% learning-rate error. The gradients span the scales where each of those faults shows: ~1
+# (the step is ~lr whatever epsilon does), 1e-2 and 1e-6 (sqrt(v) ~ 3e-8 < epsilon: the step depends on
+# where epsilon sits). The faulty copies of the oracle's Adam below prove that the check sees each fault.
 
-@pytest.mark.parametrize("steps", [1, 7])
-def test_adam_matches_keras_adam(steps, rng):
+ADAM_SHAPES = [(5, 12), (12,), (3, 1)]
+ADAM_GRADIENT_SCALES = [1.0, 1e-2, 1e-6]
+
+
+def adam_problem(rng, steps: int):
+    """Small weights (|w| <= 0.15, so float32 holds the update to ~1e-5 of itself) and ``steps`` gradients."""
+    weights = [rounded(np.sign(a) * (0.05 + 0.1 * np.abs(a)), DTYPE) for a in (rng.uniform(-1, 1, s) for s in ADAM_SHAPES)]
+    grads = [[rounded(rng.normal(scale=scale, size=s), DTYPE) for s, scale in zip(ADAM_SHAPES, ADAM_GRADIENT_SCALES)]
+             for _ in range(steps)]
+    return weights, grads
+
+
+def keras_adam_weights(weights, grads):
+    """The weights after ``keras.optimizers.Adam()`` applied each gradient list in turn, in DTYPE."""
     import keras
-    shapes = [(5, 12), (12,), (3, 1)]
-    weights = [rounded(rng.uniform(-1, 1, size=s), DTYPE) for s in shapes]
-    grads = [[rounded(rng.normal(scale=10.0 ** -k, size=s), DTYPE) for k, s in enumerate(shapes)] for _ in range(steps)]
     with keras_floatx(DTYPE):
         variables = [keras.Variable(w.astype(DTYPE)) for w in weights]
         optimizer = keras.optimizers.Adam()
         for step in grads:
             optimizer.apply([keras.ops.convert_to_tensor(g.astype(DTYPE)) for g in step], variables)
-        keras_weights = [keras.ops.convert_to_numpy(v) for v in variables]
-    ours = reference.Adam(betas_through_float32=BACKEND == "tensorflow")
-    oracle_weights = [w.copy() for w in weights]
+        return [keras.ops.convert_to_numpy(v).astype(np.float64) for v in variables]
+
+
+def oracle_adam_weights(weights, grads, optimizer):
+    weights = [w.copy() for w in weights]
     for step in grads:
-        ours.apply(oracle_weights, step)
-    for k, (kw, ow) in enumerate(zip(keras_weights, oracle_weights)):
-        assert_close_to(kw, ow, f"weights[{k}] after {steps} Adam steps")
+        optimizer.apply(weights, step)
+    return weights
+
+
+def assert_same_updates(before, keras_after, oracle_after, label):
+    """Keras's and the oracle's updates agree within ``bound("adam_update")``, relative per tensor."""
+    expected = {f"weights[{k}] update": o - w for k, (w, o) in enumerate(zip(before, oracle_after))}
+    actual = {f"weights[{k}] update": a - w for k, (w, a) in enumerate(zip(before, keras_after))}
+    return compare.assert_within(expected, actual, bound("adam_update", DTYPE, BACKEND), label)
+
+
+def keras_style_adam() -> reference.Adam:
+    return reference.Adam(betas_through_float32=BACKEND == "tensorflow")
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_adam_matches_keras_adam(steps, rng):
+    weights, grads = adam_problem(rng, steps)
+    ours = keras_style_adam()
+    assert_same_updates(weights, keras_adam_weights(weights, grads), oracle_adam_weights(weights, grads, ours),
+                        f"{steps} Adam steps, {DTYPE} on {BACKEND}")
     assert ours.iterations == steps
+
+
+class FaultyAdam(reference.Adam):
+    """A copy of ``reference.Adam.apply`` with one fault injected (``fault``), for the test below."""
+    fault = ""
+
+    def apply(self, weights, grads):
+        if not self.m:
+            self.m = [np.zeros_like(w) for w in weights]
+            self.v = [np.zeros_like(w) for w in weights]
+        t = self.iterations + 1
+        lr = self.learning_rate * (1.005 if self.fault == "learning rate x 1.005" else 1.0)
+        b1t, b2t = self._power(self.beta_1, t), self._power(self.beta_2, t)
+        alpha = lr * np.sqrt(1.0 - b2t) / (1.0 - b1t)
+        for w, g, m, v in zip(weights, grads, self.m, self.v):
+            g = np.asarray(g, np.float64)
+            m += (g - m) * (1.0 - self.beta_1)
+            v += (np.square(g) - v) * (1.0 - self.beta_2)
+            if self.fault == "epsilon inside the square root":
+                w -= (m * alpha) / np.sqrt(v + self.epsilon)
+            elif self.fault == "epsilon-hat (added to the bias-corrected sqrt(v), as torch.optim.Adam)":
+                w -= lr * (m / (1.0 - b1t)) / (np.sqrt(v / (1.0 - b2t)) + self.epsilon)
+            else:
+                w -= (m * alpha) / (np.sqrt(v) + self.epsilon)
+        self.iterations = t
+        return weights
+
+
+ADAM_FAULTS = ["epsilon inside the square root", "epsilon-hat (added to the bias-corrected sqrt(v), as torch.optim.Adam)",
+               "learning rate x 1.005"]
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+@pytest.mark.parametrize("fault", ADAM_FAULTS)
+def test_the_adam_check_fails_on_a_faulty_adam(fault, steps, rng):
+    weights, grads = adam_problem(rng, steps)
+    keras_after = keras_adam_weights(weights, grads)
+    faulty = FaultyAdam(betas_through_float32=BACKEND == "tensorflow")
+    faulty.fault = fault
+    with pytest.raises(AssertionError, match="update"):
+        assert_same_updates(weights, keras_after, oracle_adam_weights(weights, grads, faulty), fault)
+    # The same copy without a fault passes: the failure is the fault's.
+    faithful = FaultyAdam(betas_through_float32=BACKEND == "tensorflow")
+    assert_same_updates(weights, keras_after, oracle_adam_weights(weights, grads, faithful), "the faithful copy")
+
+
+def test_a_learning_rate_error_hides_in_a_comparison_relative_to_the_weights(rng):
+    # Why the check takes the update. The old check compared weights of size ~1 (uniform in (-1, 1)) after
+    # one step, relative to the largest weight, within GRADIENT_FLOAT32_REL: a 0.5% learning-rate error
+    # moves a weight by ~0.005 lr = 5e-6 and passed. Relative to the update it is 5e-3. (Oracle alone, float64.)
+    weights = [rng.uniform(-1, 1, size=s) for s in ADAM_SHAPES]
+    grads = [[rng.normal(scale=scale, size=s) for s, scale in zip(ADAM_SHAPES, ADAM_GRADIENT_SCALES)]]
+    right = oracle_adam_weights(weights, grads, reference.Adam())
+    faulty = FaultyAdam()
+    faulty.fault = "learning rate x 1.005"
+    wrong = oracle_adam_weights(weights, grads, faulty)
+    relative_to_weights = compare.worst(compare.errors(dict(enumerate(right)), dict(enumerate(wrong)), "rel"))
+    relative_to_update = compare.worst(compare.errors({k: r - w for k, (r, w) in enumerate(zip(right, weights))},
+                                                      {k: r - w for k, (r, w) in enumerate(zip(wrong, weights))}, "rel"))
+    assert relative_to_weights < GRADIENT_FLOAT32_REL
+    assert relative_to_update == pytest.approx(0.005, rel=1e-6)
+    assert relative_to_update > 10 * bound("adam_update", "float32", BACKEND).value
 
 
 # ---------------------------------------------------------------- Adam by hand
 
+@pytest.mark.oracle
 def test_adam_first_step_by_hand():
     # t = 1: m = (1-b1) g, v = (1-b2) g^2, alpha = lr sqrt(1-b2) / (1-b1):
     # step = lr sqrt(1-b2) g / (sqrt(1-b2) |g| + eps), close to lr sign(g) for |g| >> eps.
@@ -151,6 +254,7 @@ def test_adam_first_step_by_hand():
     assert w[0] == pytest.approx(-LR, rel=1e-4) and w[1] == pytest.approx(LR, rel=1e-4)
 
 
+@pytest.mark.oracle
 def test_adam_epsilon_is_outside_the_square_root_and_not_bias_corrected():
     # PyTorch's Adam divides by sqrt(v / (1 - b2^t)) + eps instead: for a tiny gradient the two part visibly.
     g = np.array([1e-8])
@@ -162,6 +266,7 @@ def test_adam_epsilon_is_outside_the_square_root_and_not_bias_corrected():
     assert abs(keras_style[0] - torch_style[0]) > 0.5 * abs(torch_style[0])
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("betas_through_float32", [False, True], ids=["float64_betas", "float32_betas"])
 def test_adam_three_steps_by_hand(betas_through_float32):
     # A constant gradient g: m_t = (1 - b1^t) g and v_t = (1 - b2^t) g^2 (1 - beta stays a Python double);
@@ -180,6 +285,7 @@ def test_adam_three_steps_by_hand(betas_through_float32):
     assert w[0] == pytest.approx(by_hand, rel=1e-12, abs=0)
 
 
+@pytest.mark.oracle
 def test_rounding_the_betas_changes_the_steps():
     weights = {}
     for rounded_betas in (False, True):
@@ -191,6 +297,7 @@ def test_rounding_the_betas_changes_the_steps():
     assert 1e-7 * abs(weights[False]) < abs(weights[True] - weights[False]) < 1e-4 * abs(weights[False])
 
 
+@pytest.mark.oracle
 def test_adam_rejects_mismatched_gradients():
     with pytest.raises(ValueError, match="grads"):
         reference.Adam().apply([np.zeros(3)], [np.zeros(3), np.zeros(2)])

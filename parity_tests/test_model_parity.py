@@ -17,7 +17,7 @@ import keras
 import pytest
 
 from keras_impl.backend import device_name
-from keras_impl.parity import harness
+from keras_impl.parity import compare, harness
 from keras_impl.parity.cases import MODEL_CASES, ModelCase
 from keras_impl.parity.divergences import model_divergence, xfail_params
 from keras_impl.parity.tolerances import FLOAT32_ABS
@@ -35,13 +35,13 @@ def _float32():
 @pytest.mark.parametrize("case", xfail_params(MODEL_CASES, model_divergence, BACKEND, DEVICE))
 def test_model_parity(case: ModelCase, rng):
     expected, actual = harness.model_parity(case, rng)
-    harness.assert_close(expected, actual, FLOAT32_ABS, case.id)
+    compare.assert_within(expected, actual, FLOAT32_ABS, case.id)
 
 
 @pytest.mark.parametrize("case", xfail_params(COMPILED_CASES, model_divergence, BACKEND, DEVICE))
 def test_model_parity_compiled(case: ModelCase, rng):
     expected, actual = harness.model_parity(case, rng, compiled=True)
-    harness.assert_close(expected, actual, FLOAT32_ABS, f"{case.id} (compiled)")
+    compare.assert_within(expected, actual, FLOAT32_ABS, f"{case.id} (compiled)")
 
 
 def test_model_merge_mode_none_is_refused():

@@ -7,12 +7,15 @@ command runs, so that ``bilstm --backend jax`` can still set ``KERAS_BACKEND``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("keras", "tensorflow", "jax", "jaxlib", "torch")
@@ -74,3 +77,38 @@ def test_probe_detects_a_framework_import():
     A stand-in module, not a real import: importing Keras costs seconds and proves no more about the probe.
     """
     assert modules_loaded_by("import sys, types; sys.modules['torch.nn'] = types.ModuleType('torch.nn')") == ["torch"]
+
+
+# The oracle's own tests: every test marked `oracle` (pytest -m oracle), in these files, which the
+# Makefile's `test-oracle` target runs in an environment with NumPy, pytest and hypothesis alone. pytest
+# imports every file it is given before it deselects by marker, so the framework-free run names the files.
+def makefile_oracle_files() -> set[str]:
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    match = re.search(r"^ORACLE_TESTS\s*:?=(.*)$", text, re.MULTILINE)
+    assert match, "the Makefile defines no ORACLE_TESTS"
+    return set(match.group(1).split())
+
+
+def files_with_oracle_tests() -> set[str]:
+    return {f"parity_tests/{path.name}" for path in sorted((ROOT / "parity_tests").glob("test_*.py"))
+            if "pytest.mark.oracle" in path.read_text()}
+
+
+def test_makefile_runs_every_file_that_holds_oracle_tests():
+    assert files_with_oracle_tests(), "no test is marked oracle"
+    assert makefile_oracle_files() == files_with_oracle_tests()
+
+
+def test_oracle_test_files_load_no_framework():
+    """Collecting the oracle's tests (conftest included) imports no framework, even where all are installed.
+
+    Collection is where a module-level import would load one; the framework-free run of `make test-oracle`
+    catches an import inside a test body (it fails there).
+    """
+    files = sorted(makefile_oracle_files())
+    loaded = modules_loaded_by(f"""
+        import pytest
+        code = pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "-m", "oracle", *{files!r}])
+        assert code == 0, f"collection failed: pytest exit status {{code}}"
+    """)
+    assert loaded == []

@@ -1,7 +1,7 @@
 """The oracle against itself: each public function agrees with a slower, more literal composition.
 
 No Keras here: these tests pin the oracle's own semantics (those of
-``shared/KERAS_SEMANTICS.md``) so that a parity failure against Keras points at
+``docs/keras-behaviour.md``) so that a parity failure against Keras points at
 Keras or at the layout, not at the oracle. Sizes differ in every dimension
 (B=3, T=7, D=4, U=5), weights are random and non-symmetric, initial states non-zero.
 """
@@ -12,6 +12,8 @@ import pytest
 
 import reference
 from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
+
+pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
 
 B, T, D, U = 3, 7, 4, 5
 MASKS = {

@@ -6,6 +6,8 @@ import pytest
 
 from reference.problem import labels_for, make_sequences, make_variable_sequences, mask_from_lengths
 
+pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
+
 
 def running_labels(values, length):
     """The tutorial's rule written out step by step: 0 while the running sum is below length / 4."""

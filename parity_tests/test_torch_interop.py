@@ -274,6 +274,20 @@ CONVERT_ERRORS = {
         reference.ModelSpec(timesteps=T, features=D, units=(U, 3)),
         reference.random_weights(reference.ModelSpec(timesteps=T, features=D, units=(U, 3)), r))[0]),
         ValueError, r"torch.nn.LSTM has one hidden_size for every layer, but layer 0 has units 5 and layer 1 has 3"),
+    # A Bidirectional layer's 6 arrays read as two stacked plain layers: the second "layer" takes D inputs where a
+    # stacked LSTM takes the U outputs of the one below (once: two inconsistent ONNX layers, silently).
+    "onnx_bidirectional_read_as_plain": (lambda r: convert.keras_to_onnx(good(r), bidirectional=False), ValueError,
+                                         r"layer 1: a stacked layer's kernel must take the 5 outputs of layer 0 "
+                                         r"\(units 5\), got kernel \(4, 20\).*pass bidirectional=True"),
+    "torch_bidirectional_read_as_plain": (lambda r: convert.keras_to_torch(good(r), bidirectional=False), ValueError,
+                                          r"layer 1: a stacked layer's kernel .*pass bidirectional=True"),
+    # ... and the converse: two stacked plain layers read as one Bidirectional layer.
+    "onnx_plain_read_as_bidirectional": (lambda r: convert.keras_to_onnx(recurrent_weights(r, 2, False), bidirectional=True),
+                                         ValueError, r"layer 0: the two directions must have the same input size.*"
+                                                     r"pass bidirectional=False"),
+    "onnx_stack_not_chained": (lambda r: convert.keras_to_onnx(recurrent_weights(r, 1, False) + recurrent_weights(r, 1, False),
+                                                               bidirectional=False), ValueError,
+                               r"layer 1: a stacked layer's kernel must take the 5 outputs of layer 0"),
     "state_dict_missing_key": (lambda r: convert.torch_to_keras(
         {k: v for k, v in convert.keras_to_torch(good(r)).items() if k != "bias_hh_l0_reverse"}), ValueError,
         r"missing \['bias_hh_l0_reverse'\]"),

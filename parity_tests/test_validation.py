@@ -13,6 +13,8 @@ import pytest
 
 import reference
 
+pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
+
 B, T, D, U = 3, 7, 4, 5
 
 
@@ -250,3 +252,46 @@ def test_messages_name_the_argument_first():
     with pytest.raises(ValueError) as info:
         reference.lstm_forward(np.zeros((B, T, D)), np.zeros((D, 4 * U)), np.zeros((U, 4 * U)), np.zeros(4 * U + 2))
     assert re.match(r"^bias must .*, got \(22,\)$", str(info.value))
+
+
+# ------------------------------------------------------------------------------------ Adam's settings
+
+ADAM_CASES = {
+    "learning_rate_negative": (dict(learning_rate=-1e-3), ValueError, r"learning_rate must be > 0 .*got -0.001"),
+    "learning_rate_zero": (dict(learning_rate=0.0), ValueError, r"learning_rate must be > 0 .*got 0.0"),
+    "learning_rate_nan": (dict(learning_rate=float("nan")), ValueError, r"learning_rate must be finite, got nan"),
+    "learning_rate_string": (dict(learning_rate="0.001"), TypeError, r"learning_rate must be a real number, got str"),
+    "learning_rate_bool": (dict(learning_rate=True), TypeError, r"learning_rate must be a real number, got bool"),
+    "learning_rate_array": (dict(learning_rate=np.array([1e-3])), TypeError,
+                            r"learning_rate must be a real number, got ndarray"),
+    "learning_rate_complex": (dict(learning_rate=1e-3 + 0j), TypeError, r"learning_rate must be a real number, got complex"),
+    "epsilon_negative": (dict(epsilon=-1e-7), ValueError, r"epsilon must be > 0 .*got -1e-07"),
+    "epsilon_zero": (dict(epsilon=0.0), ValueError, r"epsilon must be > 0 .*got 0.0"),
+    "epsilon_inf": (dict(epsilon=np.inf), ValueError, r"epsilon must be finite, got inf"),
+    "beta_1_one": (dict(beta_1=1.0), ValueError, r"beta_1 and beta_2 must lie in \[0, 1\), got beta_1=1.0"),
+    "beta_2_negative": (dict(beta_2=np.float32(-0.5)), ValueError, r"beta_2=-0.5"),
+    "iterations_negative": (dict(iterations=-1), ValueError, r"iterations must be an integer >= 0, got -1"),
+    "betas_through_float32_string": (dict(betas_through_float32="yes"), TypeError,
+                                     r"betas_through_float32 must be True or False, got 'yes'"),
+}
+
+
+@pytest.mark.parametrize("case", list(ADAM_CASES))
+def test_adam_rejects(case):
+    settings, error, pattern = ADAM_CASES[case]
+    with pytest.raises(error, match=pattern):
+        reference.Adam(**settings)
+
+
+def test_adam_accepts_numpy_real_scalars_and_steps_as_with_python_floats():
+    rng = np.random.default_rng(5)
+    w, g = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    numpy_adam = reference.Adam(learning_rate=np.float32(1e-3), beta_1=np.float64(0.9), beta_2=np.float32(0.999),
+                                epsilon=np.float64(1e-7), iterations=np.int64(0))
+    python_adam = reference.Adam(learning_rate=float(np.float32(1e-3)), beta_1=0.9, beta_2=float(np.float32(0.999)),
+                                 epsilon=1e-7)
+    assert type(numpy_adam.learning_rate) is float and type(numpy_adam.iterations) is int
+    a, b = numpy_adam.apply([w.copy()], [g])[0], python_adam.apply([w.copy()], [g])[0]
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - w).max() > 1e-4  # it took a step
+    assert reference.Adam(learning_rate=np.int64(1)).learning_rate == 1.0

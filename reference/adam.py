@@ -47,10 +47,27 @@ class Adam:
     def __post_init__(self):
         for name in ("learning_rate", "beta_1", "beta_2", "epsilon"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite number, got {value!r}")
+            # Python and NumPy real scalars (np.float32(1e-3) included); not bools, strings or arrays
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+            if not np.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+            setattr(self, name, float(value))
+        if self.learning_rate <= 0.0:
+            raise ValueError(f"learning_rate must be > 0 (a step downhill), got {self.learning_rate!r}")
+        if self.epsilon <= 0.0:
+            raise ValueError(f"epsilon must be > 0 (it keeps m / (sqrt(v) + epsilon) finite where a gradient is 0), "
+                             f"got {self.epsilon!r}")
         if not 0.0 <= self.beta_1 < 1.0 or not 0.0 <= self.beta_2 < 1.0:
             raise ValueError(f"beta_1 and beta_2 must lie in [0, 1), got beta_1={self.beta_1}, beta_2={self.beta_2}")
+        if isinstance(self.betas_through_float32, np.bool_):
+            self.betas_through_float32 = bool(self.betas_through_float32)
+        if not isinstance(self.betas_through_float32, bool):
+            raise TypeError(f"betas_through_float32 must be True or False, got {self.betas_through_float32!r}")
+        if isinstance(self.iterations, (bool, np.bool_)) or not isinstance(self.iterations, (int, np.integer)) \
+                or self.iterations < 0:
+            raise ValueError(f"iterations must be an integer >= 0, got {self.iterations!r}")
+        self.iterations = int(self.iterations)
 
     def _power(self, beta: float, t: int) -> float:
         base = float(np.float32(beta)) if self.betas_through_float32 else beta

@@ -6,7 +6,8 @@
 #      in one 600-s call);
 #   3. the parity suite on the jax and torch backends with TF32 off (pytest, default marks; test_bench.py
 #      is left out: step 2 has just exercised the benchmark), PARITY_TIMEOUT seconds each at most;
-#   4. everything under $OUT: at most 8 files come back, so the results folder travels as one tarball.
+#   4. everything under $OUT: at most 8 files come back, so the results folder (results/bench/<machine>,
+#      outside the committed benchmarks/results/) travels as one tarball.
 #
 # Host: Python 3.12, jax and torch with CUDA, no TensorFlow (the summary says it was not timed on the
 # GPU), no network. Prepare and run (device tool):
@@ -34,7 +35,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 $PY --version
 if [ -d .whl ]; then
   stamp "install carried wheels"
-  # The line from ../shared/gpu/install-line.txt (that folder does not travel to the device):
+  # Into a folder of its own, without the network or dependency resolution (the host has the rest):
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD || exit 1;
 else
   echo "no .whl/ here: using the installed Keras"; export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -47,9 +48,12 @@ for d in ("keras", "jax", "jaxlib", "torch", "numpy"):
 PY
 
 stamp "sweep: jax and torch, budget ${SWEEP_BUDGET} s"
-RESULTS=${RESULTS:-$($PY -c "from benchmarks.environment import machine_id; print('benchmarks/results/' + machine_id())")}
+# Outside the source tree's committed results (benchmarks/results/); a rerun on the same warm host
+# continues the result set a timed-out call left there, FRESH=1 replaces it instead.
+RESULTS=${RESULTS:-$($PY -c "from benchmarks.destination import default_folder; print(default_folder())")}
+if [ -e "$RESULTS/results.json" ] && [ -z "${FRESH:-}" ]; then MODE=--resume; else MODE=--overwrite; fi
 timeout $(( SWEEP_BUDGET + 60 )) $PY -m benchmarks.train_speed --backend jax --backend torch \
-  --budget "$SWEEP_BUDGET" --out "$RESULTS" $BENCH_ARGS
+  --budget "$SWEEP_BUDGET" --out "$RESULTS" $MODE $BENCH_ARGS
 stamp "sweep done (status $?)"
 cp "$RESULTS/summary.md" "$OUT/summary.md" 2>/dev/null
 cp "$RESULTS/results.json" "$OUT/results.json" 2>/dev/null

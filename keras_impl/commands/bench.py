@@ -5,6 +5,10 @@
     bilstm bench --budget 1200 [--resume]      # the full sweep on every device present
     bilstm bench --backend jax --data-parallel # also keras.distribution.DataParallel over all local devices
 
+Results go to ./results/bench/<machine>/ (or --out DIR); a folder that already holds a result set
+is refused unless --resume (continue it) or --overwrite (replace it). Every argument is checked
+before any work: a bad one is one line on stderr and exit status 2.
+
 Each backend runs in its own worker process, so this command imports no framework itself.
 """
 from __future__ import annotations

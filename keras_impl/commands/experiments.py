@@ -17,6 +17,7 @@ from pathlib import Path
 from keras_impl.backend import BACKENDS, BackendError, select_backend
 
 MERGE_MODES = ("sum", "mul", "ave", "concat")  # the tutorial's order
+REPORT_FILES = ("REPORT.md", "claims.json")  # what keras_impl/experiments/report.py writes
 DEFAULT_SEEDS = 20
 DEFAULT_UPDATES = 250
 DEMO_UPDATES = 1000
@@ -36,6 +37,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def output_path(text: str) -> Path:
+    """--out: a folder path; an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r} (use --out . for the current folder)")
+    return Path(text)
+
+
 def _one_line_errors(parser: argparse.ArgumentParser) -> None:
     """argparse prints the usage and then the error; here a bad value costs one line, exit status 2."""
     def error(message):
@@ -51,7 +59,7 @@ def _common(parser, *, updates: int, layers: bool):
     parser.add_argument("--updates", type=positive_int, default=updates, help=f"training updates, one sequence each (default {updates})")
     parser.add_argument("--heldout", type=positive_int, default=1000, help="held-out sequences per seed (default 1000)")
     parser.add_argument("--mode", default="fast", help="fast (compiled loop) or faithful (one fit call per sequence)")
-    parser.add_argument("--out", type=Path, help="output folder")
+    parser.add_argument("--out", type=output_path, help="output folder")
     parser.add_argument("--resume", action="store_true", help="keep the runs already finished with the same arguments")
     parser.add_argument("--variable-length", action="store_true", help="sequences of 5 to 20 steps, zero-padded and masked")
     if layers:
@@ -115,6 +123,25 @@ def create_output_dir(path: Path) -> None:
         raise ArgumentError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
 
 
+def check_output_targets(folder: Path, files, subfolders) -> None:
+    """Every file a command will write under ``folder`` can be (a file or nothing), every folder can hold files.
+
+    Run before any work, so that a folder squatting on ``results.csv``, or a
+    read-only ``runs/`` left by another user, stops the command at the start
+    rather than after the training.
+    """
+    for name in files:
+        target = folder / name
+        if target.exists() and not target.is_file():
+            raise ArgumentError(f"--out: {target} exists and is not a file; move it away or choose another --out")
+    for name in subfolders:
+        target = folder / name
+        if target.exists() and not target.is_dir():
+            raise ArgumentError(f"--out: {target} exists and is not a folder; move it away or choose another --out")
+        if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
+            raise ArgumentError(f"--out: {target} cannot be written: no write permission")
+
+
 def check_common(args, default_out: str) -> None:
     if args.mode not in ("fast", "faithful"):
         raise ArgumentError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
@@ -160,6 +187,12 @@ def merge_experiment(args, modes):
                       args.variable_length, args.layers)
 
 
+def reproduce_experiments(args):
+    """What ``reproduce`` runs, in order: both demos, the comparison, the merge modes (each into its own folder)."""
+    return [demo_experiment(args, "bilstm", args.demo_updates), demo_experiment(args, "lstm", args.demo_updates),
+            compare_experiment(args), merge_experiment(args, MERGE_MODES)]
+
+
 TITLES = {"compare": "LSTM vs reversed LSTM vs Bidirectional LSTM (concat)",
           "merge-modes": "Bidirectional LSTM merge modes"}
 
@@ -176,7 +209,8 @@ def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) 
     t0 = time.perf_counter()
     with tqdm(total=len(experiment.models) * experiment.seeds, desc=experiment.name, unit="run",
               file=sys.stderr, dynamic_ncols=True) as bar:
-        records = run_experiment(experiment, out, resume=resume, progress=bar)
+        records = run_experiment(experiment, out, resume=resume, progress=bar,
+                                 notify=lambda line: tqdm.write(line, file=sys.stderr))
     summary = summarize(records, experiment.updates)
     meta = {"command": command, "experiment": experiment.name, "arguments": arguments,
             "backend_info": backend_info(), "seeds": list(range(experiment.seeds)),
@@ -197,13 +231,42 @@ def _arguments(args) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
-def _prepare(args, command: str, default_out: str, extra_check=None):
-    """All checks, then the backend: returns None when fine, else prints one line and returns 2."""
+def check_memory(experiments, backend: str) -> None:
+    """Refuse, with the figure, experiments whose estimated memory exceeds what the machine has available."""
+    from keras_impl.experiments.memory import available_bytes, estimate_bytes, format_bytes
+    need = max(estimate_bytes(models=len(e.models), seeds=e.seeds, updates=e.updates, heldout=e.heldout,
+                              timesteps=e.models[0][1].timesteps, units=max(e.models[0][1].layer_units),
+                              layers=e.layers, directions=2 if any(s.bidirectional for _, s in e.models) else 1,
+                              batched_seeds=backend == "jax" and e.mode == "fast")
+               for e in experiments)
+    have = available_bytes()
+    if have is not None and need > have:
+        raise ArgumentError(f"this run needs about {format_bytes(need)} of memory (rough bound, "
+                            f"keras_impl/experiments/memory.py) but {format_bytes(have)} is available; "
+                            "lower --seeds, --updates or --heldout")
+
+
+def _prepare(args, command: str, default_out: str, extra_check=None, experiments=None):
+    """All checks, then the backend: returns None when fine, else prints one line and returns 2.
+
+    ``experiments()`` builds the experiments the command will run (no Keras needed),
+    for the memory check.
+    """
     try:
         check_common(args, default_out)
         if extra_check is not None:
             extra_check()
-        select_backend(args.backend)
+        backend = select_backend(args.backend)
+        if experiments is not None:
+            from keras_impl.experiments.summary import OUTPUT_FILES
+            planned = experiments()
+            check_memory(planned, backend)
+            nested = command == "reproduce"  # one folder an experiment, REPORT.md beside them
+            if nested:
+                check_output_targets(args.out, REPORT_FILES, [e.name for e in planned])
+            for e in planned:
+                check_output_targets(args.out / e.name if nested else args.out, OUTPUT_FILES,
+                                     ["runs"] + [f"runs/{model}" for model, _ in e.models])
         create_output_dir(args.out)  # last: nothing is created unless every other check passed
     except (ArgumentError, BackendError) as exc:
         print(f"bilstm {command}: error: {exc}", file=sys.stderr)
@@ -225,7 +288,8 @@ def run_demo(args) -> int:
     if args.model not in ("lstm", "bilstm"):
         print(f"bilstm demo: error: unknown --model {args.model!r}; expected 'lstm' or 'bilstm'", file=sys.stderr)
         return 2
-    if (code := _prepare(args, "demo", f"results/demo-{args.model}")) is not None:
+    if (code := _prepare(args, "demo", f"results/demo-{args.model}",
+                         experiments=lambda: [demo_experiment(args, args.model, args.updates)])) is not None:
         return code
     result = execute(demo_experiment(args, args.model, args.updates), args.out, args.resume, "demo", _arguments(args))
     print_demo(result)
@@ -234,7 +298,7 @@ def run_demo(args) -> int:
 
 
 def run_compare(args) -> int:
-    if (code := _prepare(args, "compare", "results/compare")) is not None:
+    if (code := _prepare(args, "compare", "results/compare", experiments=lambda: [compare_experiment(args)])) is not None:
         return code
     result = execute(compare_experiment(args), args.out, args.resume, "compare", _arguments(args))
     _print_summary(result)
@@ -246,7 +310,8 @@ def run_merge_modes(args) -> int:
 
     def check():
         modes.extend(parse_merge_modes(args.merge_modes))
-    if (code := _prepare(args, "merge-modes", "results/merge-modes", check)) is not None:
+    if (code := _prepare(args, "merge-modes", "results/merge-modes", check,
+                         experiments=lambda: [merge_experiment(args, tuple(modes))])) is not None:
         return code
     result = execute(merge_experiment(args, tuple(modes)), args.out, args.resume, "merge-modes", _arguments(args))
     _print_summary(result)
@@ -260,18 +325,14 @@ def _print_summary(result) -> None:
 
 
 def run_reproduce(args) -> int:
-    if (code := _prepare(args, "reproduce", "results/tutorial")) is not None:
+    if (code := _prepare(args, "reproduce", "results/tutorial", experiments=lambda: reproduce_experiments(args))) is not None:
         return code
     from keras_impl.experiments.report import write_report
     t0 = time.perf_counter()
     arguments = _arguments(args)
     results = {}
-    for model in ("bilstm", "lstm"):
-        results[f"demo-{model}"] = execute(demo_experiment(args, model, args.demo_updates), args.out / f"demo-{model}",
-                                           args.resume, "reproduce", arguments)
-    results["compare"] = execute(compare_experiment(args), args.out / "compare", args.resume, "reproduce", arguments)
-    results["merge-modes"] = execute(merge_experiment(args, MERGE_MODES), args.out / "merge-modes", args.resume,
-                                     "reproduce", arguments)
+    for experiment in reproduce_experiments(args):
+        results[experiment.name] = execute(experiment, args.out / experiment.name, args.resume, "reproduce", arguments)
     report = write_report(args.out, results, arguments, time.perf_counter() - t0)
     print(f"report: {report}")
     return 0

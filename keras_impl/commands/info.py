@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from keras_impl.backend import BACKENDS, BackendError, select_backend
 
@@ -14,7 +15,7 @@ def run(args) -> int:
     try:
         select_backend(args.backend)
     except BackendError as exc:
-        print(f"bilstm info: {exc}")
+        print(f"bilstm info: error: {exc}", file=sys.stderr)
         return 2
     from keras_impl.backend import backend_info
     print(json.dumps(backend_info(), indent=2))

@@ -29,6 +29,16 @@ METRICS = {
     "heldout_sequence_accuracy": ("held-out accuracy per whole sequence", False),
 }
 
+# Name -> the values the metric can take: a confidence interval is cut to this range (a Student t interval
+# of accuracies near 1 would otherwise reach past 1). updates_to_90 >= the rolling window's first full count.
+RANGES = {
+    "mean_loss": (0.0, float("inf")),
+    "last50_loss": (0.0, float("inf")),
+    "updates_to_90": (1.0, float("inf")),
+    "heldout_step_accuracy": (0.0, 1.0),
+    "heldout_sequence_accuracy": (0.0, 1.0),
+}
+
 
 def mean_loss(losses: np.ndarray) -> float:
     return float(np.mean(losses))

@@ -61,7 +61,7 @@ def _diff_text(row: dict) -> str:
 
 
 def claims(results: dict) -> list[dict]:
-    """The tutorial's claims (../shared/TUTORIAL.md), each with the numbers and a verdict."""
+    """The tutorial's claims (docs/tutorial.md, "The tutorial"), each with the numbers and a verdict."""
     out = []
     demo = results["demo-bilstm"]["summary"]["models"]["bilstm"]["heldout_step_accuracy"]
     updates = results["demo-bilstm"]["meta"]["updates"]

@@ -16,12 +16,17 @@ faithful mode, seeds run one after another on one model whose weights and
 optimizer state are reset to fresh values before every seed.
 
 Results. One JSON file a (model, seed) under ``out/runs/<model>/``, written
-atomically, stamped with a fingerprint of everything that determines it;
-``resume=True`` skips the runs whose file holds the same fingerprint.
+atomically the moment that run is done, stamped with a fingerprint of
+everything that determines it. ``resume=True`` reuses a run whose file is
+whole (``check_record``: the same fingerprint, model and seed, ``updates``
+finite losses and accuracies, held-out accuracies in [0, 1]) and reruns, with
+a one-line notice, any other.
 """
 from __future__ import annotations
 
 import json
+import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,13 +102,71 @@ def run_path(out: Path, model_name: str, seed: int) -> Path:
     return out / "runs" / model_name / f"seed_{seed:04d}.json"
 
 
-def load_finished(out: Path, model_name: str, seed: int, fingerprint: dict) -> dict | None:
+def check_record(record, fingerprint: dict, model_name: str, seed: int, updates: int) -> str | None:
+    """Why ``record`` cannot stand for run (model_name, seed) of these settings; None when it is whole.
+
+    Whole: a JSON object with this fingerprint, model and seed; ``loss`` and
+    ``accuracy`` lists of exactly ``updates`` finite numbers (losses >= 0,
+    accuracies in [0, 1]); held-out step and sequence accuracies in [0, 1]; a
+    finite, non-negative ``train_wall_s``; an ``example`` with its four lists of
+    one length.
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object but a JSON {type(record).__name__}"
+    if record.get("fingerprint") != fingerprint:
+        return "made with other settings (its fingerprint differs)"
+    if record.get("model") != model_name or record.get("seed") != seed or isinstance(record.get("seed"), bool):
+        return f"holds model {record.get('model')!r} seed {record.get('seed')!r}, not {model_name!r} seed {seed}"
+    for key, low, high in (("loss", 0.0, math.inf), ("accuracy", 0.0, 1.0)):
+        values = record.get(key)
+        if not isinstance(values, list) or len(values) != updates:
+            size = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
+            return f"{key!r} must be a list of {updates} numbers (one an update), found {size}"
+        for k, v in enumerate(values):
+            if not _number_in(v, low, high):
+                return f"{key}[{k}] is {v!r}, not a finite number in [{low:g}, {high:g}]"
+    for key in ("heldout_step_accuracy", "heldout_sequence_accuracy"):
+        if not _number_in(record.get(key), 0.0, 1.0):
+            return f"{key!r} is {record.get(key)!r}, not a number in [0, 1]"
+    if not _number_in(record.get("train_wall_s"), 0.0, math.inf):
+        return f"'train_wall_s' is {record.get('train_wall_s')!r}, not a finite number >= 0"
+    example = record.get("example")
+    lists = [example.get(k) for k in EXAMPLE_KEYS] if isinstance(example, dict) else []
+    if len(lists) != len(EXAMPLE_KEYS) or not all(isinstance(v, list) for v in lists) \
+            or len({len(v) for v in lists}) != 1 or not lists[0]:
+        return f"'example' must hold the lists {', '.join(EXAMPLE_KEYS)} of one length"
+    return None
+
+
+def _number_in(value, low: float, high: float) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and low <= value <= high)
+
+
+def load_finished(out: Path, model_name: str, seed: int, fingerprint: dict, updates: int,
+                  notify=None) -> dict | None:
+    """The record of a finished run, or None (no file, or one that is not whole: ``notify`` is told why)."""
     path = run_path(out, model_name, seed)
+    if not path.exists():
+        return None
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if record.get("fingerprint") == fingerprint else None
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except ValueError as exc:
+        reason = f"not valid JSON ({exc})"
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or exc})"
+    else:
+        reason = check_record(record, fingerprint, model_name, seed, updates)
+        if reason is None:
+            return record
+    if notify is not None:
+        notify(f"{path}: {reason}; running it again")
+    return None
+
+
+EXAMPLE_KEYS = ("x", "expected", "predicted", "probability")
 
 
 def _evaluate(probabilities, data: SeedData) -> dict:
@@ -123,8 +186,8 @@ def _record(fingerprint, model_name, seed, logs_loss, logs_accuracy, evaluation,
             "train_wall_s": wall_s, **evaluation}
 
 
-def _train_batched_jax(model, spec, experiment, pending, datas):
-    """All pending seeds of one model in one program (JAX, fast mode)."""
+def _train_batched_jax(model, spec, pending, datas):
+    """All pending seeds of one model in one program (JAX, fast mode): (seed, loss, accuracy, evaluation, wall)."""
     from keras_impl import training_jax
     weights = [initial_weights(spec, datas[s]) for s in pending]
     xs = np.stack([datas[s].xs for s in pending])
@@ -133,8 +196,8 @@ def _train_batched_jax(model, spec, experiment, pending, datas):
     logs, final = training_jax.train_many(model, weights, xs, ys)
     probabilities = training_jax.predict_many(model, final, np.stack([datas[s].x_heldout for s in pending]))
     wall = (time.perf_counter() - start) / len(pending)
-    return [(s, logs["loss"][i], logs["accuracy"][i], _evaluate(probabilities[i], datas[s]), wall)
-            for i, s in enumerate(pending)]
+    for i, s in enumerate(pending):
+        yield s, logs["loss"][i], logs["accuracy"][i], _evaluate(probabilities[i], datas[s]), wall
 
 
 def _train_one(model, fresh_optimizer, spec, experiment, seed, data):
@@ -148,6 +211,12 @@ def _train_one(model, fresh_optimizer, spec, experiment, seed, data):
     logs = train_stream_logs(model, data.xs, data.ys, mode=experiment.mode)
     probabilities = np.asarray(model.predict(data.x_heldout.astype(np.float32), batch_size=len(data.x_heldout), verbose=0))
     return seed, logs["loss"], logs["accuracy"], _evaluate(probabilities, data), time.perf_counter() - start
+
+
+def _train_sequentially(model, fresh_optimizer, spec, experiment, pending, datas):
+    """Seeds one after another, each yielded as soon as it is done (so that it is saved at once)."""
+    for s in pending:
+        yield _train_one(model, fresh_optimizer, spec, experiment, s, datas[s])
 
 
 _TEMPLATES: dict = {}
@@ -164,7 +233,7 @@ def template_model(spec: ModelSpec, data: SeedData):
         import keras
 
         from keras_impl.models import build_model
-        from keras_impl.training import build_training_state, ensure_compiled
+        from keras_impl.training_core import build_training_state, ensure_compiled
         # JAX on a GPU would take the cuDNN path, which flips go_backwards outputs back to time order
         # (keras/src/backend/jax/rnn.py, Keras 3.15.1: not the tutorial's reversed LSTM) and is a custom
         # call that jax.vmap cannot batch. The generic path is the same model on every device.
@@ -176,8 +245,20 @@ def template_model(spec: ModelSpec, data: SeedData):
     return _TEMPLATES[spec]
 
 
-def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=None) -> dict[str, list[dict]]:
-    """Train every (model, seed) not already finished; the records of all of them, by model name."""
+def _print_notice(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=None,
+                   notify=_print_notice) -> dict[str, list[dict]]:
+    """Train every (model, seed) not already finished; the records of all of them, by model name.
+
+    Each run's record is written (atomically) the moment the run is done, so an
+    interruption loses at most the runs in flight. With ``resume``, a record
+    already on disk is reused only when ``check_record`` finds it whole and made
+    with these settings; any other is run again, and ``notify`` gets one line
+    naming the file and why. ``progress.update(n)`` is called as runs finish.
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -188,7 +269,7 @@ def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=
         done = {}
         if resume:
             for s in range(experiment.seeds):
-                record = load_finished(out, model_name, s, fingerprint)
+                record = load_finished(out, model_name, s, fingerprint, experiment.updates, notify)
                 if record is not None:
                     done[s] = record
         if progress is not None and done:
@@ -200,18 +281,14 @@ def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=
                     datas[s] = seed_data(s, experiment.updates, experiment.heldout, experiment.variable_length)
             model, fresh_optimizer = template_model(spec, datas[pending[0]])
             if backend == "jax" and experiment.mode == "fast":
-                results = _train_batched_jax(model, spec, experiment, pending, datas)
-                if progress is not None:
-                    progress.update(len(pending))
+                results = _train_batched_jax(model, spec, pending, datas)
             else:
-                results = []
-                for s in pending:
-                    results.append(_train_one(model, fresh_optimizer, spec, experiment, s, datas[s]))
-                    if progress is not None:
-                        progress.update(1)
+                results = _train_sequentially(model, fresh_optimizer, spec, experiment, pending, datas)
             for s, loss, accuracy, evaluation, wall in results:
                 record = _record(fingerprint, model_name, s, loss, accuracy, evaluation, wall)
-                atomic_write_json(run_path(out, model_name, s), record)
+                atomic_write_json(run_path(out, model_name, s), record)  # saved before anything else can fail
                 done[s] = record
+                if progress is not None:
+                    progress.update(1)
         records[model_name] = [done[s] for s in range(experiment.seeds)]
     return records

@@ -17,8 +17,12 @@ import numpy as np
 from scipy import stats as sps
 
 
-def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) of the mean of ``values`` (NaNs dropped); low = high = NaN for fewer than 2 values."""
+def mean_ci(values, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of ``values`` (NaNs dropped); low = high = NaN for fewer than 2 values.
+
+    ``bounds`` (lowest, highest): the values the metric can take (accuracies: 0, 1); the
+    interval is cut to them, since the mean of such values cannot lie outside.
+    """
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     if v.size == 0:
@@ -27,7 +31,10 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
     if v.size < 2:
         return mean, float("nan"), float("nan")
     half = float(sps.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high
 
 
 def mean_ci_band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,10 +71,15 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
-def paired_comparison(a, b) -> dict[str, float]:
-    """Paired difference a - b: mean, 95% CI, Wilcoxon p, the seeds used (pairs with a NaN are dropped)."""
+def paired_comparison(a, b, bounds: tuple[float, float] | None = None) -> dict[str, float]:
+    """Paired difference a - b: mean, 95% CI, Wilcoxon p, the seeds used (pairs with a NaN are dropped).
+
+    ``bounds``: the range of a and b; the difference's interval is cut to
+    [low - high, high - low] (two accuracies differ by at most 1).
+    """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = a - b
     d = d[~np.isnan(d)]
-    mean, low, high = mean_ci(d)
+    spread = None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+    mean, low, high = mean_ci(d, bounds=spread)
     return {"diff": mean, "ci_low": low, "ci_high": high, "p": wilcoxon_p(d), "n": int(d.size)}

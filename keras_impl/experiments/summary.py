@@ -1,6 +1,8 @@
 """One experiment's results as tables, statistics, CSV, JSON and figures.
 
-Per model: the mean and 95% CI over seeds of every metric in ``metrics.METRICS``.
+Per model: the mean and 95% CI over seeds of every metric in ``metrics.METRICS``,
+the interval cut to the values the metric can take (``metrics.RANGES``: an
+accuracy's interval never leaves [0, 1]).
 Between models: for every pair and metric the paired difference (first minus
 second) with its 95% CI and Wilcoxon p, Holm-corrected over all the pairs and
 metrics of the experiment (one family). A run that never reaches the rolling
@@ -15,9 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from keras_impl.files import atomic_write_csv, atomic_write_json
-from .metrics import METRICS, run_metrics
+from .metrics import METRICS, RANGES, run_metrics
 from .plots import loss_figure
 from .stats import holm, mean_ci, paired_comparison
+
+
+# What ``write_outputs`` writes into an experiment's folder, beside ``runs/``.
+OUTPUT_FILES = ("results.csv", "curves.csv", "pairs.csv", "summary.json", "loss.png", "loss.svg")
 
 
 def per_seed_metrics(records: dict[str, list[dict]]) -> dict[str, dict[str, np.ndarray]]:
@@ -35,7 +41,7 @@ def summarize(records: dict[str, list[dict]], updates: int) -> dict:
     for model, by_metric in values.items():
         table[model] = {}
         for metric, v in by_metric.items():
-            mean, low, high = mean_ci(v)
+            mean, low, high = mean_ci(v, bounds=RANGES[metric])
             table[model][metric] = {"mean": mean, "ci_low": low, "ci_high": high,
                                     "censored": int(np.isnan(v).sum()) if metric == "updates_to_90" else 0}
     pairs = []
@@ -44,7 +50,7 @@ def summarize(records: dict[str, list[dict]], updates: int) -> dict:
             va, vb = values[a][metric], values[b][metric]
             if metric == "updates_to_90":
                 va, vb = np.nan_to_num(va, nan=updates + 1), np.nan_to_num(vb, nan=updates + 1)
-            pairs.append({"a": a, "b": b, "metric": metric, **paired_comparison(va, vb)})
+            pairs.append({"a": a, "b": b, "metric": metric, **paired_comparison(va, vb, bounds=RANGES[metric])})
     for row, adjusted in zip(pairs, holm([row["p"] for row in pairs])):
         row["p_holm"] = float(adjusted)
     return {"models": table, "pairs": pairs, "per_seed": {m: {k: v.tolist() for k, v in d.items()} for m, d in values.items()}}

@@ -1,35 +1,43 @@
-"""Which parity cases Keras 3.15.1 itself answers differently on some backends, and why.
+"""Where Keras 3.15.1's backends answer differently from each other, and what the suites do about it.
 
-The oracle follows the JAX and numpy backends. Each function returns the reason
-(naming the Keras source) when ``case`` diverges on ``backend``/``device``, else
-None; the tests turn a reason into ``pytest.mark.xfail(strict=True, reason=...)``,
-so a divergence that disappears (a Keras upgrade, a wrong prediction here)
-fails the suite as loudly as a new one.
+1. A semantic difference the oracle models: leading masked steps.
+   A layer with ``zero_output_for_mask=False`` (a plain LSTM; a Bidirectional's
+   copies when ``return_sequences=False``) outputs, at a masked step, "the
+   previous output". Before the row's first valid step (in processing order)
+   there is none, and the backends fill it differently:
 
-Leading masked steps with a non-zero initial state (CPU, measured: exactly the
-46 layer cases this predicts fail on TensorFlow and torch, none on JAX).
-A layer with ``zero_output_for_mask=False`` (a plain LSTM; a Bidirectional's
-copies when ``return_sequences=False``) outputs, at a masked step, "the previous
-output". Before the first valid step there is none: JAX uses the carried state
-``h0`` (``keras/src/backend/jax/rnn.py`` L166-170, ``output_tm1 = states[0]``),
-TensorFlow and torch start from zeros (``keras/src/backend/tensorflow/rnn.py``
-L335-339 and L391, ``flat_zero_output`` as the first ``prev_output``;
-``keras/src/backend/torch/rnn.py`` L252-254 and L304-307). The outputs differ
-where a row starts, in processing order, with masked steps: left padding for a
-forward LSTM, right padding for ``go_backwards``, a fully masked row for both
-(and, without ``return_sequences``, that row's only output). States agree.
-In a stack the difference travels: a ``go_backwards`` layer hands its outputs
-on in processing order while the next layer reads the mask in time order, so
-the next layer reads some of the differing outputs at valid steps.
+   * JAX: the carried state h0. ``keras/src/backend/jax/rnn.py`` L164-170: the
+     scan's step takes ``output_tm1 = states[0]`` (the first state, h) as the
+     previous output.
+   * TensorFlow and torch: zeros. ``keras/src/backend/tensorflow/rnn.py``
+     L337-339 (``flat_zero_output``), L362-366 (a masked step repeats
+     ``prev_output``) and L391 (the loop starts ``prev_output`` at zeros);
+     ``keras/src/backend/torch/rnn.py`` L253-255, L278-282 and L304-308, the same.
 
-GPU paths (from the Keras source and ../shared/KERAS_SEMANTICS.md, not yet run
-on a GPU by this suite; a wrong prediction shows as a strict-xfail failure):
-* JAX, cuDNN (no mask, default activations): ``keras/src/backend/jax/rnn.py``
-  L330-331 flips a ``go_backwards`` output sequence back to time order, unlike
-  every other path.
-* TensorFlow, cuDNN (strictly right-padded mask): the kernel writes zeros at
-  padded steps (``keras/src/backend/tensorflow/rnn.py`` L968-975), where a plain
-  LSTM outputs the previous output.
+   After the first valid step both are the carried state, and the states
+   themselves agree. The outputs differ, with a non-zero initial state, where a
+   row starts with masked steps in processing order: left padding for a forward
+   LSTM, right padding for ``go_backwards``, a fully masked row for both (and,
+   without ``return_sequences``, that row's only output); in a stack the
+   difference travels into the next layer. The oracle has both conventions
+   (``reference.lstm_forward(..., initial_output="h0" | "zeros")``, the same on
+   ``bidirectional_forward``); ``initial_output(backend)`` picks the backend's,
+   so those cases (46 in the layer product) are asserted exactly on every
+   backend, and a test shows that the other convention misses by far more than
+   the bound. ``bilstm parity`` prints the difference under its table.
+
+2. Predicted GPU-path differences (from the Keras source, not yet run on a GPU
+   by this suite). ``layer_divergence``/``model_divergence`` return the reason;
+   pytest turns it into a strict xfail with ``raises=AssertionError``, so a
+   prediction that turns out wrong fails the suite, and ``bilstm parity``
+   does not compare those configurations (it lists them with the reason).
+
+   * JAX, cuDNN (no mask, default activations): ``keras/src/backend/jax/rnn.py``
+     L330-331 flips a ``go_backwards`` output sequence back to time order,
+     unlike every other path.
+   * TensorFlow, cuDNN (strictly right-padded mask): the kernel writes zeros at
+     padded steps (``keras/src/backend/tensorflow/rnn.py`` L968-975), where a
+     plain LSTM outputs the previous output.
 """
 from __future__ import annotations
 
@@ -37,10 +45,25 @@ import numpy as np
 
 from keras_impl.parity.cases import LayerCase, ModelCase, mask_array
 
-LEADING_MASK_REASON = (
-    "Keras 3.15.1, leading masked steps with a non-zero initial_state: TF/torch output 0 "
-    "(keras/src/backend/tensorflow/rnn.py L335-339,L391; keras/src/backend/torch/rnn.py L252-254,L304-307), "
-    "JAX and the oracle output h0 (keras/src/backend/jax/rnn.py L166-170)")
+INITIAL_OUTPUT = {"jax": "h0", "numpy": "h0", "tensorflow": "zeros", "torch": "zeros"}
+LEADING_MASK_SEMANTICS = (
+    "leading masked steps (a row's masked steps before its first valid one, with a non-zero initial state): "
+    "Keras on JAX outputs h0 (keras/src/backend/jax/rnn.py L164-170, output_tm1 = states[0]), "
+    "on TensorFlow and torch 0 (keras/src/backend/tensorflow/rnn.py L337-339, L362-366, L391; "
+    "keras/src/backend/torch/rnn.py L253-255, L278-282, L304-308); the oracle models both "
+    "(initial_output='h0' | 'zeros') and is checked in each backend's own convention")
+
+
+def initial_output(backend: str) -> str:
+    """The oracle's ``initial_output`` that reproduces Keras 3.15.1 on ``backend`` (see the module docstring, 1).
+
+    "h0" on JAX (and numpy), "zeros" on TensorFlow and torch.
+    """
+    if backend not in INITIAL_OUTPUT:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(sorted(INITIAL_OUTPUT))}")
+    return INITIAL_OUTPUT[backend]
+
+
 JAX_CUDNN_BACKWARDS_REASON = (
     "Keras 3.15.1 JAX cuDNN path flips a go_backwards output sequence back to time order "
     "(keras/src/backend/jax/rnn.py L330-331); every other path returns processing order")
@@ -54,8 +77,9 @@ def _layer_zero_outputs(case: LayerCase, k: int) -> bool:
     return case.bidirectional and case.layer_returns_sequences(k)
 
 
-def leading_mask_diverges(case: LayerCase, mask: np.ndarray | None = None) -> bool:
-    """Whether a non-zero initial state meets a leading masked step in an output that is compared.
+def leading_mask_matters(case: LayerCase, mask: np.ndarray | None = None) -> bool:
+    """Whether a non-zero initial state meets a leading masked step in an output that is compared,
+    so that the two conventions of ``initial_output`` give different results.
 
     ``mask`` (B, T) defaults to ``mask_array(case.mask)``.
     """
@@ -75,9 +99,11 @@ def leading_mask_diverges(case: LayerCase, mask: np.ndarray | None = None) -> bo
     return False
 
 
-def layer_divergence(case: LayerCase, backend: str, device: str = "cpu", mask: np.ndarray | None = None) -> str | None:
-    if backend in ("tensorflow", "torch") and leading_mask_diverges(case, mask):
-        return LEADING_MASK_REASON
+def layer_divergence(case: LayerCase, backend: str, device: str = "cpu") -> str | None:
+    """The reason Keras on ``backend``/``device`` is predicted to differ from the oracle in ``case``, else None.
+
+    Only the GPU paths: the leading-masked-step difference is modelled by the oracle, not predicted here.
+    """
     on_gpu = device != "cpu"
     if on_gpu and backend == "jax" and case.mask == "none" and case.go_backwards and not case.bidirectional:
         if any(case.layer_returns_sequences(k) for k in range(case.layers)):
@@ -99,11 +125,14 @@ def model_divergence(case: ModelCase, backend: str, device: str = "cpu") -> str 
 
 
 def xfail_params(cases, divergence, backend: str, device: str) -> list:
-    """``pytest.param`` per case, id = ``case.id``, a strict xfail where ``divergence`` names a reason."""
+    """``pytest.param`` per case, id = ``case.id``, a strict xfail where ``divergence`` names a reason.
+
+    ``raises=AssertionError``: only a numeric mismatch is the predicted failure; a crash is not.
+    """
     import pytest  # here, not at the top: ``bilstm parity`` uses this module without pytest
     params = []
     for case in cases:
         reason = divergence(case, backend, device)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] if reason else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params

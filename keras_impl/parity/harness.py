@@ -8,8 +8,14 @@ Every parity check is built from these steps (after PyTorch's ``_test_RNN_cpu_vs
 2. load the same arrays into both sides: the oracle takes them as they are,
    Keras through ``set_weights`` (Keras's own layout and order, so nothing is sliced);
 3. run both and name every result (``L1.output``, ``L0.h_f``, ...);
-4. compare the two dicts key by key: the failure message names each key over
-   the tolerance and its worst absolute error.
+4. compare the two dicts key by key (``keras_impl/parity/compare.py``): the
+   failure message names each key over the tolerance and its error.
+
+Where Keras's backends disagree with each other (``divergences.py``), the
+oracle is run in the convention of the backend under test: at masked steps
+before a row's first valid step, an LSTM outputs h0 on JAX and zeros on
+TensorFlow and torch (``divergences.initial_output``, the oracle's
+``initial_output=`` option).
 
 Speed: Keras layers (and models) are built once per structural configuration
 and cached (``LayerCase.structure``); a case only calls ``set_weights``. How
@@ -24,6 +30,7 @@ import contextlib
 import numpy as np
 
 import reference
+from keras_impl.parity import divergences
 from keras_impl.parity.cases import DIMS, Dims, LayerCase, ModelCase, mask_array
 
 
@@ -88,17 +95,22 @@ def next_layer_input(raw):
 
 # ---------------------------------------------------------------- the oracle side
 
-def oracle_layer(case: LayerCase, weights, x, mask, states) -> dict[str, np.ndarray]:
-    """The oracle's named results for a stack of ``case.layers`` layers (float64)."""
+def oracle_layer(case: LayerCase, weights, x, mask, states, initial_output: str = "h0") -> dict[str, np.ndarray]:
+    """The oracle's named results for a stack of ``case.layers`` layers (float64).
+
+    ``initial_output``: the oracle's option for masked steps before a row's first valid one ("h0" | "zeros").
+    """
     results, h = {}, x
     for k in range(case.layers):
         w, rs = weights[k], case.layer_returns_sequences(k)
         if case.bidirectional:
             raw = reference.bidirectional_forward(h, w[:3], w[3:], merge_mode=case.merge_mode, initial_state=states[k],
-                                                  mask=mask, return_sequences=rs, return_state=case.return_state)
+                                                  mask=mask, return_sequences=rs, return_state=case.return_state,
+                                                  initial_output=initial_output)
         else:
             raw = reference.lstm_forward(h, *w, initial_state=states[k], mask=mask, go_backwards=case.go_backwards,
-                                         return_sequences=rs, return_state=case.return_state)
+                                         return_sequences=rs, return_state=case.return_state,
+                                         initial_output=initial_output)
         results.update(name_results(case, k, raw))
         h = next_layer_input(raw)
     return results
@@ -283,15 +295,20 @@ def keras_stack(case: LayerCase, dims: Dims) -> KerasStack:
 
 # ---------------------------------------------------------------- one case, both sides
 
-def layer_parity(case: LayerCase, rng, dims: Dims = DIMS, mask=None, compiled: bool | None = None):
+def layer_parity(case: LayerCase, rng, dims: Dims = DIMS, mask=None, compiled: bool | None = None,
+                 initial_output: str | None = None):
     """``(expected, actual)`` named results of one layer-level case.
 
     ``mask`` defaults to ``mask_array(case.mask)``; the hypothesis test passes its own.
+    ``initial_output`` defaults to the convention of the backend under test
+    (``divergences.initial_output``); a test passes the other one to show that it matters.
     """
     if mask is None:
         mask = mask_array(case.mask, dims.batch, dims.time)
+    if initial_output is None:
+        initial_output = divergences.initial_output(_backend())
     weights, states, x = draw_layer_weights(case, dims, rng), draw_states(case, dims, rng), draw_x(dims, rng)
-    expected = oracle_layer(case, weights, x, mask, states)
+    expected = oracle_layer(case, weights, x, mask, states, initial_output)
     actual = keras_stack(case, dims)(weights, x, mask, states, compiled=compiled)
     check_dtype(actual, case.id)
     return expected, actual
@@ -346,32 +363,3 @@ def model_parity(case: ModelCase, rng, dims: Dims = DIMS, compiled: bool | None 
     actual = {"probabilities": keras_model(case, dims)(weights, x, compiled=compiled)}
     check_dtype(actual, case.id)
     return expected, actual
-
-
-# ---------------------------------------------------------------- comparing
-
-def worst_abs_errors(expected: dict, actual: dict) -> dict[str, float]:
-    """Worst absolute error per key (inf for a shape mismatch, nan if Keras produced a nan)."""
-    if set(expected) != set(actual):
-        raise AssertionError(f"result names differ: oracle {sorted(expected)}, Keras {sorted(actual)}")
-    errors = {}
-    for key, want in expected.items():
-        got = np.asarray(actual[key], dtype=np.float64)
-        if got.shape != want.shape:
-            errors[key] = float("inf")
-            continue
-        errors[key] = float(np.max(np.abs(got - want))) if want.size else 0.0
-    return errors
-
-
-def assert_close(expected: dict, actual: dict, tol: float, label: str = "") -> float:
-    """Raise, naming every key whose worst absolute error is not within ``tol``; return the worst error."""
-    errors = worst_abs_errors(expected, actual)
-    bad = {k: e for k, e in errors.items() if not e <= tol}  # `not <=` also catches nan
-    if bad:
-        detail = "; ".join(
-            f"{k}: worst abs error {e:.3g}" + (f" (shape Keras {np.shape(actual[k])} vs oracle {expected[k].shape})"
-                                                 if e == float("inf") else "")
-            for k, e in sorted(bad.items()))
-        raise AssertionError(f"{label} exceeds tolerance {tol:g}: {detail}")
-    return max(errors.values())

@@ -2,7 +2,9 @@
 
 Every section of the table (``keras_impl/parity/checks.py`` for layers and models,
 ``keras_impl/parity/training_checks.py`` for gradients and trajectories) builds
-its rows here, so the verdict rules live in one place.
+its rows here, so the verdict rule lives in one place: a row is ``pass`` when
+its worst error is within its bound (``tolerances.bound``) and ``FAIL``
+otherwise (nan, a crash of the comparison, a missing or misshapen result included).
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from keras_impl.parity.tolerances import FLOAT32_ABS, float64_abs
+from keras_impl.parity import compare
+from keras_impl.parity.tolerances import Bound
+
+VERDICTS = ("pass", "FAIL")
 
 
 @dataclass(frozen=True)
@@ -28,14 +33,14 @@ class Row:
     section: str
     configuration: str
     dtype: str
-    worst_abs_error: float
-    tolerance: float
-    verdict: str        # "pass" | "FAIL" | "known"
-    note: str = ""      # the reason of a known divergence
+    worst_error: float
+    bound: Bound
+    verdict: str        # "pass" | "FAIL"
+    note: str = ""      # why a FAIL failed (a comparison that could not be made)
 
-
-def tolerance(options: CheckOptions) -> float:
-    return FLOAT32_ABS if options.dtype == "float32" else float64_abs(options.backend)
+    @property
+    def tolerance(self) -> float:
+        return self.bound.value
 
 
 def seeded_rng(configuration: str) -> np.random.Generator:
@@ -43,20 +48,17 @@ def seeded_rng(configuration: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([zlib.crc32(configuration.encode()), 2026]))
 
 
-def row(section: str, configuration: str, error: float, tol: float, options: CheckOptions,
-        divergence: str | None = None) -> Row:
-    within = error <= tol  # False for nan too
-    verdict = "pass" if within else ("known" if divergence else "FAIL")
-    return Row(section, configuration, options.dtype, error, tol, verdict, divergence if not within and divergence else "")
+def row(section: str, configuration: str, error: float, bound: Bound, options: CheckOptions, note: str = "") -> Row:
+    verdict = "pass" if error <= bound.value else "FAIL"  # `<=` is False for nan
+    return Row(section, configuration, options.dtype, error, bound, verdict, note)
 
 
-def measure(section: str, configuration: str, tol: float, options: CheckOptions, divergence: str | None,
-            compare: Callable[[], tuple[dict, dict]]) -> Row:
-    """Run ``compare() -> (expected, actual)`` and make its row; an exception is a FAIL that says why."""
-    from keras_impl.parity import harness
+def measure(section: str, configuration: str, bound: Bound, options: CheckOptions,
+            compare_fn: Callable[[], tuple[dict, dict]]) -> Row:
+    """Run ``compare_fn() -> (expected, actual)`` and make its row; an AssertionError is a FAIL that says why."""
     try:
-        expected, actual = compare()
-        error = max(harness.worst_abs_errors(expected, actual).values())
+        expected, actual = compare_fn()
+        error = compare.worst(compare.errors(expected, actual, bound.kind))
     except AssertionError as exc:  # wrong dtype, names or shapes: the harness says which
-        return Row(section, configuration, options.dtype, float("nan"), tol, "FAIL", str(exc))
-    return row(section, configuration, error, tol, options, divergence)
+        return row(section, configuration, float("nan"), bound, options, str(exc))
+    return row(section, configuration, error, bound, options)

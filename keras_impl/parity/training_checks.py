@@ -14,23 +14,25 @@ the mask reaches it and the loss is the mean over valid steps.
 Trajectory: the same initial weights and the same stream of tutorial sequences
 (``reference.problem.make_sequences``), one ``model.fit`` call per sequence
 (batch 1, one epoch: one Adam update) against ``reference.train``; the loss
-``fit`` reports for every update and the final weights are compared.
+``fit`` reports for every update and each weight's total update (final minus
+initial weights) are compared. The update, not the weight: a relative error of
+the weights themselves would hide an optimizer error under the weights' size.
 
-Precision (see ``shared/KERAS_SEMANTICS.md``):
+Precision:
 - float32: the oracle takes the float32-rounded weights and inputs, so only the
   backend's float32 arithmetic differs; errors are relative to each array's largest entry.
 - float64: only TensorFlow computes in float64 throughout. On JAX (even with
   x64 on) and torch, Keras's type promotion maps float64 results to float32
   (``keras/src/backend/common/dtypes.py`` ``BIT64_TO_BIT32_DTYPE``), so the
-  figure there is float32's. TensorFlow's Adam rounds the betas through float32
+  figure there is float32's, held to the measured ``*_FLOAT64_DEMOTED_ABS``
+  bounds. TensorFlow's Adam rounds the betas through float32
   (``ops.cast(self.beta_1, variable.dtype)`` in ``keras/src/optimizers/adam.py``):
   the oracle's trajectory uses ``Adam(betas_through_float32=True)`` there.
 
-``SECTIONS`` gives the rows of the ``bilstm parity`` table for this backend.
+``gradient_section`` and ``trajectory_section`` give the rows of the ``bilstm parity`` table.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 from dataclasses import dataclass
 
@@ -40,8 +42,8 @@ import reference
 from reference.problem import make_sequences
 
 from keras_impl.parity import rows
-from keras_impl.parity.tolerances import (GRADIENT_FLOAT32_REL, GRADIENT_FLOAT64_ABS, TRAJECTORY_FLOAT32_REL,
-                                     TRAJECTORY_FLOAT64_ABS)
+from keras_impl.parity.harness import floatx
+from keras_impl.parity.tolerances import bound
 
 KINDS = {
     "lstm": dict(direction="forward"),
@@ -55,13 +57,6 @@ MIXED_MASK = np.array([[1, 1, 1, 1, 1, 0, 0],    # right padding
                        [1, 0, 1, 1, 0, 0, 1],    # holes
                        [0, 0, 0, 0, 0, 0, 0]],   # a fully masked row
                       dtype=bool)
-FLOAT64_CAUSE = ("Keras maps float64 results to float32 on this backend: keras/src/backend/common/dtypes.py "
-                 "L235-242 BIT64_TO_BIT32_DTYPE, applied in result_type L276")
-
-
-def float64_exact(backend: str) -> bool:
-    """Whether Keras computes a float64 model in float64 throughout on ``backend``."""
-    return backend == "tensorflow"
 
 
 @dataclass(frozen=True)
@@ -104,25 +99,6 @@ TUTORIAL_TRAJECTORY = TrajectoryCase()  # the tutorial's Bidirectional model, 10
 
 
 # ---------------------------------------------------------------- Keras's precision
-
-@contextlib.contextmanager
-def keras_floatx(dtype: str):
-    """Build models and optimizers in ``dtype`` (JAX: with x64 on, so float64 arrays exist at all)."""
-    import keras
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    # Both: the global dtype policy, once read, no longer follows floatx (keras/src/dtype_policies/dtype_policy.py).
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    with contextlib.ExitStack() as stack:
-        if keras.backend.backend() == "jax" and dtype == "float64":
-            import jax
-            stack.enter_context(jax.enable_x64(True))
-        try:
-            yield
-        finally:
-            keras.config.set_floatx(previous_floatx)
-            keras.config.set_dtype_policy(previous_policy)
-
 
 def rounded(array: np.ndarray, dtype: str) -> np.ndarray:
     """``array`` as Keras stores it in ``dtype``, back in float64 for the oracle."""
@@ -184,7 +160,7 @@ def gradient_parity(case: GradientCase, rng: np.random.Generator, dtype: str):
     if case.masked:
         x = x * MIXED_MASK[..., None]  # zero padding for Masking(0.0)
     y = (rng.random((B, T, 1)) < 0.5).astype(np.float64)  # (B, T, 1)
-    with keras_floatx(dtype):
+    with floatx(dtype):
         model = compiled_model(spec, weights)
         loss, grads = keras_loss_and_grads(model, x.astype(dtype), y.astype(dtype))
     o_loss, o_grads = reference.loss_and_grads(spec, [rounded(w, dtype) for w in weights], rounded(x, dtype), y)
@@ -216,7 +192,8 @@ def keras_fit_stream(model, xs: np.ndarray, ys: np.ndarray, *, use_fit: bool = F
 
 def trajectory_parity(case: TrajectoryCase, rng: np.random.Generator, dtype: str, *,
                       betas_through_float32: bool | None = None, use_fit: bool = False):
-    """``(expected, actual)``: every update's loss and the final weights, oracle and Keras ``fit`` in ``dtype``.
+    """``(expected, actual)``: every update's loss and each weight's total update (final - initial),
+    oracle and Keras in ``dtype``.
 
     ``betas_through_float32`` None follows the backend (True on TensorFlow, whose
     Adam rounds the betas through float32; False elsewhere).
@@ -227,75 +204,24 @@ def trajectory_parity(case: TrajectoryCase, rng: np.random.Generator, dtype: str
     spec = case.spec()
     weights = reference.random_weights(spec, rng)
     xs, ys = make_sequences(case.updates, spec.timesteps, rng)  # (N, T, 1) each
-    with keras_floatx(dtype):
+    with floatx(dtype):
         model = compiled_model(spec, weights)
         losses, final = keras_fit_stream(model, xs.astype(dtype), ys.astype(dtype), use_fit=use_fit)
     o_final, o_losses = reference.train(spec, [rounded(w, dtype) for w in weights], rounded(xs, dtype), ys,
                                         optimizer=reference.Adam(betas_through_float32=betas_through_float32))
-    names = [f"final weights[{k}] {role}" for k, (role, _) in enumerate(spec.weight_roles())]
-    return {"losses": o_losses, **dict(zip(names, o_final))}, {"losses": losses, **dict(zip(names, final))}
-
-
-# ---------------------------------------------------------------- comparing
-
-def absolute_errors(expected: dict, actual: dict) -> dict[str, float]:
-    """Worst absolute error per name (nan stays nan, so a comparison with it fails)."""
-    return {k: float(np.max(np.abs(np.asarray(actual[k], np.float64) - v))) for k, v in expected.items()}
-
-
-def relative_errors(expected: dict, actual: dict) -> dict[str, float]:
-    """Worst absolute error per name over the largest magnitude of the oracle's array."""
-    out = {}
-    for k, v in expected.items():
-        scale = float(np.max(np.abs(v)))
-        err = float(np.max(np.abs(np.asarray(actual[k], np.float64) - v)))
-        out[k] = err / scale if scale > 0 else err
-    return out
-
-
-def assert_within(errors: dict[str, float], tol: float, label: str) -> float:
-    """Raise naming every entry over ``tol``; return the worst error."""
-    bad = {k: e for k, e in errors.items() if not e <= tol}  # `not <=` also catches nan
-    if bad:
-        detail = "; ".join(f"{k}: {e:.3g}" for k, e in sorted(bad.items(), key=lambda kv: -kv[1]))
-        raise AssertionError(f"{label}: over tolerance {tol:g}: {detail}")
-    return max(errors.values())
-
-
-def tolerance(what: str, dtype: str) -> tuple[str, float]:
-    """``(kind of error, bound)`` for ``what`` in "gradient" | "trajectory" and ``dtype``."""
-    if dtype == "float64":
-        return "abs", {"gradient": GRADIENT_FLOAT64_ABS, "trajectory": TRAJECTORY_FLOAT64_ABS}[what]
-    return "rel", {"gradient": GRADIENT_FLOAT32_REL, "trajectory": TRAJECTORY_FLOAT32_REL}[what]
-
-
-def errors_for(kind: str, expected: dict, actual: dict) -> dict[str, float]:
-    return absolute_errors(expected, actual) if kind == "abs" else relative_errors(expected, actual)
+    start = [rounded(w, dtype) for w in weights]  # what both sides started from
+    names = [f"weights[{k}] {role} update" for k, (role, _) in enumerate(spec.weight_roles())]
+    return ({"losses": o_losses, **{n: w - w0 for n, w, w0 in zip(names, o_final, start)}},
+            {"losses": losses, **{n: w - w0 for n, w, w0 in zip(names, final, start)}})
 
 
 # ---------------------------------------------------------------- sections of the `bilstm parity` table
 
-def _section_row(section: str, configuration: str, what: str, options, compare):
-    """One ``rows.Row``: the worst error of ``compare() -> (expected, actual)`` against its bound.
-
-    float32 rows are relative (the configuration ends in ``:rel``), float64 rows absolute (``:abs``); float64
-    on JAX and torch is a known divergence (``FLOAT64_CAUSE``), reported with its figure.
-    """
-    kind, tol = tolerance(what, options.dtype)
-    label = f"{configuration}:{kind}"  # float32 rows are relative errors, float64 rows absolute
-    try:
-        expected, actual = compare()
-        worst = max(errors_for(kind, expected, actual).values())
-    except AssertionError as exc:
-        return rows.Row(section, label, options.dtype, float("nan"), tol, "FAIL", str(exc))
-    divergence = FLOAT64_CAUSE if options.dtype == "float64" and not float64_exact(options.backend) else None
-    return rows.row(section, label, worst, tol, options, divergence)
-
-
 def gradient_section(options) -> list:
     """Loss and gradients, oracle against the backend's autodiff: every model kind, masked and not, stacked."""
     cases = [c for c in GRADIENT_CASES if c.masked and c.layers == 1][:2] if options.quick else GRADIENT_CASES
-    return [_section_row("gradients", case.id, "gradient", options,
+    limit = bound("gradient", options.dtype, options.backend)
+    return [rows.measure("gradients", case.id, limit, options,
                          lambda case=case: gradient_parity(case, rows.seeded_rng(f"gradients/{case.id}"), options.dtype))
             for case in cases]
 
@@ -303,5 +229,6 @@ def gradient_section(options) -> list:
 def trajectory_section(options) -> list:
     """The tutorial model trained on the same stream (100 updates; 20 with --quick) by Keras and by the oracle."""
     case = TrajectoryCase(updates=20) if options.quick else TUTORIAL_TRAJECTORY
-    return [_section_row("trajectory", case.id, "trajectory", options,
+    limit = bound("trajectory", options.dtype, options.backend)
+    return [rows.measure("trajectory", case.id, limit, options,
                          lambda: trajectory_parity(case, rows.seeded_rng(f"trajectory/{case.id}"), options.dtype))]
