@@ -20,9 +20,14 @@ class UsageError(ValueError):
     """A bad command-line value: the message is the one line a command prints before exiting with status 2."""
 
 
-def default_folder() -> Path:
+def default_folder(shard=None) -> Path:
+    """``results/bench/<machine>``; for shard K of N (N > 1), ``results/bench/<machine>/shard-K-of-N``, so that
+    the shards of one sweep on like machines sharing a file system never meet in one folder."""
     from benchmarks.environment import machine_id
-    return DEFAULT_RESULTS / machine_id()
+    folder = DEFAULT_RESULTS / machine_id()
+    if shard is not None and shard.count > 1:
+        folder = folder / f"shard-{shard.index}-of-{shard.count}"
+    return folder
 
 
 def check_out_folder(text: str | os.PathLike | None, option: str = "--out") -> Path:

@@ -68,3 +68,20 @@ except ImportError:  # Windows
 
     def _lock(fd: int) -> None:
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+def holder(folder: str | os.PathLike) -> str | None:
+    """The pid (as written) of the run that holds ``folder``'s lock; None when nobody does. Writes nothing."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run ever held it
+    try:
+        try:
+            _lock(fd)
+        except OSError:
+            return _read_pid(fd) or "unknown"
+        return None
+    finally:
+        os.close(fd)  # drops the lock if we took it

@@ -12,6 +12,12 @@ the first step), run more warm-up steps, then time ``repeats`` single steps,
 synchronizing the device before each clock read. ``repeats`` is sized to the
 case's share of the time left (at least ``MIN_REPEATS``, at most ``MAX_REPEATS``).
 
+Noise (``benchmarks.records``): a measurement whose IQR exceeds ``NOISE_THRESHOLD`` of its
+median is taken again, at most ``MAX_REMEASURES`` times and only while the case's time
+allows; the steadiest measurement is kept, and a record still noisy says ``noisy: true``.
+The machine's 1-minute load average is recorded before and after each case
+(``loadavg_before``, ``loadavg_after``; ``loadavg_1m`` is the one before).
+
 Budget: before a case, its step time is estimated from the cases of its group
 already timed (in this process or recorded by an earlier one: fixed per-step
 overhead + FLOPs / best achieved FLOP/s) and the compile time seen so far; a case whose warm-up and minimum repeats would
@@ -32,6 +38,7 @@ import traceback
 from typing import Callable
 
 from benchmarks.cases import Case, train_step_flops
+from benchmarks.records import MAX_REMEASURES, NOISE_THRESHOLD, relative_spread
 from benchmarks.step import Builder, Step
 from benchmarks.store import ResultsStore
 
@@ -78,50 +85,82 @@ class Estimator:
         self.compiles.append(max(0.0, first_step_s - median_s))
 
 
-def time_case(case: Case, step: Step, seconds: float) -> dict:
+def sample_steps(step: Step, seconds: float, clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Single-step times for about ``seconds``: at least MIN_REPEATS, at most MAX_REPEATS; the clock is read
+    only once the device is done (``step.sync``)."""
+    start = clock()
+    times: list[float] = []
+    while len(times) < MIN_REPEATS or (len(times) < MAX_REPEATS and clock() - start < seconds):
+        t0 = clock()
+        step.sync(step.run())
+        times.append(clock() - t0)
+    return times
+
+
+Sampler = Callable[[Step, float], list[float]]
+
+
+def time_case(case: Case, step: Step, seconds: float, *, max_seconds: float | None = None,
+              sampler: Sampler = sample_steps, clock: Callable[[], float] = time.perf_counter) -> dict:
     """Warm up, then time single steps for about ``seconds``: median, quartiles, sequences/s, GFLOP/s.
 
-    At least MIN_REPEATS and at most MAX_REPEATS timed steps; the loop stops at the first of
-    MAX_REPEATS or ``seconds`` spent after the first step (warm-up included) once MIN_REPEATS are in.
+    A measurement whose IQR is over NOISE_THRESHOLD of its median is taken again (at most MAX_REMEASURES
+    times, and only while the time spent since the first step plus one more measurement fits in
+    ``max_seconds``); the steadiest is kept. ``sampler`` takes the measurements (tests inject theirs).
     """
-    t0 = time.perf_counter()
+    t0 = clock()
     step.sync(step.run())
-    first = time.perf_counter() - t0
-    start = time.perf_counter()  # the budget counts from here: compilation is estimated apart
+    first = clock() - t0
+    start = clock()  # the budget counts from here: compilation is estimated apart
     for _ in range(WARMUP_STEPS):
         step.sync(step.run())
-    times: list[float] = []
-    while len(times) < MIN_REPEATS or (len(times) < MAX_REPEATS and time.perf_counter() - start < seconds):
-        t0 = time.perf_counter()
-        step.sync(step.run())  # the clock is read only once the device is done
-        times.append(time.perf_counter() - t0)
-    repeats = len(times)
-    q1, median, q3 = quartiles(times)
+    measurements: list[tuple[float, float, float, int]] = []  # (q1, median, q3, repeats)
+    while True:
+        before = clock()
+        times = sampler(step, seconds)
+        q1, median, q3 = quartiles(times)
+        measurements.append((q1, median, q3, len(times)))
+        took = clock() - before
+        if relative_spread(q1, median, q3) <= NOISE_THRESHOLD or len(measurements) > MAX_REMEASURES:
+            break
+        if max_seconds is not None and clock() - start + took > max_seconds:
+            break  # no time for another: the record says noisy
+    spreads = [relative_spread(q1, m, q3) for q1, m, q3, _ in measurements]
+    q1, median, q3, repeats = measurements[spreads.index(min(spreads))]
     flops = train_step_flops(case.batch, case.timesteps, case.units, case.features)
     return {
         "median_s": median, "q1_s": q1, "q3_s": q3, "iqr_s": q3 - q1, "repeats": repeats,
         "first_step_s": first, "sequences_per_s": case.batch / median,
         "gflop": flops / 1e9, "gflops": flops / median / 1e9,
+        "rel_iqr": min(spreads), "noisy": min(spreads) > NOISE_THRESHOLD, "measurements": len(measurements),
+        "spreads": spreads,
     }
 
 
-def base_record(case: Case, context: dict) -> dict:
-    # The 1-minute load average: on a shared machine, other people's work is part of the result.
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"key": case.key, **case.as_dict(), **context, "loadavg_1m": load,
+def machine_load() -> float | None:
+    """The 1-minute load average (None where the system has none): on a shared machine, other people's
+    work is part of the result."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def base_record(case: Case, context: dict, load: float | None = None) -> dict:
+    load = machine_load() if load is None else load
+    return {"key": case.key, **case.as_dict(), **context, "loadavg_1m": load, "loadavg_before": load,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: float, *,
               case_seconds: float = 10.0, estimate_skip: bool = True, context: dict | None = None,
-              cleanup: Callable[[], None] = gc.collect,
+              cleanup: Callable[[], None] = gc.collect, sampler: Sampler = sample_steps,
+              load: Callable[[], float | None] = machine_load,
               log: Callable[[str], None] = lambda s: print(s, flush=True)) -> None:
     """Run ``cases`` not already done in ``store``, writing each record as soon as it is known.
 
     ``deadline`` is a ``time.time()`` value; a case is timed for at most ``case_seconds`` (beyond its
     first step) or its share of the time left, whichever is less; ``estimate_skip=False`` runs every
     case while time is left, whatever its estimate (``--quick``: the cases are small); ``context``
-    (device name, versions, ...) goes into every record.
+    (device name, versions, ...) goes into every record; ``sampler`` takes each measurement and ``load``
+    reads the machine's load before and after each case (tests inject both).
     """
     context = context or {}
     estimator = Estimator()
@@ -137,7 +176,7 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
         left = deadline - time.time()
         share = left / (len(pending) - i)
         allowed = min(left, SLACK * share)
-        record = base_record(case, context)
+        record = base_record(case, context, load())
         cost = estimator.min_cost_s(case) if estimate_skip else None
         if left <= 0 or (cost is not None and cost > allowed):
             est = estimator.step_s(case)
@@ -151,11 +190,14 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
         step = None
         try:
             step = build(case)
-            result = time_case(case, step, seconds=min(allowed, max(share, 0.0), case_seconds))
+            result = time_case(case, step, seconds=min(allowed, max(share, 0.0), case_seconds),
+                               max_seconds=allowed, sampler=sampler)
             record.update(step.describe())
             record.update(result, status="ok")
             estimator.update(case, result["median_s"], result["first_step_s"])
-            log(f"  {case.key}: {result['median_s'] * 1e3:.3g} ms (IQR {result['iqr_s'] * 1e3:.2g}), "
+            noise = (f", NOISY after {result['measurements']} measurements" if result["noisy"] else
+                     f", steady after {result['measurements']} measurements" if result["measurements"] > 1 else "")
+            log(f"  {case.key}: {result['median_s'] * 1e3:.3g} ms (IQR {result['iqr_s'] * 1e3:.2g}{noise}), "
                 f"{result['sequences_per_s']:.4g} seq/s, {result['gflops']:.3g} GFLOP/s, {record.get('kernel')}")
         except Exception as exc:  # noqa: BLE001 - any failure of a case is a result; the sweep goes on
             if step is not None:
@@ -171,6 +213,7 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
                 step.close()
             del step
             cleanup()
+        record["loadavg_after"] = load()
         store.put(record)
 
 
@@ -187,17 +230,22 @@ def builder_for(case: Case) -> tuple[Builder, Callable[[], None], Callable[[], d
 
 
 def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float = 10.0,
-           estimate_skip: bool = True) -> int:
+           estimate_skip: bool = True, stand_in: bool = False) -> int:
     groups = {c.group for c in cases}
     if len(groups) != 1:
         raise ValueError(f"a worker runs one group, got {sorted(groups)}")
     first = cases[0]
     from benchmarks.environment import framework_device, limit_threads
-    from keras_impl.backend import set_tf32
     threads = limit_threads()  # before any framework import: their thread pools size themselves at start
-    build, cleanup, context_fn = builder_for(first)
-    set_tf32(first.framework, first.tf32)
-    device, device_name = framework_device(first.framework)
+    if stand_in:  # no framework: the machinery alone (benchmarks/stand_in.py)
+        from benchmarks import stand_in as stand_in_step
+        build, cleanup, context_fn = stand_in_step.build, (lambda: None), (lambda: stand_in_step.context(first))
+        device, device_name = first.device, "stand-in"
+    else:
+        from keras_impl.backend import set_tf32
+        build, cleanup, context_fn = builder_for(first)
+        set_tf32(first.framework, first.tf32)
+        device, device_name = framework_device(first.framework)
     store = ResultsStore(out_dir)
     context = {**context_fn(), "device_name": device_name, "threads": threads}
     if device != first.device:
@@ -219,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", required=True, help="JSON list of Case fields")
     parser.add_argument("--case-seconds", type=float, default=10.0, help="most seconds spent timing one case")
     parser.add_argument("--no-estimate-skip", action="store_true", help="run every case while time is left")
+    parser.add_argument("--stand-in", action="store_true", help="time a stand-in step, no framework (rehearsals)")
     parser.add_argument("--parent-pid", type=int, default=None,
                         help="die with this process (the sweep's driver passes its pid; benchmarks/lifeline.py)")
     args = parser.parse_args(argv)
@@ -226,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.lifeline import die_with_parent
         die_with_parent(args.parent_pid)  # first: a worker must never outlive its driver, even while importing
     cases = [Case(**c) for c in json.loads(args.cases)]
-    return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip)
+    return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip, args.stand_in)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ from keras_impl.files import atomic_write_json, atomic_write_text
 CSV_FIELDS = [
     "key", "status", "impl", "framework", "device", "device_name", "path", "kernel",
     "batch", "timesteps", "units", "features", "dtype", "tf32", "jit_compile", "n_devices",
-    "median_s", "q1_s", "q3_s", "iqr_s", "repeats", "first_step_s",
-    "sequences_per_s", "gflop", "gflops", "keras", "jax", "torch", "tensorflow", "error", "reason", "threads", "loadavg_1m", "timestamp",
+    "median_s", "q1_s", "q3_s", "iqr_s", "repeats", "first_step_s", "rel_iqr", "noisy", "measurements",
+    "sequences_per_s", "gflop", "gflops", "keras", "jax", "torch", "tensorflow", "error", "reason", "threads",
+    "loadavg_1m", "loadavg_before", "loadavg_after", "timestamp", "machine", "hostname", "stand_in",
 ]
 DONE = ("ok", "error")  # statuses that --resume does not run again ("skipped" cases are tried again)
 STATUSES = ("ok", "error", "skipped", "running")
@@ -92,6 +93,8 @@ def record_problem(record: dict) -> str | None:
     repeats = record.get("repeats")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         return f"repeats must be a positive int, got {repeats!r}"
+    if "noisy" in record and not isinstance(record["noisy"], bool):
+        return f"noisy must be true or false, got {record['noisy']!r}"
     return None
 
 

@@ -7,6 +7,8 @@ Commands (``bilstm bench`` takes the same options):
     python -m benchmarks.train_speed --quick --out /tmp/bench      # a few small CPU cases, seconds a backend
     python -m benchmarks.train_speed --backend jax --devices gpu --budget 300
     python -m benchmarks.summary results/bench/<machine>           # redraw figures and summary.md
+    python -m benchmarks.train_speed --shard 2/4 ...               # a quarter of the grid (benchmarks/shards.py)
+    bilstm bench merge DIR... --out DIR                            # shard folders into one result set
 
 Every argument is checked before any work (no framework imported, nothing
 written): a bad value is one line on stderr and exit status 2. Results go to
@@ -38,6 +40,11 @@ as skipped. Each finished case is written at once (atomically) to DIR/results.js
 so an interrupted sweep resumes with --resume; a worker that dies or overruns has its case recorded as
 an error and the next worker carries on. A worker dies with the driver (benchmarks/lifeline.py): killing
 the driver stops the sweep, and no worker goes on writing beside the next run.
+
+Across machines: ``--shard K/N`` (default from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT) runs
+shard K of N of the grid, by the rule in ``benchmarks/shards.py``; every folder's ``sweep.json`` says
+which shard of which grid it holds, and ``bilstm bench merge`` (``benchmarks/merge.py``) combines them.
+``--stand-in`` times a step that imports no framework (``benchmarks/stand_in.py``): a rehearsal.
 """
 from __future__ import annotations
 
@@ -54,15 +61,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cases import BATCHES, FEATURES, QUICK_SHAPES, TIMESTEPS, UNITS, Case, shapes
-from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_out_folder
+from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_out_folder, default_folder
 from benchmarks.environment import describe_machine, gpu_names, hide_gpus_env, tf32_env, threads_env
 from benchmarks.lock import FolderLock, FolderLocked
 from benchmarks.runner import base_record
+from benchmarks.shards import (SWEEP_FILE, WHOLE, Shard, grid_difference, read_sweep, resolve_shard, select,
+                               sweep_definition, write_sweep)
 from benchmarks.store import ResultsFileError, ResultsStore, record_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a result set is made of: a folder holding any of these is not written over unasked.
-RESULT_FILES = ("results.json", "results.csv", "ratios.csv", "summary.md")
+RESULT_FILES = ("results.json", "results.csv", "ratios.csv", "summary.md", SWEEP_FILE)
 MACHINE_FIELDS = ("cpu", "cpu_count", "gpus")  # a resumed result set must come from a machine like this one
 FRAMEWORKS = ("jax", "torch", "tensorflow")
 # In a run with a GPU, where time is short, these shapes run first in every group: the tutorial's
@@ -139,7 +148,7 @@ def mark_dead(store: ResultsStore, cases: list[Case], why: str) -> None:
 
 def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, groups_left: int, *,
                      case_seconds: float, threads: int | None, estimate_skip: bool, gpu_present: bool, log,
-                     lock_fd: int | None = None) -> None:
+                     lock_fd: int | None = None, stand_in: bool = False) -> None:
     """Run the pending cases of one group in worker processes (restarted if one dies), with an even
     share of the time left before ``deadline`` among ``groups_left`` groups.
 
@@ -166,6 +175,8 @@ def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, g
                "--parent-pid", str(os.getpid())]
         if not estimate_skip:
             cmd.append("--no-estimate-skip")
+        if stand_in:
+            cmd.append("--stand-in")
         # Killed GRACE_S after its own deadline, and never much after the sweep's.
         limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
         proc = subprocess.Popen(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, stdin=subprocess.PIPE,
@@ -197,7 +208,7 @@ def fits(record: dict | None, seconds: float) -> bool:
 
 def run_sweep(cases: list[Case], out: Path, budget_s: float, *, case_seconds: float = 4.0,
               threads: int | None = None, estimate_skip: bool = True, lock_fd: int | None = None,
-              log=lambda s: print(s, flush=True)) -> ResultsStore:
+              stand_in: bool = False, log=lambda s: print(s, flush=True)) -> ResultsStore:
     """Run the cases of ``cases`` not done in ``out`` (prepared by ``prepare_folder``) within ``budget_s``."""
     store = ResultsStore(out)
     gpu_present = bool(store.machine.get("gpus"))
@@ -216,7 +227,8 @@ def run_sweep(cases: list[Case], out: Path, budget_s: float, *, case_seconds: fl
             log(f"pass {sweep_pass + 1}: {deadline - time.time():.0f} s left for {len(todo)} groups with cases to run")
         for i, (name, group) in enumerate(todo.items()):
             run_group_worker(name, group, out, deadline, len(todo) - i, case_seconds=case_seconds, threads=threads,
-                             estimate_skip=estimate_skip, gpu_present=gpu_present, log=log, lock_fd=lock_fd)
+                             estimate_skip=estimate_skip, gpu_present=gpu_present, log=log, lock_fd=lock_fd,
+                             stand_in=stand_in)
     return ResultsStore(out)
 
 
@@ -234,6 +246,8 @@ class Settings:
     out: Path
     resume: bool
     overwrite: bool
+    shard: Shard = WHOLE
+    stand_in: bool = False
 
 
 def parse_list(text: str, allowed, name: str) -> list[str]:
@@ -283,17 +297,24 @@ def check_arguments(args) -> Settings:
         threads = int(args.threads)
     if args.resume and args.overwrite:
         raise UsageError("--resume continues a result set and --overwrite replaces it: pass one of them")
-    out = check_out_folder(args.out)
+    shard = resolve_shard(args.shard)
+    n_shapes = len(QUICK_SHAPES) if args.quick else len(set(shapes(**grid)))
+    if shard.count > n_shapes:
+        source = "--shard" if args.shard is not None else "the SLURM array (SLURM_ARRAY_TASK_COUNT)"
+        raise UsageError(f"{source} asks for {shard.count} shards, but the grid has {n_shapes} shapes "
+                         f"and a shard holds whole shapes: use at most {n_shapes} shards")
+    out = check_out_folder(args.out) if args.out is not None else default_folder(shard)
     if devices is None:
         devices = ["cpu"] if args.quick else detect_devices()
     elif args.quick:
         devices = ["cpu"]
     return Settings(backends, devices, grid, budget, case_seconds or (0.3 if args.quick else 4.0), threads, out,
-                    args.resume, args.overwrite)
+                    args.resume, args.overwrite, shard, args.stand_in)
 
 
-def check_result_set(out: Path, *, resume: bool, overwrite: bool, machine: dict) -> None:
-    """Refuse to run over a result set unasked, to resume one that cannot be read, or one from another machine."""
+def check_result_set(out: Path, *, resume: bool, overwrite: bool, machine: dict, sweep: dict | None = None) -> None:
+    """Refuse to run over a result set unasked, to resume one that cannot be read, one from another machine,
+    or one that is a run of another grid or another shard (``sweep``: this run's ``sweep.json``)."""
     present = [name for name in RESULT_FILES if (out / name).exists()]
     if not present or overwrite:
         return
@@ -311,11 +332,28 @@ def check_result_set(out: Path, *, resume: bool, overwrite: bool, machine: dict)
     if differs:
         raise UsageError(f"cannot resume {out}: measured on another machine ({'; '.join(differs)}); "
                          "pass --out for a new folder or --overwrite to replace it")
+    if sweep is None or not (out / SWEEP_FILE).exists():
+        return  # a folder from before sweep.json: nothing to compare (this run writes one)
+    try:
+        saved_sweep = read_sweep(out)
+    except ResultsFileError as exc:
+        raise UsageError(f"cannot resume: {exc}; pass --overwrite to replace it") from None
+    if saved_sweep["fingerprint"] != sweep["fingerprint"]:
+        raise UsageError(f"cannot resume {out}: it is a run of another grid "
+                         f"({grid_difference(saved_sweep['grid'], sweep['grid'], ('there', 'here'))}); "
+                         "pass --out for a new folder or --overwrite to replace it")
+    there = ",".join(map(str, saved_sweep["shards"])) + f"/{saved_sweep['of']}"
+    here = ",".join(map(str, sweep["shards"])) + f"/{sweep['of']}"
+    if there != here:
+        raise UsageError(f"cannot resume {out}: it holds shard {there} of this grid, this run is shard {here}; "
+                         "pass --out for the shard's own folder or --overwrite to replace it")
 
 
-def prepare_folder(out: Path, cases: list[Case], settings: Settings, machine: dict, log) -> ResultsStore:
+def prepare_folder(out: Path, cases: list[Case], settings: Settings, machine: dict, log,
+                   sweep: dict | None = None) -> ResultsStore:
     """The store this run starts from (under the folder's lock): empty, or on --resume the records that are
-    whole and consistent with this run's settings; the rest run again, and the log says which and why."""
+    whole and consistent with this run's settings; the rest run again, and the log says which and why.
+    ``sweep`` (what this run is: grid, shard, versions) is written to ``sweep.json``."""
     if settings.overwrite:
         for name in RESULT_FILES:
             (out / name).unlink(missing_ok=True)
@@ -335,7 +373,17 @@ def prepare_folder(out: Path, cases: list[Case], settings: Settings, machine: di
     for why in store.dropped:
         log(f"bench: resume: {why}: dropped")
     store.save()
+    if sweep is not None:
+        write_sweep(out, sweep)
     return store
+
+
+def grid_options(settings: Settings, full: list[Case], *, raw: bool, tf32: bool, n_dp: int) -> dict:
+    """The options that define a sweep's grid (``sweep.json``'s ``grid``): what a merge compares."""
+    return {"backends": sorted(settings.backends), "devices": list(settings.devices),
+            "shapes": [list(s) for s in sorted({(c.batch, c.timesteps, c.units) for c in full})], "features": FEATURES,
+            "raw": raw, "tf32": tf32, "data_parallel": n_dp, "threads": settings.threads,
+            "stand_in": settings.stand_in}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -363,6 +411,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", default=None, metavar="N",
                         help="pin every worker to N CPUs before any framework import (default: each framework's own choice)")
     parser.add_argument("--no-summary", action="store_true", help="do not draw figures and summary.md")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="run shard K of N of the grid (default: SLURM_ARRAY_TASK_ID/COUNT in a SLURM array, "
+                             "else the whole grid); results default to results/bench/<machine>/shard-K-of-N")
+    parser.add_argument("--stand-in", action="store_true",
+                        help="time a stand-in step that imports no framework: rehearses the machinery, measures nothing")
 
 
 def local_device_count() -> int:
@@ -382,7 +435,14 @@ def run(args) -> int:
     try:
         settings = check_arguments(args)
         machine = describe_machine()
-        check_result_set(settings.out, resume=settings.resume, overwrite=settings.overwrite, machine=machine)
+        n_dp = local_device_count() if args.data_parallel and "jax" in settings.backends else 1
+        full = plan(settings.backends, settings.devices, quick=args.quick, raw=not args.no_raw, tf32=args.tf32,
+                    data_parallel=n_dp, **settings.grid)
+        cases = select(full, settings.shard)
+        sweep = sweep_definition(full, cases, settings.shard,
+                                 grid_options(settings, full, raw=not args.no_raw, tf32=args.tf32, n_dp=n_dp))
+        check_result_set(settings.out, resume=settings.resume, overwrite=settings.overwrite, machine=machine,
+                         sweep=sweep)
     except UsageError as exc:
         return refuse(exc)
     out = settings.out
@@ -395,19 +455,21 @@ def run(args) -> int:
         return refuse(f"cannot create {out}: {exc.strerror or exc}")
     try:
         try:  # again under the lock: another run may have written the folder since the first look
-            check_result_set(out, resume=settings.resume, overwrite=settings.overwrite, machine=machine)
+            check_result_set(out, resume=settings.resume, overwrite=settings.overwrite, machine=machine, sweep=sweep)
         except UsageError as exc:
             return refuse(exc)
-        n_dp = local_device_count() if args.data_parallel and "jax" in settings.backends else 1
-        cases = plan(settings.backends, settings.devices, quick=args.quick, raw=not args.no_raw, tf32=args.tf32,
-                     data_parallel=n_dp, **settings.grid)
         n_groups = len(group_cases(cases))
         budget = settings.budget if settings.budget is not None else (30.0 * n_groups if args.quick else 1200.0)
-        prepare_folder(out, cases, settings, machine, log)
+        prepare_folder(out, cases, settings, machine, log, sweep=sweep)
+        if settings.shard.count > 1:
+            log(f"bench: shard {settings.shard}: {len(cases)} of the grid's {len(full)} cases "
+                f"(grid {sweep['fingerprint']})")
+        if settings.stand_in:
+            log("bench: --stand-in: every step is a stand-in (no framework): a rehearsal, the figures measure nothing")
         log(f"bench: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}")
         t0 = time.time()
         store = run_sweep(cases, out, budget, case_seconds=settings.case_seconds, threads=settings.threads,
-                          estimate_skip=not args.quick, lock_fd=lock.fd, log=log)
+                          estimate_skip=not args.quick, lock_fd=lock.fd, stand_in=settings.stand_in, log=log)
         counts: dict[str, int] = {}
         for c in cases:
             status = store.status(c.key) or "missing"

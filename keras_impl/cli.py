@@ -8,17 +8,27 @@ inside ``run``.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import sys
 
 COMMAND_MODULES = ("parity", "experiments", "bench", "info")
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the usage, then the error; here a bad command line costs one line, exit status 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bilstm", description="Bidirectional LSTM lab: oracle, parity, experiments, benchmarks.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="bilstm", description="Bidirectional LSTM lab: oracle, parity, experiments, benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for module_name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"keras_impl.commands.{module_name}")
@@ -48,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # The machine, not the arguments: a disk that fills up or a folder made read-only during a run.
+        # Every result file is written atomically, so what was finished is intact; --resume continues.
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"bilstm {args.command}: error: cannot write{where}: {exc.strerror}; finished results are kept "
+              "(--resume continues)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

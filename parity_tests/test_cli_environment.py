@@ -81,3 +81,17 @@ def test_info_prints_no_tensorflow_log_lines(tmp_path, backend):
     assert not [line for line in result.stderr.splitlines() if any(m in line for m in TF_LOG_LINES)], result.stderr
     if backend == "jax":
         assert "tensorflow imported: False" in result.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["info", "--backend", "mxnet"], "bilstm info: error: argument --backend: invalid choice: 'mxnet'"),
+    (["frobnicate"], "bilstm: error: argument COMMAND: invalid choice: 'frobnicate'"),
+    ([], "bilstm: error: the following arguments are required: COMMAND"),
+], ids=["info-backend", "unknown-command", "no-command"])
+def test_a_bad_command_line_costs_one_line_and_exit_2(capsys, argv, message):
+    from keras_impl.cli import main
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    stderr = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert stderr.strip().count("\n") == 0 and stderr.startswith(message), stderr

@@ -118,10 +118,12 @@ def cited_tests() -> list[tuple[str, str, str]]:
     """(document, test file, test name) for every `parity_tests/<file>.py::<test>` the docs cite (`::name` after one: same file)."""
     cited = []
     for doc in DOCS:
+        last_file = None
         for span in re.findall(r"`([^`]+)`", doc.read_text()):
-            match = re.fullmatch(r"(parity_tests/test_\w+\.py)::(test_\w+)", span)
-            if match:
-                cited.append((doc.name, match.group(1), match.group(2)))
+            match = re.fullmatch(r"(parity_tests/test_\w+\.py)?::(test_\w+)", span)
+            if match and (match.group(1) or last_file):
+                last_file = match.group(1) or last_file
+                cited.append((doc.name, last_file, match.group(2)))
     return cited
 
 
@@ -158,3 +160,32 @@ def test_documented_parity_check_counts(doc, argv, claimed, backend, monkeypatch
     args = build_parser().parse_args(argv)
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     assert len(checks.run_checks(dtypes, quick=args.quick)) == claimed, f"{doc}: `bilstm {' '.join(argv)}`"
+
+
+KERAS_SOURCE_CITATION = re.compile(
+    r"`((?:activations|backend|dtype_policies|layers|losses|optimizers|trainers)/[\w/]+\.py)`([^`]*)")
+
+
+def keras_source_citations() -> list[tuple[str, list[int]]]:
+    """(path under keras/src/, the line numbers cited after it) in docs/keras-behaviour.md."""
+    text = (ROOT / "docs" / "keras-behaviour.md").read_text()
+    return [(path, [int(n) for pair in re.findall(r"\bL(\d+)(?:-(\d+))?", after) for n in pair if n])
+            for path, after in KERAS_SOURCE_CITATION.findall(text)]
+
+
+def test_cited_keras_source_lines_exist_in_the_pinned_keras():
+    """Each Keras file the behaviour doc cites exists in the installed Keras, and each line number is in it.
+
+    (The lines' content was read by hand against Keras 3.15.1; this keeps paths and numbers from going stale.)
+    """
+    import importlib.metadata
+    import importlib.util
+    assert importlib.metadata.version("keras") == "3.15.1", "the doc's line numbers are those of Keras 3.15.1"
+    keras_src = Path(importlib.util.find_spec("keras").submodule_search_locations[0]) / "src"  # no import of Keras
+    citations = keras_source_citations()
+    assert len(citations) > 20 and any(lines for _, lines in citations)
+    for path, lines in citations:
+        source = keras_src / path
+        assert source.is_file(), f"docs/keras-behaviour.md cites keras/src/{path}, which Keras 3.15.1 lacks"
+        length = len(source.read_text().splitlines())
+        assert all(0 < n <= length for n in lines), f"keras/src/{path} has {length} lines; cited: {lines}"

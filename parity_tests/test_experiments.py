@@ -235,7 +235,7 @@ def test_a_run_too_big_for_memory_is_refused_with_the_figure_before_keras(tmp_pa
     out = tmp_path / "big"
     code, stderr, keras_imported = run_in_fresh_process([*argv, "--backend", BACKEND, "--out", str(out)], tmp_path)
     assert code == 2 and stderr.strip().count("\n") == 0, stderr
-    assert re.search(r"this run needs about [\d.]+ [kMGT]B of memory .* but [\d.]+ [kMGT]B is available", stderr), stderr
+    assert re.search(r"this run needs about [\d.,]+ [kMGT]B of memory .* but [\d.,]+ [kMGT]B is available", stderr), stderr
     assert not keras_imported and not out.exists()
 
 
@@ -310,3 +310,32 @@ def test_an_accuracy_interval_never_leaves_zero_to_one():
 def test_a_difference_of_accuracies_stays_within_plus_minus_one():
     row = stats.paired_comparison([1.0, 1.0, 1.0], [0.0, 0.1, 0.0], bounds=(0.0, 1.0))
     assert -1.0 <= row["ci_low"] <= row["diff"] <= row["ci_high"] == 1.0
+
+
+def test_a_run_record_name_taken_by_a_folder_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "taken-run"
+    (out / "runs" / "lstm" / "seed_0001.json").mkdir(parents=True)
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(out), "--resume"], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert f"--out: {out / 'runs' / 'lstm' / 'seed_0001.json'} exists and is not a file" in stderr
+
+
+def test_a_disk_that_fills_up_mid_run_ends_on_one_line_keeping_what_was_written(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from keras_impl import files
+    real, written = files.atomic_write_bytes, []
+
+    def fill_up_after_one(path, data):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+        written.append(path)
+    monkeypatch.setattr(files, "atomic_write_bytes", fill_up_after_one)
+    out = tmp_path / "full"
+    code, _, stderr = run_cli(["demo", "--model", "lstm", *TINY, "--out", str(out)], capsys)
+    lines = [line for line in stderr.splitlines() if "error" in line]
+    assert code == 1 and len(lines) == 1, stderr
+    assert "bilstm demo: error: cannot write" in lines[0] and "No space left on device" in lines[0]
+    assert written == [out / "runs" / "lstm" / "seed_0000.json"]
+    assert json.loads(written[0].read_text())["seed"] == 0  # the finished run is whole

@@ -142,3 +142,29 @@ def test_gradients_have_the_weights_order_and_shapes(kind, rng):
     _, grads = reference.loss_and_grads(spec, weights, x, y)
     assert [g.shape for g in grads] == spec.weight_shapes()
     assert all(g.dtype == np.float64 and np.any(g != 0.0) for g in grads)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+@pytest.mark.parametrize("initial_output", ["h0", "zeros"])
+def test_lstm_backward_matches_finite_differences_in_both_conventions(initial_output, go_backwards, rng):
+    """BPTT of one LSTM with a non-zero initial state, every mask pattern, and either ``initial_output``:
+    outputs before a row's first valid step are constants (h0 or 0), so no weight gradient flows through them."""
+    from reference.lstm import run_lstm
+    U = 3
+    kernel, recurrent, bias = (rng.uniform(-0.6, 0.6, size=s) for s in ((D, 4 * U), (U, 4 * U), (4 * U,)))
+    x, h0, c0 = rng.normal(size=(B, T, D)), rng.uniform(-0.8, 0.8, (B, U)), rng.uniform(-0.8, 0.8, (B, U))
+    target = rng.normal(size=(B, T, U))  # loss = sum(out * target): every output counts, with its own weight
+
+    def loss() -> float:
+        out, *_ = run_lstm(x, kernel, recurrent, bias, h0, c0, MIXED_MASK, go_backwards=go_backwards,
+                           initial_output=initial_output, keep_cache=False)
+        return float(np.sum(out * target))
+
+    out, _, _, cache = run_lstm(x, kernel, recurrent, bias, h0, c0, MIXED_MASK, go_backwards=go_backwards,
+                                initial_output=initial_output)
+    analytic = reference.lstm_backward(cache, kernel, recurrent, target)  # dout = target, processing order
+    for name, array, grad in zip(("kernel", "recurrent_kernel", "bias", "x"), (kernel, recurrent, bias, x), analytic):
+        indices = list(np.ndindex(array.shape))
+        err = relative_error(numeric_gradient(loss, array, indices), grad, indices)
+        assert err <= GRADCHECK_REL, f"{name}: relative error {err:.3g} (initial_output={initial_output!r})"
+

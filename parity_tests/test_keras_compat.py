@@ -59,3 +59,14 @@ def test_program_cache_is_one_dict_a_name_on_the_model():
     assert keras_compat.program_cache(model, "tensorflow") == {}
     assert keras_compat.program_cache(other, "jax") == {}
     assert set(vars(model)) == {"_bilstm_programs"}  # one private attribute, whatever the names
+
+
+def test_no_other_product_module_touches_the_private_api():
+    """``_symbolic_build`` and ``model.__dict__`` appear in keras_compat.py only (read from the source)."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    offenders = [f"{path.relative_to(root)}:{k}" for package in ("keras_impl", "benchmarks")
+                 for path in sorted((root / package).rglob("*.py")) if path.name != "keras_compat.py"
+                 for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if "_symbolic_build" in line or ".__dict__" in line]
+    assert offenders == [], "private Keras API outside keras_impl/keras_compat.py"

@@ -14,20 +14,21 @@ import pytest
 import reference
 from parity_tests.conftest import BACKEND
 from keras_impl.parity import compare
-from keras_impl.parity.harness import floatx as keras_floatx
-from keras_impl.parity.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL, bound, float64_exact
+from keras_impl.parity.harness import floatx
+from keras_impl.parity.tolerances import FLOAT64_ABS, GRADIENT_FLOAT32_REL, Bound, bound, float64_exact
 from keras_impl.parity.training_checks import rounded
 
 DTYPE = "float64" if float64_exact(BACKEND) else "float32"
 LR, B1, B2, EPS = 0.001, 0.9, 0.999, 1e-7
 
 
+# The loss against Keras's: float64 absolute where the backend computes float64, else relative to the largest entry.
+LOSS_BOUND = Bound("abs", FLOAT64_ABS) if DTYPE == "float64" else Bound("rel", GRADIENT_FLOAT32_REL)
+
+
 def assert_close_to(actual, expected, what: str):
-    """float64: absolute FLOAT64_ABS; float32: GRADIENT_FLOAT32_REL of the largest entry."""
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    err = np.max(np.abs(actual - expected))
-    tol = FLOAT64_ABS if DTYPE == "float64" else GRADIENT_FLOAT32_REL * np.max(np.abs(expected))
-    assert err <= tol, f"{what}: worst error {err:.3g} over {tol:.3g} ({DTYPE} on {BACKEND})"
+    compare.assert_within({what: np.asarray(expected, np.float64)}, {what: np.asarray(actual, np.float64)}, LOSS_BOUND,
+                          f"{DTYPE} on {BACKEND}")
 
 
 def probabilities(rng, shape):
@@ -47,7 +48,7 @@ def test_per_step_loss_matches_keras_binary_crossentropy(rng):
     import keras
     p = rounded(probabilities(rng, (3, 7, 1)), DTYPE)
     y = (rng.random((3, 7, 1)) < 0.5).astype(np.float64)
-    with keras_floatx(DTYPE):
+    with floatx(DTYPE):
         per_step = keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(y.astype(DTYPE), p.astype(DTYPE)))  # (B, T)
     # reference.binary_crossentropy of one step alone is that step's loss.
     ours = np.array([[reference.binary_crossentropy(y[b:b + 1, t:t + 1], p[b:b + 1, t:t + 1]) for t in range(7)]
@@ -59,7 +60,7 @@ def test_reduced_loss_matches_keras_BinaryCrossentropy(rng):
     import keras
     p = rounded(probabilities(rng, (3, 7, 1)), DTYPE)
     y = (rng.random((3, 7, 1)) < 0.5).astype(np.float64)
-    with keras_floatx(DTYPE):
+    with floatx(DTYPE):
         loss = keras.losses.BinaryCrossentropy()(y.astype(DTYPE), p.astype(DTYPE))
     assert_close_to(keras.ops.convert_to_numpy(loss), reference.binary_crossentropy(y, p), "sum_over_batch_size loss")
 
@@ -71,7 +72,7 @@ def test_masked_loss_is_keras_mean_over_valid_steps(rng):
     weights = reference.random_weights(spec, rng)
     x = rng.normal(size=(4, 7, 5)) * MIXED_MASK[..., None]
     y = (rng.random((4, 7, 1)) < 0.5).astype(np.float64)
-    with keras_floatx(DTYPE):
+    with floatx(DTYPE):
         keras_loss = compiled_model(spec, weights).evaluate(x.astype(DTYPE), y.astype(DTYPE), batch_size=4, verbose=0)
     p = reference.model_forward(spec, [rounded(w, DTYPE) for w in weights], rounded(x, DTYPE))
     ours = reference.binary_crossentropy(y, p, MIXED_MASK)
@@ -143,7 +144,7 @@ def adam_problem(rng, steps: int):
 def keras_adam_weights(weights, grads):
     """The weights after ``keras.optimizers.Adam()`` applied each gradient list in turn, in DTYPE."""
     import keras
-    with keras_floatx(DTYPE):
+    with floatx(DTYPE):
         variables = [keras.Variable(w.astype(DTYPE)) for w in weights]
         optimizer = keras.optimizers.Adam()
         for step in grads:

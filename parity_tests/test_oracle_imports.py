@@ -3,6 +3,8 @@
 The oracle (``reference``) and the layout converter depend on NumPy alone; the
 ``keras_impl`` package and the ``bilstm`` command line import Keras only when a
 command runs, so that ``bilstm --backend jax`` can still set ``KERAS_BACKEND``.
+The oracle's own tests (marker ``oracle``) load no framework either: they run
+with NumPy, pytest and hypothesis alone (``make test-oracle``).
 """
 from __future__ import annotations
 

@@ -137,15 +137,16 @@ def test_initial_state_order_is_h_then_c(rng):
 
 # --------------------------------------------------------------------------------- go_backwards
 
+@pytest.mark.parametrize("initial_output", ["h0", "zeros"])
 @pytest.mark.parametrize("zero_output", [False, True], ids=["previous_output", "zero_output"])
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
 @pytest.mark.parametrize("mask_name", [None, *MASKS], ids=lambda m: m or "no_mask")
-def test_inference_loop_equals_training_loop(rng, mask_name, go_backwards, zero_output):
+def test_inference_loop_equals_training_loop(rng, mask_name, go_backwards, zero_output, initial_output):
     """``keep_cache=False`` (what lstm_forward runs) keeps two cell states instead of T: same numbers, no cache."""
     from reference.lstm import run_lstm
     x, weights, (h0, c0) = rng.normal(size=(B, T, D)), lstm_weights(rng), states(rng, 2)
     mask = None if mask_name is None else MASKS[mask_name]
-    kwargs = dict(go_backwards=go_backwards, zero_output_for_mask=zero_output)
+    kwargs = dict(go_backwards=go_backwards, zero_output_for_mask=zero_output, initial_output=initial_output)
     *training, cache = run_lstm(x, *weights, h0, c0, mask, **kwargs)
     *inference, no_cache = run_lstm(x, *weights, h0, c0, mask, keep_cache=False, **kwargs)
     assert cache is not None and no_cache is None
@@ -214,6 +215,91 @@ def test_masked_steps_carry_state_and_output(rng, mask_name, zero_output):
     carried = np.concatenate([h0[:, None], out[:, :-1]], axis=1)  # (B, T, U): the output one step earlier
     expected_at_masked = np.zeros_like(out) if zero_output else carried
     np.testing.assert_array_equal(out[~mask], expected_at_masked[~mask])
+
+
+def keras_previous_output_loop(x, weights, h, c, mask, initial_output):
+    """Keras's masked loop as TensorFlow and torch write it (keras/src/backend/tensorflow/rnn.py L341-391):
+    a masked step repeats ``prev_output``, which starts at zeros ("zeros") or at h0 ("h0", JAX's
+    ``output_tm1 = states[0]``) and is each step's output. Returns (outputs (B, T, U), h, c)."""
+    prev_output = np.zeros_like(h) if initial_output == "zeros" else h
+    outputs = []
+    for t in range(x.shape[1]):
+        h_new, c_new = textbook_cell(x[:, t], h, c, *weights)
+        m = mask[:, t, None]
+        output = np.where(m, h_new, prev_output)
+        h, c = np.where(m, h_new, h), np.where(m, c_new, c)
+        outputs.append(output)
+        prev_output = output
+    return np.stack(outputs, axis=1), h, c
+
+
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+@pytest.mark.parametrize("initial_output", ["h0", "zeros"])
+@pytest.mark.parametrize("mask_name", list(MASKS))
+def test_initial_output_is_the_first_previous_output(rng, mask_name, initial_output, go_backwards, return_sequences):
+    """``initial_output`` against a literal transcription of Keras's previous-output loop, both conventions."""
+    weights, (h0, c0) = lstm_weights(rng), states(rng, 2)
+    x, mask = rng.normal(size=(B, T, D)), MASKS[mask_name]
+    out, h, c = reference.lstm_forward(x, *weights, initial_state=[h0, c0], mask=mask, go_backwards=go_backwards,
+                                       return_sequences=return_sequences, return_state=True,
+                                       initial_output=initial_output)
+    flip = (lambda a: a[:, ::-1]) if go_backwards else (lambda a: a)  # processing order
+    out_ref, h_ref, c_ref = keras_previous_output_loop(flip(x), weights, h0, c0, flip(mask), initial_output)
+    close(out, out_ref if return_sequences else out_ref[:, -1], "outputs")
+    close(h, h_ref, "h")
+    close(c, c_ref, "c")
+
+
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+@pytest.mark.parametrize("mask_name", list(MASKS))
+def test_the_two_conventions_differ_only_before_the_first_valid_step(rng, mask_name, go_backwards):
+    weights, init = lstm_weights(rng), states(rng, 2)
+    x, mask = rng.normal(size=(B, T, D)), MASKS[mask_name]
+    kwargs = dict(initial_state=init, mask=mask, go_backwards=go_backwards, return_sequences=True, return_state=True)
+    (out_h0, *states_h0), (out_zeros, *states_zeros) = (
+        reference.lstm_forward(x, *weights, initial_output=io, **kwargs) for io in ("h0", "zeros"))
+    for a, b in zip(states_h0, states_zeros):
+        np.testing.assert_array_equal(a, b)  # the states never depend on the convention
+    in_order = mask[:, ::-1] if go_backwards else mask  # processing order
+    seen = np.logical_or.accumulate(in_order, axis=1)
+    np.testing.assert_array_equal(out_zeros[seen], out_h0[seen])
+    assert np.all(out_zeros[~seen] == 0.0)
+    np.testing.assert_array_equal(out_h0[~seen], np.broadcast_to(init[0][:, None], out_h0.shape)[~seen])
+
+
+@pytest.mark.parametrize("initial_output", ["h0", "zeros"])
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
+def test_bidirectional_initial_output(rng, return_sequences, initial_output):
+    """With return_sequences the copies zero masked steps (no convention shows); without, a row with
+    no valid step outputs h0 of each direction, or 0."""
+    fwd, bwd, init = lstm_weights(rng), lstm_weights(rng), states(rng, 4)
+    x, mask = rng.normal(size=(B, T, D)), MASKS["fully_masked_row"]
+    y_f, y_b, *rest = reference.bidirectional_forward(x, fwd, bwd, merge_mode=None, initial_state=init, mask=mask,
+                                                      return_sequences=return_sequences, return_state=True,
+                                                      initial_output=initial_output)
+    other = reference.bidirectional_forward(x, fwd, bwd, merge_mode=None, initial_state=init, mask=mask,
+                                            return_sequences=return_sequences, return_state=True,
+                                            initial_output={"h0": "zeros", "zeros": "h0"}[initial_output])
+    for a, b in zip(rest, other[2:]):
+        np.testing.assert_array_equal(a, b)
+    if return_sequences:
+        np.testing.assert_array_equal(y_f, other[0])
+        np.testing.assert_array_equal(y_b, other[1])
+    else:
+        expected_f, expected_b = (init[0][1], init[2][1]) if initial_output == "h0" else (0.0, 0.0)
+        np.testing.assert_array_equal(y_f[1], np.broadcast_to(expected_f, (U,)))
+        np.testing.assert_array_equal(y_b[1], np.broadcast_to(expected_b, (U,)))
+        close(y_f[[0, 2]], other[0][[0, 2]])  # rows with valid steps: the last output is the state either way
+
+
+def test_initial_output_is_checked_by_name(rng):
+    weights = lstm_weights(rng)
+    x = rng.normal(size=(B, T, D))
+    with pytest.raises(ValueError, match="initial_output"):
+        reference.lstm_forward(x, *weights, initial_output="zero")
+    with pytest.raises(TypeError, match="initial_output"):
+        reference.bidirectional_forward(x, weights, weights, initial_output=None)
 
 
 @pytest.mark.parametrize("mask_name", list(MASKS))

@@ -1,13 +1,17 @@
-"""``bilstm bench``: the training-speed sweep of ``benchmarks/train_speed.py`` (same options).
+"""``bilstm bench``: the training-speed sweep of ``benchmarks/train_speed.py`` (same options), and
+``bilstm bench merge``: shard folders into one result set (``benchmarks/merge.py``).
 
     bilstm bench --quick                       # a few small CPU cases on every installed backend, seconds each
     bilstm bench --backend jax --quick         # one backend (and its raw framework)
     bilstm bench --budget 1200 [--resume]      # the full sweep on every device present
     bilstm bench --backend jax --data-parallel # also keras.distribution.DataParallel over all local devices
+    bilstm bench --shard 2/4                   # shard 2 of 4 of the grid (default: the SLURM array's task)
+    bilstm bench merge DIR... --out DIR        # shard folders, from one machine or many, into one result set
 
 Results go to ./results/bench/<machine>/ (or --out DIR); a folder that already holds a result set
 is refused unless --resume (continue it) or --overwrite (replace it). Every argument is checked
-before any work: a bad one is one line on stderr and exit status 2.
+before any work: a bad one is one line on stderr and exit status 2. A merge missing a shard
+writes what it has, names the missing shards, and exits with status 1.
 
 Each backend runs in its own worker process, so this command imports no framework itself.
 """
@@ -15,11 +19,19 @@ from __future__ import annotations
 
 
 def add_arguments(parser):
+    from benchmarks.merge import add_arguments as add_merge
     from benchmarks.train_speed import add_arguments as add
     add(parser)
+    sub = parser.add_subparsers(dest="bench_command", metavar="merge", required=False)
+    merge = sub.add_parser("merge", help="combine shard folders into one result set and summary",
+                           description="Combine shard folders (from one machine or many) into one result set and summary.")
+    add_merge(merge)
 
 
 def run(args) -> int:
+    if getattr(args, "bench_command", None) == "merge":
+        from benchmarks.merge import run as run_merge
+        return run_merge(args)
     from benchmarks.train_speed import run as run_sweep
     return run_sweep(args)
 

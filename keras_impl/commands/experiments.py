@@ -140,6 +140,10 @@ def check_output_targets(folder: Path, files, subfolders) -> None:
             raise ArgumentError(f"--out: {target} exists and is not a folder; move it away or choose another --out")
         if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
             raise ArgumentError(f"--out: {target} cannot be written: no write permission")
+        if target.is_dir() and name.startswith("runs/"):  # a run's record, seed_NNNN.json, must be a file too
+            for entry in target.glob("seed_*.json"):
+                if not entry.is_file():
+                    raise ArgumentError(f"--out: {entry} exists and is not a file; move it away or choose another --out")
 
 
 def check_common(args, default_out: str) -> None:

@@ -54,7 +54,9 @@ def available_bytes() -> int | None:
 
 
 def format_bytes(n: int) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n / 1e3:.3g} kB"
+    """1.23 GB, 512 MB, 17,000 TB: three significant digits, never an exponent."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size or unit == "kB":
+            value = n / size
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
+    raise AssertionError("unreachable")

@@ -3,7 +3,8 @@
 For seeds s = 1 .. S and a metric m, the paired difference d_s = m_A(s) - m_B(s):
 
     mean  = (1/S) sum_s d_s
-    95% CI = mean -/+ t_{0.975, S-1} * sd(d) / sqrt(S)         (Student t; needs S >= 2)
+    95% CI = mean -/+ t_{0.975, S-1} * sd(d) / sqrt(S)         (Student t; needs S >= 2),
+             cut to the values the mean can take (an accuracy's to [0, 1], a difference of two to [-1, 1])
     p      = Wilcoxon signed-rank test of d (two-sided; exact for small S without ties)
 
 Holm's step-down correction over the m tests of one family: sort the p values
