@@ -82,7 +82,7 @@ def check_inputs(inputs: list[dict]) -> tuple[dict[int, Path], list[int]]:
         names = (str(first["folder"]), str(other["folder"]))
         if a["fingerprint"] != b["fingerprint"] or _grid_differs(a["grid"], b["grid"]):
             raise UsageError(f"{names[0]} and {names[1]} are runs of different grids: "
-                             f"{grid_difference(a['grid'], b['grid'], names)}")
+                             f"{grid_difference(a['grid'], b['grid'], (f'in {names[0]}', f'in {names[1]}'))}")
         if a["of"] != b["of"]:
             raise UsageError(f"{names[0]} is a shard of {a['of']}, {names[1]} a shard of {b['of']}: "
                              "shards of different splits of the grid do not make one result set")

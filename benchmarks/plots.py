@@ -134,7 +134,7 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
 
 def _line(ax, points: list[tuple[int, float, bool]], label: str, colour, **style) -> None:
     """A line through every point; steady points as dots, noisy ones as crosses."""
-    xs, ys, flags = zip(*points)
+    xs, ys, _ = zip(*points)
     ax.plot(xs, ys, label=label, color=colour, **style)
     steady = [(x, y) for x, y, n in points if not n]
     shaky = [(x, y) for x, y, n in points if n]

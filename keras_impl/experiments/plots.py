@@ -18,6 +18,7 @@ def loss_figure(curves: dict[str, np.ndarray], title: str, paths: list[Path]) ->
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for name, losses in curves.items():
         mean, low, high = mean_ci_band(losses)
+        low = np.maximum(low, 0.0)  # a loss is never negative: the band stops at 0, as the metrics' intervals do
         steps = np.arange(1, mean.size + 1)
         (line,) = ax.plot(steps, mean, lw=1.3, label=name)
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, lw=0)

@@ -1,0 +1,125 @@
+"""Every layer's output, Keras against the oracle, and the report ``bilstm verify`` prints and saves.
+
+Keras's intermediate outputs come from one sub-model, ``keras.Model(model.inputs,
+[every layer's output, every explicit mask])``, run once in inference mode; the
+oracle runs ``reference.layers.graph_forward`` in float64 on the same inputs and
+the file's weights (as float64).
+
+The bound is ``keras_impl/parity/tolerances.bound("output", dtype, backend)``
+(float32: 1e-5), applied to ``max |Keras - oracle| / max(1, max |oracle|)``:
+absolute for outputs within [-1, 1] (gates, tanh, probabilities), relative to the
+layer's largest output above that (a linear head, a sum merge, a user's large
+embeddings), where float32 rounding grows with the values.
+
+Where Keras gave a layer an explicit mask (functional models), that mask must
+equal the one the oracle propagates by Keras's rules; a difference fails the layer.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from reference.layers import graph_forward
+
+from .load import MASK_DROPPED_WARNING
+
+
+def worst_errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float, float]:
+    """``(max abs error, that over max |expected|, max |expected|)``; NaN on both sides counts as equal."""
+    actual = np.asarray(actual, np.float64)
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    diff = np.where(both_nan, 0.0, np.abs(actual - expected))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    size = float(np.max(np.abs(np.where(np.isnan(expected), 0.0, expected)), initial=0.0))
+    worst = float(diff.max(initial=0.0))
+    return worst, (worst / size if size > 0 else (0.0 if worst == 0 else float("inf"))), size
+
+
+def keras_outputs(model, described, inputs):
+    """Every layer's Keras output and every explicit mask, by node name, as NumPy arrays."""
+    import keras
+    names = [layer.name for layer in described.graph.layers if layer.kind != "InputLayer"]
+    mask_nodes = sorted({m for ms in described.mask_sources.values() for m in ms if m is not None})
+    tensors = [described.keras_layers[n].output for n in names]
+    for m in mask_nodes:
+        node = described.mask_ops.get(m) or described.keras_layers.get(m)
+        tensors.append(node.output)
+    with warnings.catch_warnings():  # a layer dropping a mask (GlobalMaxPooling1D, Flatten): modelled
+        warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
+        sub = keras.Model(model.inputs, tensors)
+        out = sub(list(inputs), training=False)
+    out = out if isinstance(out, (list, tuple)) else [out]
+    arrays = [keras.ops.convert_to_numpy(o) for o in out]
+    return dict(zip(names + mask_nodes, arrays))
+
+
+def mask_text(mask_in, mask_out) -> str:
+    def one(m):
+        return "-" if m is None else f"{int(np.asarray(m).sum())}/{np.asarray(m).size} valid"
+    return f"{one(mask_in)} -> {one(mask_out)}"
+
+
+def compare(model, described, inputs, bound) -> list[dict]:
+    """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict."""
+    graph = described.graph
+    oracle = graph_forward(graph, inputs)
+    keras_values = keras_outputs(model, described, inputs)
+    rows = []
+    for layer in graph.layers:
+        if layer.kind == "InputLayer":
+            continue
+        expected, mask_out = oracle[layer.name]
+        in_masks = [oracle[n][1] for n in layer.inbound]
+        actual = keras_values[layer.name]
+        abs_err, rel_err, size = worst_errors(actual, expected)
+        allowed = bound.value * max(1.0, size)
+        note = ""
+        if actual.shape != expected.shape:
+            abs_err = rel_err = float("inf")
+            note = f"shape {actual.shape} != oracle {expected.shape}"
+        for k, source in enumerate(described.mask_sources.get(layer.name, [])):
+            if source is None:
+                continue
+            keras_mask = np.asarray(keras_values[source]).astype(bool)
+            mine = in_masks[k] if k < len(in_masks) else None
+            mine = np.ones(keras_mask.shape, bool) if mine is None else mine
+            if keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine):
+                note = f"Keras's mask from {source!r} differs from the propagated mask"
+        verdict = "pass" if abs_err <= allowed and not note else "FAIL"
+        cls = type(described.keras_layers[layer.name]).__name__
+        rows.append({"layer": layer.name, "class": cls, "options": described.options.get(layer.name, ""),
+                     "mask": mask_text(in_masks[0] if in_masks else None, mask_out),
+                     "max_abs_error": abs_err, "max_rel_error": rel_err, "max_abs_output": size,
+                     "bound": f"{bound.value:g} x max(1, max|y|)", "allowed": allowed, "verdict": verdict,
+                     "note": note})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ("layer", "class", "options", "mask in -> out", "max abs err", "max rel err", "bound", "verdict")
+    body = [(r["layer"], r["class"], r["options"], r["mask"], f"{r['max_abs_error']:.2e}", f"{r['max_rel_error']:.2e}",
+             f"{r['allowed']:.1e}", r["verdict"] + (f" ({r['note']})" if r["note"] else "")) for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def as_float64_model(model):
+    """The same model computing in float64: every layer's dtype policy set to float64, the weights copied."""
+    import keras
+
+    def patch(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
+                return {**node, "config": {**node["config"], "name": "float64"}}
+            return {k: (("float64" if v == "float32" else v) if k == "dtype" and isinstance(v, str) else patch(v))
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [patch(v) for v in node]
+        return node
+
+    config = patch(model.get_config())
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone

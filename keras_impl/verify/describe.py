@@ -1,0 +1,250 @@
+"""A loaded Keras model -> ``reference.layers.LayerGraph``, refusing by name what the oracle does not implement.
+
+Every layer's class is checked exactly (``type(layer) is keras.layers.LSTM``: a
+registered subclass is a different layer, whatever it inherits), then every
+option that changes what the layer computes at inference. Options that do not
+(``dropout`` and ``recurrent_dropout``, ``unroll``, ``use_cudnn``, initializers,
+regularizers, constraints) are accepted; ``use_bias=False`` is the same
+equations with b = 0.
+
+Functional models saved by Keras 3.15 record the masks their layers received as
+explicit ``mask=`` arguments computed by small op nodes (``NotEqual`` for
+Embedding and Masking, ``Any``, and the ops of Concatenate's ``compute_mask``).
+Those ops may only feed masks; ``Graph.mask_sources`` keeps, per layer, the node
+whose value Keras passed as its mask, so that ``compare.py`` can check it against
+the mask the oracle propagates by Keras's rules (reference/layers.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.layers import ACTIVATIONS, Layer, LayerGraph
+
+from .load import VerifyRefusal, refuse_layer
+
+RNN_OPTIONS_TO_CHECK = ("activation", "recurrent_activation", "stateful", "return_state")
+
+
+@dataclass
+class Graph:
+    """The oracle's description plus what the comparison needs from the Keras side."""
+    graph: LayerGraph
+    keras_layers: dict                                 # layer name -> the Keras layer (InputLayers included)
+    input_dtypes: dict                                 # input name -> Keras input dtype
+    input_shapes: dict                                 # input name -> shape without the batch
+    mask_sources: dict = field(default_factory=dict)   # layer name -> [op/layer node names], Keras's explicit masks
+    mask_ops: dict = field(default_factory=dict)       # op node name -> the Keras operation
+    options: dict = field(default_factory=dict)        # layer name -> "options that matter", for the table
+
+
+def _activation_name(fn) -> str:
+    import keras
+    name = keras.activations.serialize(fn)
+    return name if isinstance(name, str) else repr(name)
+
+
+def _check_lstm(layer, name: str, in_bidirectional: bool) -> dict:
+    import keras
+    if type(layer) is not keras.layers.LSTM:
+        raise refuse_layer(name, type(layer).__name__, "a subclass or another class, not keras.layers.LSTM")
+    act, rec = _activation_name(layer.activation), _activation_name(layer.recurrent_activation)
+    if act != "tanh":
+        raise refuse_layer(name, "LSTM", f"activation={act!r}: the oracle implements tanh only")
+    if rec != "sigmoid":
+        raise refuse_layer(name, "LSTM", f"recurrent_activation={rec!r}: the oracle implements sigmoid only")
+    if layer.stateful:
+        raise refuse_layer(name, "LSTM", "stateful=True: states carried between calls are not modelled")
+    if layer.return_state:
+        raise refuse_layer(name, "LSTM", "return_state=True: only the output sequence is compared")
+    return {"go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
+            "zero_output_for_mask": bool(layer.zero_output_for_mask)}
+
+
+def _lstm_weights(layer) -> tuple:
+    w = [np.asarray(a, np.float64) for a in layer.get_weights()]
+    if not layer.use_bias:
+        w.append(np.zeros(w[1].shape[1]))
+    return tuple(w)
+
+
+def _dense(layer, name: str, kind: str):
+    import keras
+    if type(layer) is not keras.layers.Dense:
+        raise refuse_layer(name, type(layer).__name__, f"{kind} takes keras.layers.Dense exactly")
+    act = _activation_name(layer.activation)
+    if act not in ACTIVATIONS:
+        raise refuse_layer(name, kind, f"activation={act!r}; supported: {', '.join(ACTIVATIONS)}")
+    if getattr(layer, "lora_enabled", False):
+        raise refuse_layer(name, kind, "LoRA weights")
+    w = [np.asarray(a, np.float64) for a in layer.get_weights()]
+    if not layer.use_bias:
+        w.append(np.zeros(w[0].shape[1]))
+    return {"activation": act}, tuple(w)
+
+
+def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
+    """``(oracle Layer, options shown in the table)`` for one Keras layer, or a VerifyRefusal."""
+    import keras
+    L = keras.layers
+    cls = type(layer)
+    if cls is L.InputLayer:
+        return Layer(name, "InputLayer"), ""
+    if cls is L.Masking:
+        value = layer.mask_value
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+            raise refuse_layer(name, "Masking", f"mask_value={value!r}: a finite number is supported")
+        return Layer(name, "Masking", inbound, {"mask_value": float(value)}), f"mask_value={value:g}, mask out"
+    if cls is L.Embedding:
+        if getattr(layer, "lora_enabled", False):
+            raise refuse_layer(name, "Embedding", "LoRA weights")
+        w = tuple(np.asarray(a, np.float64) for a in layer.get_weights())
+        return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, w),
+                f"vocab={layer.input_dim}, mask_zero={bool(layer.mask_zero)}")
+    if cls is L.LSTM:
+        opt = _check_lstm(layer, name, False)
+        shown = (f"units={layer.units}, go_backwards={opt['go_backwards']:d}"
+                 + (", sequences" if opt["return_sequences"] else ", last step"))
+        if opt["zero_output_for_mask"]:
+            shown += ", zero_output_for_mask"
+        return Layer(name, "LSTM", inbound, opt, _lstm_weights(layer)), shown
+    if cls is L.Bidirectional:
+        if layer.merge_mode is None:
+            raise refuse_layer(name, "Bidirectional", "merge_mode=None gives two outputs; use concat, sum, ave or mul")
+        if layer.return_state:
+            raise refuse_layer(name, "Bidirectional", "return_state=True: only the output sequence is compared")
+        fwd = _check_lstm(layer.forward_layer, f"{name}.forward_layer", True)
+        bwd = _check_lstm(layer.backward_layer, f"{name}.backward_layer", True)
+        opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
+               "forward": fwd, "backward": bwd}
+        w = _lstm_weights(layer.forward_layer) + _lstm_weights(layer.backward_layer)
+        shown = (f"merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
+                 f"go_backwards={fwd['go_backwards']:d}/{bwd['go_backwards']:d}"
+                 + (", sequences" if opt["return_sequences"] else ", last step"))
+        return Layer(name, "Bidirectional", inbound, opt, w), shown
+    if cls is L.TimeDistributed:
+        opt, w = _dense(layer.layer, f"{name}.layer", "TimeDistributed")
+        return Layer(name, "TimeDistributed", inbound, opt, w), f"Dense({layer.layer.units}, {opt['activation']})"
+    if cls is L.Dense:
+        opt, w = _dense(layer, name, "Dense")
+        return Layer(name, "Dense", inbound, opt, w), f"units={layer.units}, {opt['activation']}"
+    if cls is L.Activation:
+        act = _activation_name(layer.activation)
+        if act not in ACTIVATIONS:
+            raise refuse_layer(name, "Activation", f"activation={act!r}; supported: {', '.join(ACTIVATIONS)}")
+        return Layer(name, "Activation", inbound, {"activation": act}), act
+    if cls in (L.Dropout, L.SpatialDropout1D):
+        return Layer(name, cls.__name__, inbound), f"rate={layer.rate:g} (identity at inference)"
+    if cls in (L.GlobalAveragePooling1D, L.GlobalMaxPooling1D):
+        if layer.data_format != "channels_last" or layer.keepdims:
+            raise refuse_layer(name, cls.__name__, "data_format='channels_last' and keepdims=False only")
+        shown = "masked mean" if cls is L.GlobalAveragePooling1D else "max over every step (ignores the mask)"
+        return Layer(name, cls.__name__, inbound), shown
+    if cls is L.Flatten:
+        if layer.data_format != "channels_last":
+            raise refuse_layer(name, "Flatten", "data_format='channels_last' only")
+        return Layer(name, "Flatten", inbound), "drops the mask"
+    if cls is L.Concatenate:
+        if len(inbound) != 2:
+            raise refuse_layer(name, "Concatenate", f"of two inputs only, got {len(inbound)}")
+        rank = len(layer.output.shape)
+        if layer.axis not in (-1, rank - 1):
+            raise refuse_layer(name, "Concatenate", f"axis={layer.axis}: the last axis only")
+        return Layer(name, "Concatenate", inbound), "last axis"
+    raise refuse_layer(name, cls.__name__)
+
+
+def _history(arg) -> str | None:
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        return arg["config"]["keras_history"][0]
+    return None
+
+
+def _io_names(spec) -> list[str]:
+    if spec and isinstance(spec[0], str):
+        return [spec[0]]
+    return [s[0] for s in spec]
+
+
+def describe_model(model) -> Graph:
+    """The ``Graph`` of a loaded Sequential or functional Keras model."""
+    import keras
+    if type(model) is keras.Sequential:
+        return _describe_sequential(model)
+    if not isinstance(model, keras.Model) or not hasattr(model, "operations") or type(model).__name__ != "Functional":
+        raise VerifyRefusal(f"model of class {type(model).__name__} is not a Sequential or functional model")
+    return _describe_functional(model)
+
+
+def _input_info(tensor):
+    return str(tensor.dtype), tuple(tensor.shape[1:])
+
+
+def _describe_sequential(model) -> Graph:
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise VerifyRefusal("the Sequential model has no input shape (it was never built on an Input): "
+                            "cannot draw inputs for it")
+    layers, keras_layers, options = [Layer("input", "InputLayer")], {}, {}
+    prev = "input"
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        described, shown = describe_layer(layer, layer.name, (prev,))
+        layers.append(described)
+        keras_layers[layer.name], options[layer.name] = layer, shown
+        prev = layer.name
+    dtype, shape = _input_info(inputs[0])
+    return Graph(LayerGraph(("input",), tuple(layers), (prev,)), keras_layers, {"input": dtype}, {"input": shape},
+                 options=options)
+
+
+def _describe_functional(model) -> Graph:
+    config = model.get_config()
+    ops = {op.name: op for op in model.operations}
+    layers, keras_layers, options, mask_sources, mask_ops = [], {}, {}, {}, {}
+    data_nodes = set()  # nodes whose values feed some layer's data (not only masks)
+    for entry in config["layers"]:
+        name = entry["config"].get("name", entry.get("name"))
+        name = entry.get("name", name)
+        module = entry.get("module") or ""
+        nodes = entry.get("inbound_nodes", [])
+        if len(nodes) > 1:
+            raise refuse_layer(name, entry["class_name"], f"called {len(nodes)} times (a shared layer)")
+        if module.startswith("keras.src.ops"):
+            mask_ops[name] = ops[name]  # checked below: it may only feed masks
+            continue
+        inbound, masks = (), []
+        if nodes:
+            args, kwargs = nodes[0]["args"], nodes[0].get("kwargs", {})
+            flat = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+            inbound = tuple(h for h in map(_history, flat) if h is not None)
+            if len(inbound) != len(flat):
+                raise refuse_layer(name, entry["class_name"], "called with a constant argument")
+            for key, value in kwargs.items():
+                if key == "mask":
+                    values = value if isinstance(value, list) else [value]
+                    masks = [_history(v) for v in values]
+                elif value is not None and key != "training":
+                    raise refuse_layer(name, entry["class_name"], f"called with {key}=...: not modelled")
+        data_nodes.update(inbound)
+        layer = ops[name]
+        described, shown = describe_layer(layer, name, inbound)
+        layers.append(described)
+        keras_layers[name], options[name] = layer, shown
+        if any(m is not None for m in masks):
+            mask_sources[name] = masks
+    for name in mask_ops:
+        if name in data_nodes:
+            op = mask_ops[name]
+            raise refuse_layer(name, type(op).__name__, "a Keras op on the data path (ops may only compute masks)")
+    inputs, outputs = _io_names(config["input_layers"]), _io_names(config["output_layers"])
+    dtypes, shapes = {}, {}
+    for name, tensor in zip(inputs, model.inputs):
+        dtypes[name], shapes[name] = _input_info(tensor)
+    return Graph(LayerGraph(tuple(inputs), tuple(layers), tuple(outputs)),
+                 {k: v for k, v in keras_layers.items()}, dtypes, shapes, mask_sources, mask_ops, options)

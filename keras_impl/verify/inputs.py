@@ -1,0 +1,122 @@
+"""Inputs for ``bilstm verify``: drawn to fit the model, or the user's ``--inputs``, checked.
+
+Drawn, per model input, by what reads it first:
+    Embedding(mask_zero=True)   ids in [1, vocab) then trailing 0 padding (masked)
+    Embedding(mask_zero=False)  ids in [0, vocab), no padding
+    Masking(v)                  standard normal rows, then trailing rows equal to v (masked)
+    anything else               standard normal rows
+Sequence lengths vary over the batch between 1 and T: the first row is full, the
+last (with batch >= 2) has one valid step, so a mask's every regime is exercised.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .load import VerifyRefusal
+
+DEFAULT_TIMESTEPS = 8
+
+
+def consumers(graph, name: str) -> list:
+    return [layer for layer in graph.layers if name in layer.inbound]
+
+
+def draw_lengths(rng: np.random.Generator, batch: int, timesteps: int) -> np.ndarray:
+    lengths = rng.integers(1, timesteps + 1, size=batch)
+    lengths[0] = timesteps
+    if batch >= 2:
+        lengths[-1] = 1
+    return lengths
+
+
+def resolve_shape(described, name: str, timesteps: int | None) -> tuple:
+    shape = described.input_shapes[name]
+    if not shape:
+        raise VerifyRefusal(f"model input {name!r} has no time axis (shape {shape}): not a sequence model")
+    fixed = shape[0]
+    if fixed is not None and timesteps is not None and timesteps != fixed:
+        raise VerifyRefusal(f"--timesteps {timesteps} does not match model input {name!r}, whose shape fixes "
+                            f"T={fixed}")
+    t = fixed if fixed is not None else (timesteps or DEFAULT_TIMESTEPS)
+    if any(d is None for d in shape[1:]):
+        raise VerifyRefusal(f"model input {name!r} has an unknown feature size (shape {shape})")
+    return (t,) + tuple(shape[1:])
+
+
+def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed: int):
+    """``(arrays in graph.inputs order, description for the report)``."""
+    rng = np.random.default_rng(seed)
+    graph = described.graph
+    arrays, about = [], []
+    for name in graph.inputs:
+        shape = resolve_shape(described, name, timesteps)
+        readers = consumers(graph, name)
+        T = shape[0]
+        lengths = draw_lengths(rng, batch, T)
+        valid = np.arange(T)[None, :] < lengths[:, None]  # (B, T)
+        dtype = described.input_dtypes[name]
+        embedding = next((r for r in readers if r.kind == "Embedding"), None)
+        masking = next((r for r in readers if r.kind == "Masking"), None)
+        if embedding is not None:
+            vocab = keras_layers[embedding.name].input_dim
+            if embedding.options["mask_zero"]:
+                if vocab < 2:
+                    raise VerifyRefusal(f"Embedding {embedding.name!r} has input_dim={vocab}: no id besides padding")
+                x = np.where(valid, rng.integers(1, vocab, size=(batch,) + shape), 0)
+                how = f"ids in [1, {vocab}) with trailing 0 padding, lengths {lengths.tolist()}"
+            else:
+                x = rng.integers(0, vocab, size=(batch,) + shape)
+                how = f"ids in [0, {vocab}), no padding"
+            x = x.astype(dtype if "int" in dtype else np.float32 if dtype == "float32" else dtype)
+        else:
+            x = rng.standard_normal((batch,) + shape)
+            if masking is not None:
+                value = masking.options["mask_value"]
+                x = np.where(valid.reshape(valid.shape + (1,) * (len(shape) - 1)), x, value)
+                how = f"standard normal, trailing rows = {value:g} (masked), lengths {lengths.tolist()}"
+            else:
+                how = "standard normal, no padding"
+            x = x.astype(dtype if dtype.startswith("float") else np.float32)
+        arrays.append(x)
+        about.append({"input": name, "shape": list(x.shape), "dtype": str(x.dtype), "drawn": how})
+    return arrays, about
+
+
+def load_inputs_file(path) -> np.ndarray:
+    """The ``--inputs`` array: a .npy file holding one finite numeric array (no pickles)."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--inputs {path}: cannot read a .npy array: {exc}") from None
+    if not isinstance(x, np.ndarray) or x.dtype == bool or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"--inputs {path}: must hold real numbers, got dtype {getattr(x, 'dtype', type(x))}")
+    if x.ndim < 2 or 0 in x.shape:
+        raise ValueError(f"--inputs {path}: must be a non-empty (batch, time, ...) array, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"--inputs {path}: must be finite (found NaN or inf)")
+    return x
+
+
+def check_user_inputs(described, keras_layers, x: np.ndarray):
+    """The user's array against the model's (single) input: shape, dtype, id range."""
+    graph = described.graph
+    if len(graph.inputs) != 1:
+        raise VerifyRefusal(f"--inputs takes one array, but the model has {len(graph.inputs)} inputs "
+                            f"{list(graph.inputs)}; leave --inputs out to draw them")
+    name = graph.inputs[0]
+    expected = described.input_shapes[name]
+    if x.ndim != len(expected) + 1 or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
+        raise VerifyRefusal(f"--inputs has shape {x.shape}; model input {name!r} takes (batch, "
+                            f"{', '.join('any' if e is None else str(e) for e in expected)})")
+    dtype = described.input_dtypes[name]
+    embedding = next((r for r in consumers(graph, name) if r.kind == "Embedding"), None)
+    if embedding is not None:
+        vocab = keras_layers[embedding.name].input_dim
+        if not np.all(x == np.round(x)) or x.min() < 0 or x.max() >= vocab:
+            raise VerifyRefusal(f"--inputs feeds Embedding {embedding.name!r}: ids must be integers in [0, {vocab}), "
+                                f"got values in [{x.min()}, {x.max()}]")
+        x = x.astype(dtype if "int" in dtype else np.float32)
+    else:
+        x = x.astype(dtype if dtype.startswith("float") else np.float32)
+    return [x], [{"input": name, "shape": list(x.shape), "dtype": str(x.dtype), "drawn": "the user's --inputs"}]

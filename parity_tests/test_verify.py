@@ -1,0 +1,243 @@
+"""``bilstm verify`` on models of each kind people train, saved as .keras files, on the backend in use.
+
+Models are tiny (a different size for every dimension) and built once per module;
+each is saved, then verified through the command (``keras_impl.cli.main``), as a
+user would. Weights are Keras's own initialisation with every bias replaced by
+random non-zero values, so a dropped bias or a swapped direction would show.
+The command must also fail: altered oracle weights (exit 1), a registered LSTM
+subclass, a Lambda and a GRU (exit 2, one line naming the layer).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_impl.cli import main
+
+
+def _randomise(model, rng):
+    weights = []
+    for w in model.get_weights():
+        r = rng.uniform(-0.5, 0.5, size=w.shape)
+        weights.append((r + np.where(r >= 0, 0.05, -0.05)).astype(w.dtype))
+    model.set_weights(weights)
+    return model
+
+
+def _models():
+    import keras
+
+    from keras_impl import build_model
+    from reference import ModelSpec
+    L = keras.layers
+
+    def classifier():
+        x = keras.Input((7,), dtype="int32", name="ids")
+        h = L.Embedding(11, 5, mask_zero=True)(x)
+        h = L.Bidirectional(L.LSTM(4, return_sequences=True))(h)
+        h = L.GlobalAveragePooling1D()(h)
+        return keras.Model(x, L.Dense(3, activation="softmax")(h))
+
+    def tagger():
+        return keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(13, 4, mask_zero=True),
+                                 L.Bidirectional(L.LSTM(3, return_sequences=True)),
+                                 L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="ave"),
+                                 L.TimeDistributed(L.Dense(5, activation="softmax"))])
+
+    def regressor():
+        return keras.Sequential([keras.Input((9, 2)), L.Masking(0.0), L.Bidirectional(L.LSTM(3), merge_mode="sum"),
+                                 L.Dropout(0.2), L.Dense(1)])
+
+    def branches():
+        x = keras.Input((5, 3))
+        m = L.Masking()(x)
+        a = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul")(m)
+        b = L.Bidirectional(L.LSTM(3, return_sequences=True),
+                            backward_layer=L.LSTM(4, return_sequences=True, go_backwards=True))(m)
+        c = L.LSTM(2, return_sequences=True)(L.Concatenate()([a, b]))  # previous output at masked steps
+        return keras.Model(x, L.TimeDistributed(L.Dense(1, activation="sigmoid"))(c))
+
+    def pooled():  # the remaining layers: SpatialDropout1D, Activation, GlobalMaxPooling1D, Flatten, a plain LSTM
+        x = keras.Input((4, 3))
+        h = L.Masking(0.0)(x)
+        h = L.Bidirectional(L.LSTM(3, return_sequences=True, go_backwards=True), merge_mode="concat")(h)
+        h = L.Activation("relu")(L.SpatialDropout1D(0.3)(h))
+        r = L.LSTM(2, return_sequences=False, go_backwards=True)(h)
+        p = L.GlobalMaxPooling1D()(h)
+        f = L.Flatten()(L.Dense(2, activation="tanh")(h))
+        return keras.Model(x, L.Dense(2, activation="linear")(L.Concatenate()([L.Concatenate()([p, f]), r])))
+
+    def tutorial():
+        return build_model(ModelSpec())
+
+    return {f.__name__: f for f in (classifier, tagger, regressor, branches, pooled, tutorial)}
+
+
+KINDS = ("classifier", "tagger", "regressor", "branches", "pooled", "tutorial")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, backend):
+    import warnings
+
+    folder = tmp_path_factory.mktemp("verify_models")
+    rng = np.random.default_rng(10)
+    paths = {}
+    with warnings.catch_warnings():  # GlobalMaxPooling1D / Flatten drop a mask: Keras warns, verify models it
+        warnings.filterwarnings("ignore", message=".*does not support masking.*")
+        for name, make in _models().items():
+            path = folder / f"{name}.keras"
+            _randomise(make(), rng).save(path)
+            paths[name] = path
+    return paths
+
+
+def _verify(capsys, *argv):
+    rc = main(["verify", *map(str, argv)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_model_kinds_verify_within_bounds(saved, kind, capsys, tmp_path, backend):
+    report_path = tmp_path / "report.json"
+    rc, out, err = _verify(capsys, saved[kind], "--json", report_path, "--batch", 5, "--seed", 3)
+    assert rc == 0, out + err
+    report = json.loads(report_path.read_text())
+    assert report["backend"] == backend and report["seed"] == 3 and report["versions"]["keras"]
+    rows = report["layers"]
+    assert rows and all(r["verdict"] == "pass" for r in rows)
+    assert all(r["max_abs_error"] <= r["allowed"] for r in rows)
+    # Every layer of the file has a row (InputLayers aside): nothing skipped silently.
+    import keras
+    model = keras.saving.load_model(saved[kind], compile=False)
+    expected = [layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    assert [r["layer"] for r in rows] == expected
+    assert f"{len(rows)}/{len(rows)} layers within bounds" in out
+
+
+def test_masked_inputs_are_drawn_with_padding(saved, capsys, tmp_path):
+    report_path = tmp_path / "r.json"
+    assert _verify(capsys, saved["classifier"], "--json", report_path, "--batch", 6)[0] == 0
+    report = json.loads(report_path.read_text())
+    assert "trailing 0 padding" in report["inputs"][0]["drawn"]
+    first = report["layers"][0]  # the Embedding: a mask out, some steps masked
+    valid, total = map(int, first["mask"].split("-> ")[1].split()[0].split("/"))
+    assert 0 < valid < total
+
+
+def test_altered_oracle_weights_fail(saved, capsys, monkeypatch):
+    """The oracle's copy of one LSTM kernel entry is moved by 1e-3: that layer and the ones after it must FAIL."""
+    from keras_impl.verify import describe
+
+    original = describe.describe_layer
+
+    def altered(layer, name, inbound):
+        described, shown = original(layer, name, inbound)
+        if described.kind == "Bidirectional":
+            w = [np.array(a) for a in described.weights]
+            w[3][0, 0] += 1e-3  # the backward kernel
+            described = type(described)(described.name, described.kind, described.inbound, described.options, tuple(w))
+        return described, shown
+
+    monkeypatch.setattr(describe, "describe_layer", altered)
+    rc, out, _ = _verify(capsys, saved["tutorial"])
+    assert rc == 1
+    assert "FAIL: recurrent_0, head" in out
+
+
+def test_registered_lstm_subclass_is_refused(tmp_path, capsys):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="verify_test")
+    class MyLSTM(keras.layers.LSTM):
+        pass
+
+    model = keras.Sequential([keras.Input((4, 2)), MyLSTM(3, name="mine")])
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    rc, out, err = _verify(capsys, path)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "'mine'" in err and "MyLSTM" in err and "supported: InputLayer" in err
+    # Loaded in memory (no file scan), the exact-class check refuses it as well.
+    from keras_impl.verify.describe import describe_model
+    from keras_impl.verify.load import VerifyRefusal
+    with pytest.raises(VerifyRefusal, match="'mine' of class MyLSTM"):
+        describe_model(model)
+
+
+@pytest.mark.parametrize("layer", ["lambda", "gru", "hard_sigmoid", "merge_none"])
+def test_unsupported_layers_and_options_are_refused_by_name(layer, tmp_path, capsys):
+    import keras
+    L = keras.layers
+    make = {
+        "lambda": lambda: L.Lambda(lambda t: t * 2.0, name="doubling"),
+        "gru": lambda: L.GRU(3, name="gru_layer"),
+        "hard_sigmoid": lambda: L.LSTM(3, recurrent_activation="hard_sigmoid", name="old_lstm"),
+        "merge_none": lambda: L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=None, name="pair"),
+    }[layer]
+    inputs = keras.Input((4, 2))
+    out = make()(inputs)
+    model = keras.Model(inputs, out)
+    path = tmp_path / f"{layer}.keras"
+    model.save(path)
+    rc, stdout, err = _verify(capsys, path)
+    assert rc == 2 and stdout == "" and err.count("\n") == 1
+    expected = {"lambda": "'doubling' of class Lambda", "gru": "'gru_layer' of class GRU",
+                "hard_sigmoid": "recurrent_activation='hard_sigmoid'", "merge_none": "merge_mode=None"}[layer]
+    assert expected in err
+
+
+def test_user_inputs_are_used_and_checked(saved, capsys, tmp_path):
+    ids = np.array([[3, 4, 5, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7]], dtype=np.int64)
+    good = tmp_path / "ids.npy"
+    np.save(good, ids)
+    rc, out, _ = _verify(capsys, saved["classifier"], "--inputs", good)
+    assert rc == 0 and "the user's --inputs" in out
+    bad = tmp_path / "bad.npy"
+    np.save(bad, ids + 10)  # beyond the vocabulary of 11
+    rc, out, err = _verify(capsys, saved["classifier"], "--inputs", bad)
+    assert rc == 2 and "ids must be integers in [0, 11)" in err and err.count("\n") == 1
+
+
+def test_float64_verifies(saved, capsys, tmp_path, backend):
+    import keras
+    report_path = tmp_path / "r.json"
+    rc, out, err = _verify(capsys, saved["regressor"], "--dtype", "float64", "--json", report_path)
+    assert rc == 0, out + err
+    assert keras.config.floatx() == "float32"  # restored
+    report = json.loads(report_path.read_text())
+    worst = max(r["max_abs_error"] for r in report["layers"] if r["class"] != "Masking")
+    if backend == "tensorflow":
+        assert worst < 1e-12  # float64 throughout: far below float32 rounding
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["missing.keras"], "does not exist"),
+    (["model.txt"], "must end in"),
+    (["{model}", "--batch", "0"], "--batch must be between 1"),
+    (["{model}", "--timesteps", "x"], "--timesteps must be a positive integer"),
+    (["{model}", "--seed", "-1"], "--seed must be a non-negative integer"),
+    (["{model}", "--dtype", "float16"], "invalid choice"),
+    (["{model}", "--inputs", "{nan}"], "must be finite"),
+    (["{model}", "--inputs", "{ok}", "--batch", "2"], "leave out --batch"),
+    (["{model}", "--json", "{folder}"], "is a folder"),
+], ids=["missing", "suffix", "batch", "timesteps", "seed", "dtype", "nan_inputs", "inputs_and_batch", "json_folder"])
+def test_bad_arguments_refused_before_keras_is_imported(argv, message, tmp_path):
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not read: arguments are checked first")
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.array([[[np.nan]]]))
+    ok = tmp_path / "ok.npy"
+    np.save(ok, np.zeros((2, 3, 1)))
+    argv = [a.format(model=model, nan=nan, ok=ok, folder=tmp_path) for a in argv]
+    code = ("import sys; from keras_impl.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'keras' not in sys.modules, 'Keras imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "verify", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and message in proc.stderr
