@@ -37,6 +37,8 @@ def as_float32_data(name: str, value) -> np.ndarray:
     values beyond float32's range (which would become infinities) a ValueError
     naming the index of the first one.
     """
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor on any device, without importing torch
+        value = value.detach().cpu().numpy()
     array = as_float64(name, value)
     too_big = np.abs(array) > FLOAT32_MAX
     if too_big.any():

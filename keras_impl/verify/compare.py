@@ -22,7 +22,7 @@ import numpy as np
 
 from reference.layers import graph_forward
 
-from .load import MASK_DROPPED_WARNING
+from .load import MASK_DROPPED_WARNING, VerifyRefusal
 
 
 def worst_errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float, float]:
@@ -63,8 +63,15 @@ def mask_text(mask_in, mask_out) -> str:
 def compare(model, described, inputs, bound) -> list[dict]:
     """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict."""
     graph = described.graph
-    oracle = graph_forward(graph, inputs)
-    keras_values = keras_outputs(model, described, inputs)
+    try:
+        oracle = graph_forward(graph, inputs)
+    except (ValueError, TypeError) as exc:  # shapes the file's config and weights disagree on
+        raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {exc}") from None
+    try:
+        keras_values = keras_outputs(model, described, inputs)
+    except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: {first}") from None
     rows = []
     for layer in graph.layers:
         if layer.kind == "InputLayer":

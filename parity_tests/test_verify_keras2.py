@@ -1,0 +1,53 @@
+"""``bilstm verify`` on Keras 2 (tf.keras) ``.h5`` files of the tutorial's models, on the backend in use.
+
+The files were saved by tf_keras 2.21 (Keras 2) with random non-zero weights by
+``parity_tests/fixtures/make_keras2_fixtures.py``. Keras 3 cannot load tf.keras's
+LSTM config as it is (``time_major``); ``keras_impl/verify/load.py`` drops
+``time_major=False`` from a temporary copy and lets Keras's own loader do the rest.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import pytest
+
+from keras_impl.cli import main
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras2"
+NAMES = ("lstm", "lstm_reversed", "bilstm_concat", "bilstm_sum", "bilstm_ave", "bilstm_mul", "bilstm_concat_masked")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras2_fixture_verifies(name, capsys, tmp_path, backend):
+    path = FIXTURES / f"{name}.h5"
+    with h5py.File(path, "r") as f:  # a genuine Keras 2 file, small enough to commit
+        assert str(f.attrs["keras_version"]).startswith("2.")
+        assert '"time_major"' in str(f.attrs["model_config"])
+    assert path.stat().st_size < 100_000
+    report_path = tmp_path / "r.json"
+    rc = main(["verify", str(path), "--json", str(report_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    report = json.loads(report_path.read_text())
+    assert "Keras 2 file" in report["saved_by"] and report["backend"] == backend
+    kinds = [r["class"] for r in report["layers"]]
+    recurrent = "LSTM" if name.startswith("lstm") else "Bidirectional"
+    assert kinds == (["Masking"] if name.endswith("masked") else []) + [recurrent, "TimeDistributed"]
+    if name.startswith("bilstm"):
+        assert f"merge={name.split('_')[1]}" in report["layers"][-2]["options"]
+    if name == "lstm_reversed":
+        assert "go_backwards=1" in report["layers"][0]["options"]
+    assert all(r["verdict"] == "pass" for r in report["layers"])
+
+
+def test_keras2_time_major_true_is_refused(tmp_path, capsys):
+    source = FIXTURES / "lstm.h5"
+    path = tmp_path / "time_major.h5"
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = str(f.attrs["model_config"]).replace('"time_major": false', '"time_major": true')
+    rc = main(["verify", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "time_major=True" in err and "'lstm'" in err
