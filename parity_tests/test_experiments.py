@@ -339,3 +339,14 @@ def test_a_disk_that_fills_up_mid_run_ends_on_one_line_keeping_what_was_written(
     assert "bilstm demo: error: cannot write" in lines[0] and "No space left on device" in lines[0]
     assert written == [out / "runs" / "lstm" / "seed_0000.json"]
     assert json.loads(written[0].read_text())["seed"] == 0  # the finished run is whole
+
+
+def test_an_out_path_that_cannot_even_be_looked_at_is_refused_on_one_line(tmp_path, capsys):
+    too_long = tmp_path / ("a" * 300)  # longer than any file system's name limit (255)
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(too_long)], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert "--out cannot be used: File name too long" in stderr
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    code, _, stderr = run_cli(["compare", *TINY, "--out", str(tmp_path / "loop1" / "x")], capsys)
+    assert code == 2 and stderr.strip().count("\n") == 0 and "symbolic links" in stderr, stderr

@@ -90,13 +90,17 @@ def add_reproduce_arguments(parser):
 def check_output_dir(path: Path) -> Path:
     """The folder can be created or written; nothing is created here."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ArgumentError(f"--out {path} exists and is not a folder")
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    try:
+        if path.exists() and not path.is_dir():
+            raise ArgumentError(f"--out {path} exists and is not a folder")
+        probe = path
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+    except OSError as exc:  # a name too long, a loop of symbolic links: the path cannot even be looked at
+        raise ArgumentError(f"--out cannot be used: {exc.strerror or exc}: {str(path)[:80]}"
+                            f"{'...' if len(str(path)) > 80 else ''}") from None
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ArgumentError(f"--out {path} cannot be written: no write permission in {probe}")
     return path

@@ -54,9 +54,11 @@ def available_bytes() -> int | None:
 
 
 def format_bytes(n: int) -> str:
-    """1.23 GB, 512 MB, 17,000 TB: three significant digits, never an exponent."""
+    """1.23 GB, 512 MB, 17,000 TB: three significant digits; an exponent only past a million TB."""
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size or unit == "kB":
             value = n / size
+            if value >= 1e6:  # absurd requests (--updates 10**25): an exponent reads better than 20 digits
+                return f"{value:.2e} {unit}"
             return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
     raise AssertionError("unreachable")

@@ -27,7 +27,7 @@ from typing import Callable
 from keras_impl.parity.cases import LAYER_CASES, MODEL_CASES
 from keras_impl.parity.divergences import (LEADING_MASK_SEMANTICS, initial_output, layer_divergence,
                                            model_divergence)
-from keras_impl.parity.rows import CheckOptions, Row, measure, row, seeded_rng  # noqa: F401 (re-exported)
+from keras_impl.parity.rows import CheckOptions, Row, measure, seeded_rng
 from keras_impl.parity.tolerances import bound
 from keras_impl.parity.training_checks import gradient_section, trajectory_section
 
