@@ -70,6 +70,9 @@ def train_stream_data_parallel(model, xs, ys, distribution, *, sample_weight=Non
     batch n on one device. The model must be built and compiled inside
     ``distribution.scope()``; N must be a multiple of n. Each update is one
     ``model.train_on_batch`` (metrics reset, as ``train_stream`` resets them).
+    Across processes (``keras_impl.multiprocess``) every process passes the
+    same stream and feeds only its own devices' sequences of each update
+    (``process_rows``); a lost process is a ``PeerLostError``.
     """
     import keras
     import numpy as np
@@ -85,11 +88,79 @@ def train_stream_data_parallel(model, xs, ys, distribution, *, sample_weight=Non
     xs, ys, sample_weight = check_stream(model, xs, ys, sample_weight)
     if xs.shape[0] % n:
         raise ValueError(f"xs must hold a multiple of the {n} data-parallel devices' sequences, got {xs.shape[0]}")
+    mine = process_rows(distribution, n)  # every row on one process; across processes, this one's share
     losses, accuracies = [], []
     with distribution.scope():
         for k in range(0, xs.shape[0], n):
-            sw = None if sample_weight is None else sample_weight[k:k + n]
-            logs = model.train_on_batch(xs[k:k + n], ys[k:k + n], sample_weight=sw, return_dict=True)
+            rows = slice(k + mine.start, k + mine.stop)
+            sw = None if sample_weight is None else sample_weight[rows]
+            with peer_loss_reported(f"update {k // n + 1}"):
+                logs = model.train_on_batch(xs[rows], ys[rows], sample_weight=sw, return_dict=True)
             losses.append(logs["loss"])
             accuracies.append(logs.get("accuracy", np.nan))
     return {"loss": np.asarray(losses, np.float32), "accuracy": np.asarray(accuracies, np.float32)}
+
+
+# ---------------------------------------------------------------- across processes (keras_impl/multiprocess.py)
+
+
+class PeerLostError(RuntimeError):
+    """A step that needs every process failed in a multi-process run: another process died or was cut off."""
+
+
+def process_rows(distribution, batch_size: int) -> slice:
+    """The rows of a global batch of ``batch_size`` that this process's devices hold (all of them in one process).
+
+    Keras hands each process's rows to ``jax.make_array_from_process_local_data``, which places
+    them on this process's devices in the order of the global batch; the devices of one process
+    must therefore hold one contiguous block (true of ``DataParallel`` over ``jax.devices()``,
+    which lists each process's devices together).
+    """
+    check_batch_size(batch_size, distribution)
+    layout = distribution.get_data_layout((batch_size,)).backend_layout
+    blocks = sorted({(index[0].start or 0, batch_size if index[0].stop is None else index[0].stop)
+                     for index in layout.addressable_devices_indices_map((batch_size,)).values()})
+    for (_, stop), (start, _) in zip(blocks, blocks[1:]):
+        if stop != start:
+            raise ValueError(f"this process's devices hold rows {blocks} of the batch, not one block: "
+                             "list each process's devices together in the device mesh")
+    return slice(blocks[0][0], blocks[-1][1])
+
+
+class peer_loss_reported:
+    """Turns the error of a cross-process step into a ``PeerLostError`` that says what most likely happened.
+
+    JAX reports a dead peer as whatever the collective saw (``Gloo AllGather failed ... Connection
+    reset by peer``, ``UNAVAILABLE: ... heartbeat timeout``); one process alone runs no collective,
+    so there an error passes unchanged.
+    """
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, PeerLostError):
+            return False
+        from keras_impl.multiprocess import is_multiprocess
+        if not is_multiprocess():
+            return False
+        import jax
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        raise PeerLostError(f"process {jax.process_index()} of {jax.process_count()}: {self.what} failed in a step "
+                            "that needs every process; another process has most likely died or lost its connection "
+                            f"({type(exc).__name__}: {first})") from exc
+
+
+def local_weights(model) -> list:
+    """The model's weights as NumPy arrays, read from this process's own copy (replicated weights are
+    not all addressable from one process, so ``model.get_weights()`` cannot fetch them there)."""
+    import numpy as np
+    out = []
+    for v in model.weights:
+        value = v.value
+        shards = getattr(value, "addressable_shards", None)
+        out.append(np.asarray(shards[0].data if shards else value))
+    return out

@@ -204,9 +204,28 @@ def test_ctrl_c_during_compare_keeps_finished_records_and_exits_130(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     if process.returncode == 0:
-        pytest.fail("the run finished before the signal arrived: make it longer")
-    assert process.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "interrupted"
+        pytest.fail(f"the run finished although interrupted; its stderr:\n{stderr[-3000:]}")
+    tail = stderr[-3000:]
+    assert process.returncode == 130, tail
+    assert stderr.strip().splitlines()[-1] == "interrupted", tail
     records = sorted(out.rglob("seed_*.json"))
-    assert records and all(json.loads(p.read_text())["loss"] for p in records)  # whole, never torn
-    assert not list(out.rglob("*.tmp")), "no temporary file may be left behind"
+    assert records and all(json.loads(p.read_text())["loss"] for p in records), tail  # whole, never torn
+    assert not list(out.rglob("*.tmp")), f"no temporary file may be left behind: {list(out.rglob('*.tmp'))}"
+
+
+@pytest.mark.parametrize("changes, error, pattern", [
+    (dict(seeds=0), ValueError, r"seeds must be a positive integer, got 0"),
+    (dict(updates=True), ValueError, r"updates must be a positive integer, got True"),
+    (dict(heldout=2.5), ValueError, r"heldout must be a positive integer, got 2.5"),
+    (dict(mode="quick"), ValueError, r"unknown mode 'quick'"),
+    (dict(models=()), ValueError, r"models must be a non-empty tuple"),
+    (dict(models=(("../escape", runner.model_spec("lstm")),)), ValueError, r"a model name must be a folder name"),
+    (dict(models=(("lstm", "not a spec"),)), TypeError, r"models must hold \(name, ModelSpec\) pairs"),
+    (dict(models=(("a", runner.model_spec("lstm")), ("a", runner.model_spec("bilstm")))), ValueError,
+     r"names must be distinct"),
+], ids=["zero-seeds", "bool-updates", "float-heldout", "unknown-mode", "no-models", "path-in-name", "not-a-spec",
+        "same-name-twice"])
+def test_an_experiment_with_a_bad_field_is_refused_by_name(changes, error, pattern):
+    fields = dict(name="compare", models=(("lstm", runner.model_spec("lstm")),), seeds=1, updates=UPDATES, heldout=HELDOUT)
+    with pytest.raises(error, match=pattern):
+        runner.Experiment(**(fields | changes))

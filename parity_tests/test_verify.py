@@ -197,6 +197,35 @@ def test_unsupported_layers_and_options_are_refused_by_name(layer, tmp_path, cap
     assert expected in err
 
 
+def test_hand_made_mask_is_refused(tmp_path, capsys):
+    """A mask the user computes and passes (mask=) is not what Keras's layers propagate: refused, not guessed."""
+    import keras
+    ids = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(9, 3, mask_zero=True)(ids)
+    y = keras.layers.LSTM(2, name="lstm_own_mask")(h, mask=keras.ops.not_equal(ids, 3))
+    path = tmp_path / "own_mask.keras"
+    keras.Model(ids, y).save(path)
+    rc, out, err = _verify(capsys, path)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "'lstm_own_mask' is given a mask" in err
+
+
+def test_keras3_h5_file_verifies(tmp_path, capsys):
+    import keras
+    L = keras.layers
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(13, 4, mask_zero=True),
+                              L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum"),
+                              L.TimeDistributed(L.Dense(5, activation="softmax"))])
+    _randomise(model, np.random.default_rng(4))
+    path = tmp_path / "legacy.h5"
+    model.save(path)
+    before = path.read_bytes()
+    rc, out, err = _verify(capsys, path)
+    assert rc == 0, out + err
+    assert "3/3 layers within bounds" in out and "(.h5)" in out
+    assert path.read_bytes() == before  # the user's file is only read
+
+
 def test_user_inputs_are_used_and_checked(saved, capsys, tmp_path):
     ids = np.array([[3, 4, 5, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7]], dtype=np.int64)
     good = tmp_path / "ids.npy"

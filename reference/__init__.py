@@ -1,16 +1,19 @@
-"""bilstm-lab's oracle: LSTM and Bidirectional LSTM from scratch, NumPy only, float64.
+"""bilstm-lab's oracle: LSTM, GRU, SimpleRNN and Bidirectional from scratch, NumPy only, float64.
 
 Public functions mirror the Keras layer calls (Keras's weight layout and gate
-order i, f, c, o; inputs (batch, time, features)), so that a reader can hold
+orders: i, f, c, o for LSTM, z, r, h for GRU; inputs (batch, time, features)), so that a reader can hold
 one against the other. This package imports NumPy alone: a test proves it.
 """
 from . import problem
 from .adam import Adam
 from .backward import lstm_backward, model_backward
 from .bidirectional import MERGE_MODES, bidirectional_forward
+from .cells import ACTIVATIONS, CELLS, Cell, cell_step
+from .gru import gru_forward
 from .loss import binary_crossentropy, binary_crossentropy_grad
 from .lstm import lstm_cell, lstm_forward, sigmoid
 from .model import model_forward
+from .simple_rnn import simple_rnn_forward
 from .spec import DIRECTIONS, MODEL_MERGE_MODES, ModelSpec, keras_init_weights, random_weights
 from .train import loss_and_grads, loss_grads_and_input_grad, train
 
@@ -19,6 +22,8 @@ __all__ = [
     "DIRECTIONS", "MERGE_MODES", "MODEL_MERGE_MODES", "ModelSpec",
     "bidirectional_forward", "keras_init_weights", "lstm_cell", "lstm_forward", "model_forward",
     "random_weights", "sigmoid",
+    # every Keras recurrent cell
+    "ACTIVATIONS", "CELLS", "Cell", "cell_step", "gru_forward", "simple_rnn_forward",
     # training: BPTT, Keras's loss and Adam
     "Adam", "binary_crossentropy", "binary_crossentropy_grad", "loss_and_grads", "loss_grads_and_input_grad",
     "lstm_backward", "model_backward", "train",

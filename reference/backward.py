@@ -1,5 +1,18 @@
 """Backpropagation through time for every model of a ``ModelSpec``, mirroring the forward cache.
 
+Below, the LSTM with its default options (``run_lstm``'s fast loop). The other cells
+and options (``reference/cells.py``) run the same loop rules around their own step
+derivative (``cells.generic_backward``): GRU, for instance (reset_after, with the
+step's dh' = m dh):
+
+    dz = dh' (h - hh);   da_h = dh' (1 - z) act'(a_h);   dr = da_h hp_h
+    da_z = dz ract'(a_z);   da_r = dr ract'(a_r)
+    dhp = [da_z | da_r | da_h r]:   dR += h^T dhp,  db_rec += sum_B dhp
+    dxp = [da_z | da_r | da_h]:     dW += x^T dxp,  db_in += sum_B dxp,  dx_t = dxp W^T
+    dh = dh' z + dhp R^T + (1 - m) dh
+
+and SimpleRNN: da = dh' act'(a); dW += x^T da; dR += h^T da; db += sum_B da; dh = da R^T + (1 - m) dh.
+
 The forward (``reference.model.forward_with_cache``) keeps, per LSTM, an
 ``LSTMCache`` in processing order; the backward walks it in reverse, step by
 step, carrying ``dh`` and ``dc`` (the gradients of the state leaving a step).
@@ -41,8 +54,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import Cell, generic_backward
 from .lstm import LSTMCache, sigmoid, state_outputs
-from .model import ModelCache
+from .model import ModelCache, _triple
 from .spec import ModelSpec
 
 
@@ -117,6 +131,24 @@ def lstm_backward(cache: LSTMCache, kernel, recurrent_kernel, dout):
     return d_kernel, d_recurrent, d_bias, dx
 
 
+def cell_backward(cell: Cell, cache, weights, dout):
+    """BPTT through one ``reference.cells.run_cell`` call whose initial states are constants.
+
+    Args:
+        cell: the forward's ``Cell``; cache: its cache (``LSTMCache`` from the fast loop, else ``CellCache``).
+        weights: ``(kernel, recurrent_kernel, bias)`` as the forward used them (bias None without one).
+        dout: (B, T, U) gradient of the loss by the outputs, in processing order.
+    Returns:
+        ``(grads, dx)``: ``[d_kernel, d_recurrent_kernel(, d_bias)]`` in the weights' shapes, and
+        dx (B, T, D) in time order.
+    """
+    kernel, recurrent_kernel, _ = weights
+    if isinstance(cache, LSTMCache):
+        *grads, dx = lstm_backward(cache, kernel, recurrent_kernel, dout)
+        return list(grads), dx
+    return generic_backward(cache, kernel, recurrent_kernel, dout)
+
+
 def merge_backward(merge_mode: str, dy, y_f, y_b):
     """Gradients ``(dy_f, dy_b)`` of the two halves from the merged output's ``dy``."""
     if merge_mode == "concat":
@@ -150,20 +182,21 @@ def model_backward(spec: ModelSpec, weights: list[np.ndarray], cache: ModelCache
     grads[k] = y.reshape(-1, F).T @ d_logits.reshape(-1, 1)  # (F, 1)
     grads[k + 1] = d_logits.sum(axis=(0, 1))  # (1,)
     dh = d_logits @ weights[k].T  # (B, T, F)
-    per_layer = 6 if spec.bidirectional else 3
+    cell, n = spec.cell_config, spec.cell_config.weight_count
+    per_layer = 2 * n if spec.bidirectional else n
     for layer in range(spec.num_layers - 1, -1, -1):
         k -= per_layer
         caches = cache.layer_caches[layer]
         if spec.bidirectional:
             y_f, y_b = cache.layer_halves[layer]
             dy_f, dy_b = merge_backward(spec.merge_mode, dh, y_f, y_b)
-            *g_f, dx_f = lstm_backward(caches[0], weights[k], weights[k + 1], dy_f)
-            *g_b, dx_b = lstm_backward(caches[1], weights[k + 3], weights[k + 4], dy_b[:, ::-1])  # to processing order
-            grads[k:k + 6] = [*g_f, *g_b]
+            g_f, dx_f = cell_backward(cell, caches[0], _triple(weights[k:k + n]), dy_f)
+            g_b, dx_b = cell_backward(cell, caches[1], _triple(weights[k + n:k + 2 * n]), dy_b[:, ::-1])  # processing order
+            grads[k:k + 2 * n] = [*g_f, *g_b]
             dh = dx_f + dx_b
         else:
-            *g, dh = lstm_backward(caches[0], weights[k], weights[k + 1], dh)
-            grads[k:k + 3] = g
+            g, dh = cell_backward(cell, caches[0], _triple(weights[k:k + n]), dh)
+            grads[k:k + n] = g
     if spec.mask_value is not None:
         dh = dh * cache.mask[..., None]  # Masking zeroed those inputs
     return grads, dh

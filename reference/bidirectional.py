@@ -1,5 +1,7 @@
-"""Keras 3's ``Bidirectional(LSTM(...))`` in NumPy (float64).
+"""Keras 3's ``Bidirectional(LSTM | GRU | SimpleRNN (...))`` in NumPy (float64).
 
+The merge does not depend on the cell (``cell="lstm" | "gru" | "simple_rnn"`` and its
+options, ``reference/cells.py``); LSTM is written below, the others are alike.
 Two independent LSTMs read the same input: the forward one from x[0] to
 x[T-1], the backward one (``go_backwards=True``) from x[T-1] to x[0].
 
@@ -22,14 +24,17 @@ on TensorFlow and torch): see ``reference/lstm.py``.
 
 ``return_state`` gives ``(y, h_f, c_f, h_b, c_b)`` (with merge_mode None the
 flat ``(y_f, y_b, h_f, c_f, h_b, c_b)``); ``initial_state`` is taken in the same
-order ``[h_f, c_f, h_b, c_b]``.
+order ``[h_f, c_f, h_b, c_b]``. GRU and SimpleRNN carry one state a direction:
+``(y, h_f, h_b)`` and ``[h_f, h_b]`` (keras/src/layers/rnn/bidirectional.py L229-231
+splits initial_state in halves, L244 and L270-272 return the forward states, then the backward).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ._checks import as_mask, check_choice, check_flag
-from .lstm import check_initial_output, check_input, check_lstm_weights, check_states, run_lstm
+from .cells import LSTM, Cell, check_cell_weights, run_cell
+from .lstm import check_initial_output, check_input, check_states
 
 MERGE_MODES = {
     "concat": lambda fwd, bwd: np.concatenate([fwd, bwd], axis=-1),
@@ -40,21 +45,33 @@ MERGE_MODES = {
 }
 
 
-def check_direction_weights(name, weights, features):
-    if not isinstance(weights, (list, tuple)) or len(weights) != 3:
+def check_direction_weights(name, weights, features, cell: Cell = LSTM):
+    """A direction's ``(kernel, recurrent_kernel, bias)``, checked; bias None (or absent) without use_bias."""
+    count = cell.weight_count
+    if not isinstance(weights, (list, tuple)) or len(weights) not in (count, 3):
         got = f"{len(weights)} items" if isinstance(weights, (list, tuple)) else type(weights).__name__
-        raise TypeError(f"{name} must be a (kernel, recurrent_kernel, bias) triple, got {got}")
-    return check_lstm_weights(*weights, features=features, prefix=f"{name}.")
+        what = "(kernel, recurrent_kernel, bias) triple" if cell.use_bias else "(kernel, recurrent_kernel) pair"
+        raise TypeError(f"{name} must be a {what} for the {cell.kind} cell, got {got}")
+    kernel, recurrent_kernel, *bias = weights
+    return check_cell_weights(cell, kernel, recurrent_kernel, bias[0] if bias else None, features=features,
+                              prefix=f"{name}.")
 
 
-def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="concat", initial_state=None,
+def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="concat", cell="lstm",
+                          activation="tanh", recurrent_activation="sigmoid", reset_after=True, initial_state=None,
                           mask=None, return_sequences=False, return_state=False, initial_output="h0"):
-    """Keras's ``Bidirectional(LSTM(U, ...), merge_mode)(x, initial_state=..., mask=...)``.
+    """Keras's ``Bidirectional(<cell>(U, ...), merge_mode)(x, initial_state=..., mask=...)``.
 
     Args:
         x: (B, T, D).
-        forward_weights, backward_weights: each ``(kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,))``.
-        initial_state: ``[h_f, c_f, h_b, c_b]``, each (B, U); zeros when None.
+        forward_weights, backward_weights: each the layer's ``get_weights()``: ``(kernel (D, G U),
+            recurrent_kernel (U, G U), bias)`` (``reference/cells.py``; G = 4, 3, 1 for lstm, gru,
+            simple_rnn), without the bias (or with None) for a layer without one.
+        cell: "lstm" (default), "gru" or "simple_rnn"; activation, recurrent_activation and
+            reset_after are the wrapped layer's options (recurrent_activation: not for
+            simple_rnn; reset_after: gru only). ``use_bias`` is read off the weights.
+        initial_state: ``[h_f, c_f, h_b, c_b]`` for lstm, ``[h_f, h_b]`` otherwise, each (B, U);
+            zeros when None.
         mask: (B, T) booleans, True where a step is valid.
         initial_output: ``"h0"`` (default; Keras on JAX) or ``"zeros"`` (Keras on TensorFlow
             and torch): what each copy outputs at masked steps before its first valid one
@@ -66,37 +83,53 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
         states appended as described in the module docstring.
     """
     check_choice("merge_mode", merge_mode, tuple(MERGE_MODES))
+    use_bias = _uses_bias(forward_weights)
+    cell = Cell(cell, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                reset_after=reset_after)
     return_sequences = check_flag("return_sequences", return_sequences)
     return_state = check_flag("return_state", return_state)
     check_initial_output(initial_output)
     x = check_input(x)
     B, T, D = x.shape
-    fwd_w = check_direction_weights("forward_weights", forward_weights, D)
-    bwd_w = check_direction_weights("backward_weights", backward_weights, D)
+    fwd_w = check_direction_weights("forward_weights", forward_weights, D, cell)
+    bwd_w = check_direction_weights("backward_weights", backward_weights, D, cell)
     U = fwd_w[1].shape[0]
     if bwd_w[1].shape[0] != U:
         raise ValueError(f"the two directions must have the same units: forward_weights has {U}, "
                          f"backward_weights has {bwd_w[1].shape[0]}")
-    h_f, c_f, h_b, c_b = check_states(initial_state, 4, B, U, ("h_f", "c_f", "h_b", "c_b"))
+    names = [f"{n}_{d}" for d in "fb" for n in cell.state_names]
+    states = check_states(initial_state, len(names), B, U, names)
     mask = as_mask(mask, B, T)
-    (y_f, y_b), states, _ = run_bidirectional(x, fwd_w, bwd_w, (h_f, c_f, h_b, c_b), mask, return_sequences,
-                                              keep_cache=False, initial_output=initial_output)
+    (y_f, y_b), states, _ = run_bidirectional(x, fwd_w, bwd_w, tuple(states), mask, return_sequences,
+                                              keep_cache=False, initial_output=initial_output, cell=cell)
     merged = MERGE_MODES[merge_mode](y_f, y_b)
     if not return_state:
         return merged
     return (*merged, *states) if merge_mode is None else (merged, *states)
 
 
-def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cache=True, initial_output="h0"):
-    """Both directions on checked arrays. Returns ``((y_f, y_b), (h_f, c_f, h_b, c_b), (cache_f, cache_b))``."""
-    h_f, c_f, h_b, c_b = states
+def _uses_bias(weights) -> bool:
+    """A direction without a bias array (a pair, or a None bias) is a layer with ``use_bias=False``."""
+    if isinstance(weights, (list, tuple)) and len(weights) in (2, 3):
+        return len(weights) == 3 and weights[2] is not None
+    return True  # check_direction_weights refuses it with a message
+
+
+def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cache=True, initial_output="h0",
+                      cell: Cell = LSTM):
+    """Both directions on checked arrays; ``states`` flat, forward's then backward's.
+
+    Returns ``((y_f, y_b), final states (flat, the same order), (cache_f, cache_b))``.
+    """
+    n = len(cell.state_names)
     zero_output = return_sequences  # what Keras's Bidirectional forces on both copies
-    out_f, h_f, c_f, cache_f = run_lstm(x, *fwd_w, h_f, c_f, mask, zero_output_for_mask=zero_output,
-                                        initial_output=initial_output, keep_cache=keep_cache)
-    out_b, h_b, c_b, cache_b = run_lstm(x, *bwd_w, h_b, c_b, mask, go_backwards=True, zero_output_for_mask=zero_output,
-                                        initial_output=initial_output, keep_cache=keep_cache)
+    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, zero_output_for_mask=zero_output,
+                                       initial_output=initial_output, keep_cache=keep_cache)
+    out_b, final_b, cache_b = run_cell(cell, x, bwd_w, states[n:], mask, go_backwards=True,
+                                       zero_output_for_mask=zero_output, initial_output=initial_output,
+                                       keep_cache=keep_cache)
     if return_sequences:
         y_f, y_b = out_f, out_b[:, ::-1]  # backward output back to time order
     else:
         y_f, y_b = out_f[:, -1], out_b[:, -1]
-    return (y_f, y_b), (h_f, c_f, h_b, c_b), (cache_f, cache_b)
+    return (y_f, y_b), (*final_f, *final_b), (cache_f, cache_b)

@@ -230,13 +230,18 @@ def check_input(x):
     return x
 
 
-def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=None, go_backwards=False,
+def lstm_forward(x, kernel, recurrent_kernel, bias, *, activation="tanh", recurrent_activation="sigmoid",
+                 initial_state=None, mask=None, go_backwards=False,
                  return_sequences=False, return_state=False, zero_output_for_mask=False, initial_output="h0"):
     """Keras's ``LSTM(U, ...)(x, initial_state=..., mask=...)``, in float64.
 
     Args:
         x: (B, T, D) inputs.
-        kernel, recurrent_kernel, bias: (D, 4U), (U, 4U), (4U,), Keras layout.
+        kernel, recurrent_kernel, bias: (D, 4U), (U, 4U), (4U,), Keras layout; bias None
+            for ``use_bias=False``.
+        activation, recurrent_activation: Keras's options, by name (``reference.cells.ACTIVATIONS``):
+            g = activation(a_g), h' = o activation(c'); i, f, o = recurrent_activation(.).
+            Any but the defaults (tanh, sigmoid, a bias) runs the generic loop of ``reference/cells.py``.
         initial_state: ``[h0, c0]``, each (B, U); zeros when None.
         mask: (B, T) booleans, True where a step is valid.
         initial_output: what a masked step outputs before the row's first valid step
@@ -247,6 +252,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, initial_state=None, mask=
         (B, T, U) outputs in processing order with ``return_sequences``, else the
         last of them (B, U); with ``return_state`` the tuple ``(output, h_T, c_T)``.
     """
+    if (activation, recurrent_activation) != ("tanh", "sigmoid") or bias is None:
+        from .cells import Cell, layer_forward  # cells.py imports this module
+        cell = Cell("lstm", activation=activation, recurrent_activation=recurrent_activation, use_bias=bias is not None)
+        return layer_forward(cell, x, kernel, recurrent_kernel, bias, initial_state=initial_state, mask=mask,
+                             go_backwards=go_backwards, return_sequences=return_sequences, return_state=return_state,
+                             zero_output_for_mask=zero_output_for_mask, initial_output=initial_output)
     go_backwards, return_sequences, return_state, zero_output_for_mask = (
         check_flag(n, v) for n, v in (("go_backwards", go_backwards), ("return_sequences", return_sequences),
                                       ("return_state", return_state), ("zero_output_for_mask", zero_output_for_mask)))

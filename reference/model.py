@@ -5,7 +5,7 @@
       -> recurrent layer 1 .. L, each returning sequences, the mask passed along
       -> p = sigmoid(y W_d + b_d) at every step       (B, T, 1)
 
-A plain LSTM (forward or ``go_backwards``) hands its outputs on in processing
+Every recurrent layer is ``spec.cell``'s (``reference/cells.py``). A plain layer (forward or ``go_backwards``) hands its outputs on in processing
 order, as Keras does; its output mask is the input mask, unflipped (Keras's
 ``RNN.compute_mask`` returns the mask it was given).
 """
@@ -17,7 +17,8 @@ import numpy as np
 
 from ._checks import as_float64, as_mask
 from .bidirectional import MERGE_MODES, run_bidirectional
-from .lstm import check_input, run_lstm, sigmoid
+from .cells import run_cell
+from .lstm import check_input, sigmoid
 from .spec import ModelSpec
 
 
@@ -27,7 +28,7 @@ class ModelCache:
     x: np.ndarray                   # (B, T, D) the model's input after Masking
     mask: np.ndarray | None         # (B, T) the mask every layer saw
     layer_inputs: list = field(default_factory=list)   # (B, T, D_k) into layer k
-    layer_caches: list = field(default_factory=list)   # per layer: (LSTMCache,) or (fwd, bwd)
+    layer_caches: list = field(default_factory=list)   # per layer: (cache,) or (fwd, bwd), from run_cell
     layer_halves: list = field(default_factory=list)   # per Bidirectional layer: (y_f, y_b) before the merge
     head_input: np.ndarray | None = None                # (B, T, F)
     logits: np.ndarray | None = None                    # (B, T, 1)
@@ -69,24 +70,31 @@ def forward_with_cache(spec: ModelSpec, weights, x, mask=None):
         x = x * mask[..., None]  # Masking also zeroes the masked inputs
     mask = as_mask(mask, B, T)
     cache = ModelCache(x=x, mask=mask)
+    cell, n = spec.cell_config, spec.cell_config.weight_count
     h, k = x, 0
     for units in spec.layer_units:
         cache.layer_inputs.append(h)
-        zeros = np.zeros((B, units))
+        zeros = tuple(np.zeros((B, units)) for _ in cell.state_names)
         if spec.bidirectional:
-            fwd_w, bwd_w = tuple(weights[k:k + 3]), tuple(weights[k + 3:k + 6])
-            k += 6
-            (y_f, y_b), _, caches = run_bidirectional(h, fwd_w, bwd_w, (zeros,) * 4, mask, return_sequences=True)
+            fwd_w, bwd_w = _triple(weights[k:k + n]), _triple(weights[k + n:k + 2 * n])
+            k += 2 * n
+            (y_f, y_b), _, caches = run_bidirectional(h, fwd_w, bwd_w, zeros * 2, mask, return_sequences=True,
+                                                      cell=cell)
             cache.layer_halves.append((y_f, y_b))
             h = MERGE_MODES[spec.merge_mode](y_f, y_b)
         else:
-            h, _, _, lstm_cache = run_lstm(h, *weights[k:k + 3], zeros, zeros, mask,
-                                           go_backwards=spec.direction == "backward")
-            k += 3
-            caches = (lstm_cache,)
+            h, _, layer_cache = run_cell(cell, h, _triple(weights[k:k + n]), zeros, mask,
+                                         go_backwards=spec.direction == "backward")
+            k += n
+            caches = (layer_cache,)
             cache.layer_halves.append(None)
         cache.layer_caches.append(caches)
     dense_kernel, dense_bias = weights[k], weights[k + 1]
     cache.head_input = h
     cache.logits = h @ dense_kernel + dense_bias  # (B, T, 1)
     return sigmoid(cache.logits), cache
+
+
+def _triple(weights) -> tuple:
+    """``(kernel, recurrent_kernel, bias)`` from a layer's get_weights(), bias None when it has none."""
+    return tuple(weights) if len(weights) == 3 else (*weights, None)

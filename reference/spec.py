@@ -9,6 +9,12 @@ Every recurrent layer returns sequences (the head predicts at every timestep);
 ``units=(20, 20)`` stacks two recurrent layers of the same direction and merge
 mode. ``mask_value`` puts a ``Masking(mask_value)`` layer in front, for
 zero-padded variable-length sequences.
+
+``cell`` picks the recurrent layer: "lstm" (the default), "gru" or
+"simple_rnn", with Keras's options ``activation``, ``recurrent_activation``
+(lstm and gru), ``use_bias`` and ``reset_after`` (gru) (``reference/cells.py``).
+Options left at their defaults stay out of ``repr``, so an LSTM spec reads (and
+compares in saved results) as it did before the other cells existed.
 """
 from __future__ import annotations
 
@@ -18,13 +24,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import check_choice, check_positive_int
+from .cells import Cell
 
 DIRECTIONS = ("forward", "backward", "bidirectional")
 # Model-level merge modes: ``None`` gives a pair of tensors that a Dense head cannot take.
 MODEL_MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
-@dataclass(frozen=True)
+_CELL_DEFAULTS = {"cell": "lstm", "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+                  "reset_after": True}
+
+
+@dataclass(frozen=True, repr=False)
 class ModelSpec:
     timesteps: int = 10
     features: int = 1
@@ -32,6 +43,12 @@ class ModelSpec:
     direction: str = "bidirectional"
     merge_mode: str = "concat"
     mask_value: float | None = None
+    cell: str = "lstm"
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    use_bias: bool = True
+    reset_after: bool = True
+    cell_config: Cell = field(init=False, repr=False, compare=False)
     layer_units: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -54,6 +71,18 @@ class ModelSpec:
                 raise ValueError(f"mask_value must be a finite number or None, got {self.mask_value!r}")
             if not isinstance(self.mask_value, (int, float)):  # a NumPy scalar: a plain float for Keras configs
                 object.__setattr__(self, "mask_value", float(self.mask_value))
+        cell = Cell(self.cell, activation=self.activation, recurrent_activation=self.recurrent_activation,
+                    use_bias=self.use_bias, reset_after=self.reset_after)  # checks every cell option
+        object.__setattr__(self, "cell_config", cell)
+        object.__setattr__(self, "use_bias", cell.use_bias)
+        object.__setattr__(self, "reset_after", cell.reset_after)
+
+    def __repr__(self) -> str:
+        fields = [f"{name}={getattr(self, name)!r}" for name in
+                  ("timesteps", "features", "units", "direction", "merge_mode", "mask_value")]
+        fields += [f"{name}={getattr(self, name)!r}" for name, default in _CELL_DEFAULTS.items()
+                   if getattr(self, name) != default]
+        return f"ModelSpec({', '.join(fields)})"
 
     @property
     def bidirectional(self) -> bool:
@@ -70,14 +99,15 @@ class ModelSpec:
     def weight_roles(self) -> list[tuple[str, tuple[int, ...]]]:
         """``(role, shape)`` for each array, in Keras's ``model.get_weights()`` order.
 
-        Per recurrent layer: ``kernel`` (D, 4U), ``recurrent_kernel`` (U, 4U),
-        ``bias`` (4U,), twice (forward, then backward) for a Bidirectional layer;
-        then the head's ``dense_kernel`` (F, 1) and ``dense_bias`` (1,).
+        Per recurrent layer: ``kernel`` (D, G U), ``recurrent_kernel`` (U, G U),
+        ``bias`` ((G U,); (2, 3U) for a GRU with reset_after; none without use_bias),
+        G = 4, 3, 1 for lstm, gru, simple_rnn, twice (forward, then backward) for a
+        Bidirectional layer; then the head's ``dense_kernel`` (F, 1) and ``dense_bias`` (1,).
         """
         roles, d = [], self.features
         for u in self.layer_units:
             for _ in range(2 if self.bidirectional else 1):
-                roles += [("kernel", (d, 4 * u)), ("recurrent_kernel", (u, 4 * u)), ("bias", (4 * u,))]
+                roles += self.cell_config.weight_roles(d, u)
             d = self.layer_output_features(u)
         return roles + [("dense_kernel", (d, 1)), ("dense_bias", (1,))]
 
@@ -85,10 +115,12 @@ class ModelSpec:
         return [shape for _, shape in self.weight_roles()]
 
     def describe(self) -> str:
-        kind = {"forward": "LSTM", "backward": "LSTM(go_backwards)", "bidirectional": f"BiLSTM[{self.merge_mode}]"}[self.direction]
+        name = self.cell_config.layer_name()
+        kind = {"forward": name, "backward": f"{name}(go_backwards)", "bidirectional": f"Bi{name}[{self.merge_mode}]"}[self.direction]
         units = "x".join(str(u) for u in self.layer_units)
         mask = "" if self.mask_value is None else f" mask={self.mask_value}"
-        return f"{kind} T={self.timesteps} D={self.features} U={units}{mask}"
+        options = self.cell_config.options()
+        return f"{kind} T={self.timesteps} D={self.features} U={units}{mask}" + (f" {options}" if options else "")
 
 
 def random_weights(spec: ModelSpec, rng: np.random.Generator, scale: float = 0.5) -> list[np.ndarray]:
@@ -109,7 +141,7 @@ def keras_init_weights(spec: ModelSpec, rng: np.random.Generator) -> list[np.nda
     """Weights drawn as Keras initialises this model (same distributions, not the same numbers).
 
     kernel and Dense kernel: glorot_uniform over the whole matrix; recurrent_kernel:
-    orthogonal over the whole (U, 4U) matrix; LSTM bias zeros with the forget
+    orthogonal over the whole (U, G U) matrix; biases zero, but an LSTM's forget
     block set to 1.0 (``unit_forget_bias``); Dense bias zero.
     """
     out = []
@@ -122,7 +154,7 @@ def keras_init_weights(spec: ModelSpec, rng: np.random.Generator) -> list[np.nda
             out.append((q * np.sign(np.diag(r))).T)  # (U, 4U), orthonormal rows
         else:
             bias = np.zeros(shape)
-            if role == "bias":
+            if role == "bias" and spec.cell == "lstm":
                 u = shape[0] // 4
                 bias[u:2 * u] = 1.0  # gate order i, f, c, o: the second block is the forget gate
             out.append(bias)

@@ -63,6 +63,30 @@ class Experiment:
     variable_length: bool = False
     layers: int = 1
 
+    def __post_init__(self):
+        """Every field checked, by name, before anything runs (model names become folder names)."""
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ValueError(f"name must be a non-empty folder name, got {self.name!r}")
+        if not isinstance(self.models, tuple) or not self.models:
+            raise ValueError(f"models must be a non-empty tuple of (name, ModelSpec), got {self.models!r:.80}")
+        names = []
+        for entry in self.models:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], ModelSpec)):
+                raise TypeError(f"models must hold (name, ModelSpec) pairs, got {entry!r:.80}")
+            if not isinstance(entry[0], str) or not entry[0] or entry[0] in (".", "..") or "/" in entry[0]:
+                raise ValueError(f"models: a model name must be a folder name, got {entry[0]!r}")
+            names.append(entry[0])
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: names must be distinct, got {names}")
+        for field in ("seeds", "updates", "heldout", "layers"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field} must be a positive integer, got {value!r}")
+        if self.mode not in ("fast", "faithful"):
+            raise ValueError(f"unknown mode {self.mode!r}; expected 'fast' or 'faithful'")
+        if not isinstance(self.variable_length, bool):
+            raise TypeError(f"variable_length must be True or False, got {self.variable_length!r}")
+
     def fingerprint(self, model_name: str, spec: ModelSpec, backend: str) -> dict:
         """Everything a run's numbers depend on (not the number of seeds: seed s is the same run in any sweep)."""
         return {"experiment": self.name, "model": model_name, "spec": repr(spec), "backend": backend,
@@ -259,6 +283,9 @@ def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=
     with these settings; any other is run again, and ``notify`` gets one line
     naming the file and why. ``progress.update(n)`` is called as runs finish.
     """
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"experiment must be an Experiment, got {type(experiment).__name__}")
+    out = Path(out)
     import keras
 
     backend = keras.backend.backend()

@@ -24,6 +24,13 @@ Model level (``ModelCase``), ``keras_impl.build_model(spec)`` against
 each merge mode but None: a Dense head cannot take the pair) x mask (none = no
 Masking layer; otherwise ``Masking(0.0)`` over zero-padded inputs) x layers.
 
+Every case has a cell (``cell`` = "lstm", "gru" or "simple_rnn", with Keras's
+options ``activation``, ``recurrent_activation``, ``reset_after``; ``reference/cells.py``);
+an LSTM case with the default options keeps the id it always had, any other
+case's id starts with the cell and its options (``gru[reset_after=False]-bidi-sum-...``).
+``cell_layer_cases(cell)`` and ``cell_model_cases(cell)`` give the other cells'
+products; ``CELL_VARIANTS`` the option sets the suites run for each cell.
+
 Every dimension has its own size (``DIMS``), so a transposed kernel or a
 swapped axis cannot line up by accident.
 """
@@ -79,10 +86,22 @@ class LayerCase:
     initial_state: bool           # random non-zero initial states for every state of every layer
     mask: str                     # one of MASK_KINDS
     layers: int                   # 1 or 2 stacked; every layer but the last returns sequences
+    cell: str = "lstm"            # lstm | gru | simple_rnn, with Keras's options below
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    reset_after: bool = True
+
+    @property
+    def cell_config(self):
+        from reference import Cell
+        return Cell(self.cell, activation=self.activation, recurrent_activation=self.recurrent_activation,
+                    reset_after=self.reset_after)
 
     @property
     def id(self) -> str:
         kind = f"bidi-{self.merge_mode}" if self.bidirectional else ("lstm-backwards" if self.go_backwards else "lstm")
+        if self.cell != "lstm" or self.cell_config.options():
+            kind = cell_prefix(self) + "-" + (kind if self.bidirectional else kind.replace("lstm", "layer"))
         return "-".join([
             kind, "seq" if self.return_sequences else "last", "state" if self.return_state else "nostate",
             "h0" if self.initial_state else "zero0", f"mask={self.mask}", f"x{self.layers}",
@@ -92,10 +111,17 @@ class LayerCase:
     def structure(self) -> tuple:
         """What fixes the Keras layers and the call's signature: cases equal here share layers."""
         return (self.bidirectional, self.go_backwards, self.merge_mode, self.return_sequences, self.return_state,
-                self.initial_state, self.mask != "none", self.layers)
+                self.initial_state, self.mask != "none", self.layers, self.cell, self.activation,
+                self.recurrent_activation, self.reset_after)
 
     def layer_returns_sequences(self, k: int) -> bool:
         return True if k < self.layers - 1 else self.return_sequences
+
+
+def cell_prefix(case) -> str:
+    """``gru``, ``simple_rnn``, ``lstm[activation=relu]``...: the cell and its non-default options."""
+    options = case.cell_config.options()
+    return case.cell + (f"[{options}]" if options else "")
 
 
 def layer_kinds():
@@ -106,14 +132,24 @@ def layer_kinds():
         yield True, False, merge_mode
 
 
-def layer_cases() -> list[LayerCase]:
+def layer_cases(cell: str = "lstm", **options) -> list[LayerCase]:
+    """The whole layer product for ``cell`` with ``options`` (activation, recurrent_activation, reset_after)."""
     cases = []
     for (bidi, go_backwards, merge_mode), rs, rst, h0, mask, layers in itertools.product(
             layer_kinds(), (True, False), (False, True), (False, True), MASK_KINDS, (1, 2)):
         if bidi and merge_mode is None and layers == 2:
             continue  # a pair of tensors cannot feed the next layer (module docstring)
-        cases.append(LayerCase(bidi, go_backwards, merge_mode, rs, rst, h0, mask, layers))
+        cases.append(LayerCase(bidi, go_backwards, merge_mode, rs, rst, h0, mask, layers, cell, **options))
     return cases
+
+
+# The option sets each new cell is run with: Keras's defaults, then the options that change the
+# equations (GRU's reset_after=False form; a piecewise-linear and an unbounded activation).
+CELL_VARIANTS = {
+    "gru": [dict(), dict(reset_after=False), dict(recurrent_activation="hard_sigmoid", activation="relu")],
+    "simple_rnn": [dict(), dict(activation="relu")],
+    "lstm": [dict(recurrent_activation="hard_sigmoid", activation="linear")],
+}
 
 
 @dataclass(frozen=True)
@@ -122,22 +158,32 @@ class ModelCase:
     merge_mode: str               # bidirectional only ("concat" otherwise, unused)
     mask: str                     # "none": no Masking layer; otherwise Masking(0.0) over zero-padded inputs
     layers: int
+    cell: str = "lstm"
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    reset_after: bool = True
+    use_bias: bool = True
 
     @property
     def id(self) -> str:
         kind = f"bidi-{self.merge_mode}" if self.direction == "bidirectional" else self.direction
+        options = self.spec().cell_config.options()
+        if self.cell != "lstm" or options:
+            kind = self.cell + (f"[{options}]" if options else "") + "-" + kind
         return f"model-{kind}-mask={self.mask}-x{self.layers}"
 
     def spec(self, dims: Dims = DIMS):
         from reference import ModelSpec
         return ModelSpec(timesteps=dims.time, features=dims.features, units=dims.units[:self.layers],
                          direction=self.direction, merge_mode=self.merge_mode,
-                         mask_value=None if self.mask == "none" else 0.0)
+                         mask_value=None if self.mask == "none" else 0.0, cell=self.cell,
+                         activation=self.activation, recurrent_activation=self.recurrent_activation,
+                         reset_after=self.reset_after, use_bias=self.use_bias)
 
 
-def model_cases() -> list[ModelCase]:
+def model_cases(cell: str = "lstm", **options) -> list[ModelCase]:
     kinds = [("forward", "concat"), ("backward", "concat")] + [("bidirectional", m) for m in MODEL_MERGE_MODES]
-    return [ModelCase(direction, merge_mode, mask, layers)
+    return [ModelCase(direction, merge_mode, mask, layers, cell, **options)
             for (direction, merge_mode), mask, layers in itertools.product(kinds, MASK_KINDS, (1, 2))]
 
 

@@ -50,20 +50,22 @@ def layer_input_features(case: LayerCase, dims: Dims, k: int) -> int:
 
 
 def draw_layer_weights(case: LayerCase, dims: Dims, rng) -> list[list[np.ndarray]]:
-    """Per layer, its ``get_weights()``: ``[kernel, recurrent_kernel, bias]`` (twice for Bidirectional: fwd, bwd)."""
-    weights = []
+    """Per layer, its ``get_weights()``: ``[kernel, recurrent_kernel, bias]`` (twice for Bidirectional: fwd, bwd),
+    in the shapes of the case's cell (``reference.Cell.weight_roles``)."""
+    weights, cell = [], case.cell_config
     for k in range(case.layers):
         d, u = layer_input_features(case, dims, k), dims.units[k]
-        triple = lambda: [random_array(rng, (d, 4 * u)), random_array(rng, (u, 4 * u)), random_array(rng, (4 * u,))]  # noqa: E731
-        weights.append(triple() + triple() if case.bidirectional else triple())
+        direction = lambda: [random_array(rng, shape) for _, shape in cell.weight_roles(d, u)]  # noqa: E731
+        weights.append(direction() + direction() if case.bidirectional else direction())
     return weights
 
 
 def draw_states(case: LayerCase, dims: Dims, rng) -> list[list[np.ndarray] | None]:
-    """Per layer, ``[h, c]`` (``[h_f, c_f, h_b, c_b]`` for Bidirectional), each (B, U); None without initial_state."""
+    """Per layer, the cell's states (``[h, c]`` for LSTM, ``[h]`` otherwise; forward's then backward's for
+    Bidirectional), each (B, U); None without initial_state."""
     if not case.initial_state:
         return [None] * case.layers
-    count = 4 if case.bidirectional else 2
+    count = len(case.cell_config.state_names) * (2 if case.bidirectional else 1)
     return [[random_array(rng, (dims.batch, dims.units[k])) for _ in range(count)] for k in range(case.layers)]
 
 
@@ -77,7 +79,8 @@ def result_names(case: LayerCase) -> list[str]:
     """Names of a layer call's results, in the order Keras returns them."""
     names = ["output_fwd", "output_bwd"] if case.bidirectional and case.merge_mode is None else ["output"]
     if case.return_state:
-        names += ["h_f", "c_f", "h_b", "c_b"] if case.bidirectional else ["h", "c"]
+        states = case.cell_config.state_names  # (h, c) for LSTM, (h,) for GRU and SimpleRNN
+        names += [f"{n}_{d}" for d in "fb" for n in states] if case.bidirectional else list(states)
     return names
 
 
@@ -101,19 +104,45 @@ def oracle_layer(case: LayerCase, weights, x, mask, states, initial_output: str 
     ``initial_output``: the oracle's option for masked steps before a row's first valid one ("h0" | "zeros").
     """
     results, h = {}, x
+    cell = case.cell_config
+    n = cell.weight_count
     for k in range(case.layers):
         w, rs = weights[k], case.layer_returns_sequences(k)
         if case.bidirectional:
-            raw = reference.bidirectional_forward(h, w[:3], w[3:], merge_mode=case.merge_mode, initial_state=states[k],
+            raw = reference.bidirectional_forward(h, w[:n], w[n:], merge_mode=case.merge_mode, initial_state=states[k],
                                                   mask=mask, return_sequences=rs, return_state=case.return_state,
-                                                  initial_output=initial_output)
+                                                  initial_output=initial_output, cell=cell.kind,
+                                                  activation=cell.activation,
+                                                  recurrent_activation=cell.recurrent_activation,
+                                                  reset_after=cell.reset_after)
         else:
-            raw = reference.lstm_forward(h, *w, initial_state=states[k], mask=mask, go_backwards=case.go_backwards,
-                                         return_sequences=rs, return_state=case.return_state,
-                                         initial_output=initial_output)
+            raw = ORACLE_LAYERS[cell.kind](h, *w, initial_state=states[k], mask=mask, go_backwards=case.go_backwards,
+                                           return_sequences=rs, return_state=case.return_state,
+                                           initial_output=initial_output, **cell_kwargs(cell))
         results.update(name_results(case, k, raw))
         h = next_layer_input(raw)
     return results
+
+
+ORACLE_LAYERS = {"lstm": reference.lstm_forward, "gru": reference.gru_forward,
+                 "simple_rnn": reference.simple_rnn_forward}
+
+
+def cell_kwargs(cell) -> dict:
+    """The cell's options as its oracle function and its Keras layer take them."""
+    kwargs = {"activation": cell.activation}
+    if cell.kind != "simple_rnn":
+        kwargs["recurrent_activation"] = cell.recurrent_activation
+    if cell.kind == "gru":
+        kwargs["reset_after"] = cell.reset_after
+    return kwargs
+
+
+def keras_cell_layer(cell, units: int, **kwargs):
+    """``keras.layers.LSTM | GRU | SimpleRNN(units, <cell options>, **kwargs)``."""
+    import keras
+    layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple_rnn": keras.layers.SimpleRNN}[cell.kind]
+    return layer_class(units, use_bias=cell.use_bias, **cell_kwargs(cell), **kwargs)
 
 
 # ---------------------------------------------------------------- the Keras side
@@ -219,9 +248,9 @@ def build_keras_layers(case: LayerCase, dims: Dims):
     import keras
     layers = []
     for k in range(case.layers):
-        lstm = keras.layers.LSTM(dims.units[k], return_sequences=case.layer_returns_sequences(k),
-                                 return_state=case.return_state, go_backwards=case.go_backwards, **CHEAP_INIT)
-        layer = keras.layers.Bidirectional(lstm, merge_mode=case.merge_mode) if case.bidirectional else lstm
+        rnn = keras_cell_layer(case.cell_config, dims.units[k], return_sequences=case.layer_returns_sequences(k),
+                               return_state=case.return_state, go_backwards=case.go_backwards, **CHEAP_INIT)
+        layer = keras.layers.Bidirectional(rnn, merge_mode=case.merge_mode) if case.bidirectional else rnn
         layer.build((dims.batch, dims.time, layer_input_features(case, dims, k)))
         layers.append(layer)
     return layers

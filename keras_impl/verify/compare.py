@@ -12,7 +12,8 @@ layer's largest output above that (a linear head, a sum merge, a user's large
 embeddings), where float32 rounding grows with the values.
 
 Where Keras gave a layer an explicit mask (functional models), that mask must
-equal the one the oracle propagates by Keras's rules; a difference fails the layer.
+equal the one the oracle propagates by Keras's rules; a hand-made mask (an op of
+the user's passed as ``mask=``) is not modelled, and is refused (exit 2).
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def compare(model, described, inputs, bound) -> list[dict]:
             mine = in_masks[k] if k < len(in_masks) else None
             mine = np.ones(keras_mask.shape, bool) if mine is None else mine
             if keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine):
-                note = f"Keras's mask from {source!r} differs from the propagated mask"
+                raise VerifyRefusal(f"layer {layer.name!r} is given a mask (from {source!r}) that is not the one its "
+                                    "inputs' layers propagate: a hand-made mask is not modelled")
         verdict = "pass" if abs_err <= allowed and not note else "FAIL"
         cls = type(described.keras_layers[layer.name]).__name__
         rows.append({"layer": layer.name, "class": cls, "options": described.options.get(layer.name, ""),
