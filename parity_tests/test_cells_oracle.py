@@ -229,11 +229,11 @@ def test_bidirectional_is_the_merge_of_two_directions(cell_name, merge_mode, rng
         np.testing.assert_allclose(got, want, rtol=0, atol=FLOAT64_SELF_ABS)
 
 
-def test_use_bias_false_drops_the_bias_array_from_a_bidirectional_pair(rng):
+def test_a_none_bias_is_use_bias_false(rng):
     cell = Cell("gru", use_bias=False)
     (W1, R1, _), (W2, R2, _) = draw(cell, rng), draw(cell, rng)
     x = rng.normal(size=(B, T, D))
-    pair = reference.bidirectional_forward(x, (W1, R1), (W2, R2), cell="gru", return_sequences=True)
+    pair = reference.bidirectional_forward(x, (W1, R1, None), (W2, R2, None), cell="gru", return_sequences=True)
     zero_bias = reference.bidirectional_forward(x, (W1, R1, np.zeros((2, 3 * U))), (W2, R2, np.zeros((2, 3 * U))),
                                                 cell="gru", return_sequences=True)
     np.testing.assert_allclose(pair, zero_bias, rtol=0, atol=FLOAT64_SELF_ABS)
@@ -348,6 +348,8 @@ def test_keras_init_sets_the_forget_bias_for_lstm_only(rng):
     (lambda x, W, R, b: reference.simple_rnn_forward(x, W, R, b), ValueError, r"recurrent_kernel must have shape \(units, 1\*units\)"),
     (lambda x, W, R, b: reference.bidirectional_forward(x, (W, R, b), (W, R, b), cell="rnn"), ValueError, "unknown cell 'rnn'"),
     (lambda x, W, R, b: reference.bidirectional_forward(x, (W, R, b), (W, R), cell="gru"), TypeError, "backward_weights must be a"),
+    (lambda x, W, R, b: reference.bidirectional_forward(x, (W, R, None), (W, R, b), cell="gru"), ValueError,
+     "backward_weights.bias must be None for use_bias=False"),
     (lambda x, W, R, b: reference.ModelSpec(cell="simple_rnn", recurrent_activation="tanh"), ValueError, "SimpleRNN has none"),
     (lambda x, W, R, b: reference.ModelSpec(cell="lstm", reset_after=False), ValueError, "reset_after applies to the gru cell only"),
 ])

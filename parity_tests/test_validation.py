@@ -82,7 +82,7 @@ LSTM_CASES = {
                     r"bias must have shape \(20,\), got \(20, 1\)"),
     "bias_short": (lambda r: dict(bias=r.normal(size=4 * U - 1)), ValueError, r"bias must have shape \(20,\), got \(19,\)"),
     "bias_scalar": (lambda r: dict(bias=0.5), ValueError, r"bias must have shape \(20,\), got \(\)"),
-    "bias_none": (lambda r: dict(bias=None), TypeError, r"bias must be a numeric array, got NoneType"),
+    "bias_text": (lambda r: dict(bias="b"), TypeError, r"bias must be a numeric array, got str"),  # None: use_bias=False
     "states_one": (lambda r: dict(initial_state=[np.zeros((B, U))]), ValueError,
                    r"initial_state must hold 2 arrays \[h, c\], got 1"),
     "states_three": (lambda r: dict(initial_state=[np.zeros((B, U))] * 3), ValueError,

@@ -58,7 +58,9 @@ def _models():
         a = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul")(m)
         b = L.Bidirectional(L.LSTM(3, return_sequences=True),
                             backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True, name="own_backward"))(m)
-        c = L.LSTM(2, return_sequences=True)(L.Concatenate()([a, b]))  # previous output at masked steps
+        # A plain reversed LSTM returning sequences: padded steps come first in its processing order (the
+        # output there is h0 = 0 on JAX, 0 on TensorFlow and torch), then it repeats the previous output.
+        c = L.LSTM(2, return_sequences=True, go_backwards=True)(L.Concatenate()([a, b]))
         return keras.Model(x, L.TimeDistributed(L.Dense(1, activation="sigmoid"))(c))
 
     def pooled():  # the remaining layers: SpatialDropout1D, Activation, GlobalMaxPooling1D, Flatten, a plain LSTM

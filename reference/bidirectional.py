@@ -46,15 +46,12 @@ MERGE_MODES = {
 
 
 def check_direction_weights(name, weights, features, cell: Cell = LSTM):
-    """A direction's ``(kernel, recurrent_kernel, bias)``, checked; bias None (or absent) without use_bias."""
-    count = cell.weight_count
-    if not isinstance(weights, (list, tuple)) or len(weights) not in (count, 3):
+    """A direction's ``(kernel, recurrent_kernel, bias)``, checked; bias None for a layer without one."""
+    if not isinstance(weights, (list, tuple)) or len(weights) != 3:
         got = f"{len(weights)} items" if isinstance(weights, (list, tuple)) else type(weights).__name__
-        what = "(kernel, recurrent_kernel, bias) triple" if cell.use_bias else "(kernel, recurrent_kernel) pair"
-        raise TypeError(f"{name} must be a {what} for the {cell.kind} cell, got {got}")
-    kernel, recurrent_kernel, *bias = weights
-    return check_cell_weights(cell, kernel, recurrent_kernel, bias[0] if bias else None, features=features,
-                              prefix=f"{name}.")
+        raise TypeError(f"{name} must be a (kernel, recurrent_kernel, bias) triple, got {got}"
+                        + ("" if cell.use_bias else " (bias None for use_bias=False)"))
+    return check_cell_weights(cell, *weights, features=features, prefix=f"{name}.")
 
 
 def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="concat", cell="lstm",
@@ -64,9 +61,9 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
 
     Args:
         x: (B, T, D).
-        forward_weights, backward_weights: each the layer's ``get_weights()``: ``(kernel (D, G U),
-            recurrent_kernel (U, G U), bias)`` (``reference/cells.py``; G = 4, 3, 1 for lstm, gru,
-            simple_rnn), without the bias (or with None) for a layer without one.
+        forward_weights, backward_weights: each ``(kernel (D, G U), recurrent_kernel (U, G U), bias)``
+            in Keras's layout (``reference/cells.py``; G = 4, 3, 1 for lstm, gru, simple_rnn), bias
+            None for a layer without one (``use_bias=False``, read off forward_weights).
         cell: "lstm" (default), "gru" or "simple_rnn"; activation, recurrent_activation and
             reset_after are the wrapped layer's options (recurrent_activation: not for
             simple_rnn; reset_after: gru only). ``use_bias`` is read off the weights.
@@ -109,9 +106,9 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
 
 
 def _uses_bias(weights) -> bool:
-    """A direction without a bias array (a pair, or a None bias) is a layer with ``use_bias=False``."""
-    if isinstance(weights, (list, tuple)) and len(weights) in (2, 3):
-        return len(weights) == 3 and weights[2] is not None
+    """A direction whose bias is None is a layer with ``use_bias=False``."""
+    if isinstance(weights, (list, tuple)) and len(weights) == 3:
+        return weights[2] is not None
     return True  # check_direction_weights refuses it with a message
 
 

@@ -90,12 +90,13 @@ class LayerCase:
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     reset_after: bool = True
+    use_bias: bool = True
 
     @property
     def cell_config(self):
         from reference import Cell
         return Cell(self.cell, activation=self.activation, recurrent_activation=self.recurrent_activation,
-                    reset_after=self.reset_after)
+                    reset_after=self.reset_after, use_bias=self.use_bias)
 
     @property
     def id(self) -> str:
@@ -112,7 +113,7 @@ class LayerCase:
         """What fixes the Keras layers and the call's signature: cases equal here share layers."""
         return (self.bidirectional, self.go_backwards, self.merge_mode, self.return_sequences, self.return_state,
                 self.initial_state, self.mask != "none", self.layers, self.cell, self.activation,
-                self.recurrent_activation, self.reset_after)
+                self.recurrent_activation, self.reset_after, self.use_bias)
 
     def layer_returns_sequences(self, k: int) -> bool:
         return True if k < self.layers - 1 else self.return_sequences
@@ -143,13 +144,41 @@ def layer_cases(cell: str = "lstm", **options) -> list[LayerCase]:
     return cases
 
 
-# The option sets each new cell is run with: Keras's defaults, then the options that change the
-# equations (GRU's reset_after=False form; a piecewise-linear and an unbounded activation).
+# The option sets each cell is run with besides the LSTM's defaults (which LAYER_CASES covers):
+# Keras's defaults first, then the options that change the equations (GRU's reset_after=False form,
+# Keras 3's hard_sigmoid, an unbounded activation, no bias).
 CELL_VARIANTS = {
     "gru": [dict(), dict(reset_after=False), dict(recurrent_activation="hard_sigmoid", activation="relu")],
-    "simple_rnn": [dict(), dict(activation="relu")],
+    "simple_rnn": [dict(), dict(activation="relu", use_bias=False)],
     "lstm": [dict(recurrent_activation="hard_sigmoid", activation="linear")],
 }
+
+
+def variant_cases(cell: str) -> list[LayerCase]:
+    """The whole layer product of every option set of ``cell`` in ``CELL_VARIANTS``."""
+    return [case for options in CELL_VARIANTS[cell] for case in layer_cases(cell, **options)]
+
+
+def representative_layer_cases(cell: str) -> list[LayerCase]:
+    """The default run's share of ``variant_cases(cell)``.
+
+    Keras's defaults: every layer kind x every mask kind, with sequences, states out and
+    random initial states in; every layer kind's last output over a fully masked row;
+    every stackable kind twice stacked (holes, no states out). Each other option set:
+    every layer kind with holes, and its last output over a fully masked row.
+    """
+    out = []
+    for k, options in enumerate(CELL_VARIANTS[cell]):
+        for case in layer_cases(cell, **options):
+            full = case.return_sequences and case.return_state and case.initial_state and case.layers == 1
+            last = (not case.return_sequences and case.return_state and case.initial_state and case.layers == 1
+                    and case.mask == "fullrow")
+            stacked = (case.layers == 2 and case.mask == "holes" and case.return_sequences and not case.return_state
+                       and case.initial_state)
+            defaults = k == 0 and cell != "lstm"  # the LSTM's defaults are LAYER_CASES'
+            if (defaults and (full or last or stacked)) or (not defaults and ((full and case.mask == "holes") or last)):
+                out.append(case)
+    return out
 
 
 @dataclass(frozen=True)

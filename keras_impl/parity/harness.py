@@ -109,14 +109,15 @@ def oracle_layer(case: LayerCase, weights, x, mask, states, initial_output: str 
     for k in range(case.layers):
         w, rs = weights[k], case.layer_returns_sequences(k)
         if case.bidirectional:
-            raw = reference.bidirectional_forward(h, w[:n], w[n:], merge_mode=case.merge_mode, initial_state=states[k],
+            fwd, bwd = (tuple(half) + (None,) * (3 - n) for half in (w[:n], w[n:]))  # bias None without use_bias
+            raw = reference.bidirectional_forward(h, fwd, bwd, merge_mode=case.merge_mode, initial_state=states[k],
                                                   mask=mask, return_sequences=rs, return_state=case.return_state,
                                                   initial_output=initial_output, cell=cell.kind,
                                                   activation=cell.activation,
                                                   recurrent_activation=cell.recurrent_activation,
                                                   reset_after=cell.reset_after)
         else:
-            raw = ORACLE_LAYERS[cell.kind](h, *w, initial_state=states[k], mask=mask, go_backwards=case.go_backwards,
+            raw = ORACLE_LAYERS[cell.kind](h, *w, *(None,) * (3 - n), initial_state=states[k], mask=mask, go_backwards=case.go_backwards,
                                            return_sequences=rs, return_state=case.return_state,
                                            initial_output=initial_output, **cell_kwargs(cell))
         results.update(name_results(case, k, raw))

@@ -59,19 +59,34 @@ MIXED_MASK = np.array([[1, 1, 1, 1, 1, 0, 0],    # right padding
                       dtype=bool)
 
 
+KIND_LABELS = {"lstm": "forward", "lstm_go_backwards": "go_backwards"}  # KINDS' names for a cell other than LSTM
+
+
+def cell_id(cell: str, options: tuple) -> str:
+    """"" for the LSTM with Keras's defaults (ids as before), else ``gru-`` or ``gru[reset_after=False]-``..."""
+    if cell == "lstm" and not options:
+        return ""
+    return cell + (f"[{','.join(f'{k}={v}' for k, v in options)}]" if options else "") + "-"
+
+
 @dataclass(frozen=True)
 class GradientCase:
     kind: str
     masked: bool      # a Masking(0.0) layer over zero-padded steps (the mask reaches the loss)
     layers: int = 1
+    cell: str = "lstm"
+    cell_options: tuple = ()  # (name, value) pairs: ModelSpec's activation, recurrent_activation, reset_after...
 
     @property
     def id(self) -> str:
-        return f"{self.kind}-{'masking' if self.masked else 'no_mask'}-{self.layers}layer{'s' if self.layers > 1 else ''}"
+        kind = self.kind if self.cell == "lstm" else KIND_LABELS.get(self.kind, self.kind)
+        return (f"{cell_id(self.cell, self.cell_options)}{kind}-{'masking' if self.masked else 'no_mask'}-"
+                f"{self.layers}layer{'s' if self.layers > 1 else ''}")
 
     def spec(self) -> reference.ModelSpec:
         return reference.ModelSpec(timesteps=T, features=D, units=UNITS[:self.layers], **KINDS[self.kind],
-                                   mask_value=0.0 if self.masked else None)
+                                   mask_value=0.0 if self.masked else None, cell=self.cell,
+                                   **dict(self.cell_options))
 
 
 GRADIENT_CASES = [GradientCase(kind, masked) for kind, masked in itertools.product(KINDS, (False, True))] + [
@@ -86,16 +101,35 @@ class TrajectoryCase:
     updates: int = 100
     units: int = 20
     timesteps: int = 10
+    cell: str = "lstm"
+    cell_options: tuple = ()
 
     @property
     def id(self) -> str:
-        return f"{self.kind}-{self.updates}updates"
+        return f"{cell_id(self.cell, self.cell_options)}{self.kind}-{self.updates}updates"
 
     def spec(self) -> reference.ModelSpec:
-        return reference.ModelSpec(timesteps=self.timesteps, features=1, units=self.units, **KINDS[self.kind])
+        return reference.ModelSpec(timesteps=self.timesteps, features=1, units=self.units, **KINDS[self.kind],
+                                   cell=self.cell, **dict(self.cell_options))
 
 
 TUTORIAL_TRAJECTORY = TrajectoryCase()  # the tutorial's Bidirectional model, 100 sequences
+
+# The other cells: every model kind, masked and not, with Keras's defaults; GRU's reset_after=False and
+# hard_sigmoid; then the tutorial's Bidirectional model trained 100 updates with each cell.
+CELL_GRADIENT_CASES = {
+    cell: [GradientCase(kind, masked, cell=cell) for kind, masked in itertools.product(KINDS, (False, True))]
+    + [GradientCase("bidirectional_concat", True, 2, cell=cell)]
+    + extra
+    for cell, extra in (
+        ("gru", [GradientCase("bidirectional_mul", True, cell="gru", cell_options=(("reset_after", False),)),
+                 GradientCase("lstm", True, cell="gru", cell_options=(("recurrent_activation", "hard_sigmoid"),
+                                                                     ("activation", "relu")))]),
+        ("simple_rnn", [GradientCase("bidirectional_sum", True, cell="simple_rnn",
+                                     cell_options=(("activation", "relu"), ("use_bias", False)))]),
+    )
+}
+CELL_TRAJECTORIES = {cell: TrajectoryCase(cell=cell) for cell in ("gru", "simple_rnn")}
 
 
 # ---------------------------------------------------------------- Keras's precision

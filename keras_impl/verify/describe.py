@@ -89,13 +89,16 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
     import keras
     L = keras.layers
     cls = type(layer)
+    quantized = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
+    if quantized is not None:
+        raise refuse_layer(name, cls.__name__, f"quantized ({quantized}): the oracle reads float weights only")
     if cls is L.InputLayer:
         return Layer(name, "InputLayer"), ""
     if cls is L.Masking:
         value = layer.mask_value
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
             raise refuse_layer(name, "Masking", f"mask_value={value!r}: a finite number is supported")
-        return Layer(name, "Masking", inbound, {"mask_value": float(value)}), f"mask_value={value:g}, mask out"
+        return Layer(name, "Masking", inbound, {"mask_value": float(value)}), f"mask_value={value:g}"
     if cls is L.Embedding:
         if getattr(layer, "lora_enabled", False):
             raise refuse_layer(name, "Embedding", "LoRA weights")
