@@ -59,11 +59,14 @@ def build(case: Case) -> Step:
     probe = KernelProbe()
     # Data-parallel cases keep the distribution in force while they train, not only while they build.
     scope = contextlib.nullcontext()
+    rows, lost = slice(None), contextlib.nullcontext
     if case.n_devices > 1:
-        from keras_impl.distributed import check_batch_size, data_parallel
+        from keras_impl.distributed import check_batch_size, data_parallel, peer_loss_reported, process_rows
         distribution = data_parallel(n_devices=case.n_devices)
         check_batch_size(case.batch, distribution)
         scope = distribution.scope()
+        # Across processes (keras_impl/multiprocess.py) each feeds its own devices' rows of the batch.
+        rows, lost = process_rows(distribution, case.batch), lambda: peer_loss_reported(f"a step of {case.key}")
     scope.__enter__()
     try:
         model = build_model(spec, seed=0, use_cudnn=use_cudnn)
@@ -73,11 +76,12 @@ def build(case: Case) -> Step:
         probe.close()
         raise
     rng = np.random.default_rng(0)
-    x = keras.ops.convert_to_tensor(rng.random((case.batch, case.timesteps, case.features), dtype=np.float32))
-    y = keras.ops.convert_to_tensor((rng.random((case.batch, case.timesteps, 1)) < 0.5).astype(np.float32))
+    x = keras.ops.convert_to_tensor(rng.random((case.batch, case.timesteps, case.features), dtype=np.float32)[rows])
+    y = keras.ops.convert_to_tensor((rng.random((case.batch, case.timesteps, 1)) < 0.5).astype(np.float32)[rows])
 
     def run():
-        return model.train_on_batch(x, y)
+        with lost():
+            return model.train_on_batch(x, y)
 
     def describe() -> dict:
         return {"kernel": probe.kernel(), "jit_compile": bool(model.jit_compile), "step_api": "train_on_batch",

@@ -24,12 +24,20 @@ overhead + FLOPs / best achieved FLOP/s) and the compile time seen so far; a cas
 not fit in ``SLACK`` times its share of the time left is recorded as skipped,
 with the estimate, and the sweep goes on. A case that raises (out of memory,
 unsupported) is recorded with its error, and the sweep goes on.
+
+Across processes (``--process-group COORDINATOR,N,K``: ``bilstm bench --data-parallel`` on N
+processes, ``keras_impl.multiprocess``): the worker joins the JAX runtime before anything else,
+and runs its cases in lockstep with the other processes, since every training step is a
+collective that all of them must enter: no case is skipped by time or estimate, each is timed
+over exactly ``LOCKSTEP_STEPS`` steps and never measured again, and a case that fails ends the
+worker (the others then fail with ``PeerLostError`` rather than wait).
 """
 from __future__ import annotations
 
 import argparse
 import gc
 import json
+import math
 import os
 import statistics
 import sys
@@ -45,6 +53,7 @@ from benchmarks.store import ResultsStore
 MIN_REPEATS = 5
 MAX_REPEATS = 200
 WARMUP_STEPS = 2   # after the first (compiling) step
+LOCKSTEP_STEPS = 20  # timed steps of a case run across processes: the same on every process
 SLACK = 3.0        # a case may take up to SLACK times its even share of the time left
 RATE_FLOOR = 1e9   # FLOP/s assumed at least, while every case seen so far was overhead-bound
 
@@ -100,6 +109,16 @@ def sample_steps(step: Step, seconds: float, clock: Callable[[], float] = time.p
 Sampler = Callable[[Step, float], list[float]]
 
 
+def lockstep_steps(step: Step, seconds: float, clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Exactly LOCKSTEP_STEPS single-step times, whatever the clock says: every process runs as many."""
+    times = []
+    for _ in range(LOCKSTEP_STEPS):
+        t0 = clock()
+        step.sync(step.run())
+        times.append(clock() - t0)
+    return times
+
+
 def time_case(case: Case, step: Step, seconds: float, *, max_seconds: float | None = None,
               sampler: Sampler = sample_steps, clock: Callable[[], float] = time.perf_counter) -> dict:
     """Warm up, then time single steps for about ``seconds``: median, quartiles, sequences/s, GFLOP/s.
@@ -152,7 +171,7 @@ def base_record(case: Case, context: dict, load: float | None = None) -> dict:
 def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: float, *,
               case_seconds: float = 10.0, estimate_skip: bool = True, context: dict | None = None,
               cleanup: Callable[[], None] = gc.collect, sampler: Sampler = sample_steps,
-              load: Callable[[], float | None] = machine_load,
+              load: Callable[[], float | None] = machine_load, lockstep: bool = False,
               log: Callable[[str], None] = lambda s: print(s, flush=True)) -> None:
     """Run ``cases`` not already done in ``store``, writing each record as soon as it is known.
 
@@ -160,9 +179,13 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
     first step) or its share of the time left, whichever is less; ``estimate_skip=False`` runs every
     case while time is left, whatever its estimate (``--quick``: the cases are small); ``context``
     (device name, versions, ...) goes into every record; ``sampler`` takes each measurement and ``load``
-    reads the machine's load before and after each case (tests inject both).
+    reads the machine's load before and after each case (tests inject both). ``lockstep``: the cases
+    run across processes (see the module's docstring): none skipped, ``lockstep_steps`` timed, no
+    re-measuring, and the first failure raises.
     """
     context = context or {}
+    if lockstep:
+        estimate_skip, sampler, deadline = False, lockstep_steps, math.inf
     estimator = Estimator()
     groups = {c.group for c in cases}
     for r in store.records.values():  # cases of these groups timed by an earlier worker calibrate the estimate
@@ -191,7 +214,7 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
         try:
             step = build(case)
             result = time_case(case, step, seconds=min(allowed, max(share, 0.0), case_seconds),
-                               max_seconds=allowed, sampler=sampler)
+                               max_seconds=0.0 if lockstep else allowed, sampler=sampler)
             record.update(step.describe())
             record.update(result, status="ok")
             estimator.update(case, result["median_s"], result["first_step_s"])
@@ -208,6 +231,10 @@ def run_group(cases: list[Case], build: Builder, store: ResultsStore, deadline: 
             record.update(status="error", error=f"{type(exc).__name__}: {exc}"[:1000],
                           traceback=traceback.format_exc(limit=6)[-3000:])
             log(f"  {case.key}: error {record['error'][:200]}")
+            if lockstep:  # the other processes are waiting in this case's steps: end, so that they fail too
+                record["loadavg_after"] = load()
+                store.put(record)
+                raise
         finally:
             if step is not None:
                 step.close()
@@ -230,13 +257,16 @@ def builder_for(case: Case) -> tuple[Builder, Callable[[], None], Callable[[], d
 
 
 def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float = 10.0,
-           estimate_skip: bool = True, stand_in: bool = False) -> int:
+           estimate_skip: bool = True, stand_in: bool = False, processes=None) -> int:
     groups = {c.group for c in cases}
     if len(groups) != 1:
         raise ValueError(f"a worker runs one group, got {sorted(groups)}")
     first = cases[0]
     from benchmarks.environment import framework_device, limit_threads
     threads = limit_threads()  # before any framework import: their thread pools size themselves at start
+    if processes is not None:  # join the other processes before any JAX computation (keras_impl/multiprocess.py)
+        from keras_impl.multiprocess import initialize
+        initialize(processes, seed=0)
     if stand_in:  # no framework: the machinery alone (benchmarks/stand_in.py)
         from benchmarks import stand_in as stand_in_step
         build, cleanup, context_fn = stand_in_step.build, (lambda: None), (lambda: stand_in_step.context(first))
@@ -248,6 +278,15 @@ def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float
         device, device_name = framework_device(first.framework)
     store = ResultsStore(out_dir)
     context = {**context_fn(), "device_name": device_name, "threads": threads}
+    if processes is not None:
+        import jax
+        context.update(processes=processes.num_processes, process_id=processes.process_id)
+        if jax.device_count() != first.n_devices:
+            why = (f"{jax.device_count()} devices across the {processes.num_processes} processes, the cases ask for "
+                   f"{first.n_devices}: every process must have as many local devices as this one")
+            for case in cases:
+                store.put({**base_record(case, context), "status": "error", "error": why})
+            raise RuntimeError(why)
     if device != first.device:
         why = f"{first.framework} computes on {device} in this process, not {first.device}"
         for case in cases:
@@ -256,7 +295,7 @@ def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float
         print(f"  {first.group}: skipped ({why})", flush=True)
         return 0
     run_group(cases, build, store, deadline, case_seconds=case_seconds, estimate_skip=estimate_skip,
-              context=context, cleanup=cleanup)
+              context=context, cleanup=cleanup, lockstep=processes is not None)
     return 0
 
 
@@ -268,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case-seconds", type=float, default=10.0, help="most seconds spent timing one case")
     parser.add_argument("--no-estimate-skip", action="store_true", help="run every case while time is left")
     parser.add_argument("--stand-in", action="store_true", help="time a stand-in step, no framework (rehearsals)")
+    parser.add_argument("--process-group", default=None, metavar="COORDINATOR,N,K",
+                        help="run across N processes as process K, joined at COORDINATOR (HOST:PORT)")
     parser.add_argument("--parent-pid", type=int, default=None,
                         help="die with this process (the sweep's driver passes its pid; benchmarks/lifeline.py)")
     args = parser.parse_args(argv)
@@ -275,7 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.lifeline import die_with_parent
         die_with_parent(args.parent_pid)  # first: a worker must never outlive its driver, even while importing
     cases = [Case(**c) for c in json.loads(args.cases)]
-    return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip, args.stand_in)
+    processes = None
+    if args.process_group is not None:
+        from keras_impl.multiprocess import resolve_process_group
+        coordinator, n, k = args.process_group.rsplit(",", 2)
+        processes = resolve_process_group(coordinator, n, k, environ={})
+    return worker(cases, args.out, args.deadline, args.case_seconds, not args.no_estimate_skip, args.stand_in,
+                  processes)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,12 @@ Across machines: ``--shard K/N`` (default from SLURM_ARRAY_TASK_ID / SLURM_ARRAY
 shard K of N of the grid, by the rule in ``benchmarks/shards.py``; every folder's ``sweep.json`` says
 which shard of which grid it holds, and ``bilstm bench merge`` (``benchmarks/merge.py``) combines them.
 ``--stand-in`` times a step that imports no framework (``benchmarks/stand_in.py``): a rehearsal.
+
+Across processes: ``--data-parallel --coordinator HOST:PORT --num-processes N --process-id K`` (each
+defaulting from the environment as ``keras_impl.multiprocess`` reads it: JAX_COORDINATOR_ADDRESS,
+KERAS_DISTRIBUTION_*, SLURM's) runs the same command on N processes, one a host: they join one JAX
+runtime and time only the data-parallel group, over every device of every process, in lockstep
+(``benchmarks/runner.py``); each writes its own folder (default ``.../process-K-of-N``).
 """
 from __future__ import annotations
 
@@ -68,6 +74,7 @@ from benchmarks.runner import base_record
 from benchmarks.shards import (SWEEP_FILE, WHOLE, Shard, grid_difference, read_sweep, resolve_shard, select,
                                sweep_definition, write_sweep)
 from benchmarks.store import ResultsFileError, ResultsStore, record_problem
+from keras_impl.multiprocess import ProcessGroup, resolve_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a result set is made of: a folder holding any of these is not written over unasked.
@@ -148,7 +155,7 @@ def mark_dead(store: ResultsStore, cases: list[Case], why: str) -> None:
 
 def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, groups_left: int, *,
                      case_seconds: float, threads: int | None, estimate_skip: bool, gpu_present: bool, log,
-                     lock_fd: int | None = None, stand_in: bool = False) -> None:
+                     lock_fd: int | None = None, stand_in: bool = False, processes: ProcessGroup | None = None) -> None:
     """Run the pending cases of one group in worker processes (restarted if one dies), with an even
     share of the time left before ``deadline`` among ``groups_left`` groups.
 
@@ -177,6 +184,8 @@ def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, g
             cmd.append("--no-estimate-skip")
         if stand_in:
             cmd.append("--stand-in")
+        if processes is not None:
+            cmd += ["--process-group", f"{processes.coordinator},{processes.num_processes},{processes.process_id}"]
         # Killed GRACE_S after its own deadline, and never much after the sweep's.
         limit = min(group_deadline + GRACE_S, deadline + END_GRACE_S) - time.time()
         proc = subprocess.Popen(cmd, env=worker_env(group[0], gpu_present, threads), cwd=ROOT, stdin=subprocess.PIPE,
@@ -208,7 +217,8 @@ def fits(record: dict | None, seconds: float) -> bool:
 
 def run_sweep(cases: list[Case], out: Path, budget_s: float, *, case_seconds: float = 4.0,
               threads: int | None = None, estimate_skip: bool = True, lock_fd: int | None = None,
-              stand_in: bool = False, log=lambda s: print(s, flush=True)) -> ResultsStore:
+              stand_in: bool = False, processes: ProcessGroup | None = None,
+              log=lambda s: print(s, flush=True)) -> ResultsStore:
     """Run the cases of ``cases`` not done in ``out`` (prepared by ``prepare_folder``) within ``budget_s``."""
     store = ResultsStore(out)
     gpu_present = bool(store.machine.get("gpus"))
@@ -221,14 +231,14 @@ def run_sweep(cases: list[Case], out: Path, budget_s: float, *, case_seconds: fl
         left = deadline - time.time()
         todo = {name: group for name, group in groups.items()
                 if any(not store.is_done(c.key) and fits(store.records.get(c.key), left) for c in group)}
-        if not todo or (sweep_pass and left < MIN_PASS_S):
-            break
+        if not todo or (sweep_pass and left < MIN_PASS_S) or (sweep_pass and processes is not None):
+            break  # across processes: one pass (each process's passes would differ)
         if sweep_pass:
             log(f"pass {sweep_pass + 1}: {deadline - time.time():.0f} s left for {len(todo)} groups with cases to run")
         for i, (name, group) in enumerate(todo.items()):
             run_group_worker(name, group, out, deadline, len(todo) - i, case_seconds=case_seconds, threads=threads,
                              estimate_skip=estimate_skip, gpu_present=gpu_present, log=log, lock_fd=lock_fd,
-                             stand_in=stand_in)
+                             stand_in=stand_in, processes=processes)
     return ResultsStore(out)
 
 
@@ -248,6 +258,7 @@ class Settings:
     overwrite: bool
     shard: Shard = WHOLE
     stand_in: bool = False
+    processes: ProcessGroup | None = None  # --data-parallel across processes (more than one)
 
 
 def parse_list(text: str, allowed, name: str) -> list[str]:
@@ -297,6 +308,12 @@ def check_arguments(args) -> Settings:
         threads = int(args.threads)
     if args.resume and args.overwrite:
         raise UsageError("--resume continues a result set and --overwrite replaces it: pass one of them")
+    processes = check_processes(args, backends)
+    if processes is not None and args.stand_in:
+        raise UsageError("--stand-in times no framework: it cannot run across processes (--num-processes > 1)")
+    if processes is not None and args.resume:  # each process would skip the cases its own folder holds
+        raise UsageError("--resume cannot continue a run across processes (they must all run the same cases): "
+                         "start afresh with --overwrite or another --out")
     shard = resolve_shard(args.shard)
     n_shapes = len(QUICK_SHAPES) if args.quick else len(set(shapes(**grid)))
     if shard.count > n_shapes:
@@ -304,12 +321,36 @@ def check_arguments(args) -> Settings:
         raise UsageError(f"{source} asks for {shard.count} shards, but the grid has {n_shapes} shapes "
                          f"and a shard holds whole shapes: use at most {n_shapes} shards")
     out = check_out_folder(args.out) if args.out is not None else default_folder(shard)
+    if processes is not None and args.out is None:  # processes on one file system never share a folder
+        out = out / f"process-{processes.process_id}-of-{processes.num_processes}"
     if devices is None:
         devices = ["cpu"] if args.quick else detect_devices()
     elif args.quick:
         devices = ["cpu"]
     return Settings(backends, devices, grid, budget, case_seconds or (0.3 if args.quick else 4.0), threads, out,
-                    args.resume, args.overwrite, shard, args.stand_in)
+                    args.resume, args.overwrite, shard, args.stand_in, processes)
+
+
+MULTIPROCESS_OPTIONS = ("--coordinator", "--num-processes", "--process-id")
+
+
+def check_processes(args, backends: list[str]) -> ProcessGroup | None:
+    """The multi-process settings of ``--data-parallel`` (options, else the environment), checked; None: one process."""
+    given = [o for o in MULTIPROCESS_OPTIONS if getattr(args, o[2:].replace("-", "_"), None) is not None]
+    if not args.data_parallel:
+        if given:
+            raise UsageError(f"{', '.join(given)}: data parallelism across processes needs --data-parallel")
+        return None  # the environment's settings (a SLURM job, say) are for --data-parallel only
+    try:
+        processes = resolve_process_group(args.coordinator, args.num_processes, args.process_id,
+                                          names=MULTIPROCESS_OPTIONS)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--data-parallel: {exc}") from None
+    if processes is None or processes.num_processes == 1:
+        return None
+    if "jax" not in backends:
+        raise UsageError(f"--data-parallel across processes runs on JAX: add --backend jax (got {', '.join(backends)})")
+    return processes
 
 
 def check_result_set(out: Path, *, resume: bool, overwrite: bool, machine: dict, sweep: dict | None = None) -> None:
@@ -383,7 +424,8 @@ def grid_options(settings: Settings, full: list[Case], *, raw: bool, tf32: bool,
     return {"backends": sorted(settings.backends), "devices": list(settings.devices),
             "shapes": [list(s) for s in sorted({(c.batch, c.timesteps, c.units) for c in full})], "features": FEATURES,
             "raw": raw, "tf32": tf32, "data_parallel": n_dp, "threads": settings.threads,
-            "stand_in": settings.stand_in}
+            "stand_in": settings.stand_in} | (
+        {"processes": settings.processes.num_processes} if settings.processes is not None else {})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -405,6 +447,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 on a GPU (default off: true float32)")
     parser.add_argument("--data-parallel", action="store_true",
                         help="also time Keras on JAX with keras.distribution.DataParallel over all local devices")
+    parser.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                        help="--data-parallel across processes: process 0's address (default: JAX_COORDINATOR_ADDRESS, "
+                             "KERAS_DISTRIBUTION_JOB_ADDRESSES, or SLURM's first node)")
+    parser.add_argument("--num-processes", default=None, metavar="N",
+                        help="--data-parallel across N processes, one command on each (default: "
+                             "KERAS_DISTRIBUTION_NUM_PROCESSES or SLURM_NTASKS)")
+    parser.add_argument("--process-id", default=None, metavar="K",
+                        help="this process's number, 0..N-1; 0 runs the coordinator (default: "
+                             "KERAS_DISTRIBUTION_PROCESS_ID or SLURM_PROCID)")
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default: the full grid)")
     parser.add_argument("--timesteps", default=None, help="comma-separated timesteps")
     parser.add_argument("--units", default=None, help="comma-separated units")
@@ -436,8 +487,15 @@ def run(args) -> int:
         settings = check_arguments(args)
         machine = describe_machine()
         n_dp = local_device_count() if args.data_parallel and "jax" in settings.backends else 1
+        if settings.processes is not None:  # every process has as many devices as this one (the worker checks)
+            n_dp *= settings.processes.num_processes
         full = plan(settings.backends, settings.devices, quick=args.quick, raw=not args.no_raw, tf32=args.tf32,
                     data_parallel=n_dp, **settings.grid)
+        if settings.processes is not None:  # across processes, the data-parallel group alone, in lockstep
+            full = [c for c in full if c.n_devices == n_dp]
+            if not full:
+                raise UsageError(f"--data-parallel across {settings.processes.num_processes} processes: no batch size "
+                                 f"in the grid is a multiple of the {n_dp} devices")
         cases = select(full, settings.shard)
         sweep = sweep_definition(full, cases, settings.shard,
                                  grid_options(settings, full, raw=not args.no_raw, tf32=args.tf32, n_dp=n_dp))
@@ -468,8 +526,11 @@ def run(args) -> int:
             log("bench: --stand-in: every step is a stand-in (no framework): a rehearsal, the figures measure nothing")
         log(f"bench: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}")
         t0 = time.time()
+        if settings.processes is not None:
+            log(f"bench: data-parallel across processes: {settings.processes} ({n_dp} devices in all)")
         store = run_sweep(cases, out, budget, case_seconds=settings.case_seconds, threads=settings.threads,
-                          estimate_skip=not args.quick, lock_fd=lock.fd, stand_in=settings.stand_in, log=log)
+                          estimate_skip=not args.quick, lock_fd=lock.fd, stand_in=settings.stand_in,
+                          processes=settings.processes, log=log)
         counts: dict[str, int] = {}
         for c in cases:
             status = store.status(c.key) or "missing"

@@ -15,9 +15,11 @@ Use it around building, compiling and training a model:
 ``train_stream(model, xs, ys, distribution=data_parallel())`` trains on the
 tutorial's stream this way: n consecutive sequences an update, one a device
 (``train_stream_data_parallel``). The batch size must be a multiple of the
-number of devices. Only the JAX
-backend is supported here (Keras 3.15 implements ``keras.distribution`` for JAX;
-TensorFlow has it experimentally, torch not at all).
+number of devices. Across processes (``keras_impl.multiprocess.initialize``
+first), the devices are every process's, each process feeds its own rows of
+every batch (``process_rows``), and a process that dies makes the others raise
+``PeerLostError``. Only the JAX backend is supported here (Keras 3.15 implements
+``keras.distribution`` for JAX; TensorFlow has it experimentally, torch not at all).
 """
 from __future__ import annotations
 

@@ -133,20 +133,21 @@ def slurm_coordinator(environ) -> str:
     return f"{host}:{port}"
 
 
-def resolve_process_group(coordinator=None, num_processes=None, process_id=None, *,
-                          environ=None) -> ProcessGroup | None:
+def resolve_process_group(coordinator=None, num_processes=None, process_id=None, *, environ=None,
+                          names=("coordinator", "num_processes", "process_id")) -> ProcessGroup | None:
     """The settings from the arguments, else the environment (see the module's docstring), all checked.
 
     None when nothing asks for more than one process: no setting anywhere. Raises ValueError (TypeError
-    for a value of the wrong type) naming the setting and its source before anything is started.
+    for a value of the wrong type) naming the setting (as ``names`` call them: a command passes its
+    options) and its source before anything is started.
     """
     env = os.environ if environ is None else environ
     slurm = all(v in env for v in SLURM_VARIABLES)
     found = []
     for value, name, variables, slurm_var in (
-            (coordinator, "coordinator", ("JAX_COORDINATOR_ADDRESS", "KERAS_DISTRIBUTION_JOB_ADDRESSES"), None),
-            (num_processes, "num_processes", ("KERAS_DISTRIBUTION_NUM_PROCESSES",), "SLURM_NTASKS"),
-            (process_id, "process_id", ("KERAS_DISTRIBUTION_PROCESS_ID",), "SLURM_PROCID")):
+            (coordinator, names[0], ("JAX_COORDINATOR_ADDRESS", "KERAS_DISTRIBUTION_JOB_ADDRESSES"), None),
+            (num_processes, names[1], ("KERAS_DISTRIBUTION_NUM_PROCESSES",), "SLURM_NTASKS"),
+            (process_id, names[2], ("KERAS_DISTRIBUTION_PROCESS_ID",), "SLURM_PROCID")):
         if value is not None:
             found.append((value, name))
             continue

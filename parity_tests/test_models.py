@@ -34,6 +34,14 @@ SPECS = {
     "bi_ave_masking": reference.ModelSpec(timesteps=6, features=3, units=7, merge_mode="ave", mask_value=-1.0),
     "bi_mul_three_layers_masking": reference.ModelSpec(timesteps=6, features=2, units=(4, 6, 3), merge_mode="mul",
                                                        mask_value=0.0),
+    # the other cells: GRU's two bias forms, SimpleRNN without a bias, the LSTM's options
+    "gru_bi_concat_stacked": reference.ModelSpec(timesteps=6, features=3, units=(7, 5), cell="gru"),
+    "gru_reset_before_backward": reference.ModelSpec(timesteps=6, features=3, units=7, direction="backward",
+                                                     cell="gru", reset_after=False),
+    "simple_rnn_no_bias_masking": reference.ModelSpec(timesteps=6, features=3, units=(7, 5), merge_mode="sum",
+                                                      mask_value=0.0, cell="simple_rnn", use_bias=False),
+    "lstm_hard_sigmoid_forward": reference.ModelSpec(timesteps=6, features=3, units=7, direction="forward",
+                                                     recurrent_activation="hard_sigmoid", activation="relu"),
 }
 
 

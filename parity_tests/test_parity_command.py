@@ -43,7 +43,7 @@ def test_quick_run_prints_an_all_pass_table_and_exits_0():
 
 
 def _args(**kw):
-    return argparse.Namespace(**{"backend": None, "dtype": "float32", "quick": True, **kw})
+    return argparse.Namespace(**{"backend": None, "dtype": "float32", "quick": True, "cell": "lstm", **kw})
 
 
 def _stub_comparisons(monkeypatch, error: float = 1e-12):
@@ -65,6 +65,20 @@ def test_row_counts_with_and_without_quick(monkeypatch):
     assert count(quick) == {"layer": 7, "model": 6, "gradients": 2, "trajectory": 1}
     assert count([r for r in full if r.dtype == "float32"]) == {"layer": 41, "model": 24, "gradients": 15, "trajectory": 1}
     assert len(full) == 2 * 81 and all(r.verdict == "pass" for r in full + quick)
+
+
+def test_cell_row_counts_and_configurations(monkeypatch, capsys):
+    """--cell gru: the LSTM's layer and model configurations with a GRU (81); simple_rnn: 80; all: the three."""
+    _stub_comparisons(monkeypatch)
+    count = lambda rows: {s: sum(r.section == s for r in rows) for s in ("layer", "model", "gradients", "trajectory")}  # noqa: E731
+    gru = checks.run_checks(("float32",), quick=False, cells=("gru",))
+    simple = checks.run_checks(("float32",), quick=False, cells=("simple_rnn",))
+    assert count(gru) == {"layer": 41, "model": 24, "gradients": 15, "trajectory": 1}
+    assert count(simple) == {"layer": 41, "model": 24, "gradients": 14, "trajectory": 1}
+    assert all(r.configuration.startswith(("gru-", "gru[", "model-gru")) for r in gru), [r.configuration for r in gru]
+    assert all("simple_rnn" in r.configuration for r in simple)
+    assert parity_command.run(_args(cell="all")) == 0
+    assert "PARITY OK: 48 checks, 48 pass, 0 FAIL" in capsys.readouterr().out  # 16 quick checks a cell
 
 
 def test_every_row_has_a_bound_and_float64_bounds_name_their_cause(monkeypatch):

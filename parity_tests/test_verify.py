@@ -58,9 +58,12 @@ def _models():
         a = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul")(m)
         b = L.Bidirectional(L.LSTM(3, return_sequences=True),
                             backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True, name="own_backward"))(m)
-        # A plain reversed LSTM returning sequences: padded steps come first in its processing order (the
-        # output there is h0 = 0 on JAX, 0 on TensorFlow and torch), then it repeats the previous output.
-        c = L.LSTM(2, return_sequences=True, go_backwards=True)(L.Concatenate()([a, b]))
+        # Plain LSTMs returning sequences. Reversed: the padded steps come first in its processing order (the
+        # output there is h0 = 0 on JAX, 0 on TensorFlow and torch); it hands its outputs on in processing
+        # order with the mask unflipped, as Keras does. Forward: after a row's last valid step it repeats
+        # the previous output (no zero_output_for_mask outside Bidirectional).
+        c = L.LSTM(2, return_sequences=True, go_backwards=True, name="reversed_lstm")(L.Concatenate()([a, b]))
+        c = L.LSTM(3, return_sequences=True, name="forward_lstm")(c)
         return keras.Model(x, L.TimeDistributed(L.Dense(1, activation="sigmoid"))(c))
 
     def pooled():  # the remaining layers: SpatialDropout1D, Activation, GlobalMaxPooling1D, Flatten, a plain LSTM
@@ -155,6 +158,39 @@ def test_altered_oracle_weights_fail(saved, capsys, monkeypatch):
     rc, out, _ = _verify(capsys, saved["tutorial"])
     assert rc == 1
     assert "FAIL: recurrent_0" in out  # the altered layer is named (the head's sigmoid may shrink the difference)
+
+
+@pytest.mark.parametrize("mutation, kind, failing", [
+    ("merge_halves_swapped", "tutorial", "recurrent_0"),
+    ("masked_steps_zeroed", "branches", "forward_lstm"),
+    ("backward_not_flipped", "tagger", "bidirectional"),
+])
+def test_wrong_semantics_in_the_oracle_fail(mutation, kind, failing, saved, capsys, monkeypatch):
+    """Each mistake a hand-written model could make is caught by the drawn inputs (exit 1, the layer named):
+    concat halves swapped; a plain LSTM's masked steps zeroed instead of repeating the previous output;
+    the Bidirectional's backward sequence left in processing order."""
+    from reference import layers
+
+    if mutation == "merge_halves_swapped":
+        monkeypatch.setitem(layers.MERGE_MODES, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
+    elif mutation == "masked_steps_zeroed":
+        original = layers._lstm
+        monkeypatch.setattr(layers, "_lstm", lambda x, w, m, o, rs, zero: original(x, w, m, o, rs, True))
+    else:
+        original_forward = layers.layer_forward
+
+        def unflipped(layer, inputs, masks):
+            if layer.kind != "Bidirectional":
+                return original_forward(layer, inputs, masks)
+            opt, w = layer.options, layer.weights
+            y_f = layers._lstm(inputs[0], w[:3], masks[0], opt["forward"], True, True)
+            y_b = layers._lstm(inputs[0], w[3:6], masks[0], opt["backward"], True, True)
+            return layers.MERGE_MODES[opt["merge_mode"]](y_f, y_b), masks[0]
+        monkeypatch.setattr(layers, "layer_forward", unflipped)
+    rc, out, _ = _verify(capsys, saved[kind])
+    assert rc == 1
+    first_fail = next(line for line in out.splitlines() if line.rstrip().endswith("FAIL"))
+    assert first_fail.startswith(failing)
 
 
 def test_registered_lstm_subclass_is_refused(tmp_path, capsys):

@@ -10,6 +10,7 @@ from .backward import lstm_backward, model_backward
 from .bidirectional import MERGE_MODES, bidirectional_forward
 from .cells import ACTIVATIONS, CELLS, Cell, cell_step
 from .gru import gru_forward
+from .layers import Layer, LayerGraph, graph_forward, spec_graph
 from .loss import binary_crossentropy, binary_crossentropy_grad
 from .lstm import lstm_cell, lstm_forward, sigmoid
 from .model import model_forward
@@ -22,6 +23,8 @@ __all__ = [
     "DIRECTIONS", "MERGE_MODES", "MODEL_MERGE_MODES", "ModelSpec",
     "bidirectional_forward", "keras_init_weights", "lstm_cell", "lstm_forward", "model_forward",
     "random_weights", "sigmoid",
+    # a model as a list of layers (bilstm verify)
+    "Layer", "LayerGraph", "graph_forward", "spec_graph",
     # every Keras recurrent cell
     "ACTIVATIONS", "CELLS", "Cell", "cell_step", "gru_forward", "simple_rnn_forward",
     # training: BPTT, Keras's loss and Adam

@@ -3,6 +3,8 @@
     bilstm parity                          # KERAS_BACKEND (default tensorflow), float32, 81 checks
     bilstm parity --backend jax --quick    # 16 checks, seconds
     bilstm parity --dtype both             # float32, then float64 (set_floatx; JAX's x64 mode on): 162 checks
+    bilstm parity --cell gru               # the same checks with keras.layers.GRU (81; simple_rnn: 80)
+    bilstm parity --cell all               # lstm, gru and simple_rnn: 242 checks
 
 One row per configuration: the worst error between Keras and the oracle over
 every output and state (layers, models), gradient (gradients) or loss and
@@ -30,6 +32,8 @@ def add_arguments(parser):
                         help="Keras floatx to check (default float32; float64 is held to 1e-10 on TensorFlow, "
                              "to measured float32-level bounds on JAX and torch)")
     parser.add_argument("--quick", action="store_true", help="a smaller subset: one check per layer kind and direction")
+    parser.add_argument("--cell", choices=("lstm", "gru", "simple_rnn", "all"), default="lstm",
+                        help="the recurrent cell to check, with Keras's default options (default lstm; all: the three)")
 
 
 def run(args) -> int:
@@ -45,8 +49,9 @@ def run(args) -> int:
     print(f"bilstm parity: backend {info['backend']}, device {info['device']}, keras {info.get('keras')}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     start = time.perf_counter()
-    rows = checks.run_checks(dtypes, quick=args.quick)
-    print(checks.format_table(rows, checks.notes(rows, info["backend"], info["device"], args.quick)))
+    cells = checks.CELLS if args.cell == "all" else (args.cell,)
+    rows = checks.run_checks(dtypes, quick=args.quick, cells=cells)
+    print(checks.format_table(rows, checks.notes(rows, info["backend"], info["device"], args.quick, cells)))
     print(f"{checks.summary(rows)} ({time.perf_counter() - start:.1f} s)")
     return 1 if any(r.verdict == "FAIL" for r in rows) else 0
 

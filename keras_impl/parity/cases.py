@@ -162,21 +162,28 @@ def variant_cases(cell: str) -> list[LayerCase]:
 def representative_layer_cases(cell: str) -> list[LayerCase]:
     """The default run's share of ``variant_cases(cell)``.
 
-    Keras's defaults: every layer kind x every mask kind, with sequences, states out and
-    random initial states in; every layer kind's last output over a fully masked row;
-    every stackable kind twice stacked (holes, no states out). Each other option set:
-    every layer kind with holes, and its last output over a fully masked row.
+    Keras's defaults: every layer kind without a mask and with holes, and the plain layers
+    (forward, go_backwards) and merge_mode None under every mask kind, with sequences,
+    states out and random initial states in; the last output over a fully masked row
+    of each plain layer and of one merge mode; every stackable kind twice stacked
+    (holes, no states out). Each other option set: every layer kind with holes, and
+    the plain layers' last output over a fully masked row.
     """
     out = []
     for k, options in enumerate(CELL_VARIANTS[cell]):
         for case in layer_cases(cell, **options):
+            plain_or_pair = not case.bidirectional or case.merge_mode is None
             full = case.return_sequences and case.return_state and case.initial_state and case.layers == 1
             last = (not case.return_sequences and case.return_state and case.initial_state and case.layers == 1
-                    and case.mask == "fullrow")
+                    and case.mask == "fullrow" and (not case.bidirectional or case.merge_mode == "sum"))
             stacked = (case.layers == 2 and case.mask == "holes" and case.return_sequences and not case.return_state
                        and case.initial_state)
             defaults = k == 0 and cell != "lstm"  # the LSTM's defaults are LAYER_CASES'
-            if (defaults and (full or last or stacked)) or (not defaults and ((full and case.mask == "holes") or last)):
+            if defaults:
+                keep = (full and (case.mask in ("none", "holes") or plain_or_pair)) or last or stacked
+            else:
+                keep = (full and case.mask == "holes") or (last and not case.bidirectional)
+            if keep:
                 out.append(case)
     return out
 

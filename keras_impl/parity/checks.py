@@ -13,7 +13,10 @@ compiled (``jax.jit`` / ``tf.function``; torch eagerly), as a user's model would
 Verdicts: ``pass`` (within the bound) or ``FAIL``; nothing is excused.
 
 Rows per dtype: 41 layer + 24 model + 15 gradient + 1 trajectory = 81, and
-7 + 6 + 2 + 1 = 16 with ``--quick`` (a test counts them). Configurations that a
+7 + 6 + 2 + 1 = 16 with ``--quick`` (a test counts them). That is for the LSTM, the
+default ``cell``; ``--cell gru`` runs the same layer and model configurations with
+``keras.layers.GRU`` (81 rows: 15 gradient cases, ``training_checks.CELL_GRADIENT_CASES``),
+``--cell simple_rnn`` with ``SimpleRNN`` (80: 14 gradient cases), ``--cell all`` the three. Configurations that a
 GPU path of Keras is predicted to answer differently (``divergences.py``, 2)
 are not compared on that device; the table lists them with the reason, and the
 pytest suite holds each as a strict xfail.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from keras_impl.parity.cases import LAYER_CASES, MODEL_CASES
+from keras_impl.parity.cases import LAYER_CASES, MODEL_CASES, layer_cases, model_cases
 from keras_impl.parity.divergences import (LEADING_MASK_SEMANTICS, initial_output, layer_divergence,
                                            model_divergence)
 from keras_impl.parity.rows import CheckOptions, Row, measure, seeded_rng
@@ -34,26 +37,33 @@ from keras_impl.parity.training_checks import gradient_section, trajectory_secti
 
 # ---------------------------------------------------------------- sections
 
-def layer_configurations(quick: bool) -> list:
+CELLS = ("lstm", "gru", "simple_rnn")
+
+
+def layer_configurations(quick: bool, cell: str = "lstm") -> list:
     """The layer cases the table runs: every layer kind x mask with sequences, states and initial states."""
+    cases = LAYER_CASES if cell == "lstm" else layer_cases(cell)
     if quick:
-        return [c for c in LAYER_CASES if c.return_sequences and c.return_state and c.initial_state
+        return [c for c in cases if c.return_sequences and c.return_state and c.initial_state
                 and c.layers == 1 and c.mask == "holes"]
-    return [c for c in LAYER_CASES if c.return_sequences and c.return_state and c.initial_state
+    return [c for c in cases if c.return_sequences and c.return_state and c.initial_state
             and (c.layers == 1 or c.mask == "holes")]
 
 
-def model_configurations(quick: bool) -> list:
+def model_configurations(quick: bool, cell: str = "lstm") -> list:
     """The model cases the table runs: every direction, with and without padding (one layer with --quick)."""
+    cases = MODEL_CASES if cell == "lstm" else model_cases(cell)
     if quick:
-        return [c for c in MODEL_CASES if c.layers == 1 and c.mask == "right"]
-    return [c for c in MODEL_CASES if c.mask in ("none", "right")]
+        return [c for c in cases if c.layers == 1 and c.mask == "right"]
+    return [c for c in cases if c.mask in ("none", "right")]
 
 
 def not_compared(options: CheckOptions) -> list[tuple[str, str]]:
     """``(configuration, reason)`` of each case left out on this device: a predicted Keras GPU divergence."""
-    out = [(c.id, layer_divergence(c, options.backend, options.device)) for c in layer_configurations(options.quick)]
-    out += [(c.id, model_divergence(c, options.backend, options.device)) for c in model_configurations(options.quick)]
+    out = [(c.id, layer_divergence(c, options.backend, options.device))
+           for c in layer_configurations(options.quick, options.cell)]
+    out += [(c.id, model_divergence(c, options.backend, options.device))
+            for c in model_configurations(options.quick, options.cell)]
     return [(configuration, reason) for configuration, reason in out if reason]
 
 
@@ -63,7 +73,7 @@ def layer_section(options: CheckOptions) -> list[Row]:
     limit = bound("output", options.dtype, options.backend)
     return [measure("layer", case.id, limit, options,
                     lambda case=case: harness.layer_parity(case, seeded_rng(case.id), compiled=True))
-            for case in layer_configurations(options.quick)
+            for case in layer_configurations(options.quick, options.cell)
             if not layer_divergence(case, options.backend, options.device)]
 
 
@@ -73,7 +83,7 @@ def model_section(options: CheckOptions) -> list[Row]:
     limit = bound("output", options.dtype, options.backend)
     return [measure("model", case.id, limit, options,
                     lambda case=case: harness.model_parity(case, seeded_rng(case.id), compiled=True))
-            for case in model_configurations(options.quick)
+            for case in model_configurations(options.quick, options.cell)
             if not model_divergence(case, options.backend, options.device)]
 
 
@@ -93,7 +103,7 @@ def disable_tf32(backend: str) -> None:
     set_tf32(backend, False)
 
 
-def run_checks(dtypes: tuple[str, ...], quick: bool, sections=None) -> list[Row]:
+def run_checks(dtypes: tuple[str, ...], quick: bool, sections=None, cells: tuple[str, ...] = ("lstm",)) -> list[Row]:
     import keras
 
     from keras_impl.parity import harness
@@ -101,14 +111,15 @@ def run_checks(dtypes: tuple[str, ...], quick: bool, sections=None) -> list[Row]
     backend, device = keras.backend.backend(), device_name()
     rows = []
     for dtype in dtypes:
-        options = CheckOptions(backend=backend, device=device, dtype=dtype, quick=quick)
-        with harness.floatx(dtype):
-            for _, section in (SECTIONS if sections is None else sections):
-                rows.extend(section(options))
+        for cell in cells:
+            options = CheckOptions(backend=backend, device=device, dtype=dtype, quick=quick, cell=cell)
+            with harness.floatx(dtype):
+                for _, section in (SECTIONS if sections is None else sections):
+                    rows.extend(section(options))
     return rows
 
 
-def notes(rows: list[Row], backend: str, device: str, quick: bool) -> list[str]:
+def notes(rows: list[Row], backend: str, device: str, quick: bool, cells: tuple[str, ...] = ("lstm",)) -> list[str]:
     """The lines under the table: the semantic difference between backends, the causes of looser
     bounds, what was not compared on this device, and why each FAIL failed."""
     lines = []
@@ -117,8 +128,8 @@ def notes(rows: list[Row], backend: str, device: str, quick: bool) -> list[str]:
                      f"this backend ({backend}): initial_output={initial_output(backend)!r}")
     for cause in sorted({r.bound.cause for r in rows if r.bound.cause}):
         lines.append(f"looser float64 bounds on {backend}: {cause}")
-    for dtype in sorted({r.dtype for r in rows}):
-        for configuration, reason in not_compared(CheckOptions(backend, device, dtype, quick)):
+    for dtype, cell in sorted({(r.dtype, c) for r in rows for c in cells}):
+        for configuration, reason in not_compared(CheckOptions(backend, device, dtype, quick, cell)):
             lines.append(f"not compared on {device} ({dtype}): {configuration}: predicted divergence, a strict xfail "
                          f"in parity_tests: {reason}")
     lines += [f"FAIL {r.configuration} {r.dtype}: {r.note}" for r in rows if r.note and r.verdict == "FAIL"]

@@ -26,6 +26,7 @@ class CheckOptions:
     device: str
     dtype: str          # "float32" | "float64": the Keras floatx the checks run in
     quick: bool         # a smaller subset (seconds)
+    cell: str = "lstm"  # the recurrent cell checked: lstm | gru | simple_rnn (Keras's default options)
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,8 @@ def trajectory_parity(case: TrajectoryCase, rng: np.random.Generator, dtype: str
 
 def gradient_section(options) -> list:
     """Loss and gradients, oracle against the backend's autodiff: every model kind, masked and not, stacked."""
-    cases = [c for c in GRADIENT_CASES if c.masked and c.layers == 1][:2] if options.quick else GRADIENT_CASES
+    all_cases = GRADIENT_CASES if options.cell == "lstm" else CELL_GRADIENT_CASES[options.cell]
+    cases = [c for c in all_cases if c.masked and c.layers == 1][:2] if options.quick else all_cases
     limit = bound("gradient", options.dtype, options.backend)
     return [rows.measure("gradients", case.id, limit, options,
                          lambda case=case: gradient_parity(case, rows.seeded_rng(f"gradients/{case.id}"), options.dtype))
@@ -262,7 +263,7 @@ def gradient_section(options) -> list:
 
 def trajectory_section(options) -> list:
     """The tutorial model trained on the same stream (100 updates; 20 with --quick) by Keras and by the oracle."""
-    case = TrajectoryCase(updates=20) if options.quick else TUTORIAL_TRAJECTORY
+    case = TrajectoryCase(cell=options.cell, updates=20 if options.quick else TUTORIAL_TRAJECTORY.updates)
     limit = bound("trajectory", options.dtype, options.backend)
     return [rows.measure("trajectory", case.id, limit, options,
                          lambda: trajectory_parity(case, rows.seeded_rng(f"trajectory/{case.id}"), options.dtype))]

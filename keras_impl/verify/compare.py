@@ -116,8 +116,6 @@ def format_table(rows: list[dict]) -> str:
 
 def as_float64_model(model):
     """The same model computing in float64: every layer's dtype policy set to float64, the weights copied."""
-    import keras
-
     def patch(node):
         if isinstance(node, dict):
             if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):

@@ -24,8 +24,6 @@ from reference.layers import ACTIVATIONS, Layer, LayerGraph
 
 from .load import VerifyRefusal, refuse_layer
 
-RNN_OPTIONS_TO_CHECK = ("activation", "recurrent_activation", "stateful", "return_state")
-
 
 @dataclass
 class Graph:
@@ -45,7 +43,7 @@ def _activation_name(fn) -> str:
     return name if isinstance(name, str) else repr(name)
 
 
-def _check_lstm(layer, name: str, in_bidirectional: bool) -> dict:
+def _check_lstm(layer, name: str) -> dict:
     import keras
     if type(layer) is not keras.layers.LSTM:
         raise refuse_layer(name, type(layer).__name__, "a subclass or another class, not keras.layers.LSTM")
@@ -106,7 +104,7 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
         return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, w),
                 f"vocab={layer.input_dim}, mask_zero={bool(layer.mask_zero)}")
     if cls is L.LSTM:
-        opt = _check_lstm(layer, name, False)
+        opt = _check_lstm(layer, name)
         shown = (f"units={layer.units}, go_backwards={opt['go_backwards']:d}"
                  + (", sequences" if opt["return_sequences"] else ", last step"))
         if opt["zero_output_for_mask"]:
@@ -117,8 +115,8 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
             raise refuse_layer(name, "Bidirectional", "merge_mode=None gives two outputs; use concat, sum, ave or mul")
         if layer.return_state:
             raise refuse_layer(name, "Bidirectional", "return_state=True: only the output sequence is compared")
-        fwd = _check_lstm(layer.forward_layer, f"{name}.forward_layer", True)
-        bwd = _check_lstm(layer.backward_layer, f"{name}.backward_layer", True)
+        fwd = _check_lstm(layer.forward_layer, f"{name}.forward_layer")
+        bwd = _check_lstm(layer.backward_layer, f"{name}.backward_layer")
         opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
                "forward": fwd, "backward": bwd}
         w = _lstm_weights(layer.forward_layer) + _lstm_weights(layer.backward_layer)
@@ -212,8 +210,7 @@ def _describe_functional(model) -> Graph:
     layers, keras_layers, options, mask_sources, mask_ops = [], {}, {}, {}, {}
     data_nodes = set()  # nodes whose values feed some layer's data (not only masks)
     for entry in config["layers"]:
-        name = entry["config"].get("name", entry.get("name"))
-        name = entry.get("name", name)
+        name = entry.get("name") or entry["config"]["name"]
         module = entry.get("module") or ""
         nodes = entry.get("inbound_nodes", [])
         if len(nodes) > 1:
@@ -250,4 +247,4 @@ def _describe_functional(model) -> Graph:
     for name, tensor in zip(inputs, model.inputs):
         dtypes[name], shapes[name] = _input_info(tensor)
     return Graph(LayerGraph(tuple(inputs), tuple(layers), tuple(outputs)),
-                 {k: v for k, v in keras_layers.items()}, dtypes, shapes, mask_sources, mask_ops, options)
+                 keras_layers, dtypes, shapes, mask_sources, mask_ops, options)

@@ -29,7 +29,7 @@ from reference.layers import KINDS
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONTAINERS = ("Sequential", "Functional", "Model")
-SUPPORTED = tuple(k for k in KINDS)  # the layer classes the oracle implements (reference/layers.py)
+SUPPORTED = KINDS  # the layer classes the oracle implements (reference/layers.py)
 # Keras 3.15.1 keras/src/layers/layer.py L1038-1044: a layer without masking support that receives a mask.
 MASK_DROPPED_WARNING = ".*does not support masking and will therefore destroy the mask information.*"
 NOT_YET = {"GRU": "GRU cells come with the cells issue", "SimpleRNN": "SimpleRNN cells come with the cells issue"}
