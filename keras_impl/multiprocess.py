@@ -199,11 +199,10 @@ def initialize(group: ProcessGroup, *, seed: int | None = None, init_timeout_s: 
         bind_address = check_coordinator(bind_address, "bind_address")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32):
         raise ValueError(f"seed must be an int in [0, 2**32) or None, got {seed!r}")
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     import keras
     if keras.backend.backend() != "jax":
         raise ValueError(f"multi-process training needs the jax backend, got backend {keras.backend.backend()!r} "
-                         f"(KERAS_BACKEND={backend!r}; set KERAS_BACKEND=jax)")
+                         "(set KERAS_BACKEND=jax)")
     import jax
     import numpy as np
 

@@ -11,8 +11,10 @@ weights) for 3 updates of a global batch of 2, one sequence a process, and repor
 their weights; this pytest process trains the same 3 updates of batch 2 on one
 device. Then process 0 goes on into a 4th update (a collective that needs process
 1), the test SIGKILLs process 1, and process 0 must exit with ``PeerLostError``
-within SURVIVOR_BOUND_S. Every child is killed and reaped whatever happens; the
-run as a whole has a hard bound (RUN_BOUND_S).
+within SURVIVOR_BOUND_S (``-m slow``: the same with process 0, the coordinator's,
+killed). Every child is killed and reaped whatever happens; the run as a whole has
+a hard bound (RUN_BOUND_S). The settings' checks and ``bilstm bench``'s refusals
+need no second process.
 
 JAX-only: ``jax.distributed`` is JAX's runtime and Keras 3.15 implements
 ``keras.distribution`` for JAX alone, so the test runs in the KERAS_BACKEND=jax
@@ -58,7 +60,7 @@ DATA = textwrap.dedent("""
 """)
 
 CHILD = DATA + textwrap.dedent(f"""
-    import json, sys
+    import json, os, sys
     from keras_impl.multiprocess import initialize, resolve_process_group
     group = resolve_process_group()                                 # from the environment
     initialize(group, seed=7, init_timeout_s=120, heartbeat_timeout_s={HEARTBEAT_S}, shutdown_timeout_s={HEARTBEAT_S},
@@ -76,7 +78,7 @@ CHILD = DATA + textwrap.dedent(f"""
            "local_devices": len(jax.local_devices()), "weight_devices": len(model.weights[0].value.sharding.device_set),
            "losses": losses.tolist(), "weights": [w.tolist() for w in local_weights(model)]}}
     print("RESULT " + json.dumps(out), flush=True)
-    if group.process_id == 1:
+    if group.process_id == int(os.environ["TEST_VICTIM"]):
         sys.stdin.readline()                                        # waits here until the test kills it
     else:
         train_stream(model, xs[{2 * UPDATES}:], ys[{2 * UPDATES}:], distribution=dp)  # needs process 1
@@ -128,14 +130,21 @@ def one_device_weights() -> tuple[list, list]:
 
 @pytest.fixture(scope="module")
 def two_processes() -> dict:
+    return run_two_processes(victim=1)
+
+
+def run_two_processes(victim: int) -> dict:
+    """Train both, then SIGKILL process ``victim`` (waiting) while the other is in its next update."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
+    survivor = 1 - victim
     started = time.monotonic()
     port = free_port()
     procs, outs, errs, lines = [], [], [], []
     try:
         for k in range(2):
-            proc = subprocess.Popen([sys.executable, "-c", CHILD], env=child_env(port, k), cwd=ROOT, text=True,
+            proc = subprocess.Popen([sys.executable, "-c", CHILD], env={**child_env(port, k), "TEST_VICTIM": str(victim)},
+                                    cwd=ROOT, text=True,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     start_new_session=True)
             procs.append(proc)
@@ -159,19 +168,20 @@ def two_processes() -> dict:
                 if line.startswith("RESULT "):
                     results[k] = json.loads(line[len("RESULT "):])
         trained_s = time.monotonic() - started
-        time.sleep(0.5)  # process 0 is now in (or entering) update 4, a collective waiting on process 1
-        os.kill(procs[1].pid, signal.SIGKILL)
-        procs[1].wait(timeout=30)
+        time.sleep(0.5)  # the survivor is now in (or entering) update 4, a collective waiting on the victim
+        os.kill(procs[victim].pid, signal.SIGKILL)
+        procs[victim].wait(timeout=30)
         killed = time.monotonic()
         try:
-            survivor_rc = procs[0].wait(timeout=SURVIVOR_BOUND_S)
+            survivor_rc = procs[survivor].wait(timeout=SURVIVOR_BOUND_S)
         except subprocess.TimeoutExpired:
             survivor_rc = None  # hung: the test fails on it below, after the clean-up
         survivor_s = time.monotonic() - killed
         time.sleep(0.2)  # let the pump threads take the last lines
         return {"results": results, "one_losses": one_losses, "one_weights": one_weights, "trained_s": trained_s,
-                "survivor_rc": survivor_rc, "survivor_s": survivor_s, "survivor_out": "".join(outs[0]),
-                "survivor_err": "".join(errs[0]), "victim_rc": procs[1].returncode, "total_s": time.monotonic() - started}
+                "survivor_rc": survivor_rc, "survivor_s": survivor_s, "survivor_out": "".join(outs[survivor]),
+                "survivor_err": "".join(errs[survivor]), "victim_rc": procs[victim].returncode,
+                "total_s": time.monotonic() - started, "survivor": survivor}
     finally:
         for proc in procs:  # whatever happened: no child, and no child of a child, outlives the test
             if proc.poll() is None:
@@ -202,17 +212,25 @@ def test_two_process_weights_equal_one_process_training(two_processes):
         np.testing.assert_allclose(r["losses"], two_processes["one_losses"], rtol=0, atol=DATA_PARALLEL_ABS)
 
 
-def test_killed_process_makes_the_other_fail_clearly_instead_of_hanging(two_processes):
-    r = two_processes
+def assert_survivor_failed_clearly(r: dict) -> None:
     print(f"trained in {r['trained_s']:.1f} s; survivor exited {r['survivor_s']:.1f} s after the kill "
           f"with status {r['survivor_rc']}; whole run {r['total_s']:.1f} s")
     assert r["victim_rc"] == -signal.SIGKILL
-    assert r["survivor_rc"] is not None, f"process 0 still running {SURVIVOR_BOUND_S} s after process 1 was killed"
+    assert r["survivor_rc"] is not None, f"the survivor still ran {SURVIVOR_BOUND_S} s after the other was killed"
     assert r["survivor_rc"] != 0
     assert "SURVIVOR FINISHED" not in r["survivor_out"]
     lost = [line for line in r["survivor_err"].splitlines() if line.startswith("keras_impl.distributed.PeerLostError")]
     print(lost)
-    assert lost and "process 0 of 2: update 1 failed in a step that needs every process" in lost[0]
+    assert lost and f"process {r['survivor']} of 2: update 1 failed in a step that needs every process" in lost[0]
+
+
+def test_killed_process_makes_the_other_fail_clearly_instead_of_hanging(two_processes):
+    assert_survivor_failed_clearly(two_processes)  # process 1 killed: the coordinator's process survives
+
+
+@pytest.mark.slow
+def test_killed_coordinator_makes_the_other_fail_clearly_too():
+    assert_survivor_failed_clearly(run_two_processes(victim=0))  # the coordination service dies with it
 
 
 # ---------------------------------------------------------------- the settings, checked before anything starts
@@ -346,3 +364,36 @@ def test_lockstep_worker_runs_every_case_the_same_way_whatever_the_clock(tmp_pat
         assert saved[case.key]["noisy"] is True
         assert runs.count(case.batch) == 1 + runner.WARMUP_STEPS + LOCKSTEP_STEPS
     assert saved[cases[2].key]["status"] == "error"  # recorded, then the worker ends
+
+
+@pytest.mark.slow
+def test_bench_data_parallel_runs_across_two_processes(tmp_path):
+    """``bilstm bench --data-parallel`` on 2 processes (127.0.0.1): both time the same case in lockstep."""
+    port = free_port()
+    procs = []
+    try:
+        for k in range(2):
+            env = child_env(port, k)
+            for name in ("JAX_COORDINATOR_ADDRESS", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID"):
+                env.pop(name)  # the options say it here
+            argv = [sys.executable, "-m", "benchmarks.train_speed", "--backend", "jax", "--no-raw", "--no-summary",
+                    "--data-parallel", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id",
+                    str(k), "--batches", "2", "--timesteps", "10", "--units", "20", "--devices", "cpu",
+                    "--budget", "240", "--out", str(tmp_path / f"p{k}")]
+            procs.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True, start_new_session=True))
+        logs = [proc.communicate(timeout=RUN_BOUND_S)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    from benchmarks.runner import LOCKSTEP_STEPS
+    from benchmarks.store import ResultsStore
+    for k, (proc, log) in enumerate(zip(procs, logs)):
+        assert proc.returncode == 0, log[-3000:]
+        records = list(ResultsStore(tmp_path / f"p{k}").records.values())
+        assert [r["key"] for r in records] == ["keras-jax-cpu-auto-dp2|B2|T10|U20|D16|float32"]
+        r = records[0]
+        assert (r["status"], r["repeats"], r["processes"], r["process_id"], r["n_devices"]) == (
+            "ok", LOCKSTEP_STEPS, 2, k, 2), r

@@ -5,6 +5,8 @@
     bilstm bench --backend jax --quick         # one backend (and its raw framework)
     bilstm bench --budget 1200 [--resume]      # the full sweep on every device present
     bilstm bench --backend jax --data-parallel # also keras.distribution.DataParallel over all local devices
+    bilstm bench --backend jax --data-parallel --coordinator HOST:PORT --num-processes N --process-id K
+                                               # on each of N hosts: DataParallel over every host's devices
     bilstm bench --shard 2/4                   # shard 2 of 4 of the grid (default: the SLURM array's task)
     bilstm bench merge DIR... --out DIR        # shard folders, from one machine or many, into one result set
 
