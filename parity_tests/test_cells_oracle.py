@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import reference
-from reference.cells import Cell, activate, generic_backward, run_cell
+from reference.cells import Cell, activate, generic_backward
+from reference.recurrent import run_cell
 from keras_impl.parity.tolerances import FLOAT64_SELF_ABS, GRADCHECK_REL
 from parity_tests.test_gradcheck import MIXED_MASK, chosen_indices, relative_error
 
@@ -184,13 +185,13 @@ def test_masked_final_state_equals_the_cell_on_the_valid_steps_alone(name, rng):
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
 def test_the_generic_loop_equals_the_lstm_fast_loop(go_backwards, mask, rng):
     # reference/cells.py's generic LSTM step, forward and BPTT, against run_lstm and lstm_backward.
-    from reference.cells import _run_generic
+    from reference.cells import run_generic
     W, R, b = draw(Cell("lstm"), rng)
     x = rng.normal(size=(B, T, D))
     h0, c0 = rng.uniform(-0.8, 0.8, (B, U)), rng.uniform(-0.8, 0.8, (B, U))
     fast_out, fast_states, fast_cache = run_cell(Cell("lstm"), x, (W, R, b), (h0, c0), mask, go_backwards=go_backwards,
                                                  initial_output="zeros")
-    out, states, cache = _run_generic(Cell("lstm"), x, W, R, b, (h0, c0), mask, go_backwards, False, "zeros", True)
+    out, states, cache = run_generic(Cell("lstm"), x, W, R, b, (h0, c0), mask, go_backwards, False, "zeros", True)
     np.testing.assert_allclose(out, fast_out, rtol=0, atol=FLOAT64_SELF_ABS)
     for got, want in zip(states, fast_states):
         np.testing.assert_allclose(got, want, rtol=0, atol=FLOAT64_SELF_ABS)

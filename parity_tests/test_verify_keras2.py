@@ -17,6 +17,7 @@ from keras_impl.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras2"
 NAMES = ("lstm", "lstm_reversed", "bilstm_concat", "bilstm_sum", "bilstm_ave", "bilstm_mul", "bilstm_concat_masked")
+# (functional_concat_masked.h5 has its own test, below)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -51,3 +52,18 @@ def test_keras2_time_major_true_is_refused(tmp_path, capsys):
     rc = main(["verify", str(path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "time_major=True" in err and "'lstm'" in err
+
+
+
+def test_keras2_functional_with_masked_concatenate_verifies_in_a_fresh_process(backend):
+    """Keras 3.15.1's loader names Concatenate's mask op after the Keras 2 layer and fails ('The name
+    "concatenate" is used 2 times in the model') in a fresh process, which is what the command runs in;
+    load.py moves Keras's name counter first. Checked in a new process: in this one the counter has moved."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "verify", str(FIXTURES / "functional_concat_masked.h5"),
+                           "--backend", backend], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5/5 layers within bounds" in proc.stdout
+    for row in ("Embedding", "merge=concat", "merge=sum", "Concatenate", "Dense(3, softmax)"):
+        assert row in proc.stdout

@@ -132,7 +132,7 @@ def lstm_backward(cache: LSTMCache, kernel, recurrent_kernel, dout):
 
 
 def cell_backward(cell: Cell, cache, weights, dout):
-    """BPTT through one ``reference.cells.run_cell`` call whose initial states are constants.
+    """BPTT through one ``reference.recurrent.run_cell`` call whose initial states are constants.
 
     Args:
         cell: the forward's ``Cell``; cache: its cache (``LSTMCache`` from the fast loop, else ``CellCache``).

@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import as_mask, check_choice, check_flag
-from .cells import LSTM, Cell, check_cell_weights, run_cell
-from .lstm import check_initial_output, check_input, check_states
+from ._loop import check_initial_output, check_input, check_states
+from .cells import LSTM, Cell, check_cell_weights
+from .recurrent import run_cell
 
 MERGE_MODES = {
     "concat": lambda fwd, bwd: np.concatenate([fwd, bwd], axis=-1),

@@ -44,9 +44,9 @@ Masking, ``go_backwards`` and the previous-output convention (``initial_output``
 are the LSTM's (``reference/lstm.py``): they belong to Keras's RNN loop, not the
 cell. Every cell outputs its first state h.
 
-``run_cell`` sends the LSTM with its default options (tanh, sigmoid, a bias) to
-``run_lstm``'s fast loop (and ``reference.backward.cell_backward`` to ``lstm_backward``); every
-other cell goes through ``_run_generic`` / ``generic_backward`` below, one step function (and its
+``reference.recurrent.run_cell`` sends the LSTM with its default options (tanh, sigmoid,
+a bias) to ``run_lstm``'s fast loop (and ``reference.backward.cell_backward`` to
+``lstm_backward``); every other cell goes through ``run_generic`` / ``generic_backward`` below, one step function (and its
 derivative) per cell. The generic LSTM step is the same equations, so a test
 holds the two paths against each other.
 """
@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float64, check_choice, check_flag
-from .lstm import run_lstm, sigmoid, state_outputs
+from ._checks import as_float64, as_mask, check_choice, check_flag
+from ._loop import check_initial_output, check_input, check_states, sigmoid, state_outputs
 
 CELLS = ("lstm", "gru", "simple_rnn")
 ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
@@ -343,29 +343,10 @@ class CellCache:
     steps: list = field(default_factory=list)
 
 
-def run_cell(cell: Cell, x, weights, states, mask=None, *, go_backwards=False, zero_output_for_mask=False,
-             initial_output="h0", keep_cache=True):
-    """One recurrent layer's time loop on checked arrays.
-
-    Args:
-        weights: ``(kernel, recurrent_kernel, bias)``, bias None without use_bias.
-        states: a tuple in ``cell.state_names`` order, each (B, U).
-    Returns:
-        ``(outputs (B, T, U) in processing order, final states (tuple), cache)``: an
-        ``LSTMCache`` for the default LSTM, a ``CellCache`` otherwise, None without keep_cache.
-    """
-    kernel, recurrent_kernel, bias = weights
-    if cell.fast_lstm:
-        outputs, h, c, cache = run_lstm(x, kernel, recurrent_kernel, bias, *states, mask, go_backwards=go_backwards,
-                                        zero_output_for_mask=zero_output_for_mask, initial_output=initial_output,
-                                        keep_cache=keep_cache)
-        return outputs, (h, c), cache
-    return _run_generic(cell, x, kernel, recurrent_kernel, bias, tuple(states), mask, go_backwards,
-                        zero_output_for_mask, initial_output, keep_cache)
-
-
-def _run_generic(cell, x, kernel, recurrent_kernel, bias, states, mask, go_backwards, zero_output_for_mask,
-                 initial_output, keep_cache):
+def run_generic(cell, x, kernel, recurrent_kernel, bias, states, mask, go_backwards, zero_output_for_mask,
+                initial_output, keep_cache):
+    """The time loop for any cell on checked arrays, one ``cell_step`` a step (``reference.recurrent.run_cell``
+    sends the default LSTM to ``run_lstm`` instead). Returns ``(outputs (B, T, U), final states, CellCache)``."""
     if go_backwards:  # the same loop for both directions: flip, run, leave the order to the caller
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
@@ -390,7 +371,7 @@ def _run_generic(cell, x, kernel, recurrent_kernel, bias, states, mask, go_backw
 
 
 def generic_backward(cache: CellCache, kernel, recurrent_kernel, dout):
-    """BPTT through one generic ``run_cell`` call: ``(grads, dx)`` as ``reference.backward.cell_backward``.
+    """BPTT through one ``run_generic`` call: ``(grads, dx)`` as ``reference.backward.cell_backward``.
 
     The masked-loop rules of ``reference/backward.py`` around each cell's step derivative:
 
@@ -439,8 +420,6 @@ def layer_forward(cell: Cell, x, kernel, recurrent_kernel, bias, *, initial_stat
 
     Returns the output ((B, T, U) or (B, U)), with ``return_state`` followed by the final states.
     """
-    from .lstm import check_initial_output, check_input, check_states
-    from ._checks import as_mask
     go_backwards, return_sequences, return_state, zero_output_for_mask = (
         check_flag(n, v) for n, v in (("go_backwards", go_backwards), ("return_sequences", return_sequences),
                                       ("return_state", return_state), ("zero_output_for_mask", zero_output_for_mask)))
@@ -450,7 +429,7 @@ def layer_forward(cell: Cell, x, kernel, recurrent_kernel, bias, *, initial_stat
     weights = check_cell_weights(cell, kernel, recurrent_kernel, bias, features=D)
     states = check_states(initial_state, len(cell.state_names), B, weights[1].shape[0], cell.state_names)
     mask = as_mask(mask, B, T)
-    outputs, final, _ = run_cell(cell, x, weights, tuple(states), mask, go_backwards=go_backwards, keep_cache=False,
-                                 zero_output_for_mask=zero_output_for_mask, initial_output=initial_output)
+    outputs, final, _ = run_generic(cell, x, *weights, tuple(states), mask, go_backwards, zero_output_for_mask,
+                                    initial_output, keep_cache=False)  # every call of the default LSTM takes run_lstm
     output = outputs if return_sequences else outputs[:, -1]
     return (output, *final) if return_state else output

@@ -50,12 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_float64, as_mask, check_choice, check_flag
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    # Written through tanh so that it never overflows: sigmoid(z) = (1 + tanh(z/2)) / 2.
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+from ._checks import as_float64, as_mask, check_flag
+# Shared with every cell; imported here too, where callers have always found them.
+from ._loop import INITIAL_OUTPUTS, check_initial_output, check_input, check_states, sigmoid, state_outputs  # noqa: F401
+from .cells import Cell, layer_forward
 
 
 def lstm_cell(x_t, h, c, kernel, recurrent_kernel, bias):
@@ -109,24 +107,6 @@ class LSTMCache:
     zero_output_for_mask: bool
     tanh_c: np.ndarray | None = None
     initial_output: str = "h0"
-
-
-INITIAL_OUTPUTS = ("h0", "zeros")
-
-
-def state_outputs(mask: np.ndarray | None, zero_output_for_mask: bool, initial_output: str) -> np.ndarray | None:
-    """(B, T) booleans in processing order: True where the output is the state h_t, False where it is 0.
-
-    None when every output is the state (no mask, or ``initial_output="h0"`` without
-    ``zero_output_for_mask``: a masked step then outputs the carried state, h0 before any valid step).
-    """
-    if mask is None:
-        return None
-    if zero_output_for_mask:
-        return mask
-    if initial_output == "zeros":
-        return np.logical_or.accumulate(mask, axis=1)  # seen: a valid step at or before t
-    return None
 
 
 def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwards=False,
@@ -191,12 +171,6 @@ def run_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, *, go_backwar
     return outputs.transpose(1, 0, 2), H[T], C[slot(T)], cache  # (B, T, U)
 
 
-def check_initial_output(initial_output) -> None:
-    if not isinstance(initial_output, str):
-        raise TypeError(f"initial_output must be one of {INITIAL_OUTPUTS}, got {type(initial_output).__name__}")
-    check_choice("initial_output", initial_output, INITIAL_OUTPUTS)
-
-
 def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=""):
     """Checked float64 ``(kernel, recurrent_kernel, bias)``; U is read off the recurrent kernel."""
     recurrent_kernel = as_float64(f"{prefix}recurrent_kernel", recurrent_kernel, ndim=2)
@@ -210,24 +184,6 @@ def check_lstm_weights(kernel, recurrent_kernel, bias, *, features=None, prefix=
                          f"{expected[0]} features and units={U}, got {kernel.shape}")
     bias = as_float64(f"{prefix}bias", bias, shape=(4 * U,))
     return kernel, recurrent_kernel, bias
-
-
-def check_states(initial_state, count, batch, units, names):
-    """``count`` initial states, each (batch, units); None gives zeros."""
-    if initial_state is None:
-        return [np.zeros((batch, units)) for _ in range(count)]
-    if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, (list, tuple)):
-        raise TypeError(f"initial_state must be a list of {count} arrays [{', '.join(names)}], got {type(initial_state).__name__}")
-    if len(initial_state) != count:
-        raise ValueError(f"initial_state must hold {count} arrays [{', '.join(names)}], got {len(initial_state)}")
-    return [as_float64(f"initial_state[{k}] ({n})", s, shape=(batch, units)) for k, (s, n) in enumerate(zip(initial_state, names))]
-
-
-def check_input(x):
-    x = as_float64("x", x, ndim=3)
-    if 0 in x.shape:
-        raise ValueError(f"x must be a non-empty (batch, time, features) array, got shape {x.shape}")
-    return x
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, *, activation="tanh", recurrent_activation="sigmoid",
@@ -253,7 +209,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, activation="tanh", recurr
         last of them (B, U); with ``return_state`` the tuple ``(output, h_T, c_T)``.
     """
     if (activation, recurrent_activation) != ("tanh", "sigmoid") or bias is None:
-        from .cells import Cell, layer_forward  # cells.py imports this module
         cell = Cell("lstm", activation=activation, recurrent_activation=recurrent_activation, use_bias=bias is not None)
         return layer_forward(cell, x, kernel, recurrent_kernel, bias, initial_state=initial_state, mask=mask,
                              go_backwards=go_backwards, return_sequences=return_sequences, return_state=return_state,

@@ -17,8 +17,8 @@ import numpy as np
 
 from ._checks import as_float64, as_mask
 from .bidirectional import MERGE_MODES, run_bidirectional
-from .cells import run_cell
-from .lstm import check_input, sigmoid
+from ._loop import check_input, sigmoid
+from .recurrent import run_cell
 from .spec import ModelSpec
 
 

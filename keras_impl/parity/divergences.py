@@ -104,6 +104,8 @@ def layer_divergence(case: LayerCase, backend: str, device: str = "cpu") -> str 
 
     Only the GPU paths: the leading-masked-step difference is modelled by the oracle, not predicted here.
     """
+    if not case.cell_config.fast_lstm:  # module docstring, 2: predicted for the default LSTM only
+        return None
     on_gpu = device != "cpu"
     if on_gpu and backend == "jax" and case.mask == "none" and case.go_backwards and not case.bidirectional:
         if any(case.layer_returns_sequences(k) for k in range(case.layers)):
@@ -116,6 +118,8 @@ def layer_divergence(case: LayerCase, backend: str, device: str = "cpu") -> str 
 
 def model_divergence(case: ModelCase, backend: str, device: str = "cpu") -> str | None:
     """Model level: zero initial states, so only the GPU paths can diverge."""
+    if not case.spec().cell_config.fast_lstm:
+        return None
     on_gpu = device != "cpu"
     if on_gpu and backend == "jax" and case.mask == "none" and case.direction == "backward":
         return JAX_CUDNN_BACKWARDS_REASON

@@ -128,6 +128,36 @@ def _drop_time_major(node) -> None:
             _drop_time_major(value)
 
 
+def _layer_names(node, out: list) -> list:
+    if isinstance(node, dict):
+        if isinstance(node.get("config"), dict) and "class_name" in node and isinstance(node["config"].get("name"), str):
+            out.append(node["config"]["name"])
+        for value in node.values():
+            _layer_names(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _layer_names(value, out)
+    return out
+
+
+def _reserve_concatenate_names(config: dict) -> None:
+    """Keep Keras 3's mask op of a Keras 2 Concatenate from taking that layer's own name.
+
+    Rebuilding a Keras 2 functional graph, Keras 3.15.1 runs Concatenate's ``compute_mask``,
+    whose ``ops.concatenate`` is auto-named ``concatenate`` (then ``concatenate_1`` ...), the
+    names Keras 2 gave its Concatenate layers; the loader then raises 'The name "concatenate"
+    is used 2 times in the model' (keras/src/models/functional.py), in a fresh process only.
+    Creating as many throwaway Concatenate layers first moves Keras's name counter past the
+    file's names; the model itself is untouched.
+    """
+    import re
+
+    import keras
+    taken = [n for n in _layer_names(config, []) if re.fullmatch(r"concatenate(_\d+)?", n)]
+    for _ in range(len(taken) and 1 + max(int(n.rpartition("_")[2]) if n != "concatenate" else 0 for n in taken)):
+        keras.layers.Concatenate()
+
+
 def load_model(path: Path):
     """``(model, config, saved_by)``: the Keras model in ``path``, after the scan; ``saved_by`` names the Keras."""
     path = Path(path)
@@ -144,6 +174,8 @@ def load_model(path: Path):
                 version = f.attrs.get("keras_version", b"?")
             version = version.decode() if hasattr(version, "decode") else str(version)
             saved_by = f"keras {version} (.h5{', Keras 2 file' if version.startswith('2') else ''})"
+            if version.startswith("2"):
+                _reserve_concatenate_names(config)
             if '"time_major"' in json.dumps(config):
                 tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")
                 target = Path(tmpdir) / path.name
@@ -152,8 +184,8 @@ def load_model(path: Path):
                 with h5py.File(target, "r+") as f:
                     f.attrs["model_config"] = json.dumps(config)
         try:
-            with warnings.catch_warnings():  # GlobalMaxPooling1D and Flatten drop a mask: modelled, not news
-                warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
+            with warnings.catch_warnings():  # advice about how the file's model was written: not news here
+                warnings.simplefilter("ignore", UserWarning)  # (a dropped mask, Keras 2's input_shape)
                 model = keras.saving.load_model(target, compile=False, safe_mode=True)
         except Exception as exc:  # Keras's own refusal, kept verbatim: what it could not read
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
