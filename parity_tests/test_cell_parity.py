@@ -47,19 +47,18 @@ def _default_options(case) -> bool:
     return case.spec().cell_config.options() == ""
 
 
-# Default: every direction with right padding, one layer (the other option sets: forward and
-# bidirectional concat); Keras's defaults also
-# twice stacked, bidirectional concat and mul, without a mask and with holes.
+# Default: Keras's defaults in every direction with right padding, one layer, and a concat
+# Bidirectional twice stacked with holes; each other option set forward with right padding.
 DEFAULT_MODEL_CASES = [c for c in ALL_MODEL_CASES
-                       if (c.layers == 1 and c.mask == "right"
-                           and (_default_options(c) or c.direction == "forward" or c.merge_mode == "concat"))
-                       or (c.cell != "lstm" and _default_options(c) and c.layers == 2 and c.mask in ("none", "holes")
-                           and c.direction == "bidirectional" and c.merge_mode in ("concat", "mul"))]
+                       if (c.layers == 1 and c.mask == "right" and (_default_options(c) or c.direction == "forward"))
+                       or (c.cell != "lstm" and _default_options(c) and c.layers == 2 and c.mask == "holes"
+                           and c.direction == "bidirectional" and c.merge_mode == "concat")]
 SLOW_MODEL_CASES = [c for c in ALL_MODEL_CASES if c not in set(DEFAULT_MODEL_CASES)]
 
-# The compiled path (jax.jit / tf.function; torch stays eager), one per cell and option set.
-COMPILED_LAYER_CASES = [c for c in DEFAULT_LAYER_CASES if c.bidirectional and c.merge_mode == "concat"
-                        and c.mask == "holes" and c.return_sequences and c.layers == 1]
+# The compiled path (jax.jit / tf.function; torch stays eager): a Bidirectional with holes, one per
+# GRU and SimpleRNN option set.
+COMPILED_LAYER_CASES = [c for c in DEFAULT_LAYER_CASES if c.bidirectional and c.merge_mode in ("concat", "sum")
+                        and c.mask == "holes" and c.return_sequences and c.layers == 1 and c.cell != "lstm"]
 FLOAT64_LAYER_CASES = [c for c in COMPILED_LAYER_CASES if not c.cell_config.options()]
 FLOAT64_MODEL_CASES = [c for c in DEFAULT_MODEL_CASES if c.direction == "bidirectional" and c.merge_mode == "sum"
                        and c.layers == 1]

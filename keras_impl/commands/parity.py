@@ -49,7 +49,7 @@ def run(args) -> int:
     print(f"bilstm parity: backend {info['backend']}, device {info['device']}, keras {info.get('keras')}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     start = time.perf_counter()
-    cells = checks.CELLS if args.cell == "all" else (args.cell,)
+    cells = checks.cells_of(args.cell)
     rows = checks.run_checks(dtypes, quick=args.quick, cells=cells)
     print(checks.format_table(rows, checks.notes(rows, info["backend"], info["device"], args.quick, cells)))
     print(f"{checks.summary(rows)} ({time.perf_counter() - start:.1f} s)")

@@ -165,9 +165,9 @@ def representative_layer_cases(cell: str) -> list[LayerCase]:
     Keras's defaults: every layer kind without a mask and with holes, and the plain layers
     (forward, go_backwards) and merge_mode None under every mask kind, with sequences,
     states out and random initial states in; the last output over a fully masked row
-    of each plain layer and of one merge mode; every stackable kind twice stacked
-    (holes, no states out). Each other option set: every layer kind with holes, and
-    the plain layers' last output over a fully masked row.
+    of each plain layer and of one merge mode; a plain layer and a concat Bidirectional
+    twice stacked (holes, no states out). Each other option set: the plain layers and a
+    sum Bidirectional with holes, and the forward layer's last output over a fully masked row.
     """
     out = []
     for k, options in enumerate(CELL_VARIANTS[cell]):
@@ -177,12 +177,13 @@ def representative_layer_cases(cell: str) -> list[LayerCase]:
             last = (not case.return_sequences and case.return_state and case.initial_state and case.layers == 1
                     and case.mask == "fullrow" and (not case.bidirectional or case.merge_mode == "sum"))
             stacked = (case.layers == 2 and case.mask == "holes" and case.return_sequences and not case.return_state
-                       and case.initial_state)
+                       and case.initial_state and not case.go_backwards and case.merge_mode in (None, "concat"))
             defaults = k == 0 and cell != "lstm"  # the LSTM's defaults are LAYER_CASES'
             if defaults:
                 keep = (full and (case.mask in ("none", "holes") or plain_or_pair)) or last or stacked
             else:
-                keep = (full and case.mask == "holes") or (last and not case.bidirectional)
+                keep = ((full and case.mask == "holes" and (not case.bidirectional or case.merge_mode == "sum"))
+                        or (last and not case.bidirectional and not case.go_backwards))
             if keep:
                 out.append(case)
     return out

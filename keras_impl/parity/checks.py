@@ -40,6 +40,11 @@ from keras_impl.parity.training_checks import gradient_section, trajectory_secti
 CELLS = ("lstm", "gru", "simple_rnn")
 
 
+def cells_of(choice: str) -> tuple[str, ...]:
+    """The cells ``bilstm parity --cell CHOICE`` checks: one, or the three for "all"."""
+    return CELLS if choice == "all" else (choice,)
+
+
 def layer_configurations(quick: bool, cell: str = "lstm") -> list:
     """The layer cases the table runs: every layer kind x mask with sequences, states and initial states."""
     cases = LAYER_CASES if cell == "lstm" else layer_cases(cell)

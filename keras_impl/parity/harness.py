@@ -11,6 +11,11 @@ Every parity check is built from these steps (after PyTorch's ``_test_RNN_cpu_vs
 4. compare the two dicts key by key (``keras_impl/parity/compare.py``): the
    failure message names each key over the tolerance and its error.
 
+A case's cell (``LayerCase.cell`` and its options, ``ModelCase.cell``) picks
+``keras.layers.LSTM | GRU | SimpleRNN`` on one side and ``reference.lstm_forward |
+gru_forward | simple_rnn_forward`` (or ``bidirectional_forward(cell=...)``) on the other;
+weights and states are drawn in that cell's shapes (``reference.Cell.weight_roles``).
+
 Where Keras's backends disagree with each other (``divergences.py``), the
 oracle is run in the convention of the backend under test: at masked steps
 before a row's first valid step, an LSTM outputs h0 on JAX and zeros on
