@@ -6,6 +6,9 @@ PY       := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 BACKEND  ?= jax
 PYTEST_ARGS ?=
+# The Keras passes leave out the oracle's own tests (make test-oracle runs them once, framework-free),
+# except those marked `imports`; a `-m` in PYTEST_ARGS comes later and wins.
+KERAS_MARKS ?= not slow and (not oracle or imports)
 OUT      ?= results/tutorial
 # The oracle's own tests (marker `oracle`) run here with NumPy, pytest and hypothesis alone: no framework.
 VENV_ORACLE ?= .venv-oracle
@@ -44,13 +47,13 @@ test-keras: venv
 	failed=""; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PY) -m pytest $(PYTEST_ARGS) || failed="$$failed $$b"; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS) || failed="$$failed $$b"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"
 
 test-one: venv
-	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS)
 
 test-oracle: $(VENV_ORACLE)/.installed
 	@echo "=== the oracle alone: NumPy, pytest, hypothesis ==="

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
+pytestmark = [pytest.mark.oracle, pytest.mark.imports]  # NumPy only; runs framework-free and beside the frameworks
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("keras", "tensorflow", "jax", "jaxlib", "torch")
