@@ -32,7 +32,8 @@ from keras_impl.backend import device_name
 from keras_impl.parity import compare, harness, training_checks
 from keras_impl.parity.cases import (CELL_VARIANTS, LayerCase, ModelCase, model_cases, representative_layer_cases,
                                      variant_cases)
-from keras_impl.parity.divergences import initial_output, layer_divergence, leading_mask_matters, model_divergence, xfail_params
+from keras_impl.parity.divergences import (initial_output, jax_float64_scan_crash, layer_divergence,
+                                           leading_mask_matters, model_divergence, xfail_params)
 from keras_impl.parity.tolerances import FLOAT32_ABS, bound
 from parity_tests.conftest import BACKEND
 
@@ -137,6 +138,25 @@ def test_layer_parity_float64(case: LayerCase, rng):
     with harness.floatx("float64"):
         expected, actual = harness.layer_parity(case, rng)
     compare.assert_within(expected, actual, bound("output", "float64", BACKEND), f"{case.id} float64")
+
+
+def _scan_crash_params(cells):
+    params = []
+    for cell in cells:
+        reason = jax_float64_scan_crash(cell, masked=False, backend=BACKEND, dtype="float64", traced=True)
+        marks = [pytest.mark.xfail(strict=True, raises=TypeError, reason=reason)] if reason else []
+        params.append(pytest.param(cell, id=cell, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("cell", _scan_crash_params(["simple_rnn", "gru"]))
+def test_compiled_float64_layer_without_a_mask(cell, rng):
+    """Keras compiled, float64, no mask: on JAX the SimpleRNN crashes in lax.scan (an upstream bug, pinned:
+    divergences.JAX_FLOAT64_SIMPLE_RNN_SCAN_REASON); GRU, and every backend else, match the oracle."""
+    case = LayerCase(False, False, None, True, True, True, "none", 1, cell)
+    with harness.floatx("float64"):
+        expected, actual = harness.layer_parity(case, rng, compiled=True)
+    compare.assert_within(expected, actual, bound("output", "float64", BACKEND), f"{case.id} float64 compiled")
 
 
 @pytest.mark.parametrize("case", FLOAT64_MODEL_CASES, ids=lambda c: c.id)
