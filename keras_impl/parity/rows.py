@@ -62,7 +62,8 @@ def measure(section: str, configuration: str, bound: Bound, options: CheckOption
         error = compare.worst(compare.errors(expected, actual, bound.kind))
     except AssertionError as exc:  # wrong dtype, names or shapes: the harness says which
         return row(section, configuration, float("nan"), bound, options, str(exc))
-    except TypeError as exc:  # Keras itself refused to run (divergences.jax_float64_scan_crash): a FAIL that says why
+    except (TypeError, RuntimeError) as exc:  # Keras itself refused to run (divergences.jax_float64_scan_crash;
+        # fit wraps it in a RuntimeError): a FAIL that says why
         return row(section, configuration, float("nan"), bound, options,
-                   f"Keras raised {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                   f"Keras raised {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
     return row(section, configuration, error, bound, options)
