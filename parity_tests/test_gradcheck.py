@@ -49,7 +49,7 @@ ENTRIES = {"one_layer": None, "two_layers": 12}
 STEP = 1e-3
 
 
-def numeric_gradient(loss, array: np.ndarray, indices) -> np.ndarray:
+def numeric_gradient(loss, array: np.ndarray, indices, step: float = STEP) -> np.ndarray:
     """d loss / d array at ``indices`` by the fourth-order central stencil, perturbing ``array`` in place.
 
     Entries not in ``indices`` stay 0 in the result.
@@ -59,10 +59,10 @@ def numeric_gradient(loss, array: np.ndarray, indices) -> np.ndarray:
         original = array[index]
         values = []
         for offset in (-2, -1, 1, 2):
-            array[index] = original + offset * STEP
+            array[index] = original + offset * step
             values.append(loss())
         array[index] = original
-        grad[index] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * STEP)
+        grad[index] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
     return grad
 
 
