@@ -1,0 +1,46 @@
+"""The deployment formats `bilstm export` knows, the artifact each writes, and the errors shared by every part.
+
+An artifact is written at `<out>/<ARTIFACT_NAME[format]>` (a folder for tf_saved_model).
+"""
+
+FORMATS = ("onnx", "tf_saved_model", "litert", "openvino", "torch_export", "jax_export")
+
+ARTIFACT_NAME = {
+    "onnx": "model.onnx",
+    "tf_saved_model": "saved_model",
+    "litert": "model.tflite",
+    "openvino": "model.xml",  # beside it model.bin, the weights
+    "torch_export": "model.pt2",
+    "jax_export": "model.jax_export",
+}
+
+# The Python package that runs each format, and the pip extra that installs it.
+RUNTIME_PACKAGE = {
+    "onnx": "onnxruntime",
+    "tf_saved_model": "tensorflow",
+    "litert": "ai_edge_litert",
+    "openvino": "openvino",
+    "torch_export": "torch",
+    "jax_export": "jax",
+}
+
+
+class ExportError(Exception):
+    """A route could not produce an artifact. str() is one line: the upstream error, then its cause when known.
+
+    `route` names the route tried ("keras onnx exporter on jax", say); `upstream` is a link to the upstream
+    issue when one is known, else None.
+    """
+
+    def __init__(self, message, *, route=None, upstream=None):
+        super().__init__(" ".join(str(message).split()))
+        self.route = route
+        self.upstream = upstream
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime for a format is not installed; the message names the package and `pip install .[export]`."""
+
+
+class ArtifactRunError(Exception):
+    """The runtime is installed but could not load or run the artifact; one line, the runtime's error."""
