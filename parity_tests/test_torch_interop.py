@@ -1,11 +1,11 @@
-"""Layout conversion (``keras_impl.convert``): Keras <-> ``torch.nn.LSTM`` and Keras <-> ONNX ``LSTM``.
+"""Layout conversion (``keras_impl.convert``) of the LSTM: Keras <-> ``torch.nn.LSTM``, round trips, refusals.
 
 The converter's torch state dict, loaded into ``torch.nn.LSTM`` in float64, must
 reproduce the oracle (outputs and final states, non-zero initial states); a Keras
 model's ``get_weights()`` converted to torch must reproduce the Keras model in
-float32; the ONNX layout must reproduce the oracle through the ONNX operator's
-equations, written below in NumPy (onnxruntime is not a dependency). Tests that
-need torch skip, with the reason, where it is not installed.
+float32. The ONNX layout of every cell, the LSTM's included, is run in ONNX Runtime
+by ``test_convert_cells.py``, which also covers GRU and SimpleRNN in torch. Tests
+that need torch skip, with the reason, where it is not installed.
 """
 from __future__ import annotations
 
@@ -177,68 +177,6 @@ def test_states_round_trip(rng):
     np.testing.assert_array_equal(c0[2], states[5])  # layer 1 forward c is torch index 2
     for a, b in zip(convert.torch_states_to_keras(h0, c0), states, strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-# ------------------------------------------------------------------------------------------- ONNX
-
-def onnx_lstm(X, W, R, B_, initial_h, initial_c, direction):
-    """The ONNX ``LSTM`` operator (default activations, no peepholes), from its specification.
-
-    X [T, batch, D] (ONNX is time-major); gates i, o, f, c; returns Y [T, dirs, batch, U], Y_h, Y_c.
-    """
-    def logistic(z):
-        return 1.0 / (1.0 + np.exp(-z))
-    dirs = 2 if direction == "bidirectional" else 1
-    Y, Y_h, Y_c = np.zeros((X.shape[0], dirs) + initial_h.shape[1:]), [], []
-    for d in range(dirs):
-        Wi, Wo, Wf, Wc = np.split(W[d], 4)
-        Ri, Ro, Rf, Rc = np.split(R[d], 4)
-        Wbi, Wbo, Wbf, Wbc, Rbi, Rbo, Rbf, Rbc = np.split(B_[d], 8)
-        H, C = initial_h[d], initial_c[d]
-        steps = range(X.shape[0]) if (d == 0 and direction != "reverse") else reversed(range(X.shape[0]))
-        for t in steps:
-            i = logistic(X[t] @ Wi.T + H @ Ri.T + Wbi + Rbi)
-            f = logistic(X[t] @ Wf.T + H @ Rf.T + Wbf + Rbf)
-            c = np.tanh(X[t] @ Wc.T + H @ Rc.T + Wbc + Rbc)
-            C = f * C + i * c
-            o = logistic(X[t] @ Wo.T + H @ Ro.T + Wbo + Rbo)
-            H = o * np.tanh(C)
-            Y[t, d] = H  # time-aligned for both directions
-        Y_h.append(H)
-        Y_c.append(C)
-    return Y, np.stack(Y_h), np.stack(Y_c)
-
-
-def test_onnx_layout_matches_oracle_bidirectional(rng):
-    recurrent = recurrent_weights(rng, 1, True)
-    states = [rng.uniform(-0.8, 0.8, size=(B, U)) for _ in range(4)]
-    x = rng.normal(size=(B, T, D))
-    [(W, R, B_)] = convert.keras_to_onnx(recurrent)
-    assert (W.shape, R.shape, B_.shape) == ((2, 4 * U, D), (2, 4 * U, U), (2, 8 * U))
-    h0, c0 = convert.keras_states_to_torch(states)  # same [dirs, batch, U] stacking as ONNX's initial_h
-    Y, Y_h, Y_c = onnx_lstm(x.transpose(1, 0, 2), W, R, B_, h0, c0, "bidirectional")
-    y_f, y_b, h_f, c_f, h_b, c_b = reference.bidirectional_forward(
-        x, recurrent[:3], recurrent[3:], merge_mode=None, initial_state=states, return_sequences=True,
-        return_state=True)
-    close(Y[:, 0].transpose(1, 0, 2), y_f, "Y forward")
-    close(Y[:, 1].transpose(1, 0, 2), y_b, "Y reverse (time-aligned)")
-    for got, want, name in ((Y_h[0], h_f, "h_f"), (Y_c[0], c_f, "c_f"), (Y_h[1], h_b, "h_b"), (Y_c[1], c_b, "c_b")):
-        close(got, want, name)
-
-
-def test_onnx_layout_matches_oracle_reverse_lstm(rng):
-    """ONNX direction="reverse" is Keras's go_backwards, but time-aligned: flip to get processing order."""
-    recurrent = recurrent_weights(rng, 1, False)
-    x = rng.normal(size=(B, T, D))
-    [(W, R, B_)] = convert.keras_to_onnx(recurrent, bidirectional=False)
-    B_ = B_ + np.where(np.arange(8 * U) >= 4 * U, 0.1, 0.0)  # a non-zero recurrent bias half, as ONNX files have
-    recurrent_back = convert.onnx_to_keras(W, R, B_)
-    zeros = np.zeros((1, B, U))
-    Y, Y_h, Y_c = onnx_lstm(x.transpose(1, 0, 2), W, R, B_, zeros, zeros, "reverse")
-    y, h, c = reference.lstm_forward(x, *recurrent_back, go_backwards=True, return_sequences=True, return_state=True)
-    close(Y[::-1, 0].transpose(1, 0, 2), y, "Y in processing order")
-    close(Y_h[0], h, "h")
-    close(Y_c[0], c, "c")
 
 
 # ------------------------------------------------------------------------------------------ errors
