@@ -42,6 +42,7 @@ import reference
 from reference.problem import make_sequences
 
 from keras_impl.parity import rows
+from keras_impl.parity.divergences import jax_float64_scan_crash
 from keras_impl.parity.harness import floatx
 from keras_impl.parity.tolerances import bound
 
@@ -257,7 +258,9 @@ def gradient_section(options) -> list:
     cases = [c for c in all_cases if c.masked and c.layers == 1][:2] if options.quick else all_cases
     limit = bound("gradient", options.dtype, options.backend)
     return [rows.measure("gradients", case.id, limit, options,
-                         lambda case=case: gradient_parity(case, rows.seeded_rng(f"gradients/{case.id}"), options.dtype))
+                         lambda case=case: gradient_parity(case, rows.seeded_rng(f"gradients/{case.id}"), options.dtype),
+                         predicted_crash=jax_float64_scan_crash(options.cell, masked=case.masked, backend=options.backend,
+                                                                dtype=options.dtype, traced=True))
             for case in cases]
 
 
@@ -266,4 +269,6 @@ def trajectory_section(options) -> list:
     case = TrajectoryCase(cell=options.cell, updates=20 if options.quick else TUTORIAL_TRAJECTORY.updates)
     limit = bound("trajectory", options.dtype, options.backend)
     return [rows.measure("trajectory", case.id, limit, options,
-                         lambda: trajectory_parity(case, rows.seeded_rng(f"trajectory/{case.id}"), options.dtype))]
+                         lambda: trajectory_parity(case, rows.seeded_rng(f"trajectory/{case.id}"), options.dtype),
+                         predicted_crash=jax_float64_scan_crash(options.cell, masked=False, backend=options.backend,
+                                                                dtype=options.dtype, traced=True))]
