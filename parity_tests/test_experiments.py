@@ -144,6 +144,93 @@ def test_merge_modes_variable_length_two_layers(tmp_path, capsys):
     assert 5 <= len(record["example"]["expected"]) <= 20  # the example shows its valid steps only
 
 
+CELL_MODELS = {"gru": ("gru", "gru_reversed", "bigru"),
+               "simple_rnn": ("simple_rnn", "simple_rnn_reversed", "bisimple_rnn")}
+CELL_LABELS = {"gru": "GRU", "simple_rnn": "SimpleRNN"}
+
+
+@pytest.mark.parametrize("cell", list(CELL_MODELS))
+def test_compare_trains_another_cell_and_every_record_names_it(tmp_path, capsys, cell):
+    out = tmp_path / cell
+    code, stdout, _ = run_cli(["compare", *TINY, "--updates", "8", "--heldout", "6", "--cell", cell, "--out", str(out)],
+                              capsys)
+    assert code == 0
+    forward, backward, bi = CELL_MODELS[cell]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["models"]) == [forward, backward, bi] and summary["cell"] == cell
+    assert summary["arguments"]["cell"] == cell
+    label = CELL_LABELS[cell]
+    assert summary["labels"] == {forward: label, backward: f"reversed {label}", bi: f"Bidirectional {label}"}
+    assert all(f"cell={cell!r}" in spec for spec in summary["specs"].values())
+    for model in (forward, backward, bi):
+        for seed in (0, 1):
+            record = json.loads((out / "runs" / model / f"seed_{seed:04d}.json").read_text())
+            assert record["cell"] == record["fingerprint"]["cell"] == cell
+            assert len(record["loss"]) == 8 and all(math.isfinite(v) for v in record["loss"])
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("model,cell,seed,") and all(row.split(",")[1] == cell for row in rows[1:])
+    assert f"| {bi} |" in stdout
+
+
+def test_the_loss_figure_names_each_model_by_its_label(tmp_path):
+    import matplotlib
+
+    from keras_impl.experiments.plots import loss_figure
+    curves = {"bigru": np.full((2, 5), 0.5), "gru": np.full((2, 5), 0.6)}
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text kept as text in the SVG, to be read back
+        loss_figure(curves, "GRU vs Bidirectional GRU", [tmp_path / "loss.svg"], labels={"bigru": "Bidirectional GRU"})
+    svg = (tmp_path / "loss.svg").read_text()
+    assert ">Bidirectional GRU<" in svg and ">gru<" in svg and ">bigru<" not in svg
+
+
+@pytest.mark.parametrize("cell", ["lstm", *CELL_MODELS])
+def test_every_experiment_of_a_command_uses_the_cell(cell):
+    """What compare, merge-modes, demo and reproduce would train for ``--cell`` (nothing is trained here)."""
+    import argparse
+
+    from keras_impl.commands import experiments as commands
+    parser = argparse.ArgumentParser()
+    commands.add_reproduce_arguments(parser)
+    parser.add_argument("--model", default="bilstm")
+    args = parser.parse_args(["--cell", cell])
+    bi = f"bi{cell}"
+    names = {e.name: [m for m, _ in e.models] for e in commands.reproduce_experiments(args)}
+    assert names == {f"demo-{bi}": [bi], f"demo-{cell}": [cell], "compare": [cell, f"{cell}_reversed", bi],
+                     "merge-modes": [f"{bi}_{m}" for m in commands.MERGE_MODES]}
+    for experiment in commands.reproduce_experiments(args):
+        assert experiment.cell == cell and all(spec.cell == cell for _, spec in experiment.models)
+    for model, direction in (("lstm", "forward"), ("bilstm", "bidirectional"), (cell, "forward"), (bi, "bidirectional")):
+        assert commands.demo_experiment(args, model, 5).models[0][1].direction == direction
+
+
+def test_the_claims_of_another_cell_name_its_models():
+    """``reproduce --cell gru`` states the tutorial's claims of the GRU, from the GRU's models."""
+    from keras_impl.experiments.report import claims
+
+    def pair(a, b, metric, diff):
+        return {"a": a, "b": b, "metric": metric, "diff": diff, "ci_low": diff - 0.01, "ci_high": diff + 0.01,
+                "p_holm": 1e-4}
+    merge = [pair(f"bigru_{g}", f"bigru_{b}", "mean_loss", -0.05) for g in ("sum", "concat") for b in ("mul", "ave")]
+    results = {
+        "demo-bigru": {"meta": {"updates": 1000}, "summary": {"models": {"bigru": {"heldout_step_accuracy": {
+            "mean": 0.85, "ci_low": 0.84, "ci_high": 0.86}}}}},
+        "compare": {"meta": {"cell": "gru"}, "summary": {
+            "models": {"gru": {"mean_loss": {"mean": 0.4}}},
+            "pairs": [pair("gru_reversed", "gru", "mean_loss", 0.1),  # outside the margin 0.04
+                      pair("bigru", "gru", "updates_to_90", -50), pair("bigru", "gru_reversed", "updates_to_90", -60),
+                      pair("bigru", "gru", "last50_loss", -0.1), pair("bigru", "gru_reversed", "last50_loss", -0.1)]}},
+        "merge-modes": {"summary": {"models": {f"bigru_{m}": {"mean_loss": {"mean": v}} for m, v in
+                                               (("sum", 0.2), ("concat", 0.21), ("ave", 0.25), ("mul", 0.3))},
+                                    "pairs": merge}},
+    }
+    rows = claims(results)
+    assert [r["verdict"] for r in rows] == ["not supported", "not supported", "supported", "supported", "supported"]
+    assert "Bidirectional GRU's accuracy" in rows[0]["claim"] and "reversed GRU" in rows[1]["claim"]
+    assert "gru_reversed - gru" in rows[1]["measured"] and "bigru - gru_reversed" in rows[2]["measured"]
+    assert "Ranking (lowest first): bigru_sum, bigru_concat, bigru_ave, bigru_mul" in rows[4]["measured"]
+    assert not any("LSTM" in r["claim"] or "lstm" in r["measured"] for r in rows)
+
+
 def test_reproduce_writes_the_report(tmp_path, capsys):
     out = tmp_path / "tutorial"
     code, stdout, _ = run_cli(["reproduce", *TINY, "--demo-updates", "20", "--out", str(out)], capsys)
@@ -166,9 +253,15 @@ def test_reproduce_writes_the_report(tmp_path, capsys):
     (["compare", "--mode", "turbo"], "unknown --mode 'turbo'; expected 'fast' or 'faithful'"),
     (["merge-modes", "--merge-modes", "sum,max"], "unknown merge mode 'max'; expected one of sum, mul, ave, concat"),
     (["demo", "--model", "gru"], "unknown --model 'gru'; expected 'lstm' or 'bilstm'"),
+    (["compare", "--cell", "foo"], "unknown --cell 'foo'; expected one of lstm, gru, simple_rnn"),
+    (["merge-modes", "--cell", "GRU"], "unknown --cell 'GRU'; expected one of lstm, gru, simple_rnn"),
+    (["demo", "--cell", "lstmx", "--model", "bilstmx"], "unknown --cell 'lstmx'"),
+    (["demo", "--cell", "gru", "--model", "bilstm_x"], "unknown --model 'bilstm_x'; expected 'lstm' or 'bilstm' "
+                                                        "(or 'gru' or 'bigru')"),
     (["reproduce", "--demo-updates", "0"], "argument --demo-updates: must be a positive integer, got 0"),
 ], ids=["zero-seeds", "negative-updates", "word-layers", "unknown-backend", "unknown-mode", "unknown-merge-mode",
-        "unknown-model", "zero-demo-updates"])
+        "unknown-model", "unknown-cell", "cell-in-capitals", "cell-checked-before-model", "unknown-model-of-a-cell",
+        "zero-demo-updates"])
 def test_bad_arguments_stop_with_one_line_before_any_work(tmp_path, capsys, argv, message):
     out = tmp_path / "never"
     code, stdout, stderr = run_cli([*argv, "--out", str(out)], capsys)
@@ -223,6 +316,16 @@ def run_in_fresh_process(argv, tmp_path):
               "print('keras imported:', 'keras' in sys.modules); sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     return result.returncode, result.stderr, "keras imported: True" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["compare", "reproduce"])
+def test_an_unknown_cell_is_refused_before_keras_is_imported(tmp_path, command):
+    out = tmp_path / "never"
+    code, stderr, keras_imported = run_in_fresh_process([command, "--cell", "foo", "--backend", BACKEND,
+                                                         "--out", str(out)], tmp_path)
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert "unknown --cell 'foo'; expected one of lstm, gru, simple_rnn" in stderr
+    assert not keras_imported and not out.exists()
 
 
 @pytest.mark.parametrize("argv", [

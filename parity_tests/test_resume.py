@@ -26,7 +26,7 @@ MODE = "faithful" if BACKEND == "jax" else "fast"
 
 
 def experiment(seeds: int, mode: str = MODE) -> runner.Experiment:
-    return runner.Experiment("compare", (("lstm", runner.model_spec("lstm")),), seeds, UPDATES, mode, HELDOUT)
+    return runner.Experiment("compare", (("lstm", runner.model_spec("forward")),), seeds, UPDATES, mode, HELDOUT)
 
 
 class StopAfter:
@@ -69,8 +69,8 @@ def test_an_interrupted_run_keeps_its_finished_seeds_and_resume_reuses_them(tmp_
 
 
 def good_record(seed: int = 0) -> dict:
-    spec = runner.model_spec("lstm")
-    return {"fingerprint": experiment(1).fingerprint("lstm", spec, BACKEND), "model": "lstm", "seed": seed,
+    spec = runner.model_spec("forward")
+    return {"fingerprint": experiment(1).fingerprint("lstm", spec, BACKEND), "model": "lstm", "cell": "lstm", "seed": seed,
             "loss": [0.7, 0.6, 0.5, 0.45, 0.4], "accuracy": [0.5, 0.6, 0.7, 0.8, 1.0], "train_wall_s": 0.5,
             "heldout_step_accuracy": 0.75, "heldout_sequence_accuracy": 0.25,
             "example": {"x": [0.1, 0.2], "expected": [0, 1], "predicted": [0, 1], "probability": [0.2, 0.9]}}
@@ -91,6 +91,10 @@ NOT_WHOLE = {
     "a_list": ([good_record()], "not a JSON object but a JSON list"),
     "a_number": (3, "not a JSON object but a JSON int"),
     "other_settings": (changed(fingerprint={**good_record()["fingerprint"], "updates": 6}), "made with other settings"),
+    "other_cell": (changed(cell="gru"), "made with the 'gru' cell, not 'lstm'"),
+    "no_cell": (changed(cell=KeyError), "names no cell (written before --cell existed)"),
+    "cell_only_in_fingerprint": (changed(fingerprint={**good_record()["fingerprint"], "cell": "gru"}),
+                                 "made with other settings"),
     "other_seed": (changed(seed=1), "holds model 'lstm' seed 1, not 'lstm' seed 0"),
     "other_model": (changed(model="bilstm"), "holds model 'bilstm' seed 0"),
     "short_loss": (changed(loss=[0.7, 0.6]), "'loss' must be a list of 5 numbers (one an update), found 2 values"),
@@ -110,15 +114,31 @@ NOT_WHOLE = {
 }
 
 
+def test_resume_refuses_the_records_of_another_cell_in_the_same_place(tmp_path):
+    """A GRU run filed where an LSTM run of the same name goes is rerun, not reused (the cell is checked first)."""
+    def one_model(cell):
+        return runner.Experiment("compare", (("model", runner.model_spec("forward", cell=cell)),), 2, UPDATES, MODE,
+                                 HELDOUT)
+    out = tmp_path / "cells"
+    gru = runner.run_experiment(one_model("gru"), out, resume=False)
+    notices = []
+    lstm = runner.run_experiment(one_model("lstm"), out, resume=True, notify=notices.append)
+    assert len(notices) == 2 and all("made with the 'gru' cell, not 'lstm'; running it again" in n for n in notices), notices
+    for seed in range(2):
+        record = json.loads(runner.run_path(out, "model", seed).read_text())
+        assert record["cell"] == "lstm" and record["fingerprint"]["cell"] == "lstm"
+        assert record["loss"] == lstm["model"][seed]["loss"] != gru["model"][seed]["loss"]
+
+
 def test_a_whole_record_passes_the_check():
-    spec = runner.model_spec("lstm")
+    spec = runner.model_spec("forward")
     assert runner.check_record(good_record(), experiment(1).fingerprint("lstm", spec, BACKEND), "lstm", 0, UPDATES) is None
 
 
 @pytest.mark.parametrize("case", list(NOT_WHOLE))
 def test_check_record_names_what_is_wrong(case):
     record, reason = NOT_WHOLE[case]
-    spec = runner.model_spec("lstm")
+    spec = runner.model_spec("forward")
     found = runner.check_record(record, experiment(1).fingerprint("lstm", spec, BACKEND), "lstm", 0, UPDATES)
     assert found is not None and reason in found, found
 
@@ -219,13 +239,13 @@ def test_ctrl_c_during_compare_keeps_finished_records_and_exits_130(tmp_path):
     (dict(heldout=2.5), ValueError, r"heldout must be a positive integer, got 2.5"),
     (dict(mode="quick"), ValueError, r"unknown mode 'quick'"),
     (dict(models=()), ValueError, r"models must be a non-empty tuple"),
-    (dict(models=(("../escape", runner.model_spec("lstm")),)), ValueError, r"a model name must be a folder name"),
+    (dict(models=(("../escape", runner.model_spec("forward")),)), ValueError, r"a model name must be a folder name"),
     (dict(models=(("lstm", "not a spec"),)), TypeError, r"models must hold \(name, ModelSpec\) pairs"),
-    (dict(models=(("a", runner.model_spec("lstm")), ("a", runner.model_spec("bilstm")))), ValueError,
+    (dict(models=(("a", runner.model_spec("forward")), ("a", runner.model_spec("bidirectional")))), ValueError,
      r"names must be distinct"),
 ], ids=["zero-seeds", "bool-updates", "float-heldout", "unknown-mode", "no-models", "path-in-name", "not-a-spec",
         "same-name-twice"])
 def test_an_experiment_with_a_bad_field_is_refused_by_name(changes, error, pattern):
-    fields = dict(name="compare", models=(("lstm", runner.model_spec("lstm")),), seeds=1, updates=UPDATES, heldout=HELDOUT)
+    fields = dict(name="compare", models=(("lstm", runner.model_spec("forward")),), seeds=1, updates=UPDATES, heldout=HELDOUT)
     with pytest.raises(error, match=pattern):
         runner.Experiment(**(fields | changes))

@@ -4,6 +4,9 @@ Every subcommand checks all of its arguments (counts, names, the output path,
 the backend) before it imports Keras or writes anything, and stops on a bad
 one with a single line and exit status 2. Keras is imported only in ``run``,
 after ``--backend`` has set ``KERAS_BACKEND``.
+
+``--cell lstm|gru|simple_rnn`` puts that recurrent layer in every model; the
+model names, titles, legends and run records say which (``runner.model_name``).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 
 from keras_impl.backend import BACKENDS, BackendError, select_backend
+from reference.cells import CELLS  # NumPy only: the check needs no Keras
 
 MERGE_MODES = ("sum", "mul", "ave", "concat")  # the tutorial's order
 REPORT_FILES = ("REPORT.md", "claims.json")  # what keras_impl/experiments/report.py writes
@@ -62,13 +66,16 @@ def _common(parser, *, updates: int, layers: bool):
     parser.add_argument("--out", type=output_path, help="output folder")
     parser.add_argument("--resume", action="store_true", help="keep the runs already finished with the same arguments")
     parser.add_argument("--variable-length", action="store_true", help="sequences of 5 to 20 steps, zero-padded and masked")
+    parser.add_argument("--cell", default="lstm", help=f"recurrent layer: {' | '.join(CELLS)} (default lstm)")
     if layers:
         parser.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers (default 1)")
 
 
 def add_demo_arguments(parser):
     _common(parser, updates=DEMO_UPDATES, layers=False)
-    parser.add_argument("--model", default="bilstm", help="lstm or bilstm (default bilstm)")
+    parser.add_argument("--model", default="bilstm",
+                        help="lstm (one direction) or bilstm (Bidirectional), of --cell's layer; "
+                             "with --cell gru also gru or bigru, and so on (default bilstm)")
 
 
 def add_compare_arguments(parser):
@@ -150,7 +157,18 @@ def check_output_targets(folder: Path, files, subfolders) -> None:
                     raise ArgumentError(f"--out: {entry} exists and is not a file; move it away or choose another --out")
 
 
+def check_cell(args) -> None:
+    if args.cell not in CELLS:
+        raise ArgumentError(f"unknown --cell {args.cell!r}; expected one of {', '.join(CELLS)}")
+
+
+def demo_direction(model: str, cell: str) -> str | None:
+    """--model of demo: 'lstm' / 'bilstm' (the tutorial's words) or the cell's own names ('gru' / 'bigru')."""
+    return {"lstm": "forward", "bilstm": "bidirectional", cell: "forward", f"bi{cell}": "bidirectional"}.get(model)
+
+
 def check_common(args, default_out: str) -> None:
+    check_cell(args)
     if args.mode not in ("fast", "faithful"):
         raise ArgumentError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
     if args.backend is not None and args.backend not in BACKENDS:
@@ -173,24 +191,26 @@ def parse_merge_modes(text: str) -> tuple[str, ...]:
 # ---------------------------------------------------------------- experiments
 
 def demo_experiment(args, model: str, updates: int):
-    from keras_impl.experiments.runner import Experiment, model_spec
-    spec = model_spec(model, variable_length=args.variable_length)
-    return Experiment(f"demo-{model}", ((model, spec),), args.seeds, updates, args.mode, args.heldout,
+    from keras_impl.experiments.runner import Experiment, model_name, model_spec
+    direction = demo_direction(model, args.cell)
+    spec = model_spec(direction, cell=args.cell, variable_length=args.variable_length)
+    name = model_name(direction, args.cell)
+    return Experiment(f"demo-{name}", ((name, spec),), args.seeds, updates, args.mode, args.heldout,
                       args.variable_length, 1)
 
 
 def compare_experiment(args):
-    from keras_impl.experiments.runner import Experiment, model_spec
-    kw = dict(layers=args.layers, variable_length=args.variable_length)
-    models = (("lstm", model_spec("lstm", **kw)), ("lstm_reversed", model_spec("lstm_reversed", **kw)),
-              ("bilstm", model_spec("bilstm", **kw)))
+    from keras_impl.experiments.runner import Experiment, model_name, model_spec
+    kw = dict(cell=args.cell, layers=args.layers, variable_length=args.variable_length)
+    models = tuple((model_name(d, args.cell), model_spec(d, **kw)) for d in ("forward", "backward", "bidirectional"))
     return Experiment("compare", models, args.seeds, args.updates, args.mode, args.heldout, args.variable_length, args.layers)
 
 
 def merge_experiment(args, modes):
-    from keras_impl.experiments.runner import Experiment, model_spec
-    models = tuple((f"bilstm_{m}", model_spec("bilstm", merge_mode=m, layers=args.layers,
-                                             variable_length=args.variable_length)) for m in modes)
+    from keras_impl.experiments.runner import Experiment, model_name, model_spec
+    models = tuple((model_name("bidirectional", args.cell, m),
+                    model_spec("bidirectional", cell=args.cell, merge_mode=m, layers=args.layers,
+                               variable_length=args.variable_length)) for m in modes)
     return Experiment("merge-modes", models, args.seeds, args.updates, args.mode, args.heldout,
                       args.variable_length, args.layers)
 
@@ -201,8 +221,13 @@ def reproduce_experiments(args):
             compare_experiment(args), merge_experiment(args, MERGE_MODES)]
 
 
-TITLES = {"compare": "LSTM vs reversed LSTM vs Bidirectional LSTM (concat)",
-          "merge-modes": "Bidirectional LSTM merge modes"}
+def experiment_title(experiment) -> str:
+    """The figure's title: the experiment, in the words of its cell ('GRU vs reversed GRU vs ...')."""
+    from keras_impl.experiments.runner import CELL_LABELS, model_label
+    cell = CELL_LABELS.get(experiment.cell, experiment.cell)
+    titles = {"compare": f"{cell} vs reversed {cell} vs Bidirectional {cell} (concat)",
+              "merge-modes": f"Bidirectional {cell} merge modes"}
+    return titles.get(experiment.name, f"{model_label(experiment.models[0][1])}, the tutorial's first example")
 
 
 def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) -> dict:
@@ -210,7 +235,7 @@ def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) 
     from tqdm import tqdm
 
     from keras_impl.backend import backend_info
-    from keras_impl.experiments.runner import run_experiment
+    from keras_impl.experiments.runner import model_label, run_experiment
     from keras_impl.experiments.summary import summarize, write_outputs
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -223,16 +248,23 @@ def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) 
     meta = {"command": command, "experiment": experiment.name, "arguments": arguments,
             "backend_info": backend_info(), "seeds": list(range(experiment.seeds)),
             "updates": experiment.updates, "mode": experiment.mode, "heldout": experiment.heldout,
-            "variable_length": experiment.variable_length, "layers": experiment.layers,
+            "variable_length": experiment.variable_length, "layers": experiment.layers, "cell": experiment.cell,
             "specs": {name: repr(spec) for name, spec in experiment.models},
+            "labels": {name: model_label(spec, merge_mode=experiment.name == "merge-modes")
+                       for name, spec in experiment.models},
             "started_utc": started, "wall_time_s": time.perf_counter() - t0}
-    title = TITLES.get(experiment.name, f"{experiment.models[0][0]}, the tutorial's first example")
+    title = experiment_title(experiment)
     if experiment.variable_length:
         title += ", variable length 5-20"
     if experiment.layers > 1:
         title += f", {experiment.layers} layers"
     write_outputs(out, title, records, summary, meta)
     return {"records": records, "summary": summary, "meta": meta, "out": out}
+
+
+def _cell_suffix(args) -> str:
+    """Default folders: results/compare for the tutorial's LSTM, results/compare-gru for a GRU (never mixed)."""
+    return "" if args.cell == "lstm" else f"-{args.cell}"
 
 
 def _arguments(args) -> dict:
@@ -293,10 +325,18 @@ def print_demo(result) -> None:
 
 
 def run_demo(args) -> int:
-    if args.model not in ("lstm", "bilstm"):
-        print(f"bilstm demo: error: unknown --model {args.model!r}; expected 'lstm' or 'bilstm'", file=sys.stderr)
+    try:
+        check_cell(args)  # first: the names --model accepts depend on the cell
+    except ArgumentError as exc:
+        print(f"bilstm demo: error: {exc}", file=sys.stderr)
         return 2
-    if (code := _prepare(args, "demo", f"results/demo-{args.model}",
+    if demo_direction(args.model, args.cell) is None:
+        names = "'lstm' or 'bilstm'" + ("" if args.cell == "lstm" else f" (or {args.cell!r} or 'bi{args.cell}')")
+        print(f"bilstm demo: error: unknown --model {args.model!r}; expected {names}", file=sys.stderr)
+        return 2
+    from keras_impl.experiments.runner import model_name
+    name = model_name(demo_direction(args.model, args.cell), args.cell)
+    if (code := _prepare(args, "demo", f"results/demo-{name}",
                          experiments=lambda: [demo_experiment(args, args.model, args.updates)])) is not None:
         return code
     result = execute(demo_experiment(args, args.model, args.updates), args.out, args.resume, "demo", _arguments(args))
@@ -306,7 +346,8 @@ def run_demo(args) -> int:
 
 
 def run_compare(args) -> int:
-    if (code := _prepare(args, "compare", "results/compare", experiments=lambda: [compare_experiment(args)])) is not None:
+    if (code := _prepare(args, "compare", f"results/compare{_cell_suffix(args)}",
+                         experiments=lambda: [compare_experiment(args)])) is not None:
         return code
     result = execute(compare_experiment(args), args.out, args.resume, "compare", _arguments(args))
     _print_summary(result)
@@ -318,7 +359,7 @@ def run_merge_modes(args) -> int:
 
     def check():
         modes.extend(parse_merge_modes(args.merge_modes))
-    if (code := _prepare(args, "merge-modes", "results/merge-modes", check,
+    if (code := _prepare(args, "merge-modes", f"results/merge-modes{_cell_suffix(args)}", check,
                          experiments=lambda: [merge_experiment(args, tuple(modes))])) is not None:
         return code
     result = execute(merge_experiment(args, tuple(modes)), args.out, args.resume, "merge-modes", _arguments(args))
@@ -333,7 +374,8 @@ def _print_summary(result) -> None:
 
 
 def run_reproduce(args) -> int:
-    if (code := _prepare(args, "reproduce", "results/tutorial", experiments=lambda: reproduce_experiments(args))) is not None:
+    if (code := _prepare(args, "reproduce", f"results/tutorial{_cell_suffix(args)}",
+                         experiments=lambda: reproduce_experiments(args))) is not None:
         return code
     from keras_impl.experiments.report import write_report
     t0 = time.perf_counter()
@@ -348,7 +390,9 @@ def run_reproduce(args) -> int:
 
 COMMANDS = [
     ("demo", "The tutorial's first example: train, print Expected/Predicted, held-out accuracy.", add_demo_arguments, run_demo),
-    ("compare", "LSTM vs reversed LSTM vs Bidirectional LSTM, over seeds, with paired statistics.", add_compare_arguments, run_compare),
-    ("merge-modes", "Bidirectional LSTM with each merge mode, over seeds, with paired statistics.", add_merge_arguments, run_merge_modes),
+    ("compare", "LSTM vs reversed LSTM vs Bidirectional LSTM (or --cell gru, simple_rnn), over seeds, with paired statistics.",
+     add_compare_arguments, run_compare),
+    ("merge-modes", "Bidirectional LSTM (or --cell gru, simple_rnn) with each merge mode, over seeds, with paired statistics.",
+     add_merge_arguments, run_merge_modes),
     ("reproduce", "Every experiment of the tutorial into one folder, with REPORT.md and verdicts.", add_reproduce_arguments, run_reproduce),
 ]

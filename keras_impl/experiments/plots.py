@@ -9,8 +9,11 @@ from keras_impl.files import atomic_savefig
 from .stats import mean_ci_band
 
 
-def loss_figure(curves: dict[str, np.ndarray], title: str, paths: list[Path]) -> None:
-    """curves: model name -> losses (S, N). One line a model, its band shaded; saved to every path (PNG, SVG)."""
+def loss_figure(curves: dict[str, np.ndarray], title: str, paths: list[Path], labels: dict[str, str] | None = None) -> None:
+    """curves: model name -> losses (S, N). One line a model, its band shaded; saved to every path (PNG, SVG).
+
+    labels: model name -> its legend entry ('Bidirectional GRU'); a model without one is named as it is.
+    """
     import matplotlib
     matplotlib.use("Agg")  # files only, no display: works headless and in CI
     import matplotlib.pyplot as plt
@@ -20,7 +23,7 @@ def loss_figure(curves: dict[str, np.ndarray], title: str, paths: list[Path]) ->
         mean, low, high = mean_ci_band(losses)
         low = np.maximum(low, 0.0)  # a loss is never negative: the band stops at 0, as the metrics' intervals do
         steps = np.arange(1, mean.size + 1)
-        (line,) = ax.plot(steps, mean, lw=1.3, label=name)
+        (line,) = ax.plot(steps, mean, lw=1.3, label=(labels or {}).get(name, name))
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, lw=0)
     seeds = next(iter(curves.values())).shape[0]
     ax.set_xlabel("update (one new sequence each)")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_impl.files import atomic_write_json, atomic_write_text
+from .runner import CELL_LABELS, model_name
 from .summary import _fmt_ci, _fmt_p, find_pair, format_pairs, format_table
 
 ALPHA = 0.05
@@ -60,35 +61,46 @@ def _diff_text(row: dict) -> str:
             f"Holm p {_fmt_p(row['p_holm'])}")
 
 
+def results_cell(results: dict) -> str:
+    """The cell the results were made with (``summary.json``'s ``cell``; results without one are the LSTM's)."""
+    return results["compare"].get("meta", {}).get("cell", "lstm")
+
+
 def claims(results: dict) -> list[dict]:
-    """The tutorial's claims (docs/tutorial.md, "The tutorial"), each with the numbers and a verdict."""
+    """The tutorial's claims (docs/tutorial.md, "The tutorial"), each with the numbers and a verdict.
+
+    For another cell (``bilstm reproduce --cell gru``) the same claims, with that cell in place of the LSTM.
+    """
+    cell = results_cell(results)
+    label = CELL_LABELS[cell]
+    forward, backward, bi = (model_name(d, cell) for d in ("forward", "backward", "bidirectional"))
     out = []
-    demo = results["demo-bilstm"]["summary"]["models"]["bilstm"]["heldout_step_accuracy"]
-    updates = results["demo-bilstm"]["meta"]["updates"]
-    out.append({"claim": f"After {updates:,} updates the Bidirectional LSTM's accuracy hovers between about 90% and 100%",
+    demo = results[f"demo-{bi}"]["summary"]["models"][bi]["heldout_step_accuracy"]
+    updates = results[f"demo-{bi}"]["meta"]["updates"]
+    out.append({"claim": f"After {updates:,} updates the Bidirectional {label}'s accuracy hovers between about 90% and 100%",
                 "measured": f"held-out accuracy per timestep {_fmt_ci(demo['mean'], demo['ci_low'], demo['ci_high'], '')}",
                 "verdict": accuracy_verdict(demo)})
 
     compare = results["compare"]["summary"]
-    lstm_loss = compare["models"]["lstm"]["mean_loss"]["mean"]
-    row = find_pair(compare, "lstm_reversed", "lstm", "mean_loss")
+    forward_loss = compare["models"][forward]["mean_loss"]["mean"]
+    row = find_pair(compare, backward, forward, "mean_loss")
     note = ("; a real difference (significant) but inside the margin" if row["p_holm"] < ALPHA
-            and alike_verdict(row, lstm_loss) == "supported" else "")
-    out.append({"claim": "Forward and reversed LSTM behave alike",
-                "measured": f"mean loss {_diff_text(row)}; equivalence margin +/-{EQUIVALENCE_MARGIN * lstm_loss:.3f}"
-                            f" (10% of the LSTM's){note}",
-                "verdict": alike_verdict(row, lstm_loss)})
-    rows = [find_pair(compare, "bilstm", other, "updates_to_90") for other in ("lstm", "lstm_reversed")]
-    out.append({"claim": "The Bidirectional LSTM's loss falls sooner",
+            and alike_verdict(row, forward_loss) == "supported" else "")
+    out.append({"claim": f"Forward and reversed {label} behave alike",
+                "measured": f"mean loss {_diff_text(row)}; equivalence margin +/-{EQUIVALENCE_MARGIN * forward_loss:.3f}"
+                            f" (10% of the {label}'s){note}",
+                "verdict": alike_verdict(row, forward_loss)})
+    rows = [find_pair(compare, bi, other, "updates_to_90") for other in (forward, backward)]
+    out.append({"claim": f"The Bidirectional {label}'s loss falls sooner",
                 "measured": "updates to rolling accuracy 0.9: " + "; ".join(_diff_text(r) for r in rows),
                 "verdict": better_verdict(rows, smaller_is_better=True)})
-    rows = [find_pair(compare, "bilstm", other, "last50_loss") for other in ("lstm", "lstm_reversed")]
-    out.append({"claim": "The Bidirectional LSTM's loss stays lower",
+    rows = [find_pair(compare, bi, other, "last50_loss") for other in (forward, backward)]
+    out.append({"claim": f"The Bidirectional {label}'s loss stays lower",
                 "measured": "loss over the last 50 updates: " + "; ".join(_diff_text(r) for r in rows),
                 "verdict": better_verdict(rows, smaller_is_better=True)})
 
     merge = results["merge-modes"]["summary"]
-    rows = [find_pair(merge, f"bilstm_{good}", f"bilstm_{bad}", "mean_loss")
+    rows = [find_pair(merge, f"{bi}_{good}", f"{bi}_{bad}", "mean_loss")
             for good in ("sum", "concat") for bad in ("mul", "ave")]
     ranking = sorted(merge["models"], key=lambda m: merge["models"][m]["mean_loss"]["mean"])
     out.append({"claim": "Merge modes: sum and concat do better (lower loss) than mul and ave",
@@ -111,14 +123,18 @@ def write_report(out: Path, results: dict, arguments: dict, wall_s: float) -> Pa
     info = meta["backend_info"]
     versions = ", ".join(f"{k} {info[k]}" for k in ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "numpy") if k in info)
     seeds, updates = meta["seeds"], meta["updates"]
-    demo_updates = results["demo-bilstm"]["meta"]["updates"]
+    cell = results_cell(results)
+    label = CELL_LABELS[cell]
+    demos = [f"demo-{model_name(d, cell)}" for d in ("bidirectional", "forward")]
+    demo_updates = results[demos[0]]["meta"]["updates"]
     variant = []
     if meta["variable_length"]:
         variant.append("variable-length sequences (5 to 20 steps, zero-padded, masked; threshold = own length / 4)")
     if meta["layers"] > 1:
         variant.append(f"{meta['layers']} stacked recurrent layers")
     parts = [
-        "# The Bidirectional LSTM tutorial, reproduced with statistics",
+        "# The Bidirectional LSTM tutorial, reproduced with statistics"
+        + ("" if cell == "lstm" else f": {label} in place of the LSTM"),
         "",
         f"Backend **{info['backend']}** on **{info['device']}** ({versions}); mode `{meta['mode']}`; "
         f"{len(seeds)} seeds; {updates} updates for the comparisons, {demo_updates} for the demo; "
@@ -135,7 +151,7 @@ def write_report(out: Path, results: dict, arguments: dict, wall_s: float) -> Pa
         "",
         claims_table(rows),
         "",
-        "## LSTM vs reversed LSTM vs Bidirectional LSTM",
+        f"## {label} vs reversed {label} vs Bidirectional {label}",
         "",
         "![loss per update](compare/loss.png)",
         "",
@@ -154,7 +170,7 @@ def write_report(out: Path, results: dict, arguments: dict, wall_s: float) -> Pa
         "## The first examples (demo)",
         "",
     ]
-    for name in ("demo-bilstm", "demo-lstm"):
+    for name in demos:
         if name not in results:
             continue
         record = next(iter(results[name]["records"].values()))[0]

@@ -15,9 +15,14 @@ compiled program (``training_jax.train_many``: ``vmap`` over seeds of a
 faithful mode, seeds run one after another on one model whose weights and
 optimizer state are reset to fresh values before every seed.
 
+Cells. Every model of an experiment uses one recurrent cell, ``lstm`` (the
+tutorial's), ``gru`` or ``simple_rnn``; the model names say it (``lstm``,
+``lstm_reversed``, ``bilstm``; ``gru``, ``gru_reversed``, ``bigru``; ``simple_rnn``,
+``simple_rnn_reversed``, ``bisimple_rnn``; merge modes ``bigru_sum`` ...).
+
 Results. One JSON file a (model, seed) under ``out/runs/<model>/``, written
 atomically the moment that run is done, stamped with a fingerprint of
-everything that determines it. ``resume=True`` reuses a run whose file is
+everything that determines it, the cell included. ``resume=True`` reuses a run whose file is
 whole (``check_record``: the same fingerprint, model and seed, ``updates``
 finite losses and accuracies, held-out accuracies in [0, 1]) and reruns, with
 a one-line notice, any other.
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from reference import ModelSpec, keras_init_weights
+from reference.cells import CELLS
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 
 from keras_impl.files import atomic_write_json
@@ -44,12 +50,39 @@ VARIABLE_MIN_LENGTH = 5
 UNITS = 20
 
 
-def model_spec(kind: str, *, merge_mode: str = "concat", layers: int = 1, variable_length: bool = False) -> ModelSpec:
-    """The tutorial's models: kind 'lstm', 'lstm_reversed' or 'bilstm' (with ``merge_mode``)."""
-    direction = {"lstm": "forward", "lstm_reversed": "backward", "bilstm": "bidirectional"}[kind]
+CELL_LABELS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}  # as Keras names the layers
+DIRECTIONS = ("forward", "backward", "bidirectional")  # ModelSpec's; "backward" is the tutorial's reversed model
+
+
+def _check_cell(cell) -> None:
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+
+
+def model_spec(direction: str, *, cell: str = "lstm", merge_mode: str = "concat", layers: int = 1,
+               variable_length: bool = False) -> ModelSpec:
+    """The tutorial's models: ``direction`` 'forward', 'backward' (reversed) or 'bidirectional' (with
+    ``merge_mode``), of ``cell``'s layer with Keras's default options."""
+    _check_cell(cell)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
     return ModelSpec(timesteps=VARIABLE_MAX_LENGTH if variable_length else FIXED_TIMESTEPS, features=1,
                      units=(UNITS,) * layers, direction=direction, merge_mode=merge_mode,
-                     mask_value=0.0 if variable_length else None)
+                     mask_value=0.0 if variable_length else None, cell=cell)
+
+
+def model_name(direction: str, cell: str = "lstm", merge_mode: str | None = None) -> str:
+    """The folder and table name of a model: 'gru', 'gru_reversed', 'bigru', 'bigru_sum' (merge mode given)."""
+    _check_cell(cell)
+    name = {"forward": cell, "backward": f"{cell}_reversed", "bidirectional": f"bi{cell}"}[direction]
+    return f"{name}_{merge_mode}" if merge_mode is not None else name
+
+
+def model_label(spec: ModelSpec, merge_mode: bool = False) -> str:
+    """A model in words, for figures: 'GRU', 'reversed GRU', 'Bidirectional GRU' (+ ' (sum)')."""
+    cell = CELL_LABELS[spec.cell]
+    label = {"forward": cell, "backward": f"reversed {cell}", "bidirectional": f"Bidirectional {cell}"}[spec.direction]
+    return f"{label} ({spec.merge_mode})" if merge_mode and spec.bidirectional else label
 
 
 @dataclass(frozen=True)
@@ -89,9 +122,15 @@ class Experiment:
 
     def fingerprint(self, model_name: str, spec: ModelSpec, backend: str) -> dict:
         """Everything a run's numbers depend on (not the number of seeds: seed s is the same run in any sweep)."""
-        return {"experiment": self.name, "model": model_name, "spec": repr(spec), "backend": backend,
-                "mode": self.mode, "updates": self.updates, "heldout": self.heldout,
+        return {"experiment": self.name, "model": model_name, "cell": spec.cell, "spec": repr(spec),
+                "backend": backend, "mode": self.mode, "updates": self.updates, "heldout": self.heldout,
                 "variable_length": self.variable_length, "data_version": 1}
+
+    @property
+    def cell(self) -> str:
+        """The recurrent cell of the experiment's models ('mixed' if they differ, which no command does)."""
+        cells = {spec.cell for _, spec in self.models}
+        return cells.pop() if len(cells) == 1 else "mixed"
 
 
 @dataclass
@@ -129,7 +168,7 @@ def run_path(out: Path, model_name: str, seed: int) -> Path:
 def check_record(record, fingerprint: dict, model_name: str, seed: int, updates: int) -> str | None:
     """Why ``record`` cannot stand for run (model_name, seed) of these settings; None when it is whole.
 
-    Whole: a JSON object with this fingerprint, model and seed; ``loss`` and
+    Whole: a JSON object with this fingerprint's cell, this fingerprint, model and seed; ``loss`` and
     ``accuracy`` lists of exactly ``updates`` finite numbers (losses >= 0,
     accuracies in [0, 1]); held-out step and sequence accuracies in [0, 1]; a
     finite, non-negative ``train_wall_s``; an ``example`` with its four lists of
@@ -137,6 +176,11 @@ def check_record(record, fingerprint: dict, model_name: str, seed: int, updates:
     """
     if not isinstance(record, dict):
         return f"not a JSON object but a JSON {type(record).__name__}"
+    # The cell first, by name: a run of another cell must never stand in for this one.
+    if "cell" not in record:
+        return "names no cell (written before --cell existed)"
+    if record["cell"] != fingerprint.get("cell"):
+        return f"made with the {record['cell']!r} cell, not {fingerprint.get('cell')!r}"
     if record.get("fingerprint") != fingerprint:
         return "made with other settings (its fingerprint differs)"
     if record.get("model") != model_name or record.get("seed") != seed or isinstance(record.get("seed"), bool):
@@ -205,7 +249,7 @@ def _evaluate(probabilities, data: SeedData) -> dict:
 
 
 def _record(fingerprint, model_name, seed, logs_loss, logs_accuracy, evaluation, wall_s) -> dict:
-    return {"fingerprint": fingerprint, "model": model_name, "seed": seed,
+    return {"fingerprint": fingerprint, "model": model_name, "cell": fingerprint["cell"], "seed": seed,
             "loss": [float(v) for v in logs_loss], "accuracy": [float(v) for v in logs_accuracy],
             "train_wall_s": wall_s, **evaluation}
 
@@ -261,7 +305,8 @@ def template_model(spec: ModelSpec, data: SeedData):
         # JAX on a GPU would take the cuDNN path, which flips go_backwards outputs back to time order
         # (keras/src/backend/jax/rnn.py, Keras 3.15.1: not the tutorial's reversed LSTM) and is a custom
         # call that jax.vmap cannot batch. The generic path is the same model on every device.
-        kwargs = {"use_cudnn": False} if keras.backend.backend() == "jax" else {}
+        # SimpleRNN has no cuDNN path (and no use_cudnn argument).
+        kwargs = {"use_cudnn": False} if keras.backend.backend() == "jax" and spec.cell != "simple_rnn" else {}
         model = build_model(spec, **kwargs)
         ensure_compiled(model)
         build_training_state(model, data.xs[:1].astype(np.float32), data.ys[:1].astype(np.float32), None)

@@ -74,8 +74,8 @@ def write_outputs(out: Path, title: str, records: dict[str, list[dict]], summary
     for model, runs in records.items():
         for r in runs:
             m = run_metrics(r)
-            seeds_rows.append([model, r["seed"]] + [m[k] for k in METRICS] + [r["train_wall_s"]])
-    atomic_write_csv(out / "results.csv", ["model", "seed", *METRICS, "train_wall_s"], seeds_rows)
+            seeds_rows.append([model, r["cell"], r["seed"]] + [m[k] for k in METRICS] + [r["train_wall_s"]])
+    atomic_write_csv(out / "results.csv", ["model", "cell", "seed", *METRICS, "train_wall_s"], seeds_rows)
     curve_rows = ([model, r["seed"], k + 1, loss, acc]
                   for model, runs in records.items() for r in runs
                   for k, (loss, acc) in enumerate(zip(r["loss"], r["accuracy"])))
@@ -85,7 +85,7 @@ def write_outputs(out: Path, title: str, records: dict[str, list[dict]], summary
                       for p in summary["pairs"]])
     atomic_write_json(out / "summary.json", {**meta, "metrics": {k: v[0] for k, v in METRICS.items()}, **summary})
     curves = {model: np.array([r["loss"] for r in runs]) for model, runs in records.items()}
-    loss_figure(curves, title, [out / "loss.png", out / "loss.svg"])
+    loss_figure(curves, title, [out / "loss.png", out / "loss.svg"], labels=meta.get("labels"))
 
 
 def format_table(summary: dict) -> str:
