@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-COMMAND_MODULES = ("parity", "experiments", "bench", "info", "verify")
+COMMAND_MODULES = ("parity", "experiments", "bench", "info", "verify", "export")
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 

@@ -6,6 +6,9 @@ Keras picks its backend on import (``keras/src/backend/config.py``, Keras
 else TensorFlow. ``bilstm`` once read an empty ``KERAS_BACKEND`` as the name
 ``''`` and ignored keras.json. Each case runs in a fresh interpreter with its
 own KERAS_HOME or HOME, and asks Keras itself which backend it chose.
+
+The fresh interpreters choose their backends themselves, whatever this process's, so those
+tests run once a suite run, in the torch pass (the lightest of ``make test-keras``).
 """
 from __future__ import annotations
 
@@ -15,6 +18,12 @@ import subprocess
 import sys
 
 import pytest
+
+from parity_tests.conftest import BACKEND
+
+# Each case's interpreter sets its own backend: the same check in every pass, so it runs in one.
+once = pytest.mark.skipif(BACKEND != "torch", reason="the fresh interpreters choose their own backend, whatever "
+                                                     "this process's: once a suite run, in the torch pass")
 
 PROBE = ("import sys; from keras_impl.backend import select_backend; chosen = select_backend(None); "
          "import keras; print(chosen, keras.backend.backend())")
@@ -34,6 +43,7 @@ def write_config(folder, text: str):
     (folder / "keras.json").write_text(text)
 
 
+@once
 @pytest.mark.parametrize("keras_backend, where, config, expected", [
     ("", "KERAS_HOME", {"backend": "jax"}, "jax"),         # empty KERAS_BACKEND: keras.json decides
     (None, "HOME", {"backend": "torch"}, "torch"),         # no KERAS_HOME: ~/.keras/keras.json
@@ -51,6 +61,7 @@ def test_the_backend_is_the_one_keras_chooses(tmp_path, keras_backend, where, co
     assert result.stdout.split() == [expected, expected]  # ours, then Keras's own
 
 
+@once
 def test_a_keras_json_that_is_not_json_means_the_default(tmp_path):
     write_config(tmp_path / "keras-home", "{not json")
     code = "from keras_impl.backend import select_backend; print(select_backend(None))"
@@ -58,6 +69,7 @@ def test_a_keras_json_that_is_not_json_means_the_default(tmp_path):
     assert result.returncode == 0 and result.stdout.split() == ["tensorflow"], result.stderr
 
 
+@once
 def test_an_unknown_backend_in_keras_json_is_refused_on_one_line_naming_the_file(tmp_path):
     write_config(tmp_path / "keras-home", json.dumps({"backend": "theano"}))
     code = "import sys; from keras_impl.cli import main; sys.exit(main(['info']))"
@@ -70,6 +82,7 @@ def test_an_unknown_backend_in_keras_json_is_refused_on_one_line_naming_the_file
 TF_LOG_LINES = ("oneDNN", "cpu_feature_guard", "absl::InitializeLog", "TensorFlow binary is optimized")
 
 
+@once
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_info_prints_no_tensorflow_log_lines(tmp_path, backend):
     # Without TF_CPP_MIN_LOG_LEVEL in the environment (run() removes it): bilstm must quiet TensorFlow itself,

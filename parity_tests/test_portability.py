@@ -1,13 +1,15 @@
 """A model saved as ``.keras`` on this backend loads on every other backend and predicts the same.
 
-The saving process builds a stacked Bidirectional model with Masking, sets random
-weights and saves it; one subprocess per other backend (``KERAS_BACKEND`` set in
-its environment, the same interpreter) loads the file and predicts the same
-padded batch. Its predictions must equal the saving process's within
-``PORTABILITY_ABS`` and the float64 oracle's within ``FLOAT32_ABS``.
+The saving process builds a stacked Bidirectional model with Masking for each cell
+(LSTM; GRU in both ``reset_after`` forms, one with hard_sigmoid gates; SimpleRNN with
+relu), sets random weights and saves each; one subprocess per other backend
+(``KERAS_BACKEND`` set in its environment, the same interpreter) loads every file and
+predicts the same padded batch. Its predictions must equal the saving process's
+within ``PORTABILITY_ABS`` and the float64 oracle's within ``FLOAT32_ABS``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -25,65 +27,85 @@ from keras_impl.parity.tolerances import FLOAT32_ABS, PORTABILITY_ABS
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = reference.ModelSpec(timesteps=7, features=3, units=(5, 4), merge_mode="concat", mask_value=0.0)
+SPECS = {
+    "lstm": SPEC,
+    "gru": dataclasses.replace(SPEC, cell="gru"),
+    "gru_reset_before": dataclasses.replace(SPEC, cell="gru", reset_after=False, recurrent_activation="hard_sigmoid"),
+    "simple_rnn": dataclasses.replace(SPEC, cell="simple_rnn", activation="relu"),
+}
 LENGTHS = (7, 4, 1, 6)  # right padding of every length, one row a single valid step
 
+# argv: x.npy, then pairs of (model file, where to save its predictions).
 LOAD_AND_PREDICT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import keras
-    model = keras.saving.load_model(sys.argv[1])
-    x = np.load(sys.argv[2])
-    np.save(sys.argv[3], np.asarray(model.predict(x, verbose=0)))
-    print(json.dumps({"backend": keras.backend.backend(), "weights": len(model.get_weights())}))
+    x = np.load(sys.argv[1])
+    weights = []
+    for path, out in zip(sys.argv[2::2], sys.argv[3::2]):
+        model = keras.saving.load_model(path)
+        np.save(out, np.asarray(model.predict(x, verbose=0)))
+        weights.append(len(model.get_weights()))
+    print(json.dumps({"backend": keras.backend.backend(), "weights": weights}))
 """)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, backend):
-    """(path of the .keras file, input batch, this backend's predictions, float32 weights)."""
+    """Per cell: (path of the .keras file, this backend's predictions, float32 weights); and the input batch."""
     from keras_impl import build_model
     rng = np.random.default_rng(20260)
-    weights = [w.astype(np.float32) for w in reference.random_weights(SPEC, rng)]
-    model = build_model(SPEC)
-    model.set_weights(weights)
     x = rng.uniform(0.1, 1.0, size=(len(LENGTHS), SPEC.timesteps, SPEC.features)).astype(np.float32)
     for row, length in enumerate(LENGTHS):
         x[row, length:] = SPEC.mask_value
     folder = tmp_path_factory.mktemp("portability")
-    path = folder / f"bilstm_{backend}.keras"
-    model.save(path)
     np.save(folder / "x.npy", x)
-    return path, x, np.asarray(model.predict(x, verbose=0)), weights
+    models = {}
+    for name, spec in SPECS.items():
+        weights = [w.astype(np.float32) for w in reference.random_weights(spec, rng)]
+        model = build_model(spec)
+        model.set_weights(weights)
+        path = folder / f"{name}_{backend}.keras"
+        model.save(path)
+        models[name] = (path, np.asarray(model.predict(x, verbose=0)), weights)
+    return models, x
 
 
-def test_saving_backend_reloads_its_own_file(saved):
+@pytest.mark.parametrize("cell", SPECS)
+def test_saving_backend_reloads_its_own_file(saved, cell):
     import keras
-    path, x, probs, _ = saved
+    (path, probs, _), x = saved[0][cell], saved[1]
     reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(np.asarray(reloaded.predict(x, verbose=0)), probs, rtol=0, atol=PORTABILITY_ABS)
 
 
-def test_saving_backend_matches_oracle(saved):
-    _, x, probs, weights = saved
-    np.testing.assert_allclose(probs, reference.model_forward(SPEC, weights, x), rtol=0, atol=FLOAT32_ABS)
+@pytest.mark.parametrize("cell", SPECS)
+def test_saving_backend_matches_oracle(saved, cell):
+    (_, probs, weights), x = saved[0][cell], saved[1]
+    np.testing.assert_allclose(probs, reference.model_forward(SPECS[cell], weights, x), rtol=0, atol=FLOAT32_ABS)
 
 
 @pytest.mark.parametrize("other", [b for b in BACKENDS if b != BACKEND])
 def test_loads_and_predicts_on_other_backend(saved, tmp_path, other):
+    """One process on ``other`` loads every cell's file (one start of that backend for all of them)."""
     if other not in installed_backends():
         pytest.skip(f"backend {other} is not installed: pip install -e '.[{other}]'")
-    path, x, probs, weights = saved
-    out = tmp_path / f"probs_{other}.npy"
+    models, x = saved
+    outs = {name: tmp_path / f"probs_{name}_{other}.npy" for name in models}
+    argv = [str(next(iter(models.values()))[0].parent / "x.npy")]
+    for name, (path, _, _) in models.items():
+        argv += [str(path), str(outs[name])]
     # TF32 off in the child too (conftest set NVIDIA_TF32_OVERRIDE=0 here, inherited; JAX needs its own flag).
     env = os.environ | {"KERAS_BACKEND": other, "JAX_DEFAULT_MATMUL_PRECISION": "highest"}
-    done = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, str(path), str(path.parent / "x.npy"), str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, *argv],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"loading on {other} failed:\n{done.stderr[-3000:]}"
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"backend": other, "weights": len(SPEC.weight_shapes())}
-    loaded = np.load(out)
-    assert loaded.shape == probs.shape == (len(LENGTHS), SPEC.timesteps, 1)
-    np.testing.assert_allclose(loaded, probs, rtol=0, atol=PORTABILITY_ABS,
-                               err_msg=f"saved on {BACKEND}, loaded on {other}")
-    np.testing.assert_allclose(loaded, reference.model_forward(SPEC, weights, x), rtol=0, atol=FLOAT32_ABS,
-                               err_msg=f"loaded on {other} vs the oracle")
+    assert report == {"backend": other, "weights": [len(spec.weight_shapes()) for spec in SPECS.values()]}
+    for name, (_, probs, weights) in models.items():
+        loaded = np.load(outs[name])
+        assert loaded.shape == probs.shape == (len(LENGTHS), SPEC.timesteps, 1)
+        np.testing.assert_allclose(loaded, probs, rtol=0, atol=PORTABILITY_ABS,
+                                   err_msg=f"{name}: saved on {BACKEND}, loaded on {other}")
+        np.testing.assert_allclose(loaded, reference.model_forward(SPECS[name], weights, x), rtol=0, atol=FLOAT32_ABS,
+                                   err_msg=f"{name}: loaded on {other} vs the oracle")

@@ -5,7 +5,8 @@ each is saved, then verified through the command (``keras_impl.cli.main``), as a
 user would. Weights are Keras's own initialisation with every bias replaced by
 random non-zero values, so a dropped bias or a swapped direction would show.
 The command must also fail: altered oracle weights (exit 1), a registered LSTM
-subclass, a Lambda and a GRU (exit 2, one line naming the layer).
+subclass, a Lambda and an activation the oracle lacks (exit 2, one line naming the
+layer). GRU and SimpleRNN models: ``test_verify_cells.py``.
 """
 from __future__ import annotations
 
@@ -174,8 +175,8 @@ def test_wrong_semantics_in_the_oracle_fail(mutation, kind, failing, saved, caps
     if mutation == "merge_halves_swapped":
         monkeypatch.setitem(layers.MERGE_MODES, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
     elif mutation == "masked_steps_zeroed":
-        original = layers._lstm
-        monkeypatch.setattr(layers, "_lstm", lambda x, w, m, o, rs, zero: original(x, w, m, o, rs, True))
+        original = layers._recurrent
+        monkeypatch.setattr(layers, "_recurrent", lambda x, w, m, o, rs, zero: original(x, w, m, o, rs, True))
     else:
         original_forward = layers.layer_forward
 
@@ -183,8 +184,8 @@ def test_wrong_semantics_in_the_oracle_fail(mutation, kind, failing, saved, caps
             if layer.kind != "Bidirectional":
                 return original_forward(layer, inputs, masks)
             opt, w = layer.options, layer.weights
-            y_f = layers._lstm(inputs[0], w[:3], masks[0], opt["forward"], True, True)
-            y_b = layers._lstm(inputs[0], w[3:6], masks[0], opt["backward"], True, True)
+            y_f = layers._recurrent(inputs[0], w[:3], masks[0], opt["forward"], True, True)
+            y_b = layers._recurrent(inputs[0], w[3:6], masks[0], opt["backward"], True, True)
             return layers.MERGE_MODES[opt["merge_mode"]](y_f, y_b), masks[0]
         monkeypatch.setattr(layers, "layer_forward", unflipped)
     rc, out, _ = _verify(capsys, saved[kind])
@@ -213,25 +214,26 @@ def test_registered_lstm_subclass_is_refused(tmp_path, capsys):
         describe_model(model)
 
 
-@pytest.mark.parametrize("layer", ["lambda", "gru", "hard_sigmoid", "merge_none"])
+@pytest.mark.parametrize("layer", ["lambda", "softmax_lstm", "time_distributed_gru", "merge_none"])
 def test_unsupported_layers_and_options_are_refused_by_name(layer, tmp_path, capsys):
     import keras
     L = keras.layers
     make = {
         "lambda": lambda: L.Lambda(lambda t: t * 2.0, name="doubling"),
-        "gru": lambda: L.GRU(3, name="gru_layer"),
-        "hard_sigmoid": lambda: L.LSTM(3, recurrent_activation="hard_sigmoid", name="old_lstm"),
+        "softmax_lstm": lambda: L.LSTM(3, activation="softmax", name="softmax_lstm"),
+        "time_distributed_gru": lambda: L.TimeDistributed(L.GRU(2), name="per_step"),
         "merge_none": lambda: L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=None, name="pair"),
     }[layer]
-    inputs = keras.Input((4, 2))
+    inputs = keras.Input((4, 3, 2) if layer == "time_distributed_gru" else (4, 2))  # a GRU on each of 4 sequences
     out = make()(inputs)
     model = keras.Model(inputs, out)
     path = tmp_path / f"{layer}.keras"
     model.save(path)
     rc, stdout, err = _verify(capsys, path)
     assert rc == 2 and stdout == "" and err.count("\n") == 1
-    expected = {"lambda": "'doubling' of class Lambda", "gru": "'gru_layer' of class GRU",
-                "hard_sigmoid": "recurrent_activation='hard_sigmoid'", "merge_none": "merge_mode=None"}[layer]
+    expected = {"lambda": "'doubling' of class Lambda", "softmax_lstm": "'softmax_lstm' of class LSTM is not supported (activation='softmax'",
+                "time_distributed_gru": "of class GRU is not supported (TimeDistributed of Dense only)",
+                "merge_none": "merge_mode=None"}[layer]
     assert expected in err
 
 

@@ -1,4 +1,4 @@
-"""``bilstm verify`` on Keras 2 (tf.keras) ``.h5`` files of the tutorial's models, on the backend in use.
+"""``bilstm verify`` on Keras 2 (tf.keras) ``.h5`` files of the tutorial's models (LSTM, GRU, SimpleRNN), on the backend in use.
 
 The files were saved by tf_keras 2.21 (Keras 2) with random non-zero weights by
 ``parity_tests/fixtures/make_keras2_fixtures.py``. Keras 3 cannot load tf.keras's
@@ -16,8 +16,10 @@ import pytest
 from keras_impl.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras2"
-NAMES = ("lstm", "lstm_reversed", "bilstm_concat", "bilstm_sum", "bilstm_ave", "bilstm_mul", "bilstm_concat_masked")
-# (functional_concat_masked.h5 has its own test, below)
+NAMES = ("lstm", "lstm_reversed", "bilstm_concat", "bilstm_sum", "bilstm_ave", "bilstm_mul", "bilstm_concat_masked",
+         "gru", "gru_reset_before_reversed", "bigru_concat_masked", "simple_rnn", "birnn_sum")
+# (functional_concat_masked.h5 and lstm_hard_sigmoid.h5 have their own tests, below)
+CELL_CLASS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN", "bilstm": "LSTM", "bigru": "GRU", "birnn": "SimpleRNN"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -34,12 +36,16 @@ def test_keras2_fixture_verifies(name, capsys, tmp_path, backend):
     report = json.loads(report_path.read_text())
     assert "Keras 2 file" in report["saved_by"] and report["backend"] == backend
     kinds = [r["class"] for r in report["layers"]]
-    recurrent = "LSTM" if name.startswith("lstm") else "Bidirectional"
+    bidirectional = name.startswith("bi")
+    cell = CELL_CLASS[next(prefix for prefix in sorted(CELL_CLASS, key=len, reverse=True) if name.startswith(prefix))]
+    recurrent = "Bidirectional" if bidirectional else cell
     assert kinds == (["Masking"] if name.endswith("masked") else []) + [recurrent, "TimeDistributed"]
-    if name.startswith("bilstm"):
-        assert f"merge={name.split('_')[1]}" in report["layers"][-2]["options"]
-    if name == "lstm_reversed":
-        assert "go_backwards=1" in report["layers"][0]["options"]
+    options = report["layers"][-2]["options"]
+    if bidirectional:
+        assert f"{cell}, merge={name.split('_')[1]}" in options
+    if name.endswith("reversed"):
+        assert "go_backwards=1" in options
+    assert ("reset_after=False" in options) == ("reset_before" in name)
     assert all(r["verdict"] == "pass" for r in report["layers"])
 
 
@@ -53,6 +59,18 @@ def test_keras2_time_major_true_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "time_major=True" in err and "'lstm'" in err
 
+
+
+def test_keras2_hard_sigmoid_is_refused(capsys):
+    """Keras 2's hard_sigmoid is clip(0.2 a + 0.5, 0, 1), Keras 3's clip(a / 6 + 0.5, 0, 1): Keras 3 runs
+    another function under the same name, so a Keras 2 file that uses it is refused, not verified."""
+    path = FIXTURES / "lstm_hard_sigmoid.h5"
+    with h5py.File(path, "r") as f:
+        assert str(f.attrs["keras_version"]).startswith("2.") and "hard_sigmoid" in str(f.attrs["model_config"])
+    rc = main(["verify", str(path)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == "" and captured.err.count("\n") == 1
+    assert "'lstm' of class LSTM" in captured.err and "recurrent_activation='hard_sigmoid' in a Keras 2 file" in captured.err
 
 
 def test_keras2_functional_with_masked_concatenate_verifies_in_a_fresh_process(backend):

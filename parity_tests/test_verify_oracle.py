@@ -10,12 +10,22 @@ from reference.layers import Layer, LayerGraph, graph_forward, spec_graph
 pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free environment too
 
 
-@pytest.mark.parametrize("spec", [ModelSpec(), ModelSpec(timesteps=6, features=3, units=(4, 5), merge_mode="sum", mask_value=0.0),
-                                  ModelSpec(timesteps=5, features=2, units=3, direction="backward", mask_value=0.0),
-                                  ModelSpec(timesteps=5, features=2, units=3, direction="forward", merge_mode="mul")],
-                         ids=["tutorial", "stacked_sum_masked", "reversed_masked", "forward"])
+@pytest.mark.parametrize("spec", [
+    ModelSpec(), ModelSpec(timesteps=6, features=3, units=(4, 5), merge_mode="sum", mask_value=0.0),
+    ModelSpec(timesteps=5, features=2, units=3, direction="backward", mask_value=0.0),
+    ModelSpec(timesteps=5, features=2, units=3, direction="forward", merge_mode="mul"),
+    ModelSpec(timesteps=6, features=3, units=(4, 5), merge_mode="ave", mask_value=0.0, cell="gru"),
+    ModelSpec(timesteps=5, features=2, units=3, direction="backward", mask_value=0.0, cell="gru", reset_after=False,
+              activation="relu", recurrent_activation="hard_sigmoid"),
+    ModelSpec(timesteps=6, features=3, units=(4, 2), merge_mode="concat", mask_value=0.0, cell="simple_rnn",
+              activation="relu", use_bias=False),
+    ModelSpec(timesteps=5, features=2, units=3, merge_mode="mul", cell="lstm", activation="linear",
+              recurrent_activation="hard_sigmoid", use_bias=False),
+], ids=["tutorial", "stacked_sum_masked", "reversed_masked", "forward", "gru_stacked_ave_masked",
+        "gru_reset_before_reversed_masked", "simple_rnn_stacked_concat_no_bias", "lstm_other_activations"])
 def test_spec_graph_equals_model_forward(spec, rng):
-    """The layer list of a ModelSpec computes what reference.model_forward computes (the two share no loop)."""
+    """The layer list of a ModelSpec computes what reference.model_forward computes: the same weights
+    in the same order, each direction's cell and options (the default LSTM's two paths share no loop)."""
     weights = random_weights(spec, rng)
     x = rng.standard_normal((4, spec.timesteps, spec.features))
     if spec.mask_value is not None:
@@ -50,5 +60,23 @@ def test_mask_rules_by_hand(rng):
 def test_layers_out_of_order_are_refused():
     with pytest.raises(ValueError, match="reads \\['later'\\]"):
         LayerGraph(("x",), (Layer("x", "InputLayer"), Layer("d", "Dropout", ("later",))), ("d",))
-    with pytest.raises(ValueError, match="unknown kind 'GRU'"):
-        Layer("g", "GRU")
+    with pytest.raises(ValueError, match="unknown kind 'Conv1D'"):
+        Layer("c", "Conv1D")
+
+
+def test_a_bidirectional_of_two_different_cells_runs_each_copy_as_its_own_cell(rng):
+    """Keras lets a Bidirectional's backward_layer be another class: each copy is its own cell, with its own
+    options, and the backward copy's sequence is flipped back to time order before the merge."""
+    from reference import gru_forward, simple_rnn_forward
+    x = rng.standard_normal((3, 5, 2))
+    gru = (rng.standard_normal((2, 9)), rng.standard_normal((3, 9)), rng.standard_normal(9))
+    rnn = (rng.standard_normal((2, 3)), rng.standard_normal((3, 3)), None)
+    layer = Layer("bi", "Bidirectional", ("x",), {
+        "merge_mode": "mul", "return_sequences": True,
+        "forward": {"cell": "gru", "go_backwards": False, "reset_after": False, "recurrent_activation": "hard_sigmoid"},
+        "backward": {"cell": "simple_rnn", "go_backwards": True, "activation": "linear"}}, gru + rnn)
+    got, got_mask = graph_forward(LayerGraph(("x",), (Layer("x", "InputLayer"), layer), ("bi",)), [x])["bi"]
+    y_f = gru_forward(x, *gru, reset_after=False, recurrent_activation="hard_sigmoid", return_sequences=True)
+    y_b = simple_rnn_forward(x, *rnn, activation="linear", go_backwards=True, return_sequences=True)
+    np.testing.assert_allclose(got, y_f * y_b[:, ::-1], rtol=0, atol=1e-12)
+    assert got_mask is None

@@ -14,10 +14,11 @@ True where a step is valid, or None. Keras 3.15.1's rules, layer by layer:
     InputLayer              y = x                                   mask' = None
     Masking(v)              m = any(x != v, features); y = x * m    mask' = m
     Embedding(E, mask_zero) y = E[ids]                              mask' = ids != 0 if mask_zero else None
-    LSTM                    reference.lstm_forward (mask honoured)  mask' = mask if return_sequences else None
-    Bidirectional           two lstm_forward calls, each with zero_output_for_mask = return_sequences
-                            (Keras forces it), the second's sequence flipped back, then merged
+    LSTM, GRU, SimpleRNN    reference.lstm_forward / gru_forward / simple_rnn_forward (mask honoured)
                                                                     mask' = mask if return_sequences else None
+    Bidirectional           two such calls (each copy its own cell), each with zero_output_for_mask =
+                            return_sequences (Keras forces it), the second's sequence flipped back,
+                            then merged                             mask' = mask if return_sequences else None
     Dense(act), TimeDistributed(Dense(act))
                             y = act(x K + b) on the last axis       mask' = mask
     Activation(act), Dropout, SpatialDropout1D (inference: identity)
@@ -30,7 +31,9 @@ True where a step is valid, or None. Keras 3.15.1's rules, layer by layer:
     Concatenate(axis=-1)    y = [x_1, x_2] on the last axis         mask' = None if both are None, else
                                                                     m_1 OR m_2 (None counts as all True)
 
-Activations: linear, sigmoid, softmax (last axis, max subtracted), tanh, relu.
+Activations of Dense, TimeDistributed and Activation: linear, sigmoid, softmax (last axis, max
+subtracted), tanh, relu. A recurrent layer's ``activation`` and ``recurrent_activation`` are the
+cells' (``reference.cells.ACTIVATIONS``: tanh, sigmoid, Keras 3's hard_sigmoid, relu, linear).
 """
 from __future__ import annotations
 
@@ -39,21 +42,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bidirectional import MERGE_MODES
+from .gru import gru_forward
 from .lstm import lstm_forward, sigmoid
+from .simple_rnn import simple_rnn_forward
 
 ACTIVATIONS = ("linear", "sigmoid", "softmax", "tanh", "relu")
-KINDS = ("InputLayer", "Masking", "Embedding", "LSTM", "Bidirectional", "TimeDistributed", "Dense", "Activation",
-         "Dropout", "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten", "Concatenate")
+KINDS = ("InputLayer", "Masking", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed", "Dense",
+         "Activation", "Dropout", "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten",
+         "Concatenate")
+RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}  # Keras class -> reference cell
 
 
 @dataclass(frozen=True)
 class Layer:
     """One layer: ``kind`` is one of ``KINDS``; ``options`` and ``weights`` as ``layer_forward`` reads them.
 
-    Options by kind: Masking ``mask_value``; Embedding ``mask_zero``; LSTM ``return_sequences``,
-    ``go_backwards``, ``zero_output_for_mask``; Bidirectional ``merge_mode``, ``return_sequences`` and
-    ``forward`` / ``backward`` (each a dict with ``go_backwards``); Dense, TimeDistributed and
-    Activation ``activation``. Weights: Embedding ``(E,)``; LSTM ``(kernel, recurrent_kernel, bias)``;
+    Options by kind: Masking ``mask_value``; Embedding ``mask_zero``; LSTM, GRU and SimpleRNN
+    ``return_sequences``, ``go_backwards``, ``zero_output_for_mask`` and the cell's options
+    ``activation``, ``recurrent_activation`` (not SimpleRNN), ``reset_after`` (GRU), Keras's defaults
+    when absent; Bidirectional ``merge_mode``, ``return_sequences`` and ``forward`` / ``backward``, each
+    a dict with ``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's
+    options; Dense, TimeDistributed and Activation ``activation``. Weights: Embedding ``(E,)``; LSTM,
+    GRU, SimpleRNN ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``;
     Bidirectional the forward triple then the backward one; Dense and TimeDistributed ``(kernel, bias)``.
     """
     name: str
@@ -104,11 +114,22 @@ def activation(name: str, z: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
 
 
-def _lstm(x, weights, mask, options, return_sequences, zero_output_for_mask):
+def _recurrent(x, weights, mask, options, return_sequences, zero_output_for_mask):
+    """One recurrent layer: ``options["cell"]`` (default "lstm") with its options, as the oracle's layer call."""
     # Initial states are zeros, so what a backend outputs before a row's first valid step (h0 or 0,
     # reference/lstm.py) is 0 either way.
-    return lstm_forward(x, *weights, mask=mask, go_backwards=bool(options.get("go_backwards", False)),
-                        return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask)
+    cell = options.get("cell", "lstm")
+    common = dict(mask=mask, go_backwards=bool(options.get("go_backwards", False)), return_sequences=return_sequences,
+                  zero_output_for_mask=zero_output_for_mask, activation=options.get("activation", "tanh"))
+    if cell == "simple_rnn":
+        return simple_rnn_forward(x, *weights, **common)
+    recurrent_activation = options.get("recurrent_activation", "sigmoid")
+    if cell == "gru":
+        return gru_forward(x, *weights, reset_after=bool(options.get("reset_after", True)),
+                           recurrent_activation=recurrent_activation, **common)
+    if cell == "lstm":
+        return lstm_forward(x, *weights, recurrent_activation=recurrent_activation, **common)
+    raise ValueError(f"unknown cell {cell!r}; expected one of lstm, gru, simple_rnn")
 
 
 def layer_forward(layer: Layer, inputs: list, masks: list):
@@ -121,14 +142,14 @@ def layer_forward(layer: Layer, inputs: list, masks: list):
     if kind == "Embedding":
         ids = np.asarray(x).astype(np.int64)
         return np.asarray(w[0], dtype=np.float64)[ids], (ids != 0 if opt.get("mask_zero") else None)
-    if kind == "LSTM":
+    if kind in RECURRENT_KINDS:
         rs = bool(opt["return_sequences"])
-        y = _lstm(x, w, mask, opt, rs, bool(opt.get("zero_output_for_mask", False)))
+        y = _recurrent(x, w, mask, {**opt, "cell": RECURRENT_KINDS[kind]}, rs, bool(opt.get("zero_output_for_mask", False)))
         return y, (mask if rs else None)
     if kind == "Bidirectional":
         rs = bool(opt["return_sequences"])
-        y_f = _lstm(x, w[:3], mask, opt["forward"], rs, rs)  # Keras forces zero_output_for_mask = return_sequences
-        y_b = _lstm(x, w[3:6], mask, opt["backward"], rs, rs)
+        y_f = _recurrent(x, w[:3], mask, opt["forward"], rs, rs)  # Keras forces zero_output_for_mask = return_sequences
+        y_b = _recurrent(x, w[3:6], mask, opt["backward"], rs, rs)
         if rs:
             y_b = y_b[:, ::-1]  # Keras flips the second layer's sequence, whatever its direction
         return MERGE_MODES[opt["merge_mode"]](y_f, y_b), (mask if rs else None)
@@ -179,7 +200,19 @@ def graph_forward(graph: LayerGraph, inputs) -> dict:
 
 
 def spec_graph(spec, weights) -> LayerGraph:
-    """The ``LayerGraph`` of a ``reference.ModelSpec`` (weights in ``model.get_weights()`` order)."""
+    """The ``LayerGraph`` of a ``reference.ModelSpec`` (weights in ``model.get_weights()`` order), any cell."""
+    cell = spec.cell_config
+    kind = cell.layer_name()  # LSTM, GRU, SimpleRNN
+    options = {"activation": cell.activation}
+    if cell.kind != "simple_rnn":
+        options["recurrent_activation"] = cell.recurrent_activation
+    if cell.kind == "gru":
+        options["reset_after"] = cell.reset_after
+    n = cell.weight_count  # 2 without a bias
+
+    def triple(k):  # a direction's (kernel, recurrent_kernel, bias), bias None without one
+        return tuple(weights[k:k + n]) + ((None,) if n == 2 else ())
+
     layers = [Layer("x", "InputLayer")]
     prev = "x"
     if spec.mask_value is not None:
@@ -191,12 +224,13 @@ def spec_graph(spec, weights) -> LayerGraph:
         if spec.bidirectional:
             layers.append(Layer(name, "Bidirectional", (prev,), {
                 "merge_mode": spec.merge_mode, "return_sequences": True,
-                "forward": {"go_backwards": False}, "backward": {"go_backwards": True}}, tuple(weights[k:k + 6])))
-            k += 6
+                "forward": {"cell": cell.kind, "go_backwards": False, **options},
+                "backward": {"cell": cell.kind, "go_backwards": True, **options}}, triple(k) + triple(k + n)))
+            k += 2 * n
         else:
-            layers.append(Layer(name, "LSTM", (prev,), {
-                "return_sequences": True, "go_backwards": spec.direction == "backward"}, tuple(weights[k:k + 3])))
-            k += 3
+            layers.append(Layer(name, kind, (prev,), {
+                "return_sequences": True, "go_backwards": spec.direction == "backward", **options}, triple(k)))
+            k += n
         prev = name
     layers.append(Layer("head", "TimeDistributed", (prev,), {"activation": "sigmoid"}, tuple(weights[k:k + 2])))
     return LayerGraph(("x",), tuple(layers), ("head",))

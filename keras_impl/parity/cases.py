@@ -144,6 +144,49 @@ def layer_cases(cell: str = "lstm", **options) -> list[LayerCase]:
     return cases
 
 
+def layer_kind(case: LayerCase) -> tuple:
+    """(bidirectional, go_backwards, merge_mode): what ``layer_kinds`` yields."""
+    return case.bidirectional, case.go_backwards, case.merge_mode
+
+
+# (return_sequences, return_state, initial_state, layers): every combination, in an order that
+# ``covering_layer_cases`` steps through five at a time, so that consecutive pairs differ in every flag.
+_FLAG_COMBINATIONS = list(itertools.product((True, False), (False, True), (False, True), (1, 2)))
+
+
+def covering_layer_cases(cases: list[LayerCase]) -> list[LayerCase]:
+    """The default run's share of ``layer_cases()`` (one cell and option set): 70 of 520.
+
+    Every layer kind x every mask kind (35 pairs), each pair twice with opposite flags, so
+    that every kind and every mask meets return_sequences, return_state, initial_state and
+    the depth both ways (merge_mode None is one layer deep); the flags step through all
+    16 combinations along the pairs. ``leading_mask_cases`` adds the cases where the
+    backends' conventions for leading masked steps differ.
+    """
+    by_key = {(layer_kind(c), c.return_sequences, c.return_state, c.initial_state, c.mask, c.layers): c
+              for c in cases}
+    out = []
+    for i, (kind, mask) in enumerate(itertools.product(layer_kinds(), MASK_KINDS)):
+        rs, rst, h0, layers = _FLAG_COMBINATIONS[(5 * i) % len(_FLAG_COMBINATIONS)]
+        for flags in ((rs, rst, h0, layers), (not rs, not rst, not h0, 3 - layers)):
+            depth = 1 if kind[0] and kind[2] is None else flags[3]  # no stacked merge_mode=None
+            out.append(by_key[(kind, *flags[:3], mask, depth)])
+    return out
+
+
+def leading_mask_cases(cases: list[LayerCase], matters) -> list[LayerCase]:
+    """One case for each (layer kind, mask, depth, return_sequences) where ``matters(case)``
+    (``divergences.leading_mask_matters``), the one with states out where there is one:
+    23 of the LSTM product's 46."""
+    groups: dict[tuple, LayerCase] = {}
+    for case in cases:
+        if matters(case):
+            key = (layer_kind(case), case.mask, case.layers, case.return_sequences)
+            if key not in groups or (case.return_state and not groups[key].return_state):
+                groups[key] = case
+    return list(groups.values())
+
+
 # The option sets each cell is run with besides the LSTM's defaults (which LAYER_CASES covers):
 # Keras's defaults first, then the options that change the equations (GRU's reset_after=False form,
 # Keras 3's hard_sigmoid, an unbounded activation, no bias).
@@ -222,6 +265,15 @@ def model_cases(cell: str = "lstm", **options) -> list[ModelCase]:
     kinds = [("forward", "concat"), ("backward", "concat")] + [("bidirectional", m) for m in MODEL_MERGE_MODES]
     return [ModelCase(direction, merge_mode, mask, layers, cell, **options)
             for (direction, merge_mode), mask, layers in itertools.product(kinds, MASK_KINDS, (1, 2))]
+
+
+def covering_model_cases(cases: list[ModelCase]) -> list[ModelCase]:
+    """The default run's share of ``model_cases()``: 30 of 60, every direction (each merge mode) with every
+    mask kind once, one or two layers in turn, so that each direction and each mask kind meets both depths."""
+    by_key = {(c.direction, c.merge_mode, c.mask, c.layers): c for c in cases}
+    kinds = list(dict.fromkeys((c.direction, c.merge_mode) for c in cases))
+    return [by_key[(*kind, mask, 1 + i % 2)]
+            for i, (kind, mask) in enumerate(itertools.product(kinds, MASK_KINDS))]
 
 
 LAYER_CASES = layer_cases()

@@ -2,10 +2,13 @@
 
 Every layer's class is checked exactly (``type(layer) is keras.layers.LSTM``: a
 registered subclass is a different layer, whatever it inherits), then every
-option that changes what the layer computes at inference. Options that do not
-(``dropout`` and ``recurrent_dropout``, ``unroll``, ``use_cudnn``, initializers,
-regularizers, constraints) are accepted; ``use_bias=False`` is the same
-equations with b = 0.
+option that changes what the layer computes at inference. The recurrent layers
+(LSTM, GRU, SimpleRNN, alone or in Bidirectional, whose two copies may even be
+different cells) map to the oracle's cells (``reference/cells.py``) with their
+``activation``, ``recurrent_activation``, ``reset_after`` and ``use_bias``
+(no bias array, the oracle's ``bias=None``). Options that do not change the
+output (``dropout`` and ``recurrent_dropout``, ``unroll``, ``use_cudnn``,
+initializers, regularizers, constraints) are accepted.
 
 Functional models saved by Keras 3.15 record the masks their layers received as
 explicit ``mask=`` arguments computed by small op nodes (``NotEqual`` for
@@ -20,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.layers import ACTIVATIONS, Layer, LayerGraph
+from reference.cells import ACTIVATIONS as CELL_ACTIVATIONS
+from reference.layers import ACTIVATIONS, RECURRENT_KINDS, Layer, LayerGraph
 
 from .load import VerifyRefusal, refuse_layer
 
@@ -43,28 +47,43 @@ def _activation_name(fn) -> str:
     return name if isinstance(name, str) else repr(name)
 
 
-def _check_lstm(layer, name: str) -> dict:
+def _check_recurrent(layer, name: str) -> dict:
+    """The options of an LSTM, GRU or SimpleRNN (exact class) as ``reference.layers`` reads them, or a refusal."""
     import keras
-    if type(layer) is not keras.layers.LSTM:
-        raise refuse_layer(name, type(layer).__name__, "a subclass or another class, not keras.layers.LSTM")
-    act, rec = _activation_name(layer.activation), _activation_name(layer.recurrent_activation)
-    if act != "tanh":
-        raise refuse_layer(name, "LSTM", f"activation={act!r}: the oracle implements tanh only")
-    if rec != "sigmoid":
-        raise refuse_layer(name, "LSTM", f"recurrent_activation={rec!r}: the oracle implements sigmoid only")
+    cls = type(layer).__name__
+    if cls not in RECURRENT_KINDS or type(layer) is not getattr(keras.layers, cls):
+        raise refuse_layer(name, cls, "a subclass or another class, not keras.layers.LSTM, GRU or SimpleRNN")
+    cell = RECURRENT_KINDS[cls]
+    options = {"cell": cell, "activation": _activation_name(layer.activation)}
+    if cell != "simple_rnn":
+        options["recurrent_activation"] = _activation_name(layer.recurrent_activation)
+    for key in ("activation", "recurrent_activation"):
+        if key in options and options[key] not in CELL_ACTIVATIONS:
+            raise refuse_layer(name, cls, f"{key}={options[key]!r}; the oracle's cells implement "
+                                          f"{', '.join(CELL_ACTIVATIONS)}")
+    if cell == "gru":
+        options["reset_after"] = bool(layer.reset_after)
     if layer.stateful:
-        raise refuse_layer(name, "LSTM", "stateful=True: states carried between calls are not modelled")
+        raise refuse_layer(name, cls, "stateful=True: states carried between calls are not modelled")
     if layer.return_state:
-        raise refuse_layer(name, "LSTM", "return_state=True: only the output sequence is compared")
-    return {"go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
+        raise refuse_layer(name, cls, "return_state=True: only the output sequence is compared")
+    return {**options, "go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
             "zero_output_for_mask": bool(layer.zero_output_for_mask)}
 
 
-def _lstm_weights(layer) -> tuple:
+def _recurrent_weights(layer) -> tuple:
+    """``(kernel, recurrent_kernel, bias)`` in float64; bias None for ``use_bias=False``."""
     w = [np.asarray(a, np.float64) for a in layer.get_weights()]
-    if not layer.use_bias:
-        w.append(np.zeros(w[1].shape[1]))
-    return tuple(w)
+    return tuple(w) if layer.use_bias else (*w, None)
+
+
+def _cell_options_shown(opt: dict) -> str:
+    """The cell options that differ from Keras's defaults, for the table."""
+    shown = [f"{k}={opt[k]}" for k, default in (("activation", "tanh"), ("recurrent_activation", "sigmoid"))
+             if opt.get(k, default) != default]
+    if opt.get("reset_after") is False:
+        shown.append("reset_after=False")
+    return ", ".join(shown)
 
 
 def _dense(layer, name: str, kind: str):
@@ -103,26 +122,38 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
         w = tuple(np.asarray(a, np.float64) for a in layer.get_weights())
         return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, w),
                 f"vocab={layer.input_dim}, mask_zero={bool(layer.mask_zero)}")
-    if cls is L.LSTM:
-        opt = _check_lstm(layer, name)
+    if cls.__name__ in RECURRENT_KINDS and cls is getattr(L, cls.__name__):
+        opt = _check_recurrent(layer, name)
+        opt.pop("cell")  # the kind says it
         shown = (f"units={layer.units}, go_backwards={opt['go_backwards']:d}"
                  + (", sequences" if opt["return_sequences"] else ", last step"))
         if opt["zero_output_for_mask"]:
             shown += ", zero_output_for_mask"
-        return Layer(name, "LSTM", inbound, opt, _lstm_weights(layer)), shown
+        if not layer.use_bias:
+            shown += ", no bias"
+        extra = _cell_options_shown(opt)
+        return Layer(name, cls.__name__, inbound, opt, _recurrent_weights(layer)), shown + (f", {extra}" if extra else "")
     if cls is L.Bidirectional:
         if layer.merge_mode is None:
             raise refuse_layer(name, "Bidirectional", "merge_mode=None gives two outputs; use concat, sum, ave or mul")
         if layer.return_state:
             raise refuse_layer(name, "Bidirectional", "return_state=True: only the output sequence is compared")
-        fwd = _check_lstm(layer.forward_layer, f"{name}.forward_layer")
-        bwd = _check_lstm(layer.backward_layer, f"{name}.backward_layer")
+        fwd = _check_recurrent(layer.forward_layer, f"{name}.forward_layer")
+        bwd = _check_recurrent(layer.backward_layer, f"{name}.backward_layer")
         opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
                "forward": fwd, "backward": bwd}
-        w = _lstm_weights(layer.forward_layer) + _lstm_weights(layer.backward_layer)
-        shown = (f"merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
+        w = _recurrent_weights(layer.forward_layer) + _recurrent_weights(layer.backward_layer)
+        f_cls, b_cls = type(layer.forward_layer).__name__, type(layer.backward_layer).__name__
+        cells = f_cls if f_cls == b_cls else f"{f_cls}+{b_cls}"
+        shown = (f"{cells}, merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
                  f"go_backwards={fwd['go_backwards']:d}/{bwd['go_backwards']:d}"
                  + (", sequences" if opt["return_sequences"] else ", last step"))
+        if not (layer.forward_layer.use_bias and layer.backward_layer.use_bias):
+            shown += ", no bias"
+        extras = [_cell_options_shown(fwd), _cell_options_shown(bwd)]
+        if any(extras):
+            shown += ", " + (extras[0] if extras[0] == extras[1] else f"forward: {extras[0] or 'defaults'}; "
+                                                                       f"backward: {extras[1] or 'defaults'}")
         return Layer(name, "Bidirectional", inbound, opt, w), shown
     if cls is L.TimeDistributed:
         opt, w = _dense(layer.layer, f"{name}.layer", "TimeDistributed")

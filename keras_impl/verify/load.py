@@ -14,6 +14,10 @@ except that tf.keras's LSTM config carries ``time_major`` (removed from Keras 3,
 which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
 temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
+A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
+another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
+model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
+3.15.1 cannot read that file back itself.
 """
 from __future__ import annotations
 
@@ -25,14 +29,17 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from reference.layers import KINDS
+from reference.layers import KINDS, RECURRENT_KINDS
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONTAINERS = ("Sequential", "Functional", "Model")
 SUPPORTED = KINDS  # the layer classes the oracle implements (reference/layers.py)
 # Keras 3.15.1 keras/src/layers/layer.py L1038-1044: a layer without masking support that receives a mask.
 MASK_DROPPED_WARNING = ".*does not support masking and will therefore destroy the mask information.*"
-NOT_YET = {"GRU": "GRU cells come with the cells issue", "SimpleRNN": "SimpleRNN cells come with the cells issue"}
+# The op nodes (keras.src.ops.numpy) by which Keras 3 functional models record the masks their layers pass.
+# Keras 3.15.1's legacy .h5 writer stores them without a module, and its .h5 reader cannot rebuild them
+# ("Unknown layer: 'NotEqual'", keras/src/legacy/saving/serialization.py L353): such a file cannot be loaded.
+MASK_OP_CLASSES = ("NotEqual", "Any", "All", "ExpandDims", "LogicalOr", "OnesLike", "ZerosLike")
 
 
 class VerifyRefusal(Exception):
@@ -94,12 +101,14 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
     class_name, name = entry.get("class_name", "?"), _layer_name(entry)
     if (entry.get("module") or "").startswith("keras.src.ops.") and entry.get("registered_name") in (None, class_name):
         return  # a Keras op node that computes a mask in a functional graph: describe.py allows it on masks only
+    if "module" not in entry and class_name in MASK_OP_CLASSES:
+        raise VerifyRefusal(f"node {name!r} ({class_name}) is a mask op of a Keras 3 functional model saved as .h5, "
+                            "which Keras 3's own .h5 loader cannot rebuild ('Unknown layer'): save the model as "
+                            ".keras (model.save('model.keras'))")
     if not _is_keras_class(entry):
         raise refuse_layer(name, entry.get("registered_name") or class_name, "a custom class, not Keras's own")
-    if class_name in NOT_YET:
-        raise refuse_layer(name, class_name, NOT_YET[class_name])
-    if wrapper == "Bidirectional" and class_name != "LSTM":
-        raise refuse_layer(name, class_name, "Bidirectional of LSTM only")
+    if wrapper == "Bidirectional" and class_name not in RECURRENT_KINDS:
+        raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} only")
     if wrapper == "TimeDistributed" and class_name != "Dense":
         raise refuse_layer(name, class_name, "TimeDistributed of Dense only")
     if class_name in CONTAINERS:
@@ -110,6 +119,31 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
     for key in ("layer", "backward_layer"):
         if isinstance(cfg.get(key), dict):
             scan_layer(cfg[key], wrapper=class_name)
+
+
+def _refuse_keras2_hard_sigmoid(node) -> None:
+    """A Keras 2 file's ``hard_sigmoid`` is not the function Keras 3 runs: refuse it by name.
+
+    Keras 2 (tf.keras 2.x) defined hard_sigmoid as ``clip(0.2 a + 0.5, 0, 1)``; Keras 3
+    as ``clip(a / 6 + 0.5, 0, 1)`` (keras/src/activations/activations.py L518-537), and
+    its loader maps the name to its own function. Keras 3 and the oracle would agree,
+    and both would differ from the model that was trained: verify refuses rather than
+    pass a model that no longer computes what its file meant.
+    """
+    if isinstance(node, dict):
+        cfg = node.get("config")
+        if isinstance(cfg, dict) and "class_name" in node:
+            for key in ("activation", "recurrent_activation"):
+                if cfg.get(key) == "hard_sigmoid":
+                    raise refuse_layer(cfg.get("name", "?"), node.get("class_name", "?"),
+                                       f"{key}='hard_sigmoid' in a Keras 2 file: Keras 2's hard_sigmoid is "
+                                       "clip(0.2 a + 0.5, 0, 1), Keras 3's clip(a / 6 + 0.5, 0, 1), "
+                                       "so Keras 3 would not compute the model that was saved")
+        for value in node.values():
+            _refuse_keras2_hard_sigmoid(value)
+    elif isinstance(node, list):
+        for value in node:
+            _refuse_keras2_hard_sigmoid(value)
 
 
 def _drop_time_major(node) -> None:
@@ -175,6 +209,7 @@ def load_model(path: Path):
             version = version.decode() if hasattr(version, "decode") else str(version)
             saved_by = f"keras {version} (.h5{', Keras 2 file' if version.startswith('2') else ''})"
             if version.startswith("2"):
+                _refuse_keras2_hard_sigmoid(config)
                 _reserve_concatenate_names(config)
             if '"time_major"' in json.dumps(config):
                 tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")

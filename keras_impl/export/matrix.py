@@ -1,0 +1,543 @@
+"""`bilstm export --matrix`: every source backend x format x model, exported along the route `bilstm export`
+would take, run in the format's real runtime, compared with the oracle and with Keras.
+
+For each model (MODELS: small, random non-zero weights and biases, a different size for every dimension):
+  1. one .keras file, built once (a .keras is backend-neutral: docs/parity.md);
+  2. on each Keras backend, one process (this module as a child) exports that file to every format through
+     each method the backend has (routes.ON_BACKEND), with the worker's job (keras_impl/export/worker.py),
+     writing Keras's and the oracle's outputs for the input sets beside each artifact;
+  3. each artifact runs in its runtime in a process without Keras (runtimes.run_sets_in_subprocess), float32
+     and, where the runtime chooses its own precision (OpenVINO), also its native precision;
+  4. each cell (source backend, format, model) takes the first of routes.routes(source, format) whose export
+     and run both worked, as `bilstm export` does: a reload onto another backend is that backend's export
+     of the same .keras file. Its JSON (route, worst errors, precision, the failures of the routes before it,
+     each with its one-line cause and upstream link) is written atomically as soon as the model's runs end.
+`resume=True` reuses a cell, export or run whose JSON is complete and was made by the same package versions;
+anything else is redone. Then docs/export.md's matrix section and README's routes section are rendered
+from the cell files, between their markers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from keras_impl.export.formats import ARTIFACT_NAME, FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BASE_SPEC = {"timesteps": 6, "features": 3, "units": 5}
+# model name -> ModelSpec options over BASE_SPEC (bidirectional LSTM, concat, unless said).
+MODELS = {
+    "sum": {"merge_mode": "sum"},
+    "mul": {"merge_mode": "mul"},
+    "concat": {"merge_mode": "concat"},
+    "ave": {"merge_mode": "ave"},
+    "go_backwards": {"direction": "backward"},
+    "Masking": {"mask_value": 0.0},
+    "stacked": {"units": [5, 4]},
+    "GRU": {"cell": "gru"},
+    "SimpleRNN": {"cell": "simple_rnn"},
+}
+WEIGHT_SEED = 12
+INPUT_SEED = 0
+EXPORT_TIMEOUT_S = 600     # one export in the child; past it, the export is a failure
+BACKEND_TIMEOUT_S = 3600   # one child: every export of one model on one backend
+RUN_TIMEOUT_S = 900        # one artifact in its runtime, every input set (torch.export.load of the stacked
+                           # model alone took 178 s on 2 busy cores)
+RUN_PARALLEL = 3           # runtime processes at once (each mostly waits on its runtime's import)
+DEFAULT_OUT = Path("results/export-matrix")
+DOC = Path("docs/export.md")
+README = Path("README.md")
+MATRIX_MARKERS = ("<!-- export-matrix:begin (bilstm export --matrix writes this section) -->",
+                  "<!-- export-matrix:end -->")
+ROUTES_MARKERS = ("<!-- export-routes:begin (bilstm export --matrix writes this section) -->",
+                  "<!-- export-routes:end -->")
+VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnxruntime", "onnx", "tf2onnx", "openvino",
+             "ai-edge-litert", "numpy")
+
+
+def versions() -> dict:
+    """The installed versions a result depends on; a resumed run reuses only what the same versions made."""
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def check_selection(backends, formats, models) -> tuple[tuple, tuple, tuple]:
+    """The selection as tuples in the matrix's order; ValueError naming the argument on an unknown name."""
+    chosen = []
+    for name, given, known in (("backends", backends, BACKENDS), ("formats", formats, FORMATS),
+                               ("models", models, tuple(MODELS))):
+        given = known if given is None else tuple(given)
+        unknown = [g for g in given if g not in known]
+        if unknown or not given:
+            raise ValueError(f"{name} must be a non-empty selection of {', '.join(known)}, got {list(given)!r}")
+        chosen.append(tuple(k for k in known if k in given))
+    return tuple(chosen)
+
+
+def progress(message: str) -> None:
+    print(f"bilstm export --matrix: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the files: one folder per model
+def model_dir(out: Path, model: str) -> Path:
+    return out / "models" / model
+
+
+def export_dir(out: Path, model: str, backend: str, fmt: str, method: str) -> Path:
+    return model_dir(out, model) / f"{backend}-{fmt}-{method}"
+
+
+def cell_path(out: Path, source: str, fmt: str, model: str) -> Path:
+    return out / "cells" / f"{source}-{fmt}-{model}.json"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _reusable(record, expected_key: dict, current_versions: dict, required: tuple) -> bool:
+    """A stored result is reused only when it is for the same thing, made by the same versions, and complete."""
+    return (isinstance(record, dict) and record.get("key") == expected_key
+            and record.get("versions") == current_versions and all(k in record for k in required))
+
+
+# ---------------------------------------------------------------- step 2: the exports, in a Keras child
+def _export_jobs(out: Path, model: str, backend: str, formats, resume: bool, current_versions: dict) -> list:
+    """The worker jobs still to do for one model on one backend (a reusable earlier export is kept)."""
+    from keras_impl.export.routes import ON_BACKEND
+    jobs = []
+    for fmt in formats:
+        for method in ON_BACKEND[fmt][backend]:
+            folder = export_dir(out, model, backend, fmt, method)
+            key = {"model": model, "backend": backend, "format": fmt, "method": method}
+            stored = _read_json(folder / "export.json")
+            if resume and _reusable(stored, key, current_versions, ("ok",)) and (
+                    not stored["ok"] or ((folder / ARTIFACT_NAME[fmt]).exists()
+                                         and (folder / "predictions.npz").is_file())):
+                continue
+            jobs.append({"key": key, "model": str(model_dir(out, model) / "model.keras"), "format": fmt,
+                         "method": method, "artifact": str(folder / ARTIFACT_NAME[fmt]), "dynamic_batch": True,
+                         "predictions": str(folder / "predictions.npz"), "seed": INPUT_SEED,
+                         "result": str(folder / "worker.json"), "record": str(folder / "export.json")})
+    return jobs
+
+
+def _child_env(backend: str) -> dict:
+    root = str(Path(__file__).resolve().parents[2])  # the child imports this same copy of keras_impl
+    python_path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="3",
+                PYTHONWARNINGS="ignore")
+
+
+def _run_child(backend: str, task: dict, task_path: Path) -> str | None:
+    """Run this module as a Keras child on `backend`; None when it finished, else why it did not."""
+    from keras_impl.files import atomic_write_json
+    atomic_write_json(task_path, task)
+    try:
+        # The child's progress lines (stdout) go straight to this process's stderr; its stderr is kept for a failure.
+        done = subprocess.run([sys.executable, "-m", "keras_impl.export.matrix", str(task_path)],
+                              env=_child_env(backend), stdout=sys.stderr, stderr=subprocess.PIPE, text=True,
+                              timeout=BACKEND_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"the {backend} export process ran past {BACKEND_TIMEOUT_S} s"
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.split())[-300:]
+        return f"the {backend} export process stopped (exit {done.returncode}): {tail}"
+    return None
+
+
+def set_random_weights(model, seed: int) -> None:
+    """Random, non-zero, non-symmetric weights and biases (Keras's initializers zero the biases)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(0.6 * rng.standard_normal(w.shape)).astype(w.dtype) for w in model.get_weights()])
+
+
+def child_main(task_path: str) -> int:
+    """In a Keras process (KERAS_BACKEND fixed): build the task's model if asked, then each export job."""
+    task = json.loads(Path(task_path).read_text(encoding="utf-8"))
+    import keras
+
+    from keras_impl.export import worker
+    from keras_impl.files import atomic_write_json
+    from keras_impl.models import build_model
+    from reference import ModelSpec
+
+    backend = keras.backend.backend()
+    for build in task.get("build") or []:
+        spec = dict(build["spec"])
+        if isinstance(spec.get("units"), list):
+            spec["units"] = tuple(spec["units"])
+        model = build_model(ModelSpec(**spec))
+        set_random_weights(model, build["seed"])
+        path = Path(build["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.keras")  # a whole file or none: renamed into place when saved
+        model.save(tmp)
+        os.replace(tmp, path)
+        print(f"  built {build['key']['model']} on {backend}", flush=True)
+    for job in task.get("exports", []):
+        Path(job["artifact"]).parent.mkdir(parents=True, exist_ok=True)
+        job_path = Path(job["result"]).with_name("job.json")
+        atomic_write_json(job_path, {k: v for k, v in job.items() if k not in ("key", "record")})
+        t0 = time.perf_counter()
+        signal.signal(signal.SIGALRM, _timeout)
+        signal.alarm(EXPORT_TIMEOUT_S)
+        try:
+            worker.main([str(job_path)])
+            result = _read_json(Path(job["result"])) or {"ok": False, "error": "the worker wrote no result"}
+        except Exception as exc:  # an export that broke the worker itself: a failure of this cell, not of the run
+            result = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
+        finally:
+            signal.alarm(0)
+        record = {"key": job["key"], "versions": task["versions"], "backend": backend,
+                  "seconds": round(time.perf_counter() - t0, 1), **result}
+        atomic_write_json(Path(job["record"]), record)
+        status = "exported" if result.get("ok") else f"failed: {str(result.get('error') or result.get('refused'))[:160]}"
+        print(f"  {job['key']['model']}: {job['format']} on {backend} ({job['method']}) {status}", flush=True)
+    return 0
+
+
+def _timeout(signum, frame):
+    raise TimeoutError(f"the export ran past {EXPORT_TIMEOUT_S} s")
+
+
+# ---------------------------------------------------------------- step 3: each artifact in its runtime
+def _run_artifact(out: Path, model: str, backend: str, fmt: str, method: str, current_versions: dict) -> dict:
+    """The artifact of one export, run in its runtime and compared; stored as run.json in its folder."""
+    from keras_impl.export.runtimes import run_sets_in_subprocess
+    from keras_impl.export.verify import compare, unpack
+    from keras_impl.files import atomic_write_json
+    folder = export_dir(out, model, backend, fmt, method)
+    key = {"model": model, "backend": backend, "format": fmt, "method": method}
+    with np.load(folder / "predictions.npz", allow_pickle=False) as arrays:
+        sets = unpack(arrays)
+    record = {"key": key, "versions": current_versions}
+    precisions = ("float32", "native") if fmt == "openvino" else ("float32",)
+    for precision in precisions:
+        started = time.perf_counter()
+        try:
+            outputs, ran = run_sets_in_subprocess(fmt, folder / ARTIFACT_NAME[fmt], [s["inputs"] for s in sets],
+                                                  precision=precision, timeout_s=RUN_TIMEOUT_S)
+        except (ArtifactRunError, RuntimeUnavailable) as exc:
+            record.update(ok=False, error=f"{RUNTIME_PACKAGE[fmt]}: {exc}", error_kind=type(exc).__name__)
+            break
+        result = compare(sets, outputs, backend=backend, ran_precision=ran)
+        record[precision] = {k: result[k] for k in ("worst_vs_oracle", "worst_vs_keras", "worst_keras_vs_oracle",
+                                                    "ran_precision", "verdict", "bounds")}
+        record[precision]["shapes"] = [r["inputs"] for r in result["sets"]]
+        record[precision]["seconds"] = round(time.perf_counter() - started, 1)  # load and every set
+    else:
+        record["ok"] = True
+    atomic_write_json(folder / "run.json", record)
+    return record
+
+
+def _run_artifacts(out: Path, model: str, formats, resume: bool, current: dict) -> int:
+    """Every artifact of the model (a route may reload onto any backend), RUN_PARALLEL runtime processes at
+    once; returns how many ran (rather than reused)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_impl.export.routes import ON_BACKEND
+    exported = [(backend, fmt, method) for backend in BACKENDS for fmt in formats
+                for method in ON_BACKEND[fmt][backend]
+                if (_read_json(export_dir(out, model, backend, fmt, method) / "export.json") or {}).get("ok")]
+    key = lambda e: {"model": model, "backend": e[0], "format": e[1], "method": e[2]}  # noqa: E731
+    to_run = [e for e in exported if not (resume and _reusable(
+        _read_json(export_dir(out, model, *e) / "run.json"), key(e), current, ("ok",)))]
+    with ThreadPoolExecutor(max_workers=RUN_PARALLEL) as pool:
+        list(pool.map(lambda e: _run_artifact(out, model, *e, current), to_run))
+    return len(to_run)
+
+
+# ---------------------------------------------------------------- step 4: the cells
+def compose_cell(out: Path, source: str, fmt: str, model: str, current_versions: dict) -> dict:
+    """The cell: the first route (routes.routes order) whose export and run both worked, and every failure
+    before it."""
+    from keras_impl.export.routes import routes
+    cell = {"key": {"source": source, "format": fmt, "model": model}, "versions": current_versions,
+            "failures": [], "status": "no route"}
+    for route in routes(source, fmt, installed=BACKENDS):
+        folder = export_dir(out, model, route.backend, fmt, route.method)
+        exported = _read_json(folder / "export.json") or {"ok": False, "error": "not exported"}
+        if not exported.get("ok"):
+            cell["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "export",
+                                     "error": exported.get("error") or exported.get("refused"),
+                                     "upstream": exported.get("upstream")})
+            continue
+        ran = _read_json(folder / "run.json") or {"ok": False, "error": "not run"}
+        if not ran.get("ok"):
+            cell["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "run",
+                                     "error": ran.get("error"),
+                                     "upstream": None})
+            continue
+        info = exported["export"]
+        cell.update(status=ran["float32"]["verdict"], route=route.describe(), route_backend=route.backend,
+                    method=route.method, reloaded=route.reload, dynamic_batch=info["dynamic_batch"],
+                    notes=info["notes"], float32=ran["float32"], native=ran.get("native"),
+                    worst_vs_oracle=ran["float32"]["worst_vs_oracle"],
+                    worst_vs_keras=ran["float32"]["worst_vs_keras"],
+                    ran_precision=ran["float32"]["ran_precision"])
+        break
+    return cell
+
+
+def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, resume: bool = False,
+               render: bool = True, doc: Path = DOC, readme: Path = README) -> dict:
+    """Run (or, with resume, finish) the matrix into `out`; returns {"cells": [...], "counts": {...}}.
+
+    The expensive parts, exports and runs, are reused on resume when their records check out; the cells are
+    always composed again from those records (cheap), so a cell never outlives what it was made from.
+    """
+    backends, formats, models = check_selection(backends, formats, models)
+    from keras_impl.files import atomic_write_json
+    out = Path(out)
+    current = versions()
+    cells = []
+    t_start = time.perf_counter()
+    _build_models(out, models, resume, current)
+    for model in models:
+        redone = _export_model(out, model, formats, resume, current)
+        redone += _run_artifacts(out, model, formats, resume, current)
+        for source in backends:
+            for fmt in formats:
+                cell = compose_cell(out, source, fmt, model, current)
+                atomic_write_json(cell_path(out, source, fmt, model), cell)
+                cells.append(cell)
+                progress(f"[{len(cells)}/{len(models) * len(backends) * len(formats)}] {model} from {source} "
+                         f"to {fmt}: {describe_cell(cell)} ({'measured' if redone else 'reused'}, "
+                         f"{time.perf_counter() - t_start:.0f} s)")
+    if render:
+        render_docs(cells, doc=doc, readme=readme)
+    return {"cells": cells, "counts": dict(Counter(c["status"] for c in cells))}
+
+
+def _build_models(out: Path, models, resume: bool, current: dict) -> None:
+    """Each model's .keras file, built in one Keras child (reused on resume when the same spec and versions
+    made it); an export made from an older file is dropped."""
+    builds = []
+    for model in models:
+        spec = {**BASE_SPEC, **MODELS[model]}
+        key = {"model": model, "spec": spec, "seed": WEIGHT_SEED}
+        model_file = model_dir(out, model) / "model.keras"
+        if resume and model_file.is_file() and _reusable(_read_json(model_dir(out, model) / "build.json"), key,
+                                                         current, ()):
+            continue
+        for stale in list(model_dir(out, model).glob("*/export.json")) + list(model_dir(out, model).glob("*/run.json")):
+            stale.unlink()
+        builds.append({"key": key, "spec": spec, "seed": WEIGHT_SEED, "path": str(model_file)})
+    if not builds:
+        return
+    progress(f"building {len(builds)} model(s): {', '.join(b['key']['model'] for b in builds)}")
+    out.mkdir(parents=True, exist_ok=True)
+    failure = _run_child("jax", {"build": builds, "exports": [], "versions": current}, out / ".task-build.json")
+    from keras_impl.files import atomic_write_json
+    for b in builds:
+        if failure or not Path(b["path"]).is_file():
+            raise RuntimeError(f"cannot build the {b['key']['model']} model: {failure}")
+        atomic_write_json(model_dir(out, b["key"]["model"]) / "build.json", {"key": b["key"], "versions": current})
+
+
+def _export_model(out: Path, model: str, formats, resume: bool, current: dict) -> None:
+    """Export the model's .keras on every backend at once, each backend one Keras child."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_impl.files import atomic_write_json
+    tasks = {}
+    for backend in BACKENDS:
+        jobs = _export_jobs(out, model, backend, formats, resume, current)
+        if jobs:
+            tasks[backend] = jobs
+    if not tasks:
+        return 0
+    for jobs in tasks.values():
+        for job in jobs:  # a run of an artifact about to be replaced is stale
+            Path(job["record"]).with_name("run.json").unlink(missing_ok=True)
+    progress(f"{model}: " + ", ".join(f"{len(jobs)} export(s) on {b}" for b, jobs in tasks.items()))
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        failures = dict(zip(tasks, pool.map(
+            lambda b: _run_child(b, {"build": None, "exports": tasks[b], "versions": current},
+                                 model_dir(out, model) / f".task-{b}.json"), tasks)))
+    for backend, failure in failures.items():
+        if failure:  # the exports it did not reach are recorded as failures of their cells, not of the run
+            for job in tasks[backend]:
+                if not Path(job["record"]).is_file():
+                    atomic_write_json(Path(job["record"]), {"key": job["key"], "versions": current, "ok": False,
+                                                            "error": failure})
+    return sum(len(jobs) for jobs in tasks.values())
+
+
+# ---------------------------------------------------------------- rendering
+def _fmt_error(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "inf"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def describe_cell(cell: dict) -> str:
+    if cell["status"] == "no route":
+        last = cell["failures"][-1] if cell["failures"] else {"error": "no route planned"}
+        return f"no route ({len(cell['failures'])} tried; last: {str(last['error'])[:120]})"
+    native = cell.get("native")
+    extra = (f"; native {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
+             if native and native.get("ran_precision") != "float32" else "")
+    return (f"{cell['status']} via {cell['route']}: {_fmt_error(cell['worst_vs_oracle'])} vs oracle, "
+            f"{_fmt_error(cell['worst_vs_keras'])} vs Keras{extra}")
+
+
+def short_cause(error: str) -> str:
+    """A failure's one-line cause: the exporter's stated cause where it gave one, else the upstream error."""
+    error = " ".join(str(error).split())
+    found = re.search(r"\(cause: (.*)\)\s*$", error)
+    text = found.group(1) if found else error
+    return text if len(text) <= 220 else text[:217] + "..."
+
+
+def _backend_short(backend: str) -> str:
+    return {"tensorflow": "tf", "jax": "jax", "torch": "torch"}[backend]
+
+
+def render_matrix_section(cells: list[dict]) -> str:
+    """The markdown between docs/export.md's matrix markers: the table, then the footnoted causes."""
+    causes: dict[str, int] = {}
+    links: dict[int, str | None] = {}
+
+    def note(failure) -> str:
+        cause = f"{failure['stage']}: {short_cause(failure['error'])}"
+        if cause not in causes:
+            causes[cause] = len(causes) + 1
+            links[causes[cause]] = failure.get("upstream")
+        return f"{_backend_short(failure['route_backend'])}[{causes[cause]}]"
+
+    by_key = {(c["key"]["source"], c["key"]["format"], c["key"]["model"]): c for c in cells}
+    sources = [b for b in BACKENDS if any(k[0] == b for k in by_key)]
+    formats = [f for f in FORMATS if any(k[1] == f for k in by_key)]
+    models = [m for m in MODELS if any(k[2] == m for k in by_key)]
+    lines = ["| source | model | " + " | ".join(formats) + " |", "|---|---|" + "---|" * len(formats)]
+    for source in sources:
+        for model in models:
+            entries = []
+            for fmt in formats:
+                cell = by_key.get((source, fmt, model))
+                if cell is None:
+                    entries.append("")
+                    continue
+                failed = " ".join(note(f) for f in cell["failures"])
+                if cell["status"] == "no route":
+                    entries.append(f"✗ {failed}")
+                    continue
+                text = f"{_fmt_error(cell['worst_vs_oracle'])} / {_fmt_error(cell['worst_vs_keras'])}"
+                if cell["reloaded"]:
+                    text += f" ↻{_backend_short(cell['route_backend'])}"
+                if not cell["dynamic_batch"]:
+                    text += " b1"
+                native = cell.get("native")
+                if native and native["ran_precision"] != "float32":
+                    text += f"; {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
+                if cell["status"] != "pass":
+                    text = f"**{cell['status']}** {text}"
+                entries.append(f"{failed} {text}".strip())
+            lines.append(f"| {source} | {model} | " + " | ".join(entries) + " |")
+    counts = Counter(c["status"] for c in cells)
+    ran = [c for c in cells if c["status"] != "no route"]
+    worst = max((c["worst_vs_oracle"] for c in ran), default=0.0)
+    worst_keras = max((c["worst_vs_keras"] for c in ran), default=0.0)
+    head = [f"{len(cells)} cells: {counts.get('pass', 0)} pass, {counts.get('FAIL', 0)} outside a bound, "
+            f"{counts.get('no route', 0)} with no working route. Worst error of an artifact that ran: "
+            f"{_fmt_error(worst)} against the oracle, {_fmt_error(worst_keras)} against Keras (float32).", "",
+            "Each entry: worst absolute error against the oracle / against Keras over three input sets "
+            "(batches 1, 3, 7; one sequence a call where the batch is static), float32; `↻tf` the .keras "
+            "reloaded and exported on that backend, since the source backend's own route failed; `b1` a "
+            "static batch of 1; `tf[n]` the route through that backend failed first, for cause n below (routes "
+            "are tried in keras_impl/export/routes.py's order); ✗ no route works. Against Keras means the Keras "
+            "model of the backend that exported.", ""]
+    foot = ["", "Causes (the stage that failed, export or run, then the exporter's stated cause or the upstream "
+                "error, in one line):", ""]
+    for cause, n in causes.items():
+        link = f" ({links[n]})" if links[n] else ""
+        foot.append(f"{n}. {cause}{link}")
+    versions_line = cells[0]["versions"] if cells else {}
+    stamp = ", ".join(f"{k} {v}" for k, v in versions_line.items() if v)
+    return "\n".join(head + lines + foot + ["", f"Measured with {stamp}."])
+
+
+def render_routes_section(cells: list[dict]) -> str:
+    """The README's table: from each source backend to each format, the route the matrix found."""
+    by_pair: dict[tuple, list] = {}
+    for c in cells:
+        by_pair.setdefault((c["key"]["source"], c["key"]["format"]), []).append(c)
+    sources = [b for b in BACKENDS if any(k[0] == b for k in by_pair)]
+    formats = [f for f in FORMATS if any(k[1] == f for k in by_pair)]
+    lines = ["| from \\ to | " + " | ".join(formats) + " |", "|---|" + "---|" * len(formats)]
+    for source in sources:
+        entries = []
+        for fmt in formats:
+            group = by_pair.get((source, fmt), [])
+            taken = Counter(_route_label(c) for c in group)
+            common, _ = taken.most_common(1)[0] if taken else ("", 0)
+            exceptions = sorted({f"{c['key']['model']}: {_route_label(c)}" for c in group
+                                 if _route_label(c) != common})
+            entries.append(common + (f" ({'; '.join(exceptions)})" if exceptions else ""))
+        lines.append(f"| {source} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def _route_label(cell: dict) -> str:
+    if cell["status"] == "no route":
+        return "none works"
+    where = f"reload on {cell['route_backend']}" if cell["reloaded"] else "direct"
+    return where + (", batch 1" if not cell["dynamic_batch"] else "")
+
+
+def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
+    """`text` with the part between the markers replaced by `body` (the markers appended if absent)."""
+    begin, end = markers
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        return before + block + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def render_docs(cells: list[dict], *, doc: Path = DOC, readme: Path = README) -> None:
+    from keras_impl.files import atomic_write_text
+    doc, readme = Path(doc), Path(readme)
+    doc_text = doc.read_text(encoding="utf-8") if doc.exists() else "# Deployment parity\n"
+    atomic_write_text(doc, replace_section(doc_text, MATRIX_MARKERS, render_matrix_section(cells)))
+    if readme.exists():
+        atomic_write_text(readme, replace_section(readme.read_text(encoding="utf-8"), ROUTES_MARKERS,
+                                                  render_routes_section(cells)))
+
+
+def run_command(args) -> int:
+    """`bilstm export --matrix [--resume] [--out FOLDER]`: the whole matrix; 0 when every cell that has a
+    route is within bounds, 1 when one is outside."""
+    out = Path(args.out) if getattr(args, "out", None) else DEFAULT_OUT
+    result = run_matrix(out, resume=bool(getattr(args, "resume", False)))
+    counts = result["counts"]
+    print(f"bilstm export --matrix: {sum(counts.values())} cells: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+          + f"; docs/export.md and README.md updated; cells in {out}/cells")
+    return 1 if counts.get("FAIL") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1]))

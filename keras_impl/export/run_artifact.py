@@ -1,0 +1,83 @@
+"""The process that runs one artifact in its runtime, and cannot import Keras.
+
+    python -m keras_impl.export.run_artifact FORMAT ARTIFACT INPUTS.npz OUTPUTS.npz [--precision float32|native]
+
+A deployment runs an artifact without Keras; so does this process. Keras is blocked before anything else is
+imported: TensorFlow's own `import tensorflow` would otherwise import it (tensorflow/_api/v2/compat/v1
+looks Keras up for tf.keras), and a runtime that quietly needed Keras would pass here and fail in
+deployment. INPUTS.npz holds s{set}_{input} for one or more input sets, inputs in the model's order; the outputs go to
+OUTPUTS.npz the same way (s{set}_{output}); the artifact is loaded once for every set. The last line on stdout is JSON: {"ran_precision": ...} or {"error": one line, "kind": class name}.
+Exit status 0 when it ran, 1 when the runtime failed, 2 on a bad command line. keras_impl.export.runtimes
+.run_in_subprocess is its caller.
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+
+
+class _KerasBlocked:
+    """A loader that refuses to execute Keras, so `import keras` raises ImportError."""
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise ImportError("the artifact runner never imports Keras", name=module.__name__)
+
+
+class _BlockKeras:
+    """A meta-path finder answering for keras and keras.*: a spec without an origin, so TensorFlow's
+    importlib.util.find_spec("keras") lookups see no Keras to load, and a real import gets ImportError."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "keras" or name.startswith("keras."):
+            return importlib.machinery.ModuleSpec(name, _KerasBlocked(), origin=None)
+        return None
+
+
+def block_keras() -> None:
+    if "keras" in sys.modules:
+        raise RuntimeError("Keras was imported before the artifact runner could block it")
+    sys.meta_path.insert(0, _BlockKeras())
+
+
+def main(argv=None) -> int:
+    block_keras()
+    import argparse
+    import json
+
+    import numpy as np
+
+    from keras_impl.export.formats import FORMATS, ArtifactRunError, RuntimeUnavailable
+    from keras_impl.export.runtimes import PRECISIONS, one_line, pack_sets, run_artifact, unpack_sets
+
+    parser = argparse.ArgumentParser(prog="python -m keras_impl.export.run_artifact")
+    parser.add_argument("format", choices=FORMATS)
+    parser.add_argument("artifact")
+    parser.add_argument("inputs", help="an .npz file: s{set}_{input}, inputs in the model's order")
+    parser.add_argument("outputs", help="where the outputs go, an .npz file")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    args = parser.parse_args(argv)
+
+    with np.load(args.inputs, allow_pickle=False) as stored:
+        input_sets = unpack_sets(stored)
+    try:
+        outputs, ran = [], set()
+        for inputs in input_sets:
+            got, ran_precision = run_artifact(args.format, args.artifact, inputs, precision=args.precision)
+            outputs.append(got)
+            ran.add(ran_precision)
+    except (ArtifactRunError, RuntimeUnavailable) as exc:
+        print(json.dumps({"error": str(exc), "kind": type(exc).__name__}), flush=True)
+        return 1
+    except (TypeError, ValueError) as exc:  # a bad argument reached run_artifact's checks
+        print(json.dumps({"error": one_line(exc), "kind": "ArtifactRunError"}), flush=True)
+        return 1
+    np.savez(args.outputs, **pack_sets(outputs))
+    print(json.dumps({"ran_precision": "+".join(sorted(ran))}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

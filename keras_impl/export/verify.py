@@ -1,0 +1,118 @@
+"""An exported artifact against Keras and against the NumPy oracle, on inputs of several shapes.
+
+Two halves, in two processes:
+
+``input_sets`` and ``expected_outputs`` run in the worker (a Keras process): inputs drawn to fit the model
+by ``keras_impl/verify/inputs.py`` (token ids with trailing padding for an ``Embedding(mask_zero=True)``,
+padded rows for a ``Masking`` layer, lengths varying over the batch), at several batch sizes (``BATCHES``;
+one sequence a call, three times, for a static-batch artifact) and, where the model's time axis is free,
+several sequence lengths (``TIMESTEPS``); then Keras's and the oracle's outputs for each set.
+
+``compare`` runs in the parent (no Keras): the artifact's outputs, from its own runtime, against both.
+Errors are ``max |artifact - expected|``, allowed ``bound * max(1, max |oracle|)`` as ``bilstm verify``
+applies its bound; the bounds are ``keras_impl/parity/tolerances.bound``: "output" (float32) against the
+oracle, "artifact" against Keras. A runtime that ran in another precision than float32 (OpenVINO's bfloat16
+default on CPUs that have it) is named in the report and still judged against the float32 bounds: its
+verdict fails unless ``--precision float32`` makes it compute in float32.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BATCHES = (1, 3, 7)
+TIMESTEPS = (8, 3, 12)   # one per set, where the model's time axis is free (None)
+SEED = 0
+
+
+def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch: int = 1) -> list[dict]:
+    """``[{"inputs": [arrays], "about": [...]}]``: the sets the artifact runs on (call in a Keras process)."""
+    from keras_impl.verify.inputs import draw_inputs
+    free_time = any(shape and shape[0] is None for shape in described.input_shapes.values())
+    sets = []
+    if dynamic_batch:
+        for k, batch in enumerate(BATCHES):
+            arrays, about = draw_inputs(described, described.keras_layers, batch,
+                                        TIMESTEPS[k] if free_time else None, seed + k)
+            sets.append({"inputs": arrays, "about": about})
+        return sets
+    # A static batch: rows of one drawn batch, one call each, so padding still varies between calls.
+    for k in range(len(BATCHES)):
+        arrays, about = draw_inputs(described, described.keras_layers, len(BATCHES) * static_batch,
+                                    TIMESTEPS[k] if free_time else None, seed + k)
+        rows = slice(k * static_batch, (k + 1) * static_batch)
+        sets.append({"inputs": [a[rows] for a in arrays],
+                     "about": [{**a, "shape": [static_batch] + a["shape"][1:],
+                                "drawn": f"rows {rows.start}..{rows.stop - 1} of: {a['drawn']}"} for a in about]})
+    return sets
+
+
+def expected_outputs(model, described, inputs) -> tuple[list, list]:
+    """``(Keras outputs, oracle outputs)`` for one set, in the model's output order (call in a Keras process)."""
+    from reference.layers import graph_forward
+    out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+    from keras import ops  # np.asarray fails on a torch tensor that requires grad (a loaded model's output)
+    keras_out = [ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+    oracle = graph_forward(described.graph, inputs)
+    return keras_out, [oracle[name][0] for name in described.graph.outputs]
+
+
+PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle"}  # .npz key stem -> set key
+
+
+def pack(sets: list[dict]) -> dict:
+    """The sets as flat NumPy arrays for an .npz: set{k}_input{i}, set{k}_keras{j}, set{k}_oracle{j}."""
+    return {f"set{k}_{stem}{i}": np.asarray(a)
+            for k, s in enumerate(sets) for stem, key in PACKED.items() for i, a in enumerate(s[key])}
+
+
+def unpack(arrays) -> list[dict]:
+    """``pack``'s inverse: ``[{"inputs", "keras", "oracle"}]`` in set order."""
+    sets: dict[int, dict] = {}
+    for name in arrays.keys():
+        head, _, tail = name.partition("_")
+        stem = tail.rstrip("0123456789")
+        by_index = sets.setdefault(int(head[3:]), {key: {} for key in PACKED.values()})[PACKED[stem]]
+        by_index[int(tail[len(stem):])] = np.asarray(arrays[name])
+    return [{key: [d[i] for i in sorted(d)] for key, d in sets[k].items()} for k in sorted(sets)]
+
+
+def _errors(actual, expected) -> tuple[float, float]:
+    """``(max |actual - expected|, max |expected|)``; a shape mismatch is an infinite error."""
+    from keras_impl.verify.compare import worst_errors
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    if actual.shape != expected.shape:
+        return float("inf"), float(np.max(np.abs(expected), initial=0.0))
+    worst, _, size = worst_errors(actual, expected)
+    return worst, size
+
+
+def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran_precision: str) -> dict:
+    """The verdict for one artifact: worst errors against the oracle and Keras over every set and output."""
+    from keras_impl.parity.tolerances import bound
+    oracle_bound, keras_bound = bound("output", "float32", backend), bound("artifact", "float32", backend)
+    rows = []
+    for k, (s, outs) in enumerate(zip(sets, artifact_outputs)):
+        if len(outs) != len(s["oracle"]):
+            raise ValueError(f"set {k}: the artifact gave {len(outs)} outputs, the model has {len(s['oracle'])}")
+        for j, (got, keras_out, oracle_out) in enumerate(zip(outs, s["keras"], s["oracle"])):
+            vs_oracle, size = _errors(got, oracle_out)
+            vs_keras, _ = _errors(got, keras_out)
+            keras_vs_oracle, _ = _errors(keras_out, oracle_out)
+            scale = max(1.0, size)
+            ok = vs_oracle <= oracle_bound.value * scale and vs_keras <= keras_bound.value * scale
+            rows.append({"set": k, "output": j, "shape": list(np.shape(got)),
+                         "expected_shape": list(np.shape(oracle_out)),
+                         "inputs": [list(np.shape(x)) for x in s["inputs"]],
+                         "vs_oracle": vs_oracle, "vs_keras": vs_keras, "keras_vs_oracle": keras_vs_oracle,
+                         "scale": scale, "verdict": "pass" if ok else "FAIL"})
+    worst = lambda key: max((r[key] for r in rows), default=0.0)  # noqa: E731
+    notes = []
+    if ran_precision != "float32":
+        notes.append(f"the runtime computed in {ran_precision}, not float32 (its default here); judged against "
+                     f"the float32 bounds: --precision float32 asks it for float32")
+    return {"sets": rows, "worst_vs_oracle": worst("vs_oracle"), "worst_vs_keras": worst("vs_keras"),
+            "worst_keras_vs_oracle": worst("keras_vs_oracle"), "ran_precision": ran_precision,
+            "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,
+                       "kind": "abs, scaled by max(1, max |oracle output|)"},
+            "notes": notes, "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}

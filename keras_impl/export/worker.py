@@ -1,0 +1,93 @@
+"""``python -m keras_impl.export.worker JOB.json``: one Keras process, one backend (``KERAS_BACKEND``), one job.
+
+``bilstm export`` never imports Keras itself: every step that needs Keras runs here, on the backend
+the route names, and leaves its results in files the parent reads.
+
+The job (JSON):
+    build       optional: ``{"spec": ModelSpec keyword arguments, "seed": int}`` builds that model with
+                random weights and saves it at ``model`` (nothing else is done)
+    model       the model file (.keras / .h5), loaded with Keras's safe mode (keras_impl/verify/load.py:
+                a Lambda, a custom class or a layer the oracle lacks is refused by name)
+    format, method, artifact, dynamic_batch     the export (exporters.export_model)
+    predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
+    result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
+
+Exit status: 0 done; 2 the model was refused or the export failed (``result`` says why, in one line).
+Every file is written atomically (keras_impl/files.py).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _build(job: dict) -> dict:
+    from keras_impl import build_model
+    from reference import ModelSpec
+    spec = dict(job["build"]["spec"])
+    if isinstance(spec.get("units"), list):
+        spec["units"] = tuple(spec["units"])
+    model = build_model(ModelSpec(**spec), seed=job["build"]["seed"])
+    model.save(job["model"])
+    return {"ok": True, "built": job["model"]}
+
+
+def _export(job: dict) -> dict:
+    from keras_impl.files import atomic_write_bytes
+    from keras_impl.verify.describe import describe_model
+    from keras_impl.verify.load import load_model
+
+    from .exporters import export_model
+    from .verify import expected_outputs, input_sets, pack
+
+    model, _, saved_by = load_model(Path(job["model"]))
+    described = describe_model(model)  # refuses, by name, what the oracle cannot compute
+    info = export_model(model, job["format"], job["artifact"], dynamic_batch=job["dynamic_batch"],
+                        method=job["method"])
+    result = {"ok": True, "export": info, "saved_by": saved_by}
+    if job.get("predictions"):
+        from .exporters import STATIC_BATCH
+        sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
+                          static_batch=STATIC_BATCH)
+        for s in sets:
+            s["keras"], s["oracle"] = expected_outputs(model, described, s["inputs"])
+        buffer = io.BytesIO()
+        np.savez(buffer, **pack(sets))
+        atomic_write_bytes(Path(job["predictions"]), buffer.getvalue())
+        result["sets"] = [s["about"] for s in sets]
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m keras_impl.export.worker JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines off the parent's stderr
+    import keras
+
+    from keras_impl.backend import set_tf32
+    from keras_impl.files import atomic_write_json
+    from keras_impl.verify.load import VerifyRefusal
+
+    from .formats import ExportError
+    set_tf32(keras.backend.backend(), False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
+    try:
+        result = _build(job) if job.get("build") else _export(job)
+        code = 0
+    except VerifyRefusal as exc:
+        result, code = {"ok": False, "refused": str(exc)}, 2
+    except ExportError as exc:
+        result, code = {"ok": False, "error": str(exc), "route": exc.route, "upstream": exc.upstream}, 2
+    result["backend"] = keras.backend.backend()
+    atomic_write_json(Path(job["result"]), result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
