@@ -22,7 +22,7 @@ ORACLE_TESTS := parity_tests/test_oracle_self.py parity_tests/test_gradcheck.py 
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e ".[all,export,test]"
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[all,export,test]"
 	touch $@
 
 venv: $(VENV)/.installed

@@ -267,6 +267,23 @@ def test_sections_replace_only_between_markers():
 
 
 @backend_independent
+def test_tables_go_to_the_results_folder_and_only_into_files_that_hold_the_markers(tmp_path):
+    """Run from another folder, --matrix once appended its tables to whatever README.md was there."""
+    _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
+    cells = [matrix.compose_cell(tmp_path, "tensorflow", "onnx", "sum", VERSIONS)]
+    theirs, ours = tmp_path / "README.md", tmp_path / "export.md.in"
+    theirs.write_text("# Someone else's project\n")
+    ours.write_text("# Deployment parity\n" + "\n".join(matrix.MATRIX_MARKERS) + "\nkept\n")
+    out = tmp_path / "results"
+    written = matrix.render_docs(cells, out=out, doc=ours, readme=theirs)
+    assert theirs.read_text() == "# Someone else's project\n"
+    assert "| tensorflow | sum | 3.0e-08" in ours.read_text() and ours.read_text().endswith("kept\n")
+    assert "| tensorflow | direct |" in (out / "routes.md").read_text()
+    assert "| tensorflow | sum | 3.0e-08" in (out / "export.md").read_text()
+    assert sorted(written) == sorted([out / "export.md", out / "routes.md", ours])
+
+
+@backend_independent
 def test_resume_rechecks_what_it_reuses(tmp_path):
     """A record is reused only for the same key, the same versions and when complete; an export whose artifact
     is gone is redone (catches a resume that trusts any file that parses)."""

@@ -11,8 +11,8 @@ return_sequences, return_state, one or two stacked layers,
 five distinct sizes 1..8 for batch, time, features and the units of each
 layer, a mask of random bits (or none), random initial states (or none) and
 a seed for the weights (on JAX the sizes come from small pools: ``JAX_SIZES``).
-200 examples a backend, derandomized and without an
-example database, so every CI run draws the same examples. The bound is
+50 examples a backend by default and 200 more with ``-m slow``, derandomized and
+without an example database, so every CI run draws the same examples. The bound is
 ``FLOAT32_ABS`` times ``max(1, max |oracle output|)``, as ``bilstm verify``'s: the
 unbounded activations (relu, linear) reach values where float32 rounding is
 relative to their size.
@@ -30,6 +30,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -87,10 +88,7 @@ def layer_draws(draw):
     return case, dims, mask, draw(st.integers(0, 2**32 - 1))
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(layer_draws())
-def test_random_layer_stack_matches_the_oracle(draw):
+def check_layer_draw(draw):
     case, dims, mask, seed = draw
     assume(layer_divergence(case, BACKEND, DEVICE) is None)  # a GPU-path prediction only (module docstring)
     assert keras.config.floatx() == "float32"
@@ -99,3 +97,20 @@ def test_random_layer_stack_matches_the_oracle(draw):
     # bound: an LSTM with relu gates reaches 111 in 8 steps, where float32 rounding alone is 5e-5).
     largest = max(float(np.max(np.abs(v), initial=0.0)) for v in expected.values())
     compare.assert_within(expected, actual, FLOAT32_ABS * max(1.0, largest), f"{case.id} {dims}")
+
+
+# The default run: 50 draws (each compiles its own layer stack, so draws dominate this file's time);
+# `-m slow` draws 200 more. derandomize=True: the same draws in every run, different between the two tests.
+@settings(max_examples=50, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(layer_draws())
+def test_random_layer_stack_matches_the_oracle(draw):
+    check_layer_draw(draw)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(layer_draws())
+def test_many_random_layer_stacks_match_the_oracle(draw):
+    check_layer_draw(draw)

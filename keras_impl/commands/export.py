@@ -85,7 +85,7 @@ def add_arguments(parser):
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     parser.add_argument("--matrix", action="store_true", help="instead of one export: every backend x format x "
-                        "model, written to docs/export.md (keras_impl/export/matrix.py; --out: its results folder)")
+                        "model, tables written to --out (and to docs/export.md and README.md in this project's source tree)")
     parser.add_argument("--resume", action="store_true", help="with --matrix: re-check and reuse finished cells")
     named = parser.add_argument_group("a model named by options (random weights), instead of MODEL")
     named.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")

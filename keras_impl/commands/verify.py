@@ -162,7 +162,7 @@ def _report(model, described, path, saved_by, args, user_inputs) -> dict:
     if args.dtype == "float64":
         inputs = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs]
     info = backend_info()
-    b = bound("output", args.dtype, info["backend"])
+    b = bound("verify", args.dtype, info["backend"])
     rows = compare(model, described, inputs, b)
     return {"file": str(path), "saved_by": saved_by, "backend": info["backend"], "device": info["device"],
             "dtype": args.dtype, "seed": None if user_inputs is not None else args.seed, "versions": info,

@@ -325,9 +325,8 @@ def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, res
                 progress(f"[{len(cells)}/{len(models) * len(backends) * len(formats)}] {model} from {source} "
                          f"to {fmt}: {describe_cell(cell)} ({'measured' if redone else 'reused'}, "
                          f"{time.perf_counter() - t_start:.0f} s)")
-    if render:
-        render_docs(cells, doc=doc, readme=readme)
-    return {"cells": cells, "counts": dict(Counter(c["status"] for c in cells))}
+    written = render_docs(cells, out=out, doc=doc, readme=readme) if render else []
+    return {"cells": cells, "counts": dict(Counter(c["status"] for c in cells)), "written": written}
 
 
 def _build_models(out: Path, models, resume: bool, current: dict) -> None:
@@ -517,14 +516,25 @@ def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def render_docs(cells: list[dict], *, doc: Path = DOC, readme: Path = README) -> None:
+def render_docs(cells: list[dict], *, out: Path | None = None, doc: Path = DOC, readme: Path = README) -> list[Path]:
+    """Write the matrix and routes tables to `out`/export.md and `out`/routes.md, and into docs/export.md and
+    README.md between their markers where those files exist and already hold the markers (a source tree of
+    this project); a file without the markers (someone else's README in the working folder) is left alone.
+    Returns the paths written."""
     from keras_impl.files import atomic_write_text
-    doc, readme = Path(doc), Path(readme)
-    doc_text = doc.read_text(encoding="utf-8") if doc.exists() else "# Deployment parity\n"
-    atomic_write_text(doc, replace_section(doc_text, MATRIX_MARKERS, render_matrix_section(cells)))
-    if readme.exists():
-        atomic_write_text(readme, replace_section(readme.read_text(encoding="utf-8"), ROUTES_MARKERS,
-                                                  render_routes_section(cells)))
+    sections = ((Path(doc), MATRIX_MARKERS, render_matrix_section(cells)),
+                (Path(readme), ROUTES_MARKERS, render_routes_section(cells)))
+    written = []
+    if out is not None:
+        for name, (_, _, body) in zip(("export.md", "routes.md"), sections):
+            atomic_write_text(Path(out) / name, body + "\n")
+            written.append(Path(out) / name)
+    for path, markers, body in sections:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if markers[0] in text and markers[1] in text:
+            atomic_write_text(path, replace_section(text, markers, body))
+            written.append(path)
+    return written
 
 
 def run_command(args) -> int:
@@ -535,7 +545,7 @@ def run_command(args) -> int:
     counts = result["counts"]
     print(f"bilstm export --matrix: {sum(counts.values())} cells: "
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-          + f"; docs/export.md and README.md updated; cells in {out}/cells")
+          + f"; tables written to {', '.join(map(str, result['written']))}; cells in {out}/cells")
     return 1 if counts.get("FAIL") else 0
 
 

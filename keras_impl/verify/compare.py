@@ -5,7 +5,7 @@ Keras's intermediate outputs come from one sub-model, ``keras.Model(model.inputs
 oracle runs ``reference.layers.graph_forward`` in float64 on the same inputs and
 the file's weights (as float64).
 
-The bound is ``keras_impl/parity/tolerances.bound("output", dtype, backend)``
+The bound is ``keras_impl/parity/tolerances.bound("verify", dtype, backend)``
 (float32: 1e-5), applied to ``max |Keras - oracle| / max(1, max |oracle|)``:
 absolute for outputs within [-1, 1] (gates, tanh, probabilities), relative to the
 layer's largest output above that (a linear head, a sum merge, a user's large
