@@ -112,9 +112,10 @@ def test_matrix_cell_within_bounds(name, fmt, saved_models, tmp_path):
 # ---------------------------------------------------------------- upstream failures, strict
 @only_on("jax")
 @pytest.mark.xfail(strict=True, raises=ExportError,
-                   reason="Keras exports ONNX from JAX through jax2onnx (keras/src/export/onnx.py L283-333), not "
-                          "installed by the export extra; with it, a Bidirectional fails 'Reverse scan is not "
-                          "supported' (https://github.com/keras-team/keras/issues/21799)")
+                   reason="Keras exports ONNX from JAX through jax2onnx (keras/src/export/onnx.py L282-292), not "
+                          "installed by the export extra (it needs flax); Keras's own tests skip Bidirectional "
+                          "LSTMs there, a reverse scan jax2onnx does not support "
+                          "(https://github.com/keras-team/keras/pull/22443)")
 def test_jax_onnx_exporter_on_bidirectional(saved_models, tmp_path):
     export(saved_models, tmp_path, "concat", "onnx")
 
