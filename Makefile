@@ -41,13 +41,16 @@ test: venv
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
 	echo "all passed: oracle, keras on $(BACKENDS), wheel"
 
-# One backend per pytest process: Keras fixes its backend at import.
+# One backend per pytest process: Keras fixes its backend at import. Tests marked backend_independent
+# run in the first backend's pass only (parity_tests/conftest.py).
 test-keras: venv
 	@if [ -z "$(strip $(BACKENDS))" ]; then echo "BACKENDS is empty: no backend to test"; exit 2; fi; \
-	failed=""; \
+	failed=""; skip_independent=0; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS) || failed="$$failed $$b"; \
+	  BILSTM_SKIP_BACKEND_INDEPENDENT=$$skip_independent KERAS_BACKEND=$$b $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS) \
+	    || failed="$$failed $$b"; \
+	  skip_independent=1; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"

@@ -31,6 +31,22 @@ def is_oracle_test(item: pytest.Item) -> bool:
     return item.get_closest_marker("oracle") is not None
 
 
+# Tests that no Keras backend can change (marker `backend_independent`: docs, layering, the bench machinery's
+# stand-ins, the torch/ONNX layouts) run in one pass of `make test-keras`, the first; the Makefile sets
+# this variable for the others. A plain pytest run, on any backend, runs them.
+SKIP_BACKEND_INDEPENDENT = os.environ.get("BILSTM_SKIP_BACKEND_INDEPENDENT") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not SKIP_BACKEND_INDEPENDENT:
+        return
+    skip = pytest.mark.skip(reason="backend-independent: runs once, in the first pass of make test-keras "
+                                   "(BILSTM_SKIP_BACKEND_INDEPENDENT=1 in the others)")
+    for item in items:
+        if item.get_closest_marker("backend_independent") is not None:
+            item.add_marker(skip)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """TF32 off in this process's framework, before any test runs, if any selected test is a Keras test."""
     if all(is_oracle_test(item) for item in session.items):

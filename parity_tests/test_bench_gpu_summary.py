@@ -28,6 +28,8 @@ from benchmarks.records import cpu_counterpart
 from benchmarks.store import read_results, record_problem
 from benchmarks.summary import crossover_batch, write_summary
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gpu_results"
 
 

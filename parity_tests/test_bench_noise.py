@@ -18,6 +18,8 @@ from benchmarks.runner import run_group, time_case
 from benchmarks.step import Step
 from benchmarks.store import ResultsStore
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 CASE = Case("raw", "jax", "cpu", "scan", 4, 10, 20)
 STEADY = [2.0, 2.0, 2.0, 2.1, 2.1]      # q1 2.0, median 2.0, q3 2.1: IQR / median = 0.05
 NOISY_20 = [1.0, 1.0, 1.0, 1.2, 1.2]    # 0.2 / 1.0 = 0.20

@@ -133,6 +133,7 @@ def run_torch(torch, module, x, h0, dtype):
 @pytest.mark.parametrize("direction, layers", [("bidirectional", 2), ("forward", 2), ("backward", 1)],
                          ids=["bidirectional-2layers", "forward-2layers", "backward-1layer"])
 @pytest.mark.parametrize("name", list(TORCH_CASES))
+@pytest.mark.backend_independent
 def test_torch_runs_converted_keras_weights_like_the_oracle(torch, rng, name, direction, layers, dtype):
     """Keras's go_backwards layer has no torch flag: torch reads the flipped input, outputs in processing order."""
     case, bidirectional = TORCH_CASES[name], direction == "bidirectional"
@@ -154,6 +155,7 @@ def test_torch_runs_converted_keras_weights_like_the_oracle(torch, rng, name, di
 
 
 @pytest.mark.parametrize("name", list(TORCH_CASES))
+@pytest.mark.backend_independent
 def test_torch_initialised_module_converts_to_keras(torch, rng, name):
     """torch's own init gives two non-zero biases: the GRU keeps both rows, the RNN sums them."""
     case = TORCH_CASES[name]
@@ -258,6 +260,7 @@ def check_against_oracle(case, direction, recurrent, x, states, onnx_outputs):
 
 @pytest.mark.parametrize("direction", ["bidirectional", "forward", "reverse"])
 @pytest.mark.parametrize("name", list(ONNX_CASES))
+@pytest.mark.backend_independent
 def test_onnx_runtime_runs_converted_keras_weights_like_the_oracle(ort, rng, name, direction):
     case = ONNX_CASES[name]
     recurrent = keras_weights(case, rng, 1, "bidirectional" if direction == "bidirectional" else "forward")
@@ -271,6 +274,7 @@ def test_onnx_runtime_runs_converted_keras_weights_like_the_oracle(ort, rng, nam
 
 
 @pytest.mark.parametrize("name", list(ONNX_CASES))
+@pytest.mark.backend_independent
 def test_onnx_weights_convert_to_keras(ort, rng, name):
     """ONNX inputs as another tool writes them, both bias halves non-zero: the converted Keras weights match ONNX Runtime.
 
@@ -292,6 +296,7 @@ def test_onnx_weights_convert_to_keras(ort, rng, name):
 
 @pytest.mark.parametrize("direction, layers", [("bidirectional", 2), ("forward", 2)])
 @pytest.mark.parametrize("name", list(TORCH_CASES))
+@pytest.mark.backend_independent
 def test_keras_torch_keras_is_identity(rng, name, direction, layers):
     case = TORCH_CASES[name]
     recurrent = keras_weights(case, rng, layers, direction, dtype=np.float32)
@@ -303,6 +308,7 @@ def test_keras_torch_keras_is_identity(rng, name, direction, layers):
         np.testing.assert_array_equal(a, b, err_msg=f"weights[{k}]")
 
 
+@pytest.mark.backend_independent
 def test_gru_layout_is_torchs_r_z_n_with_both_bias_rows(rng):
     """The documented layout, block by block: Keras's z, r, h are torch's z, r, n at rows U:2U, 0:U, 2U:3U."""
     kernel, recurrent_kernel, bias = keras_weights(TORCH_CASES["gru"], rng, 1, "forward")
@@ -315,6 +321,7 @@ def test_gru_layout_is_torchs_r_z_n_with_both_bias_rows(rng):
         np.testing.assert_array_equal(state["bias_hh_l0"][torch_rows], bias[1, keras_cols])
 
 
+@pytest.mark.backend_independent
 def test_torch_gru_keras_torch_is_identity(torch):
     """nn.GRU keeps its two biases apart and so does Keras's reset_after=True: nothing is summed, nothing lost."""
     torch.manual_seed(3)
@@ -326,6 +333,7 @@ def test_torch_gru_keras_torch_is_identity(torch):
 
 
 @pytest.mark.parametrize("name", list(ONNX_CASES))
+@pytest.mark.backend_independent
 def test_keras_onnx_keras_is_identity(rng, name):
     case = ONNX_CASES[name]
     recurrent = keras_weights(case, rng, 2, "bidirectional", dtype=np.float32)
@@ -337,6 +345,7 @@ def test_keras_onnx_keras_is_identity(rng, name):
         np.testing.assert_array_equal(a, b, err_msg=f"weights[{k}]")
 
 
+@pytest.mark.backend_independent
 def test_one_state_cells_states_round_trip(rng):
     states = [rng.normal(size=(B, U)) for _ in range(4)]  # [h_f, h_b] of layer 0, then of layer 1
     h0 = convert.keras_states_to_torch(states, cell="gru")
@@ -419,6 +428,7 @@ CONVERT_CELL_ERRORS = {
 
 
 @pytest.mark.parametrize("case", list(CONVERT_CELL_ERRORS))
+@pytest.mark.backend_independent
 def test_converter_rejects(rng, case):
     call, error, pattern = CONVERT_CELL_ERRORS[case]
     with pytest.raises(error, match=pattern):

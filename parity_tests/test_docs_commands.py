@@ -17,6 +17,8 @@ import pytest
 
 from keras_impl.cli import build_parser
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SYNOPSIS_MARKS = ("[", "|", "...", "<")  # an inline span holding one is a synopsis, not a command

@@ -149,8 +149,15 @@ CELL_MODELS = {"gru": ("gru", "gru_reversed", "bigru"),
 CELL_LABELS = {"gru": "GRU", "simple_rnn": "SimpleRNN"}
 
 
+# Each cell through the whole of compare in the JAX pass (its fast path, train_many, once crashed on SimpleRNN)
+# and in one other pass (TensorFlow: GRU; torch: SimpleRNN); every pass trains every cell in test_cell_parity.
+CELL_PASSES = {"gru": ("jax", "tensorflow"), "simple_rnn": ("jax", "torch")}
+
+
 @pytest.mark.parametrize("cell", list(CELL_MODELS))
 def test_compare_trains_another_cell_and_every_record_names_it(tmp_path, capsys, cell):
+    if BACKEND not in CELL_PASSES[cell]:
+        pytest.skip(f"compare --cell {cell} runs in the {' and '.join(CELL_PASSES[cell])} passes (CELL_PASSES)")
     out = tmp_path / cell
     code, stdout, _ = run_cli(["compare", *TINY, "--updates", "8", "--heldout", "6", "--cell", cell, "--out", str(out)],
                               capsys)

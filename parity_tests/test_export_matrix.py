@@ -110,44 +110,9 @@ def test_matrix_cell_within_bounds(name, fmt, saved_models, tmp_path):
 
 
 # ---------------------------------------------------------------- upstream failures, strict
-@only_on("jax")
-@pytest.mark.xfail(strict=True, raises=ExportError,
-                   reason="Keras exports ONNX from JAX through jax2onnx (keras/src/export/onnx.py L282-292), not "
-                          "installed by the export extra (it needs flax); Keras's own tests skip Bidirectional "
-                          "LSTMs there, a reverse scan jax2onnx does not support "
-                          "(https://github.com/keras-team/keras/pull/22443)")
-def test_jax_onnx_exporter_on_bidirectional(saved_models, tmp_path):
-    export(saved_models, tmp_path, "concat", "onnx")
-
-
-@only_on("jax")
-@pytest.mark.xfail(strict=True, raises=ExportError,
-                   reason="keras/src/models/model.py L811-817: LiteRT export requires the TensorFlow or torch backend")
-def test_jax_litert_exporter(saved_models, tmp_path):
-    export(saved_models, tmp_path, "sum", "litert")
-
-
-@only_on("jax", "tensorflow")
-# The conversion forks (inside OpenVINO's TensorFlow frontend); JAX warns at any fork of its process. The
-# child is the converter's own and the export fails either way: the warning is not this test's subject.
-@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
-@pytest.mark.xfail(strict=True, raises=ExportError,
-                   reason="OpenVINO's TensorFlow frontend cannot convert the saved model Keras writes for it: "
-                          "TensorList* ops of TensorFlow's while-loop LSTM, XlaCallModule of a JAX model "
-                          "(keras/src/export/openvino.py goes through a tf.function on these backends)")
-def test_openvino_from_tensorflow_or_jax(saved_models, tmp_path):
-    export(saved_models, tmp_path, "sum", "openvino")
-
-
-@only_on("torch")
-@pytest.mark.xfail(strict=True, raises=ExportError,
-                   reason="keras/src/export/saved_model.py on torch: torch.export's dynamic_shapes do not match "
-                          "the structure Keras passes ('Detected mismatch between the structure of inputs and "
-                          "dynamic_shapes'); a static batch needs torch_xla")
-def test_torch_tf_saved_model_exporter(saved_models, tmp_path):
-    export(saved_models, tmp_path, "sum", "tf_saved_model")
-
-
+# The exporters that fail outright (JAX to ONNX, JAX to LiteRT, TensorFlow and JAX to OpenVINO, torch to
+# SavedModel, torch to LiteRT) are strict xfails in test_export.py's test_known_upstream_failure, which also
+# checks the upstream message; here, the failures that only show when the artifact runs.
 @only_on("torch")
 @pytest.mark.xfail(strict=True, raises=StaticShapeError,
                    reason="keras/src/export/torch.py: format='torch' without dynamic_shapes traces the sample batch "

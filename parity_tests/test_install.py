@@ -11,7 +11,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 import setuptools
+
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("reference", "keras_impl", "benchmarks")

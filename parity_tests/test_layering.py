@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("reference", "keras_impl", "benchmarks")
 PACKAGES = PRODUCT + ("parity_tests",)

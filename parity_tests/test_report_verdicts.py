@@ -13,6 +13,8 @@ import pytest
 from keras_impl.experiments.report import (ALPHA, EQUIVALENCE_MARGIN, accuracy_verdict, alike_verdict,
                                            better_verdict, claims)
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 NAN = float("nan")
 
 

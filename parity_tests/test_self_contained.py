@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent  # no Keras backend changes these: once a make test-keras run
+
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED_DIRS = {".git", "build", "__pycache__", ".pytest_cache", ".hypothesis", ".whl", "results"}
 TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml", ".json", ".csv"}

@@ -67,6 +67,7 @@ def run_torch(torch, state_dict, x, h0, c0, bidirectional, dtype):
 
 @pytest.mark.parametrize("layers", [1, 2], ids=["1layer", "2layers"])
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bidirectional", "unidirectional"])
+@pytest.mark.backend_independent
 def test_torch_lstm_with_converted_weights_matches_oracle(torch, rng, bidirectional, layers):
     recurrent = recurrent_weights(rng, layers, bidirectional)
     states = [rng.uniform(-0.8, 0.8, size=(B, U)) for _ in range(layers * (4 if bidirectional else 2))]
@@ -81,6 +82,7 @@ def test_torch_lstm_with_converted_weights_matches_oracle(torch, rng, bidirectio
         close(got, want, f"layer {k // len(names)} {names[k % len(names)]}")
 
 
+@pytest.mark.backend_independent
 def test_go_backwards_lstm_is_torch_on_flipped_input(torch, rng):
     """A Keras go_backwards LSTM has no torch flag: feed torch the flipped input; outputs stay in processing order."""
     recurrent = recurrent_weights(rng, 1, False)
@@ -95,6 +97,7 @@ def test_go_backwards_lstm_is_torch_on_flipped_input(torch, rng):
     close(c_n[0], c_ref, "c")
 
 
+@pytest.mark.backend_independent
 def test_torch_initialised_lstm_converts_to_keras(torch, rng):
     """torch's own init has two non-zero biases: Keras's bias is their sum."""
     torch.manual_seed(7)
@@ -109,6 +112,7 @@ def test_torch_initialised_lstm_converts_to_keras(torch, rng):
     close(y.numpy(), oracle_stack(x, recurrent, states, True)[0], "outputs")
 
 
+@pytest.mark.backend_independent
 def test_as_torch_gives_tensors_that_load(torch, rng):
     recurrent = recurrent_weights(rng, 1, True)
     state_dict = convert.keras_to_torch(recurrent, as_torch=True)
@@ -149,6 +153,7 @@ def test_keras_model_weights_in_torch_match_keras(torch, backend, rng, name):
 
 @pytest.mark.parametrize("layers", [1, 2], ids=["1layer", "2layers"])
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bidirectional", "unidirectional"])
+@pytest.mark.backend_independent
 def test_keras_torch_keras_is_identity(rng, bidirectional, layers):
     recurrent = [w.astype(np.float32) for w in recurrent_weights(rng, layers, bidirectional)]
     state_dict = convert.keras_to_torch(recurrent, bidirectional=bidirectional)
@@ -161,6 +166,7 @@ def test_keras_torch_keras_is_identity(rng, bidirectional, layers):
 
 
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bidirectional", "unidirectional"])
+@pytest.mark.backend_independent
 def test_keras_onnx_keras_is_identity(rng, bidirectional):
     recurrent = recurrent_weights(rng, 2, bidirectional)
     layers = convert.keras_to_onnx(recurrent, bidirectional=bidirectional)
@@ -169,6 +175,7 @@ def test_keras_onnx_keras_is_identity(rng, bidirectional):
         np.testing.assert_array_equal(a, b, err_msg=f"weights[{k}]")
 
 
+@pytest.mark.backend_independent
 def test_states_round_trip(rng):
     states = [rng.normal(size=(B, U)) for _ in range(8)]
     h0, c0 = convert.keras_states_to_torch(states)
@@ -244,6 +251,7 @@ CONVERT_ERRORS = {
 
 
 @pytest.mark.parametrize("case", list(CONVERT_ERRORS))
+@pytest.mark.backend_independent
 def test_converter_rejects(rng, case):
     call, error, pattern = CONVERT_ERRORS[case]
     with pytest.raises(error, match=pattern):
