@@ -69,3 +69,13 @@ def backend() -> str:
     import keras
     assert keras.backend.backend() == BACKEND, "Keras was imported with another backend than KERAS_BACKEND"
     return BACKEND
+
+
+def randomise_weights(model, rng: np.random.Generator):
+    """Random, non-zero, non-symmetric weights (|w| >= 0.05): a dropped bias or a swapped gate block would show."""
+    weights = []
+    for w in model.get_weights():
+        r = rng.uniform(-0.5, 0.5, size=w.shape)
+        weights.append((r + np.where(r >= 0, 0.05, -0.05)).astype(w.dtype))
+    model.set_weights(weights)
+    return model

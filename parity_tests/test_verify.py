@@ -18,15 +18,9 @@ import numpy as np
 import pytest
 
 from keras_impl.cli import main
+from parity_tests.conftest import randomise_weights
 
 
-def _randomise(model, rng):
-    weights = []
-    for w in model.get_weights():
-        r = rng.uniform(-0.5, 0.5, size=w.shape)
-        weights.append((r + np.where(r >= 0, 0.05, -0.05)).astype(w.dtype))
-    model.set_weights(weights)
-    return model
 
 
 def _models():
@@ -98,7 +92,7 @@ def saved(tmp_path_factory, backend):
         warnings.filterwarnings("ignore", message=".*does not support masking.*")
         for name, make in _models().items():
             path = folder / f"{name}.keras"
-            _randomise(make(), rng).save(path)
+            randomise_weights(make(), rng).save(path)
             paths[name] = path
     return paths
 
@@ -256,7 +250,7 @@ def test_keras3_h5_file_verifies(tmp_path, capsys):
     model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(13, 4, mask_zero=True),
                               L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum"),
                               L.TimeDistributed(L.Dense(5, activation="softmax"))])
-    _randomise(model, np.random.default_rng(4))
+    randomise_weights(model, np.random.default_rng(4))
     path = tmp_path / "legacy.h5"
     model.save(path)
     before = path.read_bytes()

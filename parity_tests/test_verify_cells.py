@@ -23,16 +23,9 @@ import numpy as np
 import pytest
 
 from keras_impl.cli import main
+from parity_tests.conftest import randomise_weights
 
 
-def _randomise(model, rng):
-    """Random, non-zero, non-symmetric weights: a dropped bias or a swapped gate block would show."""
-    weights = []
-    for w in model.get_weights():
-        r = rng.uniform(-0.5, 0.5, size=w.shape)
-        weights.append((r + np.where(r >= 0, 0.05, -0.05)).astype(w.dtype))
-    model.set_weights(weights)
-    return model
 
 
 def _models():
@@ -99,7 +92,7 @@ def _slow_models():
 def _save_all(folder, makers, formats, rng):
     paths = {}
     for name, make in makers.items():
-        model = _randomise(make(), rng)
+        model = randomise_weights(make(), rng)
         for suffix in formats:
             path = folder / f"{name}{suffix}"
             model.save(path)

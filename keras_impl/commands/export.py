@@ -337,17 +337,6 @@ def print_report(report: dict, out: Path | None) -> None:
           f"{v['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {v['verdict']}")
 
 
-def _strict_json(value):
-    """Strict JSON: an infinite error (a shape mismatch) as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict_json(v) for v in value]
-    return value
-
-
 def run(args) -> int:
     from keras_impl.verify.load import VerifyRefusal
     if args.matrix:
@@ -379,7 +368,8 @@ def run(args) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
     if args.json:
-        print(json.dumps(_strict_json(report), indent=1, allow_nan=False))
+        from keras_impl.files import json_safe  # an infinite error (a shape mismatch) as null
+        print(json.dumps(json_safe(report), indent=1, allow_nan=False))
     else:
         print_report(report, out if "route" in report else None)
     if code == 2:
