@@ -53,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet_frameworks()
     parser = build_parser()
     args = parser.parse_args(argv)
+    from keras_impl.options import UsageError
     try:
         return int(args._run(args) or 0)
+    except UsageError as exc:  # every command's refusals: one line, exit status 2
+        print(f"bilstm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
