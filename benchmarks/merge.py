@@ -5,6 +5,10 @@
 Checked before anything is written, each a one-line refusal with exit status 2:
 
 - every DIR is a results folder with ``results.json`` and ``sweep.json``, and no run holds it now;
+- each is what its ``sweep.json`` says: the grid it names gives its fingerprint, and its ``cases`` are
+  exactly those of its ``shards`` of ``of`` (no shard claimed that it does not hold, no case list cut);
+  every record of its cases is whole, as ``--resume`` checks it (``store.record_problem``: finite positive
+  timings, fields that agree with the key), and carries no other shard's number;
 - they are shards of one grid: the same grid fingerprint and options (the message names the options that
   differ), split into the same number of shards, no shard given twice;
 - they were timed with the same releases of keras, jax, jaxlib, torch, tensorflow and numpy (a package a
@@ -32,9 +36,10 @@ from pathlib import Path
 from benchmarks.destination import UsageError, check_out_folder
 from benchmarks.environment import machine_id
 from benchmarks.lock import FolderLock, FolderLocked, holder
-from benchmarks.shards import FORMAT, PACKAGES, grid_difference, read_sweep, release, write_sweep
-from benchmarks.store import ResultsFileError, ResultsStore, read_results
-from benchmarks.train_speed import MACHINE_FIELDS, RESULT_FILES
+from benchmarks.shards import (FORMAT, PACKAGES, SWEEP_FILE, grid_difference, read_sweep, records_problem, release,
+                               sweep_problem, write_sweep)
+from benchmarks.store import ResultsFileError, ResultsStore, read_results, record_problem
+from benchmarks.train_speed import MACHINE_FIELDS, RESULT_FILES, plan_of_grid
 
 INCOMPLETE = 1  # exit status of a merge that is missing shards
 
@@ -70,8 +75,26 @@ def load_inputs(dirs: list[str]) -> list[dict]:
             machine, records, _ = read_results(folder / "results.json")
         except ResultsFileError as exc:
             raise UsageError(str(exc)) from None
+        check_shard(folder, sweep, records)
         inputs.append({"folder": folder, "sweep": sweep, "machine": machine, "records": records})
     return inputs
+
+
+def check_shard(folder: Path, sweep: dict, records: list[dict]) -> None:
+    """A shard folder is what its ``sweep.json`` says, and every record of its cases is whole: each record
+    checked as ``--resume`` checks it (``store.record_problem``), the sweep against the grid it names and the
+    records (``shards.sweep_problem``, ``shards.records_problem``). ``UsageError`` naming the folder and field."""
+    try:
+        full = plan_of_grid(sweep["grid"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{folder / SWEEP_FILE}: 'grid' does not describe a grid ({type(exc).__name__}: {exc})") from None
+    problem = sweep_problem(sweep, full) or records_problem(sweep, full, records)
+    if problem:
+        raise UsageError(f"{folder / SWEEP_FILE}: {problem}")
+    declared = set(sweep["cases"])
+    for r in records:
+        if r["key"] in declared and (why := record_problem(r)):
+            raise UsageError(f"{folder / 'results.json'}: record {r['key']}: {why}")
 
 
 def check_inputs(inputs: list[dict]) -> tuple[dict[int, Path], list[int]]:

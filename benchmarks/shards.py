@@ -170,6 +170,67 @@ def read_sweep(folder: Path) -> dict:
     return data
 
 
+def sweep_problem(sweep: dict, full: list[Case]) -> str | None:
+    """Why ``sweep`` (a folder's ``sweep.json``, read) is not what it says it is, one line naming the field;
+    None when it holds. ``full``: the whole plan its ``grid`` describes (``train_speed.plan_of_grid``).
+
+    It holds when the plan gives its fingerprint, and its ``cases`` are exactly the cases that its
+    ``shards`` of ``of`` hold by the sharding rule: no more (a shard claiming others), no fewer (a cut list).
+    """
+    if fingerprint(full) != sweep["fingerprint"]:
+        return ("'grid' does not give its 'fingerprint' (the grid or the fingerprint edited, or written by "
+                "another version of bilstm-lab)")
+    shape_of = {c.key: case_shape(c) for c in full}
+    listed = sweep["cases"]
+    strangers = [k for k in listed if k not in shape_of]
+    if strangers:
+        return f"'cases' lists {len(strangers)} case(s) its grid does not have (first {strangers[0]})"
+    if len(set(listed)) != len(listed):
+        return "'cases' lists a case twice"
+    n_shapes, of, claimed = len(set(shape_of.values())), sweep["of"], set(sweep["shards"])
+    if of > n_shapes:
+        return f"'of' is {of}, but its grid has {n_shapes} shapes and a shard holds whole shapes"
+
+    def cases_of(shards: set[int], n: int) -> set[str]:
+        owner = shard_of_shapes(shape_of.values(), n)
+        return {k for k, shape in shape_of.items() if owner[shape] in shards}
+
+    def split(n: int) -> tuple[set[int], set[str]]:
+        """(the shards of n that the listed cases fall in, every case of those shards)."""
+        owner = shard_of_shapes(shape_of.values(), n)
+        shards = {owner[shape_of[k]] for k in listed}
+        return shards, cases_of(shards, n)
+
+    shards, expected = split(of)
+    named = f"{','.join(map(str, sorted(claimed)))}/{of}"
+    if set(listed) == expected and shards == claimed:
+        return None
+    if set(listed) == expected:
+        return (f"'shards' says shard {named}, but its cases are those of shard "
+                f"{','.join(map(str, sorted(shards)))}/{of}")
+    mine = cases_of(claimed, of)
+    if not set(listed) <= mine:
+        return f"'cases' lists {len(set(listed) - mine)} case(s) of shards that its 'shards' ({named}) do not name"
+    line = f"'cases' lists {len(listed)} of the {len(mine)} cases of shard {named}: cut short, or 'of' or 'shards' edited"
+    for n in range(1, n_shapes + 1):  # the split whose shards these cases are, if 'of' was edited
+        if n != of and split(n)[1] == set(listed):
+            return line + f" (they are exactly the cases of shard {','.join(map(str, sorted(split(n)[0])))}/{n})"
+    return line
+
+
+def records_problem(sweep: dict, full: list[Case], records: list[dict]) -> str | None:
+    """Why the records of a folder's own cases disagree with its ``sweep``: a ``shard`` field (a merged
+    folder's records carry one) naming another shard than the one the rule gives its case."""
+    owner = shard_of_shapes([case_shape(c) for c in full], sweep["of"])
+    shape_of = {c.key: case_shape(c) for c in full}
+    declared = set(sweep["cases"])
+    for r in records:
+        if r["key"] in declared and r.get("shard") is not None and r["shard"] != owner[shape_of[r["key"]]]:
+            return (f"record {r['key']}: 'shard' is {r['shard']!r}, but that case is in shard "
+                    f"{owner[shape_of[r['key']]]}/{sweep['of']}")
+    return None
+
+
 def grid_difference(a: dict, b: dict, names: tuple[str, str]) -> str:
     """The options two grid definitions differ in, e.g. ``threads 1 there, null here``."""
     fields = sorted(set(a) | set(b))

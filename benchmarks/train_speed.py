@@ -100,9 +100,12 @@ def detect_devices() -> list[str]:
 
 
 def plan(backends: list[str], devices: list[str], *, quick: bool = False, raw: bool = True, tf32: bool = False,
-         data_parallel: int = 1, batches=BATCHES, timesteps=TIMESTEPS, units=UNITS) -> list[Case]:
-    """Every case to run, grouped (one group = one worker process) and in running order."""
-    grid = list(QUICK_SHAPES) if quick else shapes(batches, timesteps, units)
+         data_parallel: int = 1, batches=BATCHES, timesteps=TIMESTEPS, units=UNITS,
+         shape_list: list[tuple[int, int, int]] | None = None) -> list[Case]:
+    """Every case to run, grouped (one group = one worker process) and in running order. ``shape_list``: these
+    (B, T, U) instead of ``quick``'s or the product of ``batches``, ``timesteps`` and ``units``."""
+    grid = (list(shape_list) if shape_list is not None else list(QUICK_SHAPES) if quick
+            else shapes(batches, timesteps, units))
     cases = []
     for device in devices:
         order = grid
@@ -426,6 +429,17 @@ def grid_options(settings: Settings, full: list[Case], *, raw: bool, tf32: bool,
             "raw": raw, "tf32": tf32, "data_parallel": n_dp, "threads": settings.threads,
             "stand_in": settings.stand_in} | (
         {"processes": settings.processes.num_processes} if settings.processes is not None else {})
+
+
+def plan_of_grid(grid: dict) -> list[Case]:
+    """The whole plan a sweep's ``grid`` (``grid_options``) describes, every shard's cases: what ``bench merge``
+    checks a folder's ``sweep.json`` against. ValueError (or KeyError, TypeError) where the grid is not one."""
+    full = plan(list(grid["backends"]), list(grid["devices"]), raw=bool(grid["raw"]), tf32=bool(grid["tf32"]),
+                data_parallel=int(grid["data_parallel"]),
+                shape_list=[(int(b), int(t), int(u)) for b, t, u in grid["shapes"]])
+    if grid.get("processes") is not None:  # across processes: the data-parallel group alone (as ``run`` plans it)
+        full = [c for c in full if c.n_devices == grid["data_parallel"]]
+    return full
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

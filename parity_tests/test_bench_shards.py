@@ -19,7 +19,7 @@ import pytest
 from benchmarks.cases import QUICK_SHAPES, Case
 from benchmarks.destination import UsageError
 from benchmarks.shards import (SWEEP_FILE, Shard, fingerprint, parse_shard, read_sweep, resolve_shard, select,
-                               shard_from_env)
+                               shard_from_env, sweep_definition)
 from benchmarks.store import ResultsStore
 from benchmarks.train_speed import plan
 from keras_impl.cli import main as bilstm
@@ -222,17 +222,26 @@ def test_resume_refuses_another_shard_or_grid(shard_runs, tmp_path):
 # ---------------------------------------------------------------- refusals of merge, from hand-made folders
 
 
-def shard_folder(path: Path, shard: int, of: int = 2, *, grid: dict | None = None, versions: dict | None = None,
+HAND_GRID = dict(batches=(1, 2, 3), timesteps=(10,), units=(20,))  # three shapes: shards of 2 or 3
+
+
+def shard_folder(path: Path, shard: int, of: int = 2, *, threads: int | None = None, versions: dict | None = None,
                  machine: dict | None = None) -> Path:
-    c = Case("raw", "jax", "cpu", "scan", shard, 10, 20)
+    """A hand-made shard folder of a three-shape grid (Keras on JAX, no raw): its sweep.json as a run writes
+    it, and a whole record for each of its cases."""
+    full = plan(["jax"], ["cpu"], raw=False, **HAND_GRID)
+    grid = {"backends": ["jax"], "devices": ["cpu"],
+            "shapes": [list(s) for s in sorted({(c.batch, c.timesteps, c.units) for c in full})], "features": 16,
+            "raw": False, "tf32": False, "data_parallel": 1, "threads": threads, "stand_in": False}
+    cases = select(full, Shard(shard, of))
     store = ResultsStore(path, machine=machine or {"cpu": "cpu A", "cpu_count": 2, "gpus": [], "hostname": "a"})
-    store.put({"key": c.key, **c.as_dict(), "status": "ok", "median_s": 0.01, "q1_s": 0.0099, "q3_s": 0.0101,
-               "iqr_s": 0.0002, "repeats": 5, "first_step_s": 0.1, "sequences_per_s": 100.0, "gflop": 0.001,
-               "gflops": 0.1, "noisy": False})
-    (path / SWEEP_FILE).write_text(json.dumps({
-        "format": 1, "fingerprint": "f" * 16, "grid": grid or {"backends": ["jax"], "threads": None},
-        "shards": [shard], "of": of, "cases": [c.key],
-        "versions": versions or {"keras": "3.15.1", "jax": "0.10.2", "torch": "2.13.0+cpu", "numpy": "2.4.6"}}))
+    for c in cases:
+        store.put({"key": c.key, **c.as_dict(), "status": "ok", "median_s": 0.01, "q1_s": 0.0099, "q3_s": 0.0101,
+                   "iqr_s": 0.0002, "repeats": 5, "first_step_s": 0.1, "sequences_per_s": 100.0, "gflop": 0.001,
+                   "gflops": 0.1, "noisy": False})
+    sweep = sweep_definition(full, cases, Shard(shard, of), grid)
+    sweep["versions"] = versions or {"keras": "3.15.1", "jax": "0.10.2", "torch": "2.13.0+cpu", "numpy": "2.4.6"}
+    (path / SWEEP_FILE).write_text(json.dumps(sweep))
     return path
 
 
@@ -245,7 +254,7 @@ def merge_refusal(dirs: list[Path], out: Path, capsys, *extra: str) -> str:
 
 def test_merge_refuses_mixed_grids_versions_and_doubled_shards_naming_the_difference(tmp_path, capsys):
     a = shard_folder(tmp_path / "a", 1)
-    threads = shard_folder(tmp_path / "threads", 2, grid={"backends": ["jax"], "threads": 1})
+    threads = shard_folder(tmp_path / "threads", 2, threads=1)
     jax_old = shard_folder(tmp_path / "jax-old", 2, versions={"keras": "3.15.1", "jax": "0.10.1"})
     split3 = shard_folder(tmp_path / "split3", 2, of=3)
     twice = shard_folder(tmp_path / "twice", 1)
@@ -287,7 +296,78 @@ def test_merge_refuses_folders_it_cannot_read_and_an_out_it_must_not_write(tmp_p
     assert "--overwrite" in merge_refusal([a, b], taken, capsys)
     assert (taken / "summary.md").read_text() == "someone's summary"
     assert bilstm(["bench", "merge", str(a), str(b), "--out", str(taken), "--overwrite", "--no-summary"]) == 0
-    assert not (taken / "summary.md").exists() and len(keys(taken)) == 2
+    assert not (taken / "summary.md").exists() and len(keys(taken)) == 3
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))  # NaN stays NaN, as a hand or another tool would write it
+
+
+def edit_first_record(**fields):
+    return lambda data: data["records"][0].update(fields)
+
+
+# a damaged record -> a fragment of the refusal (which names the field)
+BAD_RECORDS = {
+    "negative_median": (edit_first_record(median_s=-0.01, q1_s=-0.02), "median_s"),
+    "nan_median": (edit_first_record(median_s=float("nan")), "median_s"),
+    "key_disagrees": (edit_first_record(units=30), "its fields describe keras-jax-cpu-auto|B"),
+    "string_timing": (edit_first_record(gflops="fast"), "gflops"),
+}
+
+
+@pytest.mark.parametrize("summary", [[], ["--no-summary"]], ids=["summary", "no_summary"])
+@pytest.mark.parametrize("damage", list(BAD_RECORDS))
+def test_merge_refuses_a_record_that_resume_would_not_reuse(damage, summary, tmp_path, capsys):
+    """Once merged with exit 0 (--no-summary), or a TypeError / matplotlib "Invalid vmin or vmax" traceback."""
+    a, b = shard_folder(tmp_path / "a", 1), shard_folder(tmp_path / "b", 2)
+    change, field = BAD_RECORDS[damage]
+    edit_json(b / "results.json", change)
+    line = merge_refusal([a, b], tmp_path / "out", capsys, *summary)
+    assert str(b / "results.json") in line and field in line, line
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_merge_and_resume_share_one_record_check():
+    from benchmarks import merge, store, train_speed
+    assert merge.record_problem is store.record_problem is train_speed.record_problem
+
+
+# a sweep.json edited -> a fragment of the refusal (which names the field)
+BAD_SWEEPS = {
+    "claims_other_shards": (lambda sweep: sweep.update(shards=[1, 2]), "'shards' says shard 1,2/2, but its cases "
+                                                                       "are those of shard 1/2"),
+    "of_edited_to_1": (lambda sweep: sweep.update(of=1), "'cases' lists 2 of the 3 cases of shard 1/1: cut short, or "
+                                                         "'of' or 'shards' edited (they are exactly the cases of shard 1/2)"),
+    "cases_cut": (lambda sweep: sweep.update(cases=sweep["cases"][:1]), "'cases' lists 1 of the 2 cases of shard 1/2"),
+    "case_of_another_grid": (lambda sweep: sweep["cases"].append("keras-jax-cpu-auto|B9|T10|U20|D16|float32"),
+                             "'cases' lists 1 case(s) its grid does not have"),
+    "grid_edited": (lambda sweep: sweep["grid"].update(shapes=sweep["grid"]["shapes"][:2]),
+                    "'grid' does not give its 'fingerprint'"),
+}
+
+
+@pytest.mark.parametrize("damage", list(BAD_SWEEPS))
+def test_merge_refuses_a_shard_whose_sweep_says_what_it_is_not(damage, tmp_path, capsys):
+    """Once a shard claiming shard 2 too, or 'of' edited to 1, made a partial merge report itself complete (exit 0),
+    and a cut 'cases' list left records out without a word."""
+    a = shard_folder(tmp_path / "a", 1)
+    change, needle = BAD_SWEEPS[damage]
+    edit_json(a / SWEEP_FILE, change)
+    line = merge_refusal([a], tmp_path / "out", capsys, "--no-summary")
+    assert str(a / SWEEP_FILE) in line and needle in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_merge_refuses_a_merged_record_filed_under_another_shard(tmp_path, capsys):
+    a, b = shard_folder(tmp_path / "a", 1), shard_folder(tmp_path / "b", 2)
+    merged = tmp_path / "merged"
+    assert bilstm(["bench", "merge", str(a), str(b), "--out", str(merged), "--no-summary"]) == 0
+    edit_json(merged / "results.json", edit_first_record(shard=2))
+    line = merge_refusal([merged], tmp_path / "out", capsys, "--no-summary")
+    assert "'shard' is 2, but that case is in shard 1/2" in line, line
 
 
 # ---------------------------------------------------------------- the same with real Keras steps
