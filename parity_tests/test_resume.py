@@ -68,12 +68,13 @@ def test_an_interrupted_run_keeps_its_finished_seeds_and_resume_reuses_them(tmp_
         assert a["heldout_step_accuracy"] == b["heldout_step_accuracy"]
 
 
-def good_record(seed: int = 0) -> dict:
+def good_record(seed: int = 0, *, seal: bool = True) -> dict:
     spec = runner.model_spec("forward")
-    return {"fingerprint": experiment(1).fingerprint("lstm", spec, BACKEND), "model": "lstm", "cell": "lstm", "seed": seed,
+    record = {"fingerprint": experiment(1).fingerprint("lstm", spec, BACKEND), "model": "lstm", "cell": "lstm", "seed": seed,
             "loss": [0.7, 0.6, 0.5, 0.45, 0.4], "accuracy": [0.5, 0.6, 0.7, 0.8, 1.0], "train_wall_s": 0.5,
             "heldout_step_accuracy": 0.75, "heldout_sequence_accuracy": 0.25,
             "example": {"x": [0.1, 0.2], "expected": [0, 1], "predicted": [0, 1], "probability": [0.2, 0.9]}}
+    return runner.sealed(record) if seal else record
 
 
 def changed(**changes):
@@ -111,6 +112,11 @@ NOT_WHOLE = {
     "example_missing": (changed(example=KeyError), "'example' must hold the lists x, expected, predicted, probability"),
     "example_ragged": (changed(example={"x": [0.1], "expected": [0, 1], "predicted": [0, 1], "probability": [0.2, 0.9]}),
                        "'example' must hold the lists"),
+    # whole in every field, but not what was written: a plausible held-out accuracy typed in, an older record
+    "heldout_edited": (changed(heldout_step_accuracy=0.8), "its content does not match its checksum"),
+    "loss_edited": (changed(loss=[0.7, 0.6, 0.5, 0.45, 0.3]), "its content does not match its checksum"),
+    "no_checksum": (good_record(seal=False), "has no checksum (written before records carried one)"),
+    "checksum_not_a_string": (changed(checksum=None), "its content does not match its checksum"),
 }
 
 
@@ -152,6 +158,11 @@ DAMAGE = {
                        "'loss' must be a list of 5 numbers"),
     "nan_accuracy": (lambda text: json.dumps({**json.loads(text), "accuracy": [None] * UPDATES}), "accuracy[0] is None"),
     "binary": (lambda text: b"\xff\xfe\x00garbage", "not UTF-8 text"),
+    # Each field still plausible: reused once, now rerun because the checksum says it was edited.
+    "heldout_edited": (lambda text: json.dumps({**json.loads(text), "heldout_step_accuracy": 0.123456}),
+                       "its content does not match its checksum"),
+    "older_record": (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "checksum"}),
+                     "has no checksum (written before records carried one)"),
 }
 
 
@@ -205,6 +216,15 @@ def test_compare_resume_with_a_shortened_record_writes_the_right_tables(tmp_path
     assert len(notices) == 1 and str(path) in notices[0] and "found 3 values" in notices[0], stderr
     assert (out / "curves.csv").read_text() == expected_curves  # the rerun record, not the shortened one
     assert json.loads(path.read_text())["loss"] == record["loss"]
+
+    # A held-out accuracy edited to a plausible value: every field whole, so it was once reused as it was.
+    path.write_text(json.dumps({**json.loads(path.read_text()), "heldout_sequence_accuracy": 0.999}))
+    code, _, stderr = run_cli([*argv, "--resume"], capsys)
+    assert code == 0
+    notices = [line for line in stderr.splitlines() if "running it again" in line]
+    assert len(notices) == 1 and str(path) in notices[0] and "does not match its checksum" in notices[0], stderr
+    assert json.loads(path.read_text())["heldout_sequence_accuracy"] == record["heldout_sequence_accuracy"] != 0.999
+    assert (out / "curves.csv").read_text() == expected_curves
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")

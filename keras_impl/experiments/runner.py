@@ -22,13 +22,14 @@ tutorial's), ``gru`` or ``simple_rnn``; the model names say it (``lstm``,
 
 Results. One JSON file a (model, seed) under ``out/runs/<model>/``, written
 atomically the moment that run is done, stamped with a fingerprint of
-everything that determines it, the cell included. ``resume=True`` reuses a run whose file is
-whole (``check_record``: the same fingerprint, model and seed, ``updates``
-finite losses and accuracies, held-out accuracies in [0, 1]) and reruns, with
-a one-line notice, any other.
+everything that determines it, the cell included, and sealed with a checksum of its content.
+``resume=True`` reuses a run whose file is whole (``check_record``: the same fingerprint, model
+and seed, ``updates`` finite losses and accuracies, held-out accuracies in [0, 1], the checksum
+matching) and reruns, with a one-line notice, any other.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -42,7 +43,7 @@ from reference import ModelSpec, keras_init_weights
 from reference.cells import CELLS
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 
-from keras_impl.files import atomic_write_json
+from keras_impl.files import atomic_write_json, json_safe
 
 FIXED_TIMESTEPS = 10       # the tutorial's n
 VARIABLE_MAX_LENGTH = 20   # variable-length sequences: 5 .. 20 steps, zero-padded to 20
@@ -172,7 +173,8 @@ def check_record(record, fingerprint: dict, model_name: str, seed: int, updates:
     ``accuracy`` lists of exactly ``updates`` finite numbers (losses >= 0,
     accuracies in [0, 1]); held-out step and sequence accuracies in [0, 1]; a
     finite, non-negative ``train_wall_s``; an ``example`` with its four lists of
-    one length.
+    one length; and a ``checksum`` that matches its content (``content_checksum``):
+    an edited record, or one from before records carried a checksum, is rerun.
     """
     if not isinstance(record, dict):
         return f"not a JSON object but a JSON {type(record).__name__}"
@@ -203,6 +205,11 @@ def check_record(record, fingerprint: dict, model_name: str, seed: int, updates:
     if len(lists) != len(EXAMPLE_KEYS) or not all(isinstance(v, list) for v in lists) \
             or len({len(v) for v in lists}) != 1 or not lists[0]:
         return f"'example' must hold the lists {', '.join(EXAMPLE_KEYS)} of one length"
+    # Last, so that a record damaged in a way named above says so; any other change is caught here.
+    if "checksum" not in record:
+        return "has no checksum (written before records carried one): its numbers cannot be told from edited ones"
+    if record["checksum"] != content_checksum(record):
+        return "its content does not match its checksum (edited or damaged since it was written)"
     return None
 
 
@@ -249,9 +256,23 @@ def _evaluate(probabilities, data: SeedData) -> dict:
 
 
 def _record(fingerprint, model_name, seed, logs_loss, logs_accuracy, evaluation, wall_s) -> dict:
-    return {"fingerprint": fingerprint, "model": model_name, "cell": fingerprint["cell"], "seed": seed,
-            "loss": [float(v) for v in logs_loss], "accuracy": [float(v) for v in logs_accuracy],
-            "train_wall_s": wall_s, **evaluation}
+    return sealed({"fingerprint": fingerprint, "model": model_name, "cell": fingerprint["cell"], "seed": seed,
+                   "loss": [float(v) for v in logs_loss], "accuracy": [float(v) for v in logs_accuracy],
+                   "train_wall_s": wall_s, **evaluation})
+
+
+def content_checksum(record: dict) -> str:
+    """SHA-256 of the record's content (every field but ``checksum``), in canonical JSON: what ``sealed`` stamps
+    and ``check_record`` recomputes, so that a record edited by hand (a held-out accuracy made plausible) is
+    rerun, not reused. It guards against edits and damage, not against someone who recomputes it."""
+    content = json_safe({k: v for k, v in record.items() if k != "checksum"})  # as the file holds it
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sealed(record: dict) -> dict:
+    """``record`` with its ``checksum``."""
+    return {**record, "checksum": content_checksum(record)}
 
 
 def _train_batched_jax(model, spec, pending, datas):
