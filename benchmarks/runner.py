@@ -265,8 +265,15 @@ def worker(cases: list[Case], out_dir: str, deadline: float, case_seconds: float
     from benchmarks.environment import framework_device, limit_threads
     threads = limit_threads()  # before any framework import: their thread pools size themselves at start
     if processes is not None:  # join the other processes before any JAX computation (keras_impl/multiprocess.py)
-        from keras_impl.multiprocess import initialize
-        initialize(processes, seed=0)
+        from keras_impl.multiprocess import CoordinatorPortError, initialize
+        try:
+            initialize(processes, seed=0)
+        except CoordinatorPortError as exc:  # the same on every restart: a result (an error), not a crash to retry
+            store = ResultsStore(out_dir)
+            for case in cases:
+                store.put({**base_record(case, {"threads": threads}), "status": "error", "error": str(exc)})
+            print(f"  {first.group}: error {exc}", flush=True)
+            return 0
     if stand_in:  # no framework: the machinery alone (benchmarks/stand_in.py)
         from benchmarks import stand_in as stand_in_step
         build, cleanup, context_fn = stand_in_step.build, (lambda: None), (lambda: stand_in_step.context(first))

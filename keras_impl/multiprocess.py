@@ -44,10 +44,12 @@ waiting for ever. ``init_timeout_s`` bounds the wait for every process to join.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import random
 import re
+import socket
 from dataclasses import dataclass
 
 # JAX's own defaults (jax/_src/distributed.py) are 300 s to join, 100 s of missed heartbeats, 300 s to
@@ -58,6 +60,10 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 30
 DEFAULT_SHUTDOWN_TIMEOUT_S = 30
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-_]*[A-Za-z0-9])?")
+
+
+class CoordinatorPortError(RuntimeError):
+    """Process 0 cannot listen on the coordinator's port (another program holds it): one line naming the port."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,43 @@ def resolve_process_group(coordinator=None, num_processes=None, process_id=None,
     return ProcessGroup(address, n, k, (c_src, n_src, k_src))
 
 
+def coordinator_bind_address(group: ProcessGroup, bind_address: str | None = None, environ=None) -> str:
+    """Where process 0's coordination service will listen: ``bind_address``, else JAX_COORDINATOR_BIND_ADDRESS,
+    else every interface on the coordinator's port (``[::]:PORT``), as jax/_src/distributed.py chooses."""
+    env = os.environ if environ is None else environ
+    port = group.coordinator.rsplit(":", 1)[1]
+    return bind_address or env.get("JAX_COORDINATOR_BIND_ADDRESS") or f"[::]:{port}"
+
+
+def check_coordinator_port(group: ProcessGroup, bind_address: str | None = None, environ=None) -> None:
+    """On process 0, before JAX: that the coordination service can listen where it will, else
+    ``CoordinatorPortError`` naming the port. JAX itself would fail with "Failed to start RPC server" and no
+    port, or worse (a restarted worker once died of SIGSEGV). Another program may still take the port between
+    this check and JAX's own bind: ``initialize`` reports that failure the same way."""
+    if group.process_id != 0:
+        return
+    address = coordinator_bind_address(group, bind_address, environ)
+    host, _, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") else host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As gRPC's own listener does: a port left in TIME_WAIT by an earlier run is free to take.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        if exc.errno == errno.EAFNOSUPPORT and family == socket.AF_INET6:  # no IPv6 here: JAX falls back too
+            return check_coordinator_port(group, f"0.0.0.0:{port}", environ)
+        raise CoordinatorPortError(_port_message(group, address, exc.strerror or str(exc))) from None
+
+
+def _port_message(group: ProcessGroup, address: str, why: str) -> str:
+    port = address.rpartition(":")[2]
+    return (f"the coordinator's port {port} is in use or cannot be listened on here ({address}: {why}): "
+            f"process 0 of {group.num_processes} runs the coordination service there; free the port or choose "
+            "another in the coordinator's address")
+
+
 def initialize(group: ProcessGroup, *, seed: int | None = None, init_timeout_s: int = DEFAULT_INIT_TIMEOUT_S,
                heartbeat_timeout_s: int = DEFAULT_HEARTBEAT_TIMEOUT_S,
                shutdown_timeout_s: int = DEFAULT_SHUTDOWN_TIMEOUT_S, bind_address: str | None = None) -> None:
@@ -186,7 +229,8 @@ def initialize(group: ProcessGroup, *, seed: int | None = None, init_timeout_s: 
     (JAX refuses to place differing values), so Python's ``random`` and NumPy's global generator, from
     which Keras draws its unseeded seeds, are seeded alike on every process: with ``seed``, or, when
     ``seed`` is None, process 0's random draw, broadcast (as ``keras.distribution.initialize`` does).
-    Raises ValueError naming a bad setting before JAX is touched.
+    Raises ValueError naming a bad setting before JAX is touched, and ``CoordinatorPortError`` (naming the
+    port) on process 0 when the coordination service cannot listen on its port.
     """
     if not isinstance(group, ProcessGroup):
         raise TypeError(f"group must be a ProcessGroup (resolve_process_group()), got {type(group).__name__}")
@@ -208,11 +252,18 @@ def initialize(group: ProcessGroup, *, seed: int | None = None, init_timeout_s: 
 
     if jax.distributed.is_initialized():
         raise RuntimeError("jax.distributed is already initialized in this process: initialize once a process")
-    jax.distributed.initialize(coordinator_address=group.coordinator, num_processes=group.num_processes,
-                               process_id=group.process_id, coordinator_bind_address=bind_address,
-                               initialization_timeout=timeouts["init_timeout_s"],
-                               heartbeat_timeout_seconds=timeouts["heartbeat_timeout_s"],
-                               shutdown_timeout_seconds=timeouts["shutdown_timeout_s"])
+    check_coordinator_port(group, bind_address)
+    try:
+        jax.distributed.initialize(coordinator_address=group.coordinator, num_processes=group.num_processes,
+                                   process_id=group.process_id, coordinator_bind_address=bind_address,
+                                   initialization_timeout=timeouts["init_timeout_s"],
+                                   heartbeat_timeout_seconds=timeouts["heartbeat_timeout_s"],
+                                   shutdown_timeout_seconds=timeouts["shutdown_timeout_s"])
+    except Exception as exc:  # noqa: BLE001 - JAX's runtime error type is private; its message says what failed
+        if group.process_id == 0 and "Failed to start RPC server" in str(exc):  # the port taken since the check
+            raise CoordinatorPortError(_port_message(group, coordinator_bind_address(group, bind_address),
+                                                     str(exc).strip().splitlines()[0])) from None
+        raise
     if jax.process_count() != group.num_processes or jax.process_index() != group.process_id:
         raise RuntimeError(f"JAX joined as process {jax.process_index()} of {jax.process_count()}, "
                            f"asked for {group}")

@@ -397,3 +397,45 @@ def test_bench_data_parallel_runs_across_two_processes(tmp_path):
         r = records[0]
         assert (r["status"], r["repeats"], r["processes"], r["process_id"], r["n_devices"]) == (
             "ok", LOCKSTEP_STEPS, 2, k, 2), r
+
+
+def test_bench_data_parallel_with_the_coordinators_port_taken_records_one_line_error(tmp_path):
+    """Once each of the four worker starts printed a traceback, the last one segfaulted, and results.json held no
+    record. Now the case is recorded as an error naming the port, and the log says so in one line."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:  # another program holds the port
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = child_env(port, 0)
+        for name in ("JAX_COORDINATOR_ADDRESS", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID"):
+            env.pop(name)
+        argv = [sys.executable, "-m", "keras_impl.cli", "bench", "--backend", "jax", "--no-raw", "--no-summary",
+                "--data-parallel", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0",
+                "--batches", "2", "--timesteps", "10", "--units", "20", "--devices", "cpu", "--budget", "240",
+                "--out", str(tmp_path / "p0")]
+        proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=RUN_BOUND_S)
+    from benchmarks.store import ResultsStore
+    records = list(ResultsStore(tmp_path / "p0").records.values())
+    assert [r["key"] for r in records] == ["keras-jax-cpu-auto-dp2|B2|T10|U20|D16|float32"], proc.stdout[-3000:]
+    error = records[0].get("error", "")
+    assert records[0]["status"] == "error" and f"port {port}" in error and "in use" in error, records[0]
+    assert "\n" not in error
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output and "restart" not in output, output[-3000:]
+    assert proc.returncode == 1, output[-3000:]  # no case timed
+    lines = [line for line in output.splitlines() if f"port {port}" in line]
+    assert len(lines) == 1 and "error" in lines[0] and "in use" in lines[0], output[-3000:]
+
+
+def test_process_0_checks_the_coordinators_port_before_jax_and_names_it():
+    from keras_impl.multiprocess import CoordinatorPortError, ProcessGroup, check_coordinator_port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        group = ProcessGroup(f"127.0.0.1:{port}", 2, 0)
+        for bind in (None, f"127.0.0.1:{port}"):  # JAX's default ([::]:PORT, every interface) and a given one
+            with pytest.raises(CoordinatorPortError, match=f"the coordinator's port {port} is in use"):
+                check_coordinator_port(group, bind, environ={})
+        check_coordinator_port(ProcessGroup(f"127.0.0.1:{port}", 2, 1), environ={})  # process 1 listens on nothing
+    check_coordinator_port(ProcessGroup(f"127.0.0.1:{free_port()}", 2, 0), environ={})  # a free port passes
