@@ -4,7 +4,8 @@ Every benchmark command writes into one folder, ``./results/bench/<machine>`` by
 default (relative to the current folder, like ``bilstm reproduce``'s
 ``./results/tutorial``), so a run never writes into the installed package nor
 over the results committed in ``benchmarks/results/``. ``check_out_folder``
-refuses, with one line naming the argument, a folder that could not be
+refuses, with one line naming the argument (``keras_impl.options.UsageError``,
+the one usage-error type of every command), a folder that could not be
 written: an empty name, a file, a path under a file, a folder without write
 permission or on a read-only file system.
 """
@@ -13,11 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from keras_impl.options import UsageError, check_writable_folder
+
 DEFAULT_RESULTS = Path("results") / "bench"
-
-
-class UsageError(ValueError):
-    """A bad command-line value: the message is the one line a command prints before exiting with status 2."""
 
 
 def default_folder(shard=None) -> Path:
@@ -31,31 +30,11 @@ def default_folder(shard=None) -> Path:
 
 
 def check_out_folder(text: str | os.PathLike | None, option: str = "--out") -> Path:
-    """The results folder ``text`` names (default: ``default_folder()``), if this process could create and write it."""
+    """The results folder ``text`` names (default: ``default_folder()``), if this process could create and write it
+    (``keras_impl.options.check_writable_folder``, every command's check)."""
     if text is None:
         return default_folder()
-    if not str(text).strip():
-        raise UsageError(f"{option} must name a folder, got {str(text)!r}")
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {path} is a file, not a folder")
-    existing = path
-    while not existing.exists():  # the nearest folder that exists: the one we would create the rest in
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK) or _read_only(existing):
-        raise UsageError(f"{option} {path}: cannot write in {existing} (permission denied or read-only)")
-    return path
-
-
-def _read_only(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except (AttributeError, OSError):  # no statvfs (Windows): os.access has said what it can
-        return False
+    return check_writable_folder(text, option)
 
 
 def check_new_files(paths: list[Path], option: str = "--overwrite") -> None:

@@ -33,13 +33,14 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.destination import UsageError, check_out_folder
+from benchmarks.destination import check_out_folder
 from benchmarks.environment import machine_id
 from benchmarks.lock import FolderLock, FolderLocked, holder
 from benchmarks.shards import (FORMAT, PACKAGES, SWEEP_FILE, grid_difference, read_sweep, records_problem, release,
                                sweep_problem, write_sweep)
 from benchmarks.store import ResultsFileError, ResultsStore, read_results, record_problem
 from benchmarks.train_speed import MACHINE_FIELDS, RESULT_FILES, plan_of_grid
+from keras_impl.options import UsageError
 
 INCOMPLETE = 1  # exit status of a merge that is missing shards
 

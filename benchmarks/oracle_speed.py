@@ -46,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_new_files, check_out_folder
+from benchmarks.destination import DEFAULT_RESULTS, check_new_files, check_out_folder
+from keras_impl.options import UsageError, checked, int_in, positive_int
 from keras_impl.files import atomic_write_csv, atomic_write_json
 from reference.backward import lstm_backward
 from reference.bidirectional import run_bidirectional
@@ -183,21 +184,20 @@ def write(result: dict, out_dir: Path, tag: str = "") -> tuple[Path, Path]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    # Numbers are read as text and checked below: a bad one is one line (argparse would print its usage too).
+    parser.add_argument("--repeats", default="15", help="timed calls a case, at least 3 for quartiles (default 15)")
+    parser.add_argument("--warmup", default="3", help="untimed calls first (default 3)")
+    parser.add_argument("--torch-threads", default=None, help="torch.set_num_threads (default: torch's own)")
     parser.add_argument("--tag", default="", help="suffix of the results files, e.g. 1thread")
     parser.add_argument("--out", default=None, help=f"folder for the results (default {DEFAULT_RESULTS}/<machine>, "
                                                     "relative to the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace results files of the same name")
     args = parser.parse_args(argv)
     try:  # every check before torch is imported or anything is written
-        if args.repeats < 3:
-            raise UsageError(f"--repeats must be at least 3 for quartiles, got {args.repeats}")
-        if args.warmup < 0:
-            raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
-        if args.torch_threads is not None and args.torch_threads < 1:
-            raise UsageError(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+        args.repeats = checked(int_in("--repeats", 3), args.repeats)  # quartiles need 3
+        args.warmup = checked(int_in("--warmup", 0), args.warmup)
+        if args.torch_threads is not None:
+            args.torch_threads = checked(positive_int("--torch-threads"), args.torch_threads)
         if not re.fullmatch(r"[A-Za-z0-9_.-]*", args.tag):
             raise UsageError(f"--tag must be letters, digits, '_', '.' or '-', got {args.tag!r}")
         out = check_out_folder(args.out)

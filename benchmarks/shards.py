@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cases import Case, train_step_flops
-from benchmarks.destination import UsageError
 from benchmarks.store import ResultsFileError
 from keras_impl.files import atomic_write_json
+from keras_impl.options import UsageError
 
 SWEEP_FILE = "sweep.json"
 FORMAT = 1

@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cases import BATCHES, FEATURES, QUICK_SHAPES, TIMESTEPS, UNITS, Case, shapes
-from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_out_folder, default_folder
+from benchmarks.destination import DEFAULT_RESULTS, check_out_folder, default_folder
 from benchmarks.environment import describe_machine, gpu_names, hide_gpus_env, tf32_env, threads_env
 from benchmarks.lock import FolderLock, FolderLocked
 from benchmarks.runner import base_record
@@ -75,6 +75,7 @@ from benchmarks.shards import (SWEEP_FILE, WHOLE, Shard, grid_difference, read_s
                                sweep_definition, write_sweep)
 from benchmarks.store import ResultsFileError, ResultsStore, record_problem
 from keras_impl.multiprocess import ProcessGroup, resolve_process_group
+from keras_impl.options import UsageError, checked, positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a result set is made of: a folder holding any of these is not written over unasked.
@@ -306,9 +307,7 @@ def check_arguments(args) -> Settings:
     case_seconds = parse_seconds(args.case_seconds, "--case-seconds")
     threads = None
     if args.threads is not None:
-        if not re.fullmatch(r"[0-9]+", args.threads.strip()) or int(args.threads) < 1:
-            raise UsageError(f"--threads must be a positive integer, got {args.threads!r}")
-        threads = int(args.threads)
+        threads = checked(positive_int("--threads"), args.threads)
     if args.resume and args.overwrite:
         raise UsageError("--resume continues a result set and --overwrite replaces it: pass one of them")
     processes = check_processes(args, backends)

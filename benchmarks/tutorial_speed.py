@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_new_files, check_out_folder
+from benchmarks.destination import DEFAULT_RESULTS, check_new_files, check_out_folder
+from keras_impl.options import UsageError, checked, positive_int
 from keras_impl.files import atomic_write_json
 
 
@@ -187,9 +188,10 @@ def cli_wall_times(backend: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--updates", type=int, default=1000, help="updates a fast call (default 1000)")
-    parser.add_argument("--faithful-updates", type=int, default=200, help="updates a faithful call (default 200)")
-    parser.add_argument("--repeats", type=int, default=5)
+    # Numbers are read as text and checked below: a bad one is one line (argparse would print its usage too).
+    parser.add_argument("--updates", default="1000", help="updates a fast call (default 1000)")
+    parser.add_argument("--faithful-updates", default="200", help="updates a faithful call (default 200)")
+    parser.add_argument("--repeats", default="5", help="timed calls (default 5)")
     parser.add_argument("--cli", action="store_true", help="also time bilstm compare (1 and 20 seeds) and reproduce")
     parser.add_argument("--out", default=None, help=f"folder (default {DEFAULT_RESULTS}/<machine>, relative to the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace this backend's results file if it exists")
@@ -198,8 +200,8 @@ def main(argv=None) -> int:
     from keras_impl.backend import BackendError, select_backend
     try:
         for name in ("updates", "faithful_updates", "repeats"):
-            if getattr(args, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+            option = f"--{name.replace('_', '-')}"
+            setattr(args, name, checked(positive_int(option), getattr(args, name)))
         out = check_out_folder(args.out)
         backend = select_backend(None)
         path = out / f"tutorial_speed_{backend}.json"

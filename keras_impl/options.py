@@ -42,6 +42,15 @@ def seed(name: str = "--seed"):
     return int_in(name, 0, 2 ** 31 - 1)
 
 
+def checked(parse, text):
+    """``parse(text)`` for a value checked after parsing (a command that reads numbers as text, so that its
+    refusals carry its own prefix): the parser's ``ArgumentTypeError`` as ``UsageError``."""
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def finite_float(name: str):
     def parse(text: str) -> float:
         try:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cases import Case
-from benchmarks.destination import DEFAULT_RESULTS, UsageError, check_out_folder
+from benchmarks.destination import DEFAULT_RESULTS, check_out_folder
+from keras_impl.options import UsageError
 from benchmarks.environment import describe_machine
 from benchmarks.lock import LOCK_NAME, FolderLock, FolderLocked
 from benchmarks.store import ResultsStore, record_problem
@@ -363,6 +364,10 @@ def test_speed_scripts_refuse_to_replace_a_result_unasked(script, tmp_path, caps
     ("oracle_speed", ["--tag", "../x"], "--tag"),
     ("tutorial_speed", ["--updates", "0"], "--updates"),
     ("tutorial_speed", ["--repeats", "-1"], "--repeats"),
+    # not integers: once argparse's usage and error (two lines, SystemExit), now the one parser's one line
+    ("oracle_speed", ["--repeats", "many"], "--repeats must be an integer, got 'many'"),
+    ("oracle_speed", ["--warmup", "-1"], "--warmup must be at least 0, got -1"),
+    ("tutorial_speed", ["--updates", "1e3"], "--updates must be an integer, got '1e3'"),
 ])
 def test_speed_scripts_refuse_bad_values_in_one_line(script, argv, needle, tmp_path, capsys):
     import importlib
@@ -370,3 +375,18 @@ def test_speed_scripts_refuse_bad_values_in_one_line(script, argv, needle, tmp_p
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_and_the_experiments_refuse_with_the_one_usage_error_type(tmp_path):
+    """Issue 16: one usage-error type for every command (once benchmarks.destination and the experiments had
+    their own), and one integer parser, keras_impl.options's."""
+    from benchmarks import destination, merge, shards, train_speed
+    from keras_impl import options
+    from keras_impl.commands import experiments
+    assert destination.UsageError is merge.UsageError is shards.UsageError is train_speed.UsageError is options.UsageError
+    assert not hasattr(experiments, "ArgumentError") and experiments.positive_int is options.positive_int
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for check in (destination.check_out_folder, experiments.check_output_dir, options.check_writable_folder):
+        with pytest.raises(options.UsageError, match="is a file, not a folder"):
+            check(str(a_file))

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cases import QUICK_SHAPES, Case
-from benchmarks.destination import UsageError
 from benchmarks.shards import (SWEEP_FILE, Shard, fingerprint, parse_shard, read_sweep, resolve_shard, select,
                                shard_from_env, sweep_definition)
 from benchmarks.store import ResultsStore
 from benchmarks.train_speed import plan
 from keras_impl.cli import main as bilstm
+from keras_impl.options import UsageError
 from parity_tests.conftest import BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent

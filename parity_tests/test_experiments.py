@@ -253,9 +253,9 @@ def test_reproduce_writes_the_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["compare", "--seeds", "0"], "argument --seeds: must be a positive integer, got 0"),
-    (["compare", "--updates", "-3"], "argument --updates: must be a positive integer, got -3"),
-    (["merge-modes", "--layers", "two"], "argument --layers: must be a positive integer, got 'two'"),
+    (["compare", "--seeds", "0"], "argument --seeds: --seeds must be at least 1, got 0"),
+    (["compare", "--updates", "-3"], "argument --updates: --updates must be at least 1, got -3"),
+    (["merge-modes", "--layers", "two"], "argument --layers: --layers must be an integer, got 'two'"),
     (["compare", "--backend", "mxnet"], "unknown --backend 'mxnet'; expected one of tensorflow, jax, torch"),
     (["compare", "--mode", "turbo"], "unknown --mode 'turbo'; expected 'fast' or 'faithful'"),
     (["merge-modes", "--merge-modes", "sum,max"], "unknown merge mode 'max'; expected one of sum, mul, ave, concat"),
@@ -265,7 +265,7 @@ def test_reproduce_writes_the_report(tmp_path, capsys):
     (["demo", "--cell", "lstmx", "--model", "bilstmx"], "unknown --cell 'lstmx'"),
     (["demo", "--cell", "gru", "--model", "bilstm_x"], "unknown --model 'bilstm_x'; expected 'lstm' or 'bilstm' "
                                                         "(or 'gru' or 'bigru')"),
-    (["reproduce", "--demo-updates", "0"], "argument --demo-updates: must be a positive integer, got 0"),
+    (["reproduce", "--demo-updates", "0"], "argument --demo-updates: --demo-updates must be at least 1, got 0"),
 ], ids=["zero-seeds", "negative-updates", "word-layers", "unknown-backend", "unknown-mode", "unknown-merge-mode",
         "unknown-model", "unknown-cell", "cell-in-capitals", "cell-checked-before-model", "unknown-model-of-a-cell",
         "zero-demo-updates"])
@@ -282,9 +282,9 @@ def test_unwritable_output_path_stops_before_any_work(tmp_path, capsys):
     blocker.write_text("not a folder")
     code, _, stderr = run_cli(["compare", *TINY, "--out", str(blocker / "sub")], capsys)
     assert code == 2 and stderr.strip().count("\n") == 0
-    assert "cannot be written" in stderr
+    assert f"--out {blocker / 'sub'}: {blocker} is a file, not a folder" in stderr
     code, _, stderr = run_cli(["compare", *TINY, "--out", str(blocker)], capsys)
-    assert code == 2 and "exists and is not a folder" in stderr
+    assert code == 2 and f"--out {blocker} is a file, not a folder" in stderr
     # A path the permission check cannot see through (root may write anywhere, but not under /proc).
     code, _, stderr = run_cli(["compare", *TINY, "--out", "/proc/bilstm-results"], capsys)
     assert code == 2 and stderr.strip().count("\n") == 0 and "cannot be written" in stderr
@@ -313,7 +313,7 @@ def test_an_empty_out_is_refused_not_taken_for_the_current_folder(tmp_path, caps
     for command in ("demo", "compare", "merge-modes", "reproduce"):
         code, _, stderr = run_cli([command, *TINY, "--out", ""], capsys)
         assert code == 2 and stderr.strip().count("\n") == 0, stderr
-        assert "argument --out: must name a folder, got ''" in stderr
+        assert "--out must name a folder, got ''" in stderr
     assert list(tmp_path.iterdir()) == [], "nothing may be written into the current folder"
 
 

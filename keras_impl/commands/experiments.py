@@ -2,7 +2,8 @@
 
 Every subcommand checks all of its arguments (counts, names, the output path,
 the backend) before it imports Keras or writes anything, and stops on a bad
-one with a single line and exit status 2. Keras is imported only in ``run``,
+one with a single line and exit status 2 (``keras_impl.options``: its parsers
+and ``UsageError``, as every command). Keras is imported only in ``run``,
 after ``--backend`` has set ``KERAS_BACKEND``.
 
 ``--cell lstm|gru|simple_rnn`` puts that recurrent layer in every model; the
@@ -10,7 +11,6 @@ model names, titles, legends and run records say which (``runner.model_name``).
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import sys
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from keras_impl.backend import BACKENDS, BackendError, select_backend
+from keras_impl.options import UsageError, check_writable_folder, nearest_existing, positive_int
 from reference.cells import CELLS  # NumPy only: the check needs no Keras
 
 MERGE_MODES = ("sum", "mul", "ave", "concat")  # the tutorial's order
@@ -27,48 +28,21 @@ DEFAULT_UPDATES = 250
 DEMO_UPDATES = 1000
 
 
-class ArgumentError(ValueError):
-    """A bad command-line value, reported on one line."""
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def output_path(text: str) -> Path:
-    """--out: a folder path; an empty one would silently mean the current folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r} (use --out . for the current folder)")
-    return Path(text)
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """argparse prints the usage and then the error; here a bad value costs one line, exit status 2."""
-    def error(message):
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        sys.exit(2)
-    parser.error = error
-
-
 def _common(parser, *, updates: int, layers: bool):
-    _one_line_errors(parser)
     parser.add_argument("--backend", help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND)")
-    parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS, help=f"independent runs (default {DEFAULT_SEEDS})")
-    parser.add_argument("--updates", type=positive_int, default=updates, help=f"training updates, one sequence each (default {updates})")
-    parser.add_argument("--heldout", type=positive_int, default=1000, help="held-out sequences per seed (default 1000)")
+    parser.add_argument("--seeds", type=positive_int("--seeds"), default=DEFAULT_SEEDS,
+                        help=f"independent runs (default {DEFAULT_SEEDS})")
+    parser.add_argument("--updates", type=positive_int("--updates"), default=updates,
+                        help=f"training updates, one sequence each (default {updates})")
+    parser.add_argument("--heldout", type=positive_int("--heldout"), default=1000,
+                        help="held-out sequences per seed (default 1000)")
     parser.add_argument("--mode", default="fast", help="fast (compiled loop) or faithful (one fit call per sequence)")
-    parser.add_argument("--out", type=output_path, help="output folder")
+    parser.add_argument("--out", help="output folder")
     parser.add_argument("--resume", action="store_true", help="keep the runs already finished with the same arguments")
     parser.add_argument("--variable-length", action="store_true", help="sequences of 5 to 20 steps, zero-padded and masked")
     parser.add_argument("--cell", default="lstm", help=f"recurrent layer: {' | '.join(CELLS)} (default lstm)")
     if layers:
-        parser.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers (default 1)")
+        parser.add_argument("--layers", type=positive_int("--layers"), default=1, help="stacked recurrent layers (default 1)")
 
 
 def add_demo_arguments(parser):
@@ -89,28 +63,22 @@ def add_merge_arguments(parser):
 
 def add_reproduce_arguments(parser):
     _common(parser, updates=DEFAULT_UPDATES, layers=True)
-    parser.add_argument("--demo-updates", type=positive_int, default=DEMO_UPDATES, help=f"updates of the demo runs (default {DEMO_UPDATES})")
+    parser.add_argument("--demo-updates", type=positive_int("--demo-updates"), default=DEMO_UPDATES,
+                        help=f"updates of the demo runs (default {DEMO_UPDATES})")
 
 
 # ---------------------------------------------------------------- checks (before any work)
 
-def check_output_dir(path: Path) -> Path:
-    """The folder can be created or written; nothing is created here."""
-    path = Path(path)
+def check_output_dir(path) -> Path:
+    """The folder can be created or written (``keras_impl.options.check_writable_folder``); nothing is created here."""
     try:
-        if path.exists() and not path.is_dir():
-            raise ArgumentError(f"--out {path} exists and is not a folder")
-        probe = path
-        while not probe.exists():
-            if probe.parent == probe:
-                break
-            probe = probe.parent
+        os.stat(nearest_existing(Path(path)))  # a loop of symbolic links is no file: say why it cannot be used
+        return check_writable_folder(path)
+    except FileNotFoundError:  # a link to nothing: the folder check names it
+        return check_writable_folder(path)
     except OSError as exc:  # a name too long, a loop of symbolic links: the path cannot even be looked at
-        raise ArgumentError(f"--out cannot be used: {exc.strerror or exc}: {str(path)[:80]}"
-                            f"{'...' if len(str(path)) > 80 else ''}") from None
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ArgumentError(f"--out {path} cannot be written: no write permission in {probe}")
-    return path
+        raise UsageError(f"--out cannot be used: {exc.strerror or exc}: {str(path)[:80]}"
+                         f"{'...' if len(str(path)) > 80 else ''}") from None
 
 
 def create_output_dir(path: Path) -> None:
@@ -131,7 +99,7 @@ def create_output_dir(path: Path) -> None:
                 created.rmdir()
             except OSError:
                 pass
-        raise ArgumentError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
+        raise UsageError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
 
 
 def check_output_targets(folder: Path, files, subfolders) -> None:
@@ -144,22 +112,22 @@ def check_output_targets(folder: Path, files, subfolders) -> None:
     for name in files:
         target = folder / name
         if target.exists() and not target.is_file():
-            raise ArgumentError(f"--out: {target} exists and is not a file; move it away or choose another --out")
+            raise UsageError(f"--out: {target} exists and is not a file; move it away or choose another --out")
     for name in subfolders:
         target = folder / name
         if target.exists() and not target.is_dir():
-            raise ArgumentError(f"--out: {target} exists and is not a folder; move it away or choose another --out")
+            raise UsageError(f"--out: {target} exists and is not a folder; move it away or choose another --out")
         if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
-            raise ArgumentError(f"--out: {target} cannot be written: no write permission")
+            raise UsageError(f"--out: {target} cannot be written: no write permission")
         if target.is_dir() and name.startswith("runs/"):  # a run's record, seed_NNNN.json, must be a file too
             for entry in target.glob("seed_*.json"):
                 if not entry.is_file():
-                    raise ArgumentError(f"--out: {entry} exists and is not a file; move it away or choose another --out")
+                    raise UsageError(f"--out: {entry} exists and is not a file; move it away or choose another --out")
 
 
 def check_cell(args) -> None:
     if args.cell not in CELLS:
-        raise ArgumentError(f"unknown --cell {args.cell!r}; expected one of {', '.join(CELLS)}")
+        raise UsageError(f"unknown --cell {args.cell!r}; expected one of {', '.join(CELLS)}")
 
 
 def demo_direction(model: str, cell: str) -> str | None:
@@ -170,21 +138,21 @@ def demo_direction(model: str, cell: str) -> str | None:
 def check_common(args, default_out: str) -> None:
     check_cell(args)
     if args.mode not in ("fast", "faithful"):
-        raise ArgumentError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
+        raise UsageError(f"unknown --mode {args.mode!r}; expected 'fast' or 'faithful'")
     if args.backend is not None and args.backend not in BACKENDS:
-        raise ArgumentError(f"unknown --backend {args.backend!r}; expected one of {', '.join(BACKENDS)}")
+        raise UsageError(f"unknown --backend {args.backend!r}; expected one of {', '.join(BACKENDS)}")
     args.out = check_output_dir(args.out if args.out is not None else Path(default_out))
 
 
 def parse_merge_modes(text: str) -> tuple[str, ...]:
     modes = tuple(m.strip() for m in text.split(",") if m.strip())
     if not modes:
-        raise ArgumentError("--merge-modes is empty; expected a comma-separated subset of sum,mul,ave,concat")
+        raise UsageError("--merge-modes is empty; expected a comma-separated subset of sum,mul,ave,concat")
     for m in modes:
         if m not in MERGE_MODES:
-            raise ArgumentError(f"unknown merge mode {m!r}; expected one of {', '.join(MERGE_MODES)}")
+            raise UsageError(f"unknown merge mode {m!r}; expected one of {', '.join(MERGE_MODES)}")
     if len(set(modes)) != len(modes):
-        raise ArgumentError(f"--merge-modes lists a mode twice: {text!r}")
+        raise UsageError(f"--merge-modes lists a mode twice: {text!r}")
     return modes
 
 
@@ -281,7 +249,7 @@ def check_memory(experiments, backend: str) -> None:
                for e in experiments)
     have = available_bytes()
     if have is not None and need > have:
-        raise ArgumentError(f"this run needs about {format_bytes(need)} of memory (rough bound, "
+        raise UsageError(f"this run needs about {format_bytes(need)} of memory (rough bound, "
                             f"keras_impl/experiments/memory.py) but {format_bytes(have)} is available; "
                             "lower --seeds, --updates or --heldout")
 
@@ -308,7 +276,7 @@ def _prepare(args, command: str, default_out: str, extra_check=None, experiments
                 check_output_targets(args.out / e.name if nested else args.out, OUTPUT_FILES,
                                      ["runs"] + [f"runs/{model}" for model, _ in e.models])
         create_output_dir(args.out)  # last: nothing is created unless every other check passed
-    except (ArgumentError, BackendError) as exc:
+    except (UsageError, BackendError) as exc:
         print(f"bilstm {command}: error: {exc}", file=sys.stderr)
         return 2
     return None
@@ -325,15 +293,10 @@ def print_demo(result) -> None:
 
 
 def run_demo(args) -> int:
-    try:
-        check_cell(args)  # first: the names --model accepts depend on the cell
-    except ArgumentError as exc:
-        print(f"bilstm demo: error: {exc}", file=sys.stderr)
-        return 2
+    check_cell(args)  # first: the names --model accepts depend on the cell
     if demo_direction(args.model, args.cell) is None:
         names = "'lstm' or 'bilstm'" + ("" if args.cell == "lstm" else f" (or {args.cell!r} or 'bi{args.cell}')")
-        print(f"bilstm demo: error: unknown --model {args.model!r}; expected {names}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown --model {args.model!r}; expected {names}")
     from keras_impl.experiments.runner import model_name
     name = model_name(demo_direction(args.model, args.cell), args.cell)
     if (code := _prepare(args, "demo", f"results/demo-{name}",
