@@ -188,8 +188,6 @@ def sweep_problem(sweep: dict, full: list[Case]) -> str | None:
     if len(set(listed)) != len(listed):
         return "'cases' lists a case twice"
     n_shapes, of, claimed = len(set(shape_of.values())), sweep["of"], set(sweep["shards"])
-    if of > n_shapes:
-        return f"'of' is {of}, but its grid has {n_shapes} shapes and a shard holds whole shapes"
 
     def cases_of(shards: set[int], n: int) -> set[str]:
         owner = shard_of_shapes(shape_of.values(), n)
@@ -201,18 +199,18 @@ def sweep_problem(sweep: dict, full: list[Case]) -> str | None:
         shards = {owner[shape_of[k]] for k in listed}
         return shards, cases_of(shards, n)
 
-    shards, expected = split(of)
-    named = f"{','.join(map(str, sorted(claimed)))}/{of}"
-    if set(listed) == expected and shards == claimed:
+    mine = cases_of(claimed, of)
+    if set(listed) == mine:
         return None
+    named = f"{','.join(map(str, sorted(claimed)))}/{of}"
+    shards, expected = split(of)
     if set(listed) == expected:
         return (f"'shards' says shard {named}, but its cases are those of shard "
                 f"{','.join(map(str, sorted(shards)))}/{of}")
-    mine = cases_of(claimed, of)
     if not set(listed) <= mine:
         return f"'cases' lists {len(set(listed) - mine)} case(s) of shards that its 'shards' ({named}) do not name"
     line = f"'cases' lists {len(listed)} of the {len(mine)} cases of shard {named}: cut short, or 'of' or 'shards' edited"
-    for n in range(1, n_shapes + 1):  # the split whose shards these cases are, if 'of' was edited
+    for n in range(1, max(n_shapes, of) + 1):  # the split whose shards these cases are, if 'of' was edited
         if n != of and split(n)[1] == set(listed):
             return line + f" (they are exactly the cases of shard {','.join(map(str, sorted(split(n)[0])))}/{n})"
     return line
