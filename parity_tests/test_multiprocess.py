@@ -439,3 +439,4 @@ def test_process_0_checks_the_coordinators_port_before_jax_and_names_it():
                 check_coordinator_port(group, bind, environ={})
         check_coordinator_port(ProcessGroup(f"127.0.0.1:{port}", 2, 1), environ={})  # process 1 listens on nothing
     check_coordinator_port(ProcessGroup(f"127.0.0.1:{free_port()}", 2, 0), environ={})  # a free port passes
+
