@@ -192,7 +192,7 @@ def coordinator_bind_address(group: ProcessGroup, bind_address: str | None = Non
 def check_coordinator_port(group: ProcessGroup, bind_address: str | None = None, environ=None) -> None:
     """On process 0, before JAX: that the coordination service can listen where it will, else
     ``CoordinatorPortError`` naming the port. JAX itself would fail with "Failed to start RPC server" and no
-    port, or worse: the process dies of SIGSEGV inside JAX at times (1 of 4 tries here), before any handler runs.
+    port, or worse: the process dies of SIGSEGV inside JAX at times (once in 6 tries here), before any handler runs.
     Another program may still take the port between this check and JAX's own bind: ``initialize`` reports
     that failure the same way when JAX raises it."""
     if group.process_id != 0:
