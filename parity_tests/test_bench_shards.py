@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cases import QUICK_SHAPES, Case
+from benchmarks.cases import QUICK_SHAPES
 from benchmarks.shards import (SWEEP_FILE, Shard, fingerprint, parse_shard, read_sweep, resolve_shard, select,
                                shard_from_env, sweep_definition)
 from benchmarks.store import ResultsStore
