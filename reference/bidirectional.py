@@ -138,20 +138,21 @@ def _uses_bias(weights) -> bool:
 
 
 def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cache=True, initial_output="h0",
-                      cell: Cell = LSTM, backward_cell: Cell | None = None, backward_go_backwards=True):
+                      cell: Cell = LSTM, backward_cell: Cell | None = None, go_backwards=(False, True)):
     """Both directions on checked arrays; ``states`` flat, forward's then backward's.
 
-    ``backward_cell`` (default: ``cell``) and ``backward_go_backwards`` (default True) describe a
-    Keras ``Bidirectional(layer, backward_layer=...)`` whose second copy is not the first one reversed.
+    ``backward_cell`` (default: ``cell``) and ``go_backwards`` (each copy's; default the second only)
+    describe a Keras ``Bidirectional(layer, backward_layer=...)`` whose copies are not one layer twice.
     Returns ``((y_f, y_b), final states (flat, the same order), (cache_f, cache_b))``.
     """
     n = len(cell.state_names)
     zero_output = return_sequences  # what Keras's Bidirectional forces on both copies
-    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, zero_output_for_mask=zero_output,
-                                       initial_output=initial_output, keep_cache=keep_cache)
-    out_b, final_b, cache_b = run_cell(backward_cell or cell, x, bwd_w, states[n:], mask,
-                                       go_backwards=backward_go_backwards, zero_output_for_mask=zero_output,
-                                       initial_output=initial_output, keep_cache=keep_cache)
+    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, go_backwards=go_backwards[0],
+                                       zero_output_for_mask=zero_output, initial_output=initial_output,
+                                       keep_cache=keep_cache)
+    out_b, final_b, cache_b = run_cell(backward_cell or cell, x, bwd_w, states[n:], mask, go_backwards=go_backwards[1],
+                                       zero_output_for_mask=zero_output, initial_output=initial_output,
+                                       keep_cache=keep_cache)
     if return_sequences:
         y_f, y_b = out_f, out_b[:, ::-1]  # Keras flips the second copy's sequence, whatever its direction
     else:

@@ -143,7 +143,8 @@ def _bidirectional(layer: Layer, x, mask, tape=None):
     rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
     (y_f, y_b), _, caches = run_bidirectional(x, fwd_w, bwd_w, states, mask, rs, keep_cache=tape is not None,
                                               cell=cells[0], backward_cell=cells[1],
-                                              backward_go_backwards=bool(opt["backward"].get("go_backwards", False)))
+                                              go_backwards=tuple(bool(opt[d].get("go_backwards", False))
+                                                                 for d in ("forward", "backward")))
     if tape is not None:
         tape.append({"halves": (y_f, y_b), "caches": caches})
     return MERGE[opt["merge_mode"]](y_f, y_b)
