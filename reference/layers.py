@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import LAYER_ACTIVATIONS as ACTIVATIONS
+from .activations import LAYER_ACTIVATIONS as ACTIVATIONS  # noqa: F401  (what a Dense may use: keras_impl.verify reads it here)
 from .activations import activate
 from .bidirectional import MERGE, run_bidirectional
 from .cells import Cell, CellWeights, check_cell_weights
