@@ -16,7 +16,7 @@ VENV_ORACLE ?= .venv-oracle
 # parity_tests/test_oracle_imports.py checks that this list matches the markers.
 ORACLE_TESTS := parity_tests/test_oracle_self.py parity_tests/test_gradcheck.py parity_tests/test_problem.py \
   parity_tests/test_validation.py parity_tests/test_loss_adam.py parity_tests/test_oracle_imports.py \
-  parity_tests/test_verify_oracle.py parity_tests/test_cells_oracle.py
+  parity_tests/test_verify_oracle.py parity_tests/test_cells_oracle.py parity_tests/test_lstm_fused.py
 
 .PHONY: venv test test-keras test-one test-oracle test-wheel reproduce bench-quick clean
 

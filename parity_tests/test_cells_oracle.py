@@ -1,9 +1,10 @@
-"""The oracle's GRU, SimpleRNN and generic LSTM (``reference/cells.py``) against themselves, NumPy only.
+"""The oracle's GRU, SimpleRNN and the LSTM with other options (``reference/gru.py``, ``simple_rnn.py``,
+``lstm.py``, run by ``reference/rnn.py``'s literal loop) against themselves, NumPy only.
 
 Before any backend sees them: each cell's step against its equations written
 out here from Keras's source, the time loop against stepping the cell by hand,
-the generic loop against the LSTM's fast loop, BPTT against central finite
-differences for every cell and option set, and the named errors for bad input.
+BPTT against central finite differences for every cell and option set, and the
+named errors for bad input. The fused LSTM against the literal loop: ``test_lstm_fused.py``.
 """
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import numpy as np
 import pytest
 
 import reference
-from reference.cells import Cell, activate, generic_backward
+from reference.activations import activate
+from reference.bidirectional import MERGE
+from reference.cells import Cell, CellWeights
 from reference.recurrent import run_cell
+from reference.rnn import backward
 from keras_impl.parity.tolerances import FLOAT64_SELF_ABS, GRADCHECK_REL
 from parity_tests.test_gradcheck import MIXED_MASK, chosen_indices, relative_error
 from parity_tests.test_gradcheck import numeric_gradient as gradcheck_stencil
@@ -173,27 +177,6 @@ def test_masked_final_state_equals_the_cell_on_the_valid_steps_alone(name, rng):
             np.testing.assert_allclose(got[row:row + 1], want, rtol=0, atol=FLOAT64_SELF_ABS, err_msg=f"row {row}")
 
 
-@pytest.mark.parametrize("mask", [None, MIXED_MASK], ids=["no_mask", "mixed_mask"])
-@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
-def test_the_generic_loop_equals_the_lstm_fast_loop(go_backwards, mask, rng):
-    # reference/cells.py's generic LSTM step, forward and BPTT, against run_lstm and lstm_backward.
-    from reference.cells import run_generic
-    W, R, b = draw(Cell("lstm"), rng)
-    x = rng.normal(size=(B, T, D))
-    h0, c0 = rng.uniform(-0.8, 0.8, (B, U)), rng.uniform(-0.8, 0.8, (B, U))
-    fast_out, fast_states, fast_cache = run_cell(Cell("lstm"), x, (W, R, b), (h0, c0), mask, go_backwards=go_backwards,
-                                                 initial_output="zeros")
-    out, states, cache = run_generic(Cell("lstm"), x, W, R, b, (h0, c0), mask, go_backwards, False, "zeros", True)
-    np.testing.assert_allclose(out, fast_out, rtol=0, atol=FLOAT64_SELF_ABS)
-    for got, want in zip(states, fast_states):
-        np.testing.assert_allclose(got, want, rtol=0, atol=FLOAT64_SELF_ABS)
-    dout = rng.normal(size=out.shape)
-    grads, dx = generic_backward(cache, W, R, dout)
-    *fast_grads, fast_dx = reference.lstm_backward(fast_cache, W, R, dout)
-    for name, got, want in zip(("kernel", "recurrent_kernel", "bias", "x"), (*grads, dx), (*fast_grads, fast_dx)):
-        np.testing.assert_allclose(got, want, rtol=0, atol=FLOAT64_SELF_ABS, err_msg=name)
-
-
 def test_lstm_forward_with_default_options_takes_the_fast_loop_and_others_do_not():
     assert Cell("lstm").fast_lstm
     assert not Cell("lstm", activation="relu").fast_lstm and not Cell("lstm", use_bias=False).fast_lstm
@@ -215,7 +198,7 @@ def test_bidirectional_is_the_merge_of_two_directions(cell_name, merge_mode, rng
                                 return_state=True, zero_output_for_mask=True)
     y_b, s_b = forward_fn(cell)(x, *bwd, initial_state=[h_b], mask=MIXED_MASK, return_sequences=True,
                                 return_state=True, zero_output_for_mask=True, go_backwards=True)
-    merged = reference.MERGE_MODES[merge_mode](y_f, y_b[:, ::-1])
+    merged = MERGE[merge_mode](y_f, y_b[:, ::-1])
     expected = (*merged, s_f, s_b) if merge_mode is None else (merged, s_f, s_b)  # one state a direction
     assert len(result) == len(expected)
     for got, want in zip(result, expected):
@@ -294,7 +277,7 @@ def test_layer_backward_with_initial_state_in_both_conventions(name, go_backward
 
     _, _, cache = run_cell(cell, x, (W, R, b), (h0,), MIXED_MASK, go_backwards=go_backwards,
                            initial_output=initial_output)
-    grads, dx = generic_backward(cache, W, R, target)
+    grads, dx = backward(cache, CellWeights(W, R, b), target)
     for label, array, grad in zip(("kernel", "recurrent_kernel", "bias", "x"), (W, R, b, x), (*grads, dx)):
         indices = list(np.ndindex(array.shape))
         err = relative_error(numeric_gradient(loss, array, indices), grad, indices)

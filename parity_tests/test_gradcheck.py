@@ -149,19 +149,19 @@ def test_gradients_have_the_weights_order_and_shapes(kind, rng):
 def test_lstm_backward_matches_finite_differences_in_both_conventions(initial_output, go_backwards, rng):
     """BPTT of one LSTM with a non-zero initial state, every mask pattern, and either ``initial_output``:
     outputs before a row's first valid step are constants (h0 or 0), so no weight gradient flows through them."""
-    from reference.lstm import run_lstm
+    from reference.recurrent import run_cell
     U = 3
     kernel, recurrent, bias = (rng.uniform(-0.6, 0.6, size=s) for s in ((D, 4 * U), (U, 4 * U), (4 * U,)))
     x, h0, c0 = rng.normal(size=(B, T, D)), rng.uniform(-0.8, 0.8, (B, U)), rng.uniform(-0.8, 0.8, (B, U))
     target = rng.normal(size=(B, T, U))  # loss = sum(out * target): every output counts, with its own weight
 
     def loss() -> float:
-        out, *_ = run_lstm(x, kernel, recurrent, bias, h0, c0, MIXED_MASK, go_backwards=go_backwards,
-                           initial_output=initial_output, keep_cache=False)
+        out, _, _ = run_cell(reference.Cell("lstm"), x, (kernel, recurrent, bias), (h0, c0), MIXED_MASK,
+                             go_backwards=go_backwards, initial_output=initial_output, keep_cache=False)
         return float(np.sum(out * target))
 
-    out, _, _, cache = run_lstm(x, kernel, recurrent, bias, h0, c0, MIXED_MASK, go_backwards=go_backwards,
-                                initial_output=initial_output)
+    out, _, cache = run_cell(reference.Cell("lstm"), x, (kernel, recurrent, bias), (h0, c0), MIXED_MASK,
+                             go_backwards=go_backwards, initial_output=initial_output)
     analytic = reference.lstm_backward(cache, kernel, recurrent, target)  # dout = target, processing order
     for name, array, grad in zip(("kernel", "recurrent_kernel", "bias", "x"), (kernel, recurrent, bias, x), analytic):
         indices = list(np.ndindex(array.shape))

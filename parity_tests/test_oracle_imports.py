@@ -114,3 +114,33 @@ def test_oracle_test_files_load_no_framework():
         assert code == 0, f"collection failed: pytest exit status {{code}}"
     """)
     assert loaded == []
+
+
+def _oracle_modules():
+    import ast
+    for path in sorted((ROOT / "reference").glob("*.py")):
+        yield path.name, ast.parse(path.read_text())
+
+
+def test_the_oracle_defines_each_word_and_each_activation_once():
+    """Issue 16: the vocabulary in reference/vocabulary.py alone, one activation table (no other module
+    dispatches on an activation's name), one function of each name that means one thing."""
+    import ast
+    words = {"CELLS", "MERGE_MODES", "DIRECTIONS", "INITIAL_OUTPUTS"}
+    defined, dispatching, functions = {}, set(), {}
+    for name, tree in _oracle_modules():
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id in words:
+                        defined.setdefault(target.id, []).append(name)
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in ("sigmoid", "layer_forward", "activate"):
+                functions.setdefault(node.name, []).append(name)
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        if any(isinstance(n, ast.Constant) and n.value in ("relu", "hard_sigmoid") and id(n) not in docstrings
+               for n in ast.walk(tree)):
+            dispatching.add(name)
+    assert defined == {word: ["vocabulary.py"] for word in words}
+    assert dispatching == {"activations.py"}
+    assert functions == {"sigmoid": ["activations.py"], "activate": ["activations.py"], "layer_forward": ["layers.py"]}

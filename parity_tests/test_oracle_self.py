@@ -143,14 +143,15 @@ def test_initial_state_order_is_h_then_c(rng):
 @pytest.mark.parametrize("mask_name", [None, *MASKS], ids=lambda m: m or "no_mask")
 def test_inference_loop_equals_training_loop(rng, mask_name, go_backwards, zero_output, initial_output):
     """``keep_cache=False`` (what lstm_forward runs) keeps two cell states instead of T: same numbers, no cache."""
-    from reference.lstm import run_lstm
+    from reference.recurrent import run_cell
     x, weights, (h0, c0) = rng.normal(size=(B, T, D)), lstm_weights(rng), states(rng, 2)
     mask = None if mask_name is None else MASKS[mask_name]
     kwargs = dict(go_backwards=go_backwards, zero_output_for_mask=zero_output, initial_output=initial_output)
-    *training, cache = run_lstm(x, *weights, h0, c0, mask, **kwargs)
-    *inference, no_cache = run_lstm(x, *weights, h0, c0, mask, keep_cache=False, **kwargs)
+    out, final, cache = run_cell(reference.Cell("lstm"), x, weights, (h0, c0), mask, **kwargs)
+    out_inf, final_inf, no_cache = run_cell(reference.Cell("lstm"), x, weights, (h0, c0), mask, keep_cache=False,
+                                            **kwargs)
     assert cache is not None and no_cache is None
-    for name, a, b in zip(("outputs", "h_T", "c_T"), inference, training):
+    for name, a, b in zip(("outputs", "h_T", "c_T"), (out_inf, *final_inf), (out, *final)):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 

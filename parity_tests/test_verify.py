@@ -167,20 +167,20 @@ def test_wrong_semantics_in_the_oracle_fail(mutation, kind, failing, saved, caps
     from reference import layers
 
     if mutation == "merge_halves_swapped":
-        monkeypatch.setitem(layers.MERGE_MODES, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
+        monkeypatch.setitem(layers.MERGE, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
     elif mutation == "masked_steps_zeroed":
         original = layers._recurrent
-        monkeypatch.setattr(layers, "_recurrent", lambda x, w, m, o, rs, zero: original(x, w, m, o, rs, True))
+        monkeypatch.setattr(layers, "_recurrent", lambda x, w, m, o, rs, zero, tape=None: original(x, w, m, o, rs, True, tape))
     else:
         original_forward = layers.layer_forward
 
-        def unflipped(layer, inputs, masks):
+        def unflipped(layer, inputs, masks, tape=None):
             if layer.kind != "Bidirectional":
-                return original_forward(layer, inputs, masks)
+                return original_forward(layer, inputs, masks, tape)
             opt, w = layer.options, layer.weights
             y_f = layers._recurrent(inputs[0], w[:3], masks[0], opt["forward"], True, True)
             y_b = layers._recurrent(inputs[0], w[3:6], masks[0], opt["backward"], True, True)
-            return layers.MERGE_MODES[opt["merge_mode"]](y_f, y_b), masks[0]
+            return layers.MERGE[opt["merge_mode"]](y_f, y_b), masks[0]
         monkeypatch.setattr(layers, "layer_forward", unflipped)
     rc, out, _ = _verify(capsys, saved[kind])
     assert rc == 1

@@ -24,6 +24,7 @@ import pytest
 
 from keras_impl.cli import main
 from parity_tests.conftest import randomise_weights
+from reference.rnn import Steps
 
 
 
@@ -174,25 +175,25 @@ def test_altered_gru_weight_fails(saved, capsys, monkeypatch):
     assert first_fail.startswith("reversed_gru")
 
 
-def _gru_gates_swapped(cells, monkeypatch):
-    step, grad = cells._STEPS["gru"]
+def _gru_gates_swapped(recurrent, monkeypatch):
+    step, grad = recurrent.STEPS["gru"]
 
     def swapped(cell, xp, states, R, b_rec):  # z and r read each other's columns
         U = states[0].shape[-1]
         order = np.r_[U:2 * U, 0:U, 2 * U:3 * U]
         return step(cell, xp[:, order], states, R[:, order], None if b_rec is None else b_rec[order])
-    monkeypatch.setitem(cells._STEPS, "gru", (swapped, grad))
+    monkeypatch.setitem(recurrent.STEPS, "gru", Steps(swapped, grad))
 
 
-def _gru_reset_other_form(cells, monkeypatch):
-    step, grad = cells._STEPS["gru"]
-    monkeypatch.setitem(cells._STEPS, "gru", (lambda cell, *a: step(
+def _gru_reset_other_form(recurrent, monkeypatch):
+    step, grad = recurrent.STEPS["gru"]
+    monkeypatch.setitem(recurrent.STEPS, "gru", Steps(lambda cell, *a: step(
         type(cell)("gru", cell.activation, cell.recurrent_activation, cell.use_bias, True), *a), grad))
 
 
-def _simple_rnn_activation_ignored(cells, monkeypatch):
-    step, grad = cells._STEPS["simple_rnn"]
-    monkeypatch.setitem(cells._STEPS, "simple_rnn", (lambda cell, *a: step(
+def _simple_rnn_activation_ignored(recurrent, monkeypatch):
+    step, grad = recurrent.STEPS["simple_rnn"]
+    monkeypatch.setitem(recurrent.STEPS, "simple_rnn", Steps(lambda cell, *a: step(
         type(cell)("simple_rnn", use_bias=cell.use_bias), *a), grad))
 
 
@@ -202,8 +203,8 @@ def _simple_rnn_activation_ignored(cells, monkeypatch):
     (_simple_rnn_activation_ignored, "rnn_classifier", "bi_relu_rnn"),  # relu computed as tanh
 ], ids=["gru_gates_swapped", "gru_reset_other_form", "simple_rnn_activation_ignored"])
 def test_a_broken_oracle_cell_fails_naming_the_layer(breakage, kind, failing, saved, capsys, monkeypatch):
-    from reference import cells
-    breakage(cells, monkeypatch)
+    from reference import recurrent
+    breakage(recurrent, monkeypatch)
     rc, out, _ = _verify(capsys, saved[kind, ".keras"])
     assert rc == 1, out
     first_fail = next(line for line in out.splitlines() if line.rstrip().endswith("FAIL"))

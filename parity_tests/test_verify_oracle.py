@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference
 from reference import ModelSpec, model_forward, random_weights
 from reference.layers import Layer, LayerGraph, graph_forward, spec_graph
 
@@ -24,16 +25,66 @@ pytestmark = pytest.mark.oracle  # NumPy only: runs in the framework-free enviro
 ], ids=["tutorial", "stacked_sum_masked", "reversed_masked", "forward", "gru_stacked_ave_masked",
         "gru_reset_before_reversed_masked", "simple_rnn_stacked_concat_no_bias", "lstm_other_activations"])
 def test_spec_graph_equals_model_forward(spec, rng):
-    """The layer list of a ModelSpec computes what reference.model_forward computes: the same weights
-    in the same order, each direction's cell and options (the default LSTM's two paths share no loop)."""
+    """The layer list of a ModelSpec (what reference.model_forward runs) computes the model composed by
+    hand from the public per-cell layer calls: the same weights in the same order, each direction's cell
+    and options, a Bidirectional as two single-direction calls flipped and merged."""
     weights = random_weights(spec, rng)
     x = rng.standard_normal((4, spec.timesteps, spec.features))
     if spec.mask_value is not None:
         x[1, 3:] = spec.mask_value
         x[2, 1:] = spec.mask_value
-    expected = model_forward(spec, weights, x)
+    expected = composed_by_hand(spec, weights, x)
     got, _ = graph_forward(spec_graph(spec, weights), [x])["head"]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model_forward(spec, weights, x), expected, rtol=0, atol=1e-12)
+
+
+def composed_by_hand(spec, weights, x):
+    """``spec``'s model from ``lstm_forward`` / ``gru_forward`` / ``simple_rnn_forward`` and NumPy alone."""
+    cell = spec.cell_config
+    options = {"activation": cell.activation}
+    if cell.kind != "simple_rnn":
+        options["recurrent_activation"] = cell.recurrent_activation
+    if cell.kind == "gru":
+        options["reset_after"] = cell.reset_after
+    layer = {"lstm": reference.lstm_forward, "gru": reference.gru_forward, "simple_rnn": reference.simple_rnn_forward}
+    call = layer[cell.kind]
+    n = cell.weight_count
+    mask = None if spec.mask_value is None else np.any(x != spec.mask_value, axis=-1)
+    h = x if mask is None else x * mask[..., None]
+    rest = list(weights)
+    for _ in spec.layer_units:
+        if spec.bidirectional:
+            fwd, bwd = rest[:n] + [None] * (3 - n), rest[n:2 * n] + [None] * (3 - n)
+            rest = rest[2 * n:]
+            y_f = call(h, *fwd, mask=mask, return_sequences=True, zero_output_for_mask=True, **options)
+            y_b = call(h, *bwd, mask=mask, return_sequences=True, zero_output_for_mask=True, go_backwards=True,
+                       **options)[:, ::-1]
+            h = {"concat": np.concatenate([y_f, y_b], axis=-1), "sum": y_f + y_b, "ave": (y_f + y_b) / 2,
+                 "mul": y_f * y_b}[spec.merge_mode]
+        else:
+            own, rest = rest[:n] + [None] * (3 - n), rest[n:]
+            h = call(h, *own, mask=mask, return_sequences=True, go_backwards=spec.direction == "backward", **options)
+    kernel, bias = rest
+    return 1.0 / (1.0 + np.exp(-(h @ kernel + bias)))
+
+
+def test_model_forward_runs_the_layer_list(rng, monkeypatch):
+    """One forward path: model_forward (and so training, through forward_with_cache) runs reference.layers."""
+    from reference import layers
+    spec = ModelSpec(timesteps=4, features=2, units=3)
+    weights, x = random_weights(spec, rng), rng.standard_normal((2, 4, 2))
+    before = model_forward(spec, weights, x)
+    original = layers.layer_forward
+
+    def halved_head(layer, inputs, masks, tape=None):
+        y, mask = original(layer, inputs, masks, tape)
+        return (y / 2 if layer.kind == "TimeDistributed" else y), mask
+    monkeypatch.setattr(layers, "layer_forward", halved_head)
+    np.testing.assert_allclose(model_forward(spec, weights, x), before / 2, rtol=1e-15)
+    loss, _ = reference.loss_and_grads(spec, weights, x, np.full((2, 4, 1), 0.5))
+    monkeypatch.undo()
+    assert loss != reference.loss_and_grads(spec, weights, x, np.full((2, 4, 1), 0.5))[0]
 
 
 def test_mask_rules_by_hand(rng):

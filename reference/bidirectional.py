@@ -1,7 +1,9 @@
 """Keras 3's ``Bidirectional(LSTM | GRU | SimpleRNN (...))`` in NumPy (float64).
 
 The merge does not depend on the cell (``cell="lstm" | "gru" | "simple_rnn"`` and its
-options, ``reference/cells.py``); LSTM is written below, the others are alike.
+options, ``reference/cells.py``); LSTM is written below, the others are alike. This module is the one
+Bidirectional of the oracle: ``bidirectional_forward`` and the ``Bidirectional`` layer of
+``reference/layers.py`` (hence ``model_forward`` and ``bilstm verify``) both run ``run_bidirectional``.
 Two independent LSTMs read the same input: the forward one from x[0] to
 x[T-1], the backward one (``go_backwards=True``) from x[T-1] to x[0].
 
@@ -20,24 +22,32 @@ so a sequence output is 0 at masked steps; the backward copy reverses the mask
 with the input (with right padding it effectively starts at the last valid step).
 Without return_sequences a copy's output is its last one, which for a row with no
 valid step is h0 (``initial_output="h0"``, Keras on JAX) or 0 (``"zeros"``, Keras
-on TensorFlow and torch): see ``reference/lstm.py``.
+on TensorFlow and torch): see ``reference/rnn.py``.
 
 ``return_state`` gives ``(y, h_f, c_f, h_b, c_b)`` (with merge_mode None the
 flat ``(y_f, y_b, h_f, c_f, h_b, c_b)``); ``initial_state`` is taken in the same
 order ``[h_f, c_f, h_b, c_b]``. GRU and SimpleRNN carry one state a direction:
 ``(y, h_f, h_b)`` and ``[h_f, h_b]`` (keras/src/layers/rnn/bidirectional.py L229-231
 splits initial_state in halves, L244 and L270-272 return the forward states, then the backward).
+
+Backward (``merge_backward``), with dy the gradient by the merged output:
+
+    concat: dy_f, dy_b = split(dy)      sum: dy_f = dy_b = dy
+    ave:    dy_f = dy_b = dy / 2        mul: dy_f = dy y_b,  dy_b = dy y_f
+    return_sequences: dout_b = flip(dy_b) (processing order);  dx = dx_f + dx_b
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ._checks import as_mask, check_choice, check_flag
-from ._loop import check_initial_output, check_input, check_states
-from .cells import LSTM, Cell, check_cell_weights
+from .cells import LSTM, Cell, CellWeights, check_cell_weights
 from .recurrent import run_cell
+from .rnn import check_initial_output, check_input, check_states
+from .vocabulary import MERGE_MODES
 
-MERGE_MODES = {
+# merge mode -> merge(y_f, y_b); None keeps the pair.
+MERGE = {
     "concat": lambda fwd, bwd: np.concatenate([fwd, bwd], axis=-1),
     "sum": lambda fwd, bwd: fwd + bwd,
     "ave": lambda fwd, bwd: (fwd + bwd) / 2,
@@ -46,7 +56,21 @@ MERGE_MODES = {
 }
 
 
-def check_direction_weights(name, weights, features, cell: Cell = LSTM):
+def merge_backward(merge_mode: str, dy, y_f, y_b):
+    """Gradients ``(dy_f, dy_b)`` of the two halves from the merged output's ``dy``."""
+    if merge_mode == "concat":
+        U = y_f.shape[-1]
+        return dy[..., :U], dy[..., U:]
+    if merge_mode == "sum":
+        return dy, dy
+    if merge_mode == "ave":
+        return dy / 2, dy / 2
+    if merge_mode == "mul":
+        return dy * y_b, dy * y_f
+    raise ValueError(f"unknown merge_mode {merge_mode!r}; expected one of {', '.join(map(repr, MERGE_MODES))}")
+
+
+def check_direction_weights(name, weights, features, cell: Cell = LSTM) -> CellWeights:
     """A direction's ``(kernel, recurrent_kernel, bias)``, checked; bias None for a layer without one."""
     if not isinstance(weights, (list, tuple)) or len(weights) != 3:
         got = f"{len(weights)} items" if isinstance(weights, (list, tuple)) else type(weights).__name__
@@ -80,7 +104,7 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
         2U for concat and U otherwise; a ``(y_f, y_b)`` pair for merge_mode None;
         states appended as described in the module docstring.
     """
-    check_choice("merge_mode", merge_mode, tuple(MERGE_MODES))
+    check_choice("merge_mode", merge_mode, MERGE_MODES + (None,))
     use_bias = _uses_bias(forward_weights)
     cell = Cell(cell, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
                 reset_after=reset_after)
@@ -91,16 +115,16 @@ def bidirectional_forward(x, forward_weights, backward_weights, *, merge_mode="c
     B, T, D = x.shape
     fwd_w = check_direction_weights("forward_weights", forward_weights, D, cell)
     bwd_w = check_direction_weights("backward_weights", backward_weights, D, cell)
-    U = fwd_w[1].shape[0]
-    if bwd_w[1].shape[0] != U:
+    U = fwd_w.recurrent_kernel.shape[0]
+    if bwd_w.recurrent_kernel.shape[0] != U:
         raise ValueError(f"the two directions must have the same units: forward_weights has {U}, "
-                         f"backward_weights has {bwd_w[1].shape[0]}")
+                         f"backward_weights has {bwd_w.recurrent_kernel.shape[0]}")
     names = [f"{n}_{d}" for d in "fb" for n in cell.state_names]
     states = check_states(initial_state, len(names), B, U, names)
     mask = as_mask(mask, B, T)
     (y_f, y_b), states, _ = run_bidirectional(x, fwd_w, bwd_w, tuple(states), mask, return_sequences,
                                               keep_cache=False, initial_output=initial_output, cell=cell)
-    merged = MERGE_MODES[merge_mode](y_f, y_b)
+    merged = MERGE[merge_mode](y_f, y_b)
     if not return_state:
         return merged
     return (*merged, *states) if merge_mode is None else (merged, *states)
@@ -114,20 +138,23 @@ def _uses_bias(weights) -> bool:
 
 
 def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cache=True, initial_output="h0",
-                      cell: Cell = LSTM):
+                      cell: Cell = LSTM, backward_cell: Cell | None = None, go_backwards=(False, True)):
     """Both directions on checked arrays; ``states`` flat, forward's then backward's.
 
+    ``backward_cell`` (default: ``cell``) and ``go_backwards`` (each copy's; default the second only)
+    describe a Keras ``Bidirectional(layer, backward_layer=...)`` whose copies are not one layer twice.
     Returns ``((y_f, y_b), final states (flat, the same order), (cache_f, cache_b))``.
     """
     n = len(cell.state_names)
     zero_output = return_sequences  # what Keras's Bidirectional forces on both copies
-    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, zero_output_for_mask=zero_output,
-                                       initial_output=initial_output, keep_cache=keep_cache)
-    out_b, final_b, cache_b = run_cell(cell, x, bwd_w, states[n:], mask, go_backwards=True,
+    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, go_backwards=go_backwards[0],
+                                       zero_output_for_mask=zero_output, initial_output=initial_output,
+                                       keep_cache=keep_cache)
+    out_b, final_b, cache_b = run_cell(backward_cell or cell, x, bwd_w, states[n:], mask, go_backwards=go_backwards[1],
                                        zero_output_for_mask=zero_output, initial_output=initial_output,
                                        keep_cache=keep_cache)
     if return_sequences:
-        y_f, y_b = out_f, out_b[:, ::-1]  # backward output back to time order
+        y_f, y_b = out_f, out_b[:, ::-1]  # Keras flips the second copy's sequence, whatever its direction
     else:
         y_f, y_b = out_f[:, -1], out_b[:, -1]
     return (y_f, y_b), (*final_f, *final_b), (cache_f, cache_b)

@@ -14,9 +14,9 @@ True where a step is valid, or None. Keras 3.15.1's rules, layer by layer:
     InputLayer              y = x                                   mask' = None
     Masking(v)              m = any(x != v, features); y = x * m    mask' = m
     Embedding(E, mask_zero) y = E[ids]                              mask' = ids != 0 if mask_zero else None
-    LSTM, GRU, SimpleRNN    reference.lstm_forward / gru_forward / simple_rnn_forward (mask honoured)
+    LSTM, GRU, SimpleRNN    reference.lstm_forward / gru_forward / simple_rnn_forward (mask honoured: reference/rnn.py)
                                                                     mask' = mask if return_sequences else None
-    Bidirectional           two such calls (each copy its own cell), each with zero_output_for_mask =
+    Bidirectional           reference/bidirectional.py: two such calls (each copy its own cell), zero_output_for_mask =
                             return_sequences (Keras forces it), the second's sequence flipped back,
                             then merged                             mask' = mask if return_sequences else None
     Dense(act), TimeDistributed(Dense(act))
@@ -33,7 +33,8 @@ True where a step is valid, or None. Keras 3.15.1's rules, layer by layer:
 
 Activations of Dense, TimeDistributed and Activation: linear, sigmoid, softmax (last axis, max
 subtracted), tanh, relu. A recurrent layer's ``activation`` and ``recurrent_activation`` are the
-cells' (``reference.cells.ACTIVATIONS``: tanh, sigmoid, Keras 3's hard_sigmoid, relu, linear).
+cells' (``reference.ACTIVATIONS``: tanh, sigmoid, Keras 3's hard_sigmoid, relu, linear); all in
+``reference/activations.py``.
 """
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bidirectional import MERGE_MODES
-from .gru import gru_forward
-from .lstm import lstm_forward, sigmoid
-from .simple_rnn import simple_rnn_forward
+from .activations import LAYER_ACTIVATIONS as ACTIVATIONS  # noqa: F401  (what a Dense may use: keras_impl.verify reads it here)
+from .activations import activate
+from .bidirectional import MERGE, run_bidirectional
+from .cells import Cell, CellWeights, check_cell_weights
+from .recurrent import layer_call
 
-ACTIVATIONS = ("linear", "sigmoid", "softmax", "tanh", "relu")
 KINDS = ("InputLayer", "Masking", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed", "Dense",
          "Activation", "Dropout", "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten",
          "Concatenate")
@@ -76,6 +77,12 @@ class Layer:
         if self.kind not in KINDS:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
 
+    @property
+    def cell_weights(self) -> tuple[CellWeights, ...]:
+        """A recurrent layer's ``CellWeights``: one, or a Bidirectional's forward then backward."""
+        w = self.weights
+        return (CellWeights(*w[:3]),) if self.kind in RECURRENT_KINDS else (CellWeights(*w[:3]), CellWeights(*w[3:6]))
+
 
 @dataclass(frozen=True)
 class LayerGraph:
@@ -98,42 +105,56 @@ class LayerGraph:
                 raise ValueError(f"graph input/output {name!r} is not a layer of the graph")
 
 
-def activation(name: str, z: np.ndarray) -> np.ndarray:
-    """Keras's activation ``name`` (softmax over the last axis)."""
-    if name == "linear":
-        return z
-    if name == "sigmoid":
-        return sigmoid(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+def _cell(options: dict, weights) -> Cell:
+    """The ``Cell`` of a recurrent layer's (or a Bidirectional copy's) options; use_bias read off its weights."""
+    kind = options.get("cell", "lstm")
+    extra = {} if kind == "simple_rnn" else {"recurrent_activation": options.get("recurrent_activation", "sigmoid")}
+    if kind == "gru":
+        extra["reset_after"] = bool(options.get("reset_after", True))
+    return Cell(kind, activation=options.get("activation", "tanh"), use_bias=weights[2] is not None, **extra)
 
 
-def _recurrent(x, weights, mask, options, return_sequences, zero_output_for_mask):
-    """One recurrent layer: ``options["cell"]`` (default "lstm") with its options, as the oracle's layer call."""
+def _recurrent(x, weights, mask, options, return_sequences, zero_output_for_mask, tape=None):
+    """One recurrent layer: ``options["cell"]`` (default "lstm") with its options, as the oracle's layer call.
+
+    With a ``tape`` (a list) its ``RNNCache`` is appended, for BPTT.
+    """
     # Initial states are zeros, so what a backend outputs before a row's first valid step (h0 or 0,
-    # reference/lstm.py) is 0 either way.
-    cell = options.get("cell", "lstm")
-    common = dict(mask=mask, go_backwards=bool(options.get("go_backwards", False)), return_sequences=return_sequences,
-                  zero_output_for_mask=zero_output_for_mask, activation=options.get("activation", "tanh"))
-    if cell == "simple_rnn":
-        return simple_rnn_forward(x, *weights, **common)
-    recurrent_activation = options.get("recurrent_activation", "sigmoid")
-    if cell == "gru":
-        return gru_forward(x, *weights, reset_after=bool(options.get("reset_after", True)),
-                           recurrent_activation=recurrent_activation, **common)
-    if cell == "lstm":
-        return lstm_forward(x, *weights, recurrent_activation=recurrent_activation, **common)
-    raise ValueError(f"unknown cell {cell!r}; expected one of lstm, gru, simple_rnn")
+    # reference/rnn.py) is 0 either way.
+    result = layer_call(_cell(options, weights), x, weights, mask=mask,
+                        go_backwards=bool(options.get("go_backwards", False)), return_sequences=return_sequences,
+                        zero_output_for_mask=zero_output_for_mask, keep_cache=tape is not None)
+    if tape is None:
+        return result
+    y, cache = result
+    tape.append(cache)
+    return y
 
 
-def layer_forward(layer: Layer, inputs: list, masks: list):
-    """``(y, mask')`` of one layer on its inbound values and masks (lists, one entry per inbound layer)."""
+def _bidirectional(layer: Layer, x, mask, tape=None):
+    """``(merged output, halves, caches)`` of a Bidirectional layer: ``reference.bidirectional.run_bidirectional``."""
+    opt = layer.options
+    fwd_w, bwd_w = layer.cell_weights
+    cells = _cell(opt["forward"], fwd_w), _cell(opt["backward"], bwd_w)
+    fwd_w, bwd_w = (check_cell_weights(c, *w, features=x.shape[-1], prefix=f"{layer.name}.{d}.")
+                    for c, w, d in zip(cells, (fwd_w, bwd_w), ("forward", "backward")))
+    states = tuple(np.zeros((x.shape[0], w.recurrent_kernel.shape[0])) for c, w in zip(cells, (fwd_w, bwd_w))
+                   for _ in c.state_names)
+    rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
+    (y_f, y_b), _, caches = run_bidirectional(x, fwd_w, bwd_w, states, mask, rs, keep_cache=tape is not None,
+                                              cell=cells[0], backward_cell=cells[1],
+                                              go_backwards=tuple(bool(opt[d].get("go_backwards", False))
+                                                                 for d in ("forward", "backward")))
+    if tape is not None:
+        tape.append({"halves": (y_f, y_b), "caches": caches})
+    return MERGE[opt["merge_mode"]](y_f, y_b)
+
+
+def layer_forward(layer: Layer, inputs: list, masks: list, tape: list | None = None):
+    """``(y, mask')`` of one layer on its inbound values and masks (lists, one entry per inbound layer).
+
+    With a ``tape`` (a list), what the layer's backward (``reference/backward.py``) needs is appended.
+    """
     kind, opt, w = layer.kind, layer.options, layer.weights
     x, mask = inputs[0], masks[0]
     if kind == "Masking":
@@ -144,19 +165,19 @@ def layer_forward(layer: Layer, inputs: list, masks: list):
         return np.asarray(w[0], dtype=np.float64)[ids], (ids != 0 if opt.get("mask_zero") else None)
     if kind in RECURRENT_KINDS:
         rs = bool(opt["return_sequences"])
-        y = _recurrent(x, w, mask, {**opt, "cell": RECURRENT_KINDS[kind]}, rs, bool(opt.get("zero_output_for_mask", False)))
+        y = _recurrent(x, w, mask, {**opt, "cell": RECURRENT_KINDS[kind]}, rs, bool(opt.get("zero_output_for_mask", False)),
+                       tape)
         return y, (mask if rs else None)
     if kind == "Bidirectional":
-        rs = bool(opt["return_sequences"])
-        y_f = _recurrent(x, w[:3], mask, opt["forward"], rs, rs)  # Keras forces zero_output_for_mask = return_sequences
-        y_b = _recurrent(x, w[3:6], mask, opt["backward"], rs, rs)
-        if rs:
-            y_b = y_b[:, ::-1]  # Keras flips the second layer's sequence, whatever its direction
-        return MERGE_MODES[opt["merge_mode"]](y_f, y_b), (mask if rs else None)
+        return _bidirectional(layer, x, mask, tape), (mask if opt["return_sequences"] else None)
     if kind in ("Dense", "TimeDistributed"):
-        return activation(opt["activation"], x @ w[0] + w[1]), mask
+        a = x @ w[0] + w[1]
+        y = activate(opt["activation"], a)
+        if tape is not None:
+            tape.append({"x": x, "a": a, "y": y})
+        return y, mask
     if kind == "Activation":
-        return activation(opt["activation"], x), mask
+        return activate(opt["activation"], x), mask
     if kind in ("Dropout", "SpatialDropout1D", "InputLayer"):
         return x, (mask if kind != "InputLayer" else None)
     if kind == "GlobalAveragePooling1D":
@@ -178,59 +199,58 @@ def layer_forward(layer: Layer, inputs: list, masks: list):
     raise ValueError(f"layer {layer.name!r}: unknown kind {kind!r}")
 
 
-def graph_forward(graph: LayerGraph, inputs) -> dict:
+def graph_forward(graph: LayerGraph, inputs, *, masks=None, tape: dict | None = None) -> dict:
     """Every layer's ``(output, mask)`` (a dict by layer name), for ``inputs`` in ``graph.inputs`` order.
 
-    Float inputs are computed in float64; Embedding inputs are integer ids.
+    Float inputs are computed in float64; Embedding inputs are integer ids. ``masks``: one (B, T) mask
+    or None per input (``model_forward``'s ``mask`` argument). With a ``tape`` (a dict), each layer's
+    record for BPTT is kept under its name (``reference.backward.graph_backward`` reads it).
     """
     if not isinstance(graph, LayerGraph):
         raise TypeError(f"graph must be a LayerGraph, got {type(graph).__name__}")
     if not isinstance(inputs, (list, tuple)) or len(inputs) != len(graph.inputs):
         raise ValueError(f"inputs must be a list of {len(graph.inputs)} arrays (one for each of {graph.inputs})")
     values: dict = {}
-    for name, x in zip(graph.inputs, inputs):
+    for name, x, mask in zip(graph.inputs, inputs, [None] * len(inputs) if masks is None else masks):
         x = np.asarray(x)
-        values[name] = (x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float64), None)
+        values[name] = (x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float64), mask)
     for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
         ins = [values[n] for n in layer.inbound]
-        values[layer.name] = layer_forward(layer, [v for v, _ in ins], [m for _, m in ins])
+        records = None if tape is None else tape.setdefault(layer.name, [])
+        values[layer.name] = layer_forward(layer, [v for v, _ in ins], [m for _, m in ins], records)
     return values
 
 
 def spec_graph(spec, weights) -> LayerGraph:
     """The ``LayerGraph`` of a ``reference.ModelSpec`` (weights in ``model.get_weights()`` order), any cell."""
     cell = spec.cell_config
-    kind = cell.layer_name()  # LSTM, GRU, SimpleRNN
-    options = {"activation": cell.activation}
+    options = {"cell": cell.kind, "activation": cell.activation}
     if cell.kind != "simple_rnn":
         options["recurrent_activation"] = cell.recurrent_activation
     if cell.kind == "gru":
         options["reset_after"] = cell.reset_after
-    n = cell.weight_count  # 2 without a bias
+    arrays = iter(weights)
 
-    def triple(k):  # a direction's (kernel, recurrent_kernel, bias), bias None without one
-        return tuple(weights[k:k + n]) + ((None,) if n == 2 else ())
+    def direction():  # the next layer's (kernel, recurrent_kernel, bias), bias None without one
+        return CellWeights.of([next(arrays) for _ in range(cell.weight_count)])
 
     layers = [Layer("x", "InputLayer")]
     prev = "x"
     if spec.mask_value is not None:
         layers.append(Layer("masking", "Masking", (prev,), {"mask_value": spec.mask_value}))
         prev = "masking"
-    k = 0
     for i, _ in enumerate(spec.layer_units):
         name = f"recurrent_{i}"
         if spec.bidirectional:
             layers.append(Layer(name, "Bidirectional", (prev,), {
                 "merge_mode": spec.merge_mode, "return_sequences": True,
-                "forward": {"cell": cell.kind, "go_backwards": False, **options},
-                "backward": {"cell": cell.kind, "go_backwards": True, **options}}, triple(k) + triple(k + n)))
-            k += 2 * n
+                "forward": {**options, "go_backwards": False}, "backward": {**options, "go_backwards": True}},
+                (*direction(), *direction())))
         else:
-            layers.append(Layer(name, kind, (prev,), {
-                "return_sequences": True, "go_backwards": spec.direction == "backward", **options}, triple(k)))
-            k += n
+            layers.append(Layer(name, cell.layer_name(), (prev,), {
+                "return_sequences": True, "go_backwards": spec.direction == "backward", **options}, direction()))
         prev = name
-    layers.append(Layer("head", "TimeDistributed", (prev,), {"activation": "sigmoid"}, tuple(weights[k:k + 2])))
+    layers.append(Layer("head", "TimeDistributed", (prev,), {"activation": "sigmoid"}, (next(arrays), next(arrays))))
     return LayerGraph(("x",), tuple(layers), ("head",))

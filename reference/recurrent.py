@@ -1,32 +1,30 @@
-"""One recurrent layer of any cell, on checked arrays: the LSTM's fast loop where it applies, else the generic one.
-
-``reference/lstm.py`` (``run_lstm``) serves the LSTM with Keras's default options;
-``reference/cells.py`` (``run_generic``) every other cell and option set. The
-two share the masking rules (``reference/_loop.py``); a test holds the generic
-LSTM against the fast loop.
+"""Every cell by name: its ``Steps`` (``reference/lstm.py``, ``gru.py``, ``simple_rnn.py``), one step of it
+(``cell_step``), and one recurrent layer of it on checked arrays (``run_cell``, ``reference/rnn.py``'s loop).
 """
 from __future__ import annotations
 
-from .cells import Cell, run_generic
-from .lstm import run_lstm
+from . import gru, lstm, rnn, simple_rnn
+from .cells import Cell, CellWeights, split_bias
+
+STEPS = {"lstm": lstm.STEPS, "gru": gru.STEPS, "simple_rnn": simple_rnn.STEPS}
 
 
-def run_cell(cell: Cell, x, weights, states, mask=None, *, go_backwards=False, zero_output_for_mask=False,
-             initial_output="h0", keep_cache=True):
-    """One recurrent layer's time loop on checked arrays.
+def cell_step(cell: Cell, x_t, states, kernel, recurrent_kernel, bias):
+    """One step of ``cell`` (no mask): ``states`` in, states out, as a tuple in ``cell.state_names`` order."""
+    b_in, b_rec = split_bias(cell, bias)
+    xp = x_t @ kernel if b_in is None else x_t @ kernel + b_in
+    new_states, _ = STEPS[cell.kind].step(cell, xp, tuple(states), recurrent_kernel, b_rec)
+    return new_states
 
-    Args:
-        weights: ``(kernel, recurrent_kernel, bias)``, bias None without use_bias.
-        states: a tuple in ``cell.state_names`` order, each (B, U).
-    Returns:
-        ``(outputs (B, T, U) in processing order, final states (tuple), cache)``: an
-        ``LSTMCache`` for the default LSTM, a ``CellCache`` otherwise, None without keep_cache.
+
+def run_cell(cell: Cell, x, weights, states, mask=None, **options):
+    """``reference.rnn.run`` for ``cell``: ``(outputs (B, T, U) in processing order, final states, RNNCache)``.
+
+    ``weights``: ``(kernel, recurrent_kernel, bias)``; ``options``: ``rnn.run``'s keywords.
     """
-    kernel, recurrent_kernel, bias = weights
-    if cell.fast_lstm:
-        outputs, h, c, cache = run_lstm(x, kernel, recurrent_kernel, bias, *states, mask, go_backwards=go_backwards,
-                                        zero_output_for_mask=zero_output_for_mask, initial_output=initial_output,
-                                        keep_cache=keep_cache)
-        return outputs, (h, c), cache
-    return run_generic(cell, x, kernel, recurrent_kernel, bias, tuple(states), mask, go_backwards,
-                       zero_output_for_mask, initial_output, keep_cache)
+    return rnn.run(cell, STEPS[cell.kind], x, CellWeights(*weights), states, mask, **options)
+
+
+def layer_call(cell: Cell, x, weights, **options):
+    """``reference.rnn.layer_call`` for ``cell``: the checked Keras layer call."""
+    return rnn.layer_call(cell, STEPS[cell.kind], x, weights, **options)

@@ -25,10 +25,11 @@ import numpy as np
 
 from ._checks import check_choice, check_positive_int
 from .cells import Cell
+from .vocabulary import DIRECTIONS, MERGE_MODES
 
-DIRECTIONS = ("forward", "backward", "bidirectional")
-# Model-level merge modes: ``None`` gives a pair of tensors that a Dense head cannot take.
-MODEL_MERGE_MODES = ("concat", "sum", "ave", "mul")
+# A model's merge modes: Bidirectional's without ``None`` (a pair of tensors, which a Dense head cannot
+# take), which reference.vocabulary.MERGE_MODES already leaves out. The name is kept for its callers.
+MODEL_MERGE_MODES = MERGE_MODES
 
 
 _CELL_DEFAULTS = {"cell": "lstm", "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,

@@ -39,8 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reference import ModelSpec, keras_init_weights
-from reference.cells import CELLS
+from reference import CELLS, DIRECTIONS, ModelSpec, keras_init_weights
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 
 from keras_impl.files import atomic_write_json, json_safe
@@ -52,7 +51,6 @@ UNITS = 20
 
 
 CELL_LABELS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}  # as Keras names the layers
-DIRECTIONS = ("forward", "backward", "bidirectional")  # ModelSpec's; "backward" is the tutorial's reversed model
 
 
 def _check_cell(cell) -> None:

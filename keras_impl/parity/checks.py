@@ -33,12 +33,10 @@ from keras_impl.parity.divergences import (LEADING_MASK_SEMANTICS, initial_outpu
 from keras_impl.parity.rows import UPSTREAM_CRASH, VERDICTS, CheckOptions, Row, measure, seeded_rng
 from keras_impl.parity.tolerances import bound
 from keras_impl.parity.training_checks import gradient_section, trajectory_section
+from reference import CELLS
 
 
 # ---------------------------------------------------------------- sections
-
-CELLS = ("lstm", "gru", "simple_rnn")
-
 
 def cells_of(choice: str) -> tuple[str, ...]:
     """The cells ``bilstm parity --cell CHOICE`` checks: one, or the three for "all"."""

@@ -1,0 +1,187 @@
+"""The LSTM as a fused loop: the same equations as ``reference/lstm.py``'s ``step`` and ``step_grad``,
+in fewer, larger NumPy calls.
+
+``reference.rnn.run`` chooses it for the LSTM with Keras's default options (``Cell.fast_lstm``: tanh,
+sigmoid, a bias) and applies the output rules of masking around it; this module carries the states,
+and the states' gradients back. Two rewrites keep a default step to one matmul and one tanh:
+
+    z = [x_t | h | 1] [W; R; b]                   the input half, the recurrent half and the bias in one product
+    sigmoid(a) = (1 + tanh(a / 2)) / 2            with the halving folded into the i, f, o columns of the
+                                                  weights (exact in binary floating point)
+
+and every step writes into preallocated arrays (the tape itself), so that a step allocates nothing.
+It runs any other LSTM too (other activations, no bias: the same matmul, each activation by name,
+the pre-activations kept for BPTT), so that ``parity_tests/test_lstm_fused.py`` can hold it against
+the literal loop on every option.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import activate, activation_grad
+from .cells import CellWeights
+
+_SCALES: dict[int, np.ndarray] = {}
+
+
+def gate_scale(U: int) -> np.ndarray:
+    """(4U,): 0.5 on the i, f, o columns, 1 on g: z scaled so that one tanh gives all four gates."""
+    if U not in _SCALES:
+        _SCALES[U] = np.concatenate([np.full(2 * U, 0.5), np.ones(U), np.full(U, 0.5)])
+    return _SCALES[U]
+
+
+@dataclass
+class FusedTape:
+    """Time-major, processing order: h_prev, c_prev (T, B, U) the states entering each step; gates
+    (T, B, 4U) the activated ``[i | f | g | o]``; c_new (T, B, U) the cell state each step computed
+    (before masking chose between it and the carried one) and tanh_c (T, B, U) its activation (tanh
+    by default); pre (T, B, 4U) the gates' pre-activations, kept for other activations only."""
+    h_prev: np.ndarray
+    c_prev: np.ndarray
+    gates: np.ndarray
+    c_new: np.ndarray
+    tanh_c: np.ndarray
+    pre: np.ndarray | None = None
+
+
+def _blocks(cell, U):
+    """``(columns, activation)`` of the gate blocks: i and f, g, o."""
+    return ((slice(0, 2 * U), cell.recurrent_activation), (slice(2 * U, 3 * U), cell.activation),
+            (slice(3 * U, 4 * U), cell.recurrent_activation))
+
+
+def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache):
+    """``reference.rnn.run``'s loop for an LSTM: ``(carried h (T, B, U), (h_T, c_T), FusedTape or None)``.
+
+    Without ``keep_cache`` (inference) it keeps one step of the gates and two of c.
+    """
+    (h0, c0), (kernel, recurrent_kernel, bias) = states, weights
+    B, T, D = x.shape
+    U = recurrent_kernel.shape[0]
+    dtype = np.result_type(x, kernel, recurrent_kernel, h0, c0, *([] if bias is None else [bias]))
+    bias = np.zeros(4 * U, dtype) if bias is None else bias  # use_bias=False: the ones column meets zeros
+    WRb = np.concatenate([kernel, recurrent_kernel, bias[None]]).astype(dtype)  # (D + U + 1, 4U)
+    if cell.fast_lstm:
+        WRb *= gate_scale(U).astype(dtype)  # 0.5 on i, f, o: one tanh gives every gate
+    xh1 = np.ones((B, D + U + 1), dtype)  # [x_t | h | 1], the other operand of a step's matmul
+    H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the carried outputs
+    steps_kept = T if keep_cache else 1
+    gates = np.empty((steps_kept, B, 4 * U), dtype)  # activated [i | f | g | o]
+    pre = None if cell.fast_lstm else np.empty((steps_kept, B, 4 * U), dtype)
+    C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
+    H[0], C[0] = h0, c0
+    tanh_c = np.empty((steps_kept, B, U), dtype)
+    c_new = C[1:] if mask is None else np.empty((steps_kept, B, U), dtype)
+    h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
+    ig = np.empty((B, U), dtype)
+    slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
+    for t in range(T):
+        c_in, c_next = C[slot(t)], C[slot(t + 1)]
+        c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
+        tanh_c_prime = tanh_c[t if keep_cache else 0]
+        z = gates[t if keep_cache else 0]
+        xh1[:, :D], xh1[:, D:D + U] = x[:, t], H[t]
+        np.matmul(xh1, WRb, out=z)
+        if pre is None:
+            np.tanh(z, out=z)
+            for sig in (z[:, :2 * U], z[:, 3 * U:]):  # i, f and o: tanh(a / 2) -> sigmoid(a)
+                sig *= 0.5
+                sig += 0.5
+        else:
+            a = pre[t if keep_cache else 0]
+            a[...] = z
+            for columns, name in _blocks(cell, U):
+                z[:, columns] = activate(name, a[:, columns])
+        i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
+        np.multiply(f, c_in, out=c_prime)
+        np.multiply(i, g, out=ig)
+        c_prime += ig
+        if pre is None:
+            np.tanh(c_prime, out=tanh_c_prime)
+        else:
+            tanh_c_prime[...] = activate(cell.activation, c_prime)
+        np.multiply(o, tanh_c_prime, out=h_new[t])
+        if mask is not None:
+            m = mask[:, t, None]  # (B, 1)
+            np.copyto(H[t + 1], np.where(m, h_new[t], H[t]))
+            np.copyto(c_next, np.where(m, c_prime, c_in))
+    tape = FusedTape(H[:-1], C[:-1], gates, c_new, tanh_c, pre) if keep_cache else None
+    return H[1:], (H[T], C[slot(T)]), tape
+
+
+def backward(cell, x, mask, tape: FusedTape, weights: CellWeights, dcarried):
+    """``reference.rnn.backward``'s BPTT for an LSTM: ``(CellWeights of gradients, dx (B, T, D))``,
+    processing order; ``dcarried`` (T, B, U) is the gradient by the carried h of every step.
+
+    The derivative of ``reference.lstm.step_grad``, step by step into preallocated buffers (whole-sequence
+    temporaries cost more in fresh memory than they save in calls). By default, with sigmoid' = s (1 - s)
+    and tanh' = 1 - tanh^2:
+
+        dc' = m dc + dh' o (1 - tanh(c')^2)
+        di = dc' g i (1 - i);  df = dc' c f (1 - f);  dg = dc' i (1 - g^2);  do = dh' tanh(c') o (1 - o)
+
+    Other activations take their derivatives for the whole sequence first (``activation_grad``).
+    """
+    T, B, U = tape.h_prev.shape
+    gates, tanh_c, dtype = tape.gates, tape.tanh_c, tape.gates.dtype
+    m = None if mask is None else mask.T[..., None].astype(dtype)  # (T, B, 1)
+    dz = np.empty((T, B, 4 * U), dtype)
+    R_T = np.ascontiguousarray(weights.recurrent_kernel.T, dtype=dtype)  # (4U, U)
+    dh, dc = np.zeros((B, U), dtype), np.zeros((B, U), dtype)
+    a, b = np.empty((B, U), dtype), np.empty((B, U), dtype)
+    if tape.pre is not None:  # d gate / d pre-activation (T, B, 4U) and act'(c') (T, B, U)
+        F = np.empty_like(gates)
+        for columns, name in _blocks(cell, U):
+            F[..., columns] = activation_grad(name, tape.pre[..., columns], gates[..., columns])
+        F_c = activation_grad(cell.activation, tape.c_new, tanh_c)
+    for t in range(T - 1, -1, -1):
+        i, f, g, o = (gates[t, :, k * U:(k + 1) * U] for k in range(4))
+        di, df, dg, do = (dz[t, :, k * U:(k + 1) * U] for k in range(4))
+        dh += dcarried[t]
+        dh_new = dh if m is None else m[t] * dh
+        dc_new = dc if m is None else m[t] * dc
+        if tape.pre is not None:
+            dc_new += dh_new * o * F_c[t]
+            np.multiply(dh_new * tanh_c[t], F[t, :, 3 * U:], out=do)
+            np.multiply(dc_new * g, F[t, :, :U], out=di)
+            np.multiply(dc_new * tape.c_prev[t], F[t, :, U:2 * U], out=df)
+            np.multiply(dc_new * i, F[t, :, 2 * U:3 * U], out=dg)
+        else:
+            np.multiply(dh_new, tanh_c[t], out=do)                         # do = dh' tanh(c') o (1 - o)
+            np.subtract(1.0, o, out=a)
+            a *= o
+            do *= a
+            np.square(tanh_c[t], out=a)                                    # dc' += dh' o (1 - tanh(c')^2)
+            np.subtract(1.0, a, out=a)
+            a *= o
+            a *= dh_new
+            dc_new += a
+            np.subtract(1.0, i, out=a)                                     # di = dc' g i (1 - i)
+            a *= i
+            a *= g
+            np.multiply(dc_new, a, out=di)
+            np.subtract(1.0, f, out=a)                                     # df = dc' c f (1 - f)
+            a *= f
+            a *= tape.c_prev[t]
+            np.multiply(dc_new, a, out=df)
+            np.square(g, out=a)                                            # dg = dc' i (1 - g^2)
+            np.subtract(1.0, a, out=a)
+            a *= i
+            np.multiply(dc_new, a, out=dg)
+        if m is None:
+            np.matmul(dz[t], R_T, out=dh)
+            dc_new *= f  # dc is dc_new: now the gradient entering step t-1
+        else:
+            keep = 1.0 - m[t]  # masked rows pass dh, dc straight to the previous step
+            np.multiply(keep, dh, out=b)
+            dh = dz[t] @ R_T + b
+            dc = dc_new * f + keep * dc
+    dz = dz.reshape(T * B, 4 * U)  # every step's dz, for one matmul a weight
+    x_rows = x.transpose(1, 0, 2).reshape(T * B, -1)  # (T B, D), the rows in dz's order
+    d_bias = dz.sum(axis=0) if cell.use_bias else None
+    grads = CellWeights(x_rows.T @ dz, tape.h_prev.reshape(T * B, U).T @ dz, d_bias)
+    dx = (dz @ weights.kernel.T).reshape(T, B, -1).transpose(1, 0, 2)  # (B, T, D), processing order
+    return grads, dx
