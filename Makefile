@@ -1,24 +1,36 @@
 # Everything a fresh clone needs, in two commands:
 #   make reproduce   # set up, then reproduce the tutorial's experiments (bilstm reproduce)
 #   make test        # set up, then run every test: the oracle alone, each Keras backend, the installed wheel
+# The test loop between them: make smoke (under 2 minutes), make test-part PART=verify, make test-full.
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 BACKEND  ?= jax
 PYTEST_ARGS ?=
-# The Keras passes leave out the oracle's own tests (make test-oracle runs them once, framework-free),
-# except those marked `imports`; a `-m` in PYTEST_ARGS comes later and wins.
-KERAS_MARKS ?= not slow and (not oracle or imports)
+# How many test processes run at once (make test, make test-keras): the passes are mostly one busy thread each.
+JOBS     ?= 2
+# The Keras passes: every folder of parity_tests but the oracle's (make test-oracle runs it once, framework-free).
+# Tests no backend can change (marker backend_independent) run in the first backend's pass only.
+KERAS_MARKS ?= not slow
 OUT      ?= results/tutorial
-# The oracle's own tests (marker `oracle`) run here with NumPy, pytest and hypothesis alone: no framework.
+# The oracle's own tests (the folder parity_tests/oracle) run here with NumPy, pytest and hypothesis alone.
 VENV_ORACLE ?= .venv-oracle
-# The files that hold them (pytest imports every file it is given before it deselects by marker);
-# parity_tests/test_oracle_imports.py checks that this list matches the markers.
-ORACLE_TESTS := parity_tests/test_oracle_self.py parity_tests/test_gradcheck.py parity_tests/test_problem.py \
-  parity_tests/test_validation.py parity_tests/test_loss_adam.py parity_tests/test_oracle_imports.py \
-  parity_tests/test_verify_oracle.py parity_tests/test_cells_oracle.py parity_tests/test_lstm_fused.py
+ORACLE_TESTS := parity_tests/oracle
+# Each backend's pass runs as two processes, the parity claims and the rest, so that two run at a time
+# without one long pass left alone at the end (make test-part runs one folder).
+PARITY_PARTS := parity_tests/parity parity_tests/training
+OTHER_PARTS  := parity_tests/verify parity_tests/export parity_tests/convert parity_tests/experiments \
+  parity_tests/bench parity_tests/project
+INDEPENDENT_PASS := $(firstword $(BACKENDS))
+# JAX compiles each program once a run and reuses it across test cases and processes (an empty cache each run).
+JAX_CACHE := $(CURDIR)/.pytest-jax-cache
+PASS_ENV = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+  JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+# Longest first, so that the two slots finish together.
+PASSES := $(foreach b,jax torch tensorflow,$(if $(filter $(b),$(BACKENDS)),pass-$(b)-parity pass-$(b)-other)) \
+  $(foreach b,$(filter-out jax torch tensorflow,$(BACKENDS)),pass-$(b)-parity pass-$(b)-other)
 
-.PHONY: venv test test-keras test-one test-oracle test-wheel reproduce bench-quick clean
+.PHONY: venv test test-keras test-one test-part test-oracle test-wheel test-full smoke reproduce bench-quick clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -32,47 +44,71 @@ $(VENV_ORACLE)/.installed: constraints.txt
 	$(VENV_ORACLE)/bin/python -m pip install -q -c constraints.txt numpy pytest hypothesis
 	touch $@
 
-# Every part runs even when an earlier one fails; the status is non-zero if any failed.
-test: venv
-	@failed=""; \
-	$(MAKE) --no-print-directory test-oracle || failed="$$failed oracle"; \
-	$(MAKE) --no-print-directory test-keras || failed="$$failed keras"; \
-	$(MAKE) --no-print-directory test-wheel || failed="$$failed wheel"; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
-	echo "all passed: oracle, keras on $(BACKENDS), wheel"
+# Every part runs even when another fails (make -k); the status is non-zero if any failed. JOBS processes at a
+# time; each part's output is printed whole when it ends (--output-sync), so the log reads part by part.
+test: venv $(VENV_ORACLE)/.installed
+	@rm -rf $(JAX_CACHE); start=$$(date +%s); \
+	if $(MAKE) --no-print-directory -k -j$(JOBS) --output-sync=target test-oracle $(PASSES) test-wheel; then \
+	  echo "all passed: oracle, keras on $(BACKENDS), wheel ($$(( $$(date +%s) - start )) s)"; \
+	else echo "FAILED: see the parts above ($$(( $$(date +%s) - start )) s)"; exit 1; fi
 
-# One backend per pytest process: Keras fixes its backend at import. Tests marked backend_independent
-# run in the first backend's pass only (parity_tests/conftest.py).
+# One backend per pytest process: Keras fixes its backend at import.
 test-keras: venv
 	@if [ -z "$(strip $(BACKENDS))" ]; then echo "BACKENDS is empty: no backend to test"; exit 2; fi; \
-	failed=""; skip_independent=0; \
-	for b in $(BACKENDS); do \
-	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  BILSTM_SKIP_BACKEND_INDEPENDENT=$$skip_independent KERAS_BACKEND=$$b $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS) \
-	    || failed="$$failed $$b"; \
-	  skip_independent=1; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
-	echo "all backends passed: $(BACKENDS)"
+	rm -rf $(JAX_CACHE); \
+	if $(MAKE) --no-print-directory -k -j$(JOBS) --output-sync=target $(PASSES); then \
+	  echo "all backends passed: $(BACKENDS)"; else echo "FAILED on a backend: see the passes above"; exit 1; fi
+
+pass-%-parity: venv
+	@echo "=== KERAS_BACKEND=$*: $(PARITY_PARTS) ==="
+	@BILSTM_SKIP_BACKEND_INDEPENDENT=$(if $(filter $*,$(INDEPENDENT_PASS)),0,1) KERAS_BACKEND=$* $(PASS_ENV) \
+	  $(PY) -m pytest -p no:cacheprovider -m "$(KERAS_MARKS)" $(PARITY_PARTS) $(PYTEST_ARGS)
+
+pass-%-other: venv
+	@echo "=== KERAS_BACKEND=$*: $(OTHER_PARTS) ==="
+	@BILSTM_SKIP_BACKEND_INDEPENDENT=$(if $(filter $*,$(INDEPENDENT_PASS)),0,1) KERAS_BACKEND=$* $(PASS_ENV) \
+	  $(PY) -m pytest -p no:cacheprovider -m "$(KERAS_MARKS)" $(OTHER_PARTS) $(PYTEST_ARGS)
+
+# One folder of the suite on one backend: make test-part PART=verify BACKEND=torch (PART=oracle: framework-free).
+test-part: venv
+	@if [ -z "$(PART)" ] || [ ! -d parity_tests/$(PART) ]; then \
+	  echo "PART must name a folder of parity_tests: $$(cd parity_tests && ls -d */ | grep -v fixtures | tr -d / | tr '\n' ' ')"; exit 2; fi
+	KERAS_BACKEND=$(BACKEND) $(PASS_ENV) $(PY) -m pytest -p no:cacheprovider -m "$(KERAS_MARKS)" parity_tests/$(PART) $(PYTEST_ARGS)
 
 test-one: venv
-	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest -m "$(KERAS_MARKS)" $(PYTEST_ARGS)
+	KERAS_BACKEND=$(BACKEND) $(PASS_ENV) $(PY) -m pytest -p no:cacheprovider -m "$(KERAS_MARKS)" \
+	  $(PARITY_PARTS) $(OTHER_PARTS) $(PYTEST_ARGS)
+
+# Under 2 minutes on one backend: the oracle's tests, one parity case per cell and merge mode (marker smoke),
+# and bilstm parity --quick.
+smoke: venv
+	@start=$$(date +%s); \
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(ORACLE_TESTS) && \
+	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest -q -p no:cacheprovider -m smoke parity_tests/parity && \
+	$(VENV)/bin/bilstm parity --quick --backend $(BACKEND) && \
+	echo "smoke passed on $(BACKEND) in $$(( $$(date +%s) - start )) s"
+
+# Everything, the long opt-in variants (marker slow) included: the whole option products, 1,000-update
+# trajectories, the tutorial's own fit loop, every portability direction.
+test-full:
+	$(MAKE) --no-print-directory test KERAS_MARKS="slow or not slow"
 
 test-oracle: $(VENV_ORACLE)/.installed
 	@echo "=== the oracle alone: NumPy, pytest, hypothesis ==="
-	$(VENV_ORACLE)/bin/python -m pytest -m "oracle and not slow" $(ORACLE_TESTS)
+	@$(VENV_ORACLE)/bin/python -m pytest -p no:cacheprovider -m "not slow" $(ORACLE_TESTS)
 
 # The wheel as a user installs it: built, installed with the jax extra into a fresh environment outside
-# the source tree, and run from there. (build/ goes first: setuptools would pack stale files left in it.)
+# the source tree, and run from there. Built from a copy of the tracked files: no build/ in the source tree
+# (setuptools would pack stale files left there, and the passes running beside it read the tree).
 # --no-compile: pip would byte-compile every module of jax, scipy, keras... (most never imported here);
 # Python compiles what the commands import, as they import it. pip only warns on a module that does not
 # compile, so this loses no check.
 test-wheel:
 	@echo "=== the wheel, installed outside the source tree ==="
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	rm -rf build; \
+	mkdir "$$tmp/src"; git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp/src"; \
 	python3 -m venv "$$tmp/venv"; \
-	"$$tmp/venv/bin/python" -m pip wheel -q --no-deps . -w "$$tmp/dist"; \
+	"$$tmp/venv/bin/python" -m pip wheel -q --no-deps "$$tmp/src" -w "$$tmp/dist"; \
 	wheel=$$(ls "$$tmp"/dist/bilstm_lab-*.whl); \
 	"$$tmp/venv/bin/python" -m pip install -q --no-compile -c "$(CURDIR)/constraints.txt" "$$wheel[jax]"; \
 	cd "$$tmp"; unset PYTHONPATH; \
@@ -89,4 +125,4 @@ bench-quick: venv
 	$(VENV)/bin/bilstm bench --quick
 
 clean:
-	rm -rf $(VENV) $(VENV_ORACLE) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENV_ORACLE) build *.egg-info .pytest_cache .hypothesis $(JAX_CACHE)

@@ -11,7 +11,7 @@ and the states' gradients back. Two rewrites keep a default step to one matmul a
 
 and every step writes into preallocated arrays (the tape itself), so that a step allocates nothing.
 It runs any other LSTM too (other activations, no bias: the same matmul, each activation by name,
-the pre-activations kept for BPTT), so that ``parity_tests/test_lstm_fused.py`` can hold it against
+the pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against
 the literal loop on every option.
 """
 from __future__ import annotations

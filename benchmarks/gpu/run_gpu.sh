@@ -17,10 +17,10 @@
 #   device: run(command="bash benchmarks/gpu/run_gpu.sh", carry=[".whl"], timeout_s=600)
 # Then unpack gpu_results.tar.gz into benchmarks/results/ here and commit it.
 #
-# Rehearsal on a CPU (parity_tests/test_gpu_rehearsal.py runs this in the test suite, in seconds): no GPU, no
+# Rehearsal on a CPU (parity_tests/bench/test_gpu_rehearsal.py runs this in the test suite, in seconds): no GPU, no
 # wheels, a stand-in sweep and one quick parity test a backend:
 #   OUT=/tmp/gpu-out RESULTS=/tmp/gpu-res WHEELS=/nonexistent SWEEP_BUDGET=60 PY=.venv/bin/python \
-#   BENCH_ARGS="--quick --stand-in --case-seconds 0.05" PARITY_FILES=parity_tests/test_oracle_self.py \
+#   BENCH_ARGS="--quick --stand-in --case-seconds 0.05" PARITY_FILES=parity_tests/oracle/test_oracle_self.py \
 #   PARITY_ARGS="-k test_cell_matches_textbook_equations" PARITY_TIMEOUT=60 bash benchmarks/gpu/run_gpu.sh
 # (drop --stand-in and PARITY_* for a real CPU smoke run: minutes).
 set -uo pipefail
@@ -75,9 +75,9 @@ PY
 
   # The parity files that need only Keras, the backend, pytest and hypothesis (the host has no TensorFlow,
   # which the portability test's other-backend subprocesses and the experiment tests' scipy/tqdm would need).
-  PARITY_FILES=${PARITY_FILES:-"parity_tests/test_layer_parity.py parity_tests/test_model_parity.py
-    parity_tests/test_float64_parity.py parity_tests/test_hypothesis_parity.py parity_tests/test_gradient_parity.py
-    parity_tests/test_trajectory_parity.py parity_tests/test_torch_interop.py parity_tests/test_oracle_self.py"}
+  PARITY_FILES=${PARITY_FILES:-"parity_tests/parity/test_layer_parity.py parity_tests/parity/test_model_parity.py
+    parity_tests/parity/test_float64_parity.py parity_tests/parity/test_hypothesis_parity.py parity_tests/parity/test_gradient_parity.py
+    parity_tests/training/test_trajectory_parity.py parity_tests/convert/test_torch_interop.py parity_tests/oracle/test_oracle_self.py"}
   for b in jax torch; do
     stamp "parity suite, KERAS_BACKEND=$b, TF32 off, ${PARITY_TIMEOUT} s at most"
     # SIGINT at the limit: pytest stops as on Ctrl-C and still prints its summary and writes the XML.

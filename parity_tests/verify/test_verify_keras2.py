@@ -1,0 +1,87 @@
+"""``bilstm verify`` on Keras 2 (tf.keras) ``.h5`` files of the tutorial's models (LSTM, GRU, SimpleRNN), on the backend in use.
+
+The files were saved by tf_keras 2.21 (Keras 2) with random non-zero weights by
+``parity_tests/fixtures/make_keras2_fixtures.py``. Keras 3 cannot load tf.keras's
+LSTM config as it is (``time_major``); ``keras_impl/verify/load.py`` drops
+``time_major=False`` from a temporary copy and lets Keras's own loader do the rest.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import pytest
+
+from keras_impl.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras2"
+NAMES = ("lstm", "lstm_reversed", "bilstm_concat", "bilstm_sum", "bilstm_ave", "bilstm_mul", "bilstm_concat_masked",
+         "gru", "gru_reset_before_reversed", "bigru_concat_masked", "simple_rnn", "birnn_sum")
+# (functional_concat_masked.h5 and lstm_hard_sigmoid.h5 have their own tests, below)
+CELL_CLASS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN", "bilstm": "LSTM", "bigru": "GRU", "birnn": "SimpleRNN"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras2_fixture_verifies(name, capsys, tmp_path, backend):
+    path = FIXTURES / f"{name}.h5"
+    with h5py.File(path, "r") as f:  # a genuine Keras 2 file, small enough to commit
+        assert str(f.attrs["keras_version"]).startswith("2.")
+        assert '"time_major"' in str(f.attrs["model_config"])
+    assert path.stat().st_size < 100_000
+    report_path = tmp_path / "r.json"
+    rc = main(["verify", str(path), "--json", str(report_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    report = json.loads(report_path.read_text())
+    assert "Keras 2 file" in report["saved_by"] and report["backend"] == backend
+    kinds = [r["class"] for r in report["layers"]]
+    bidirectional = name.startswith("bi")
+    cell = CELL_CLASS[next(prefix for prefix in sorted(CELL_CLASS, key=len, reverse=True) if name.startswith(prefix))]
+    recurrent = "Bidirectional" if bidirectional else cell
+    assert kinds == (["Masking"] if name.endswith("masked") else []) + [recurrent, "TimeDistributed"]
+    options = report["layers"][-2]["options"]
+    if bidirectional:
+        assert f"{cell}, merge={name.split('_')[1]}" in options
+    if name.endswith("reversed"):
+        assert "go_backwards=1" in options
+    assert ("reset_after=False" in options) == ("reset_before" in name)
+    assert all(r["verdict"] == "pass" for r in report["layers"])
+
+
+def test_keras2_time_major_true_is_refused(tmp_path, capsys):
+    source = FIXTURES / "lstm.h5"
+    path = tmp_path / "time_major.h5"
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = str(f.attrs["model_config"]).replace('"time_major": false', '"time_major": true')
+    rc = main(["verify", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "time_major=True" in err and "'lstm'" in err
+
+
+
+def test_keras2_hard_sigmoid_is_refused(capsys):
+    """Keras 2's hard_sigmoid is clip(0.2 a + 0.5, 0, 1), Keras 3's clip(a / 6 + 0.5, 0, 1): Keras 3 runs
+    another function under the same name, so a Keras 2 file that uses it is refused, not verified."""
+    path = FIXTURES / "lstm_hard_sigmoid.h5"
+    with h5py.File(path, "r") as f:
+        assert str(f.attrs["keras_version"]).startswith("2.") and "hard_sigmoid" in str(f.attrs["model_config"])
+    rc = main(["verify", str(path)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == "" and captured.err.count("\n") == 1
+    assert "'lstm' of class LSTM" in captured.err and "recurrent_activation='hard_sigmoid' in a Keras 2 file" in captured.err
+
+
+def test_keras2_functional_with_masked_concatenate_verifies_in_a_fresh_process(backend):
+    """Keras 3.15.1's loader names Concatenate's mask op after the Keras 2 layer and fails ('The name
+    "concatenate" is used 2 times in the model') in a fresh process, which is what the command runs in;
+    load.py moves Keras's name counter first. Checked in a new process: in this one the counter has moved."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "verify", str(FIXTURES / "functional_concat_masked.h5"),
+                           "--backend", backend], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5/5 layers within bounds" in proc.stdout
+    for row in ("Embedding", "merge=concat", "merge=sum", "Concatenate", "Dense(3, softmax)"):
+        assert row in proc.stdout
