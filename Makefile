@@ -7,6 +7,8 @@ PY       := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 BACKEND  ?= jax
 PYTEST_ARGS ?=
+# make test-part PART=verify: one folder of parity_tests/ (oracle, parity, training, verify, export, convert, ...)
+PART     ?=
 # How many test processes run at once (make test, make test-keras): the passes are mostly one busy thread each.
 JOBS     ?= 2
 # The Keras passes: every folder of parity_tests but the oracle's (make test-oracle runs it once, framework-free).

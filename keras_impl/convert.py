@@ -55,7 +55,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CELLS = ("lstm", "gru", "simple_rnn")
+from reference.vocabulary import CELLS
+
 GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
 TORCH_MODULES = {"lstm": "torch.nn.LSTM", "gru": "torch.nn.GRU", "simple_rnn": "torch.nn.RNN"}
 ONNX_OPERATORS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}

@@ -72,10 +72,9 @@ def backend() -> str:
 
 
 def randomise_weights(model, rng: np.random.Generator):
-    """Random, non-zero, non-symmetric weights (|w| >= 0.05): a dropped bias or a swapped gate block would show."""
-    weights = []
-    for w in model.get_weights():
-        r = rng.uniform(-0.5, 0.5, size=w.shape)
-        weights.append((r + np.where(r >= 0, 0.05, -0.05)).astype(w.dtype))
-    model.set_weights(weights)
+    """The model's weights drawn by the project's one recipe (``reference.random_arrays``), in its own dtypes."""
+    from reference import random_arrays
+    shapes_and_dtypes = [(w.shape, w.dtype) for w in model.get_weights()]
+    drawn = random_arrays([shape for shape, _ in shapes_and_dtypes], rng)
+    model.set_weights([w.astype(dtype) for w, (_, dtype) in zip(drawn, shapes_and_dtypes)])
     return model

@@ -18,7 +18,7 @@ from .lstm import lstm_cell, lstm_forward
 from .model import model_forward
 from .recurrent import cell_step
 from .simple_rnn import simple_rnn_forward
-from .spec import MODEL_MERGE_MODES, ModelSpec, keras_init_weights, random_weights
+from .spec import MODEL_MERGE_MODES, ModelSpec, keras_init_weights, random_arrays, random_weights
 from .vocabulary import CELLS, DIRECTIONS, INITIAL_OUTPUTS, MERGE_MODES
 from .train import loss_and_grads, loss_grads_and_input_grad, train
 
@@ -26,7 +26,7 @@ __all__ = [
     "problem",
     "DIRECTIONS", "INITIAL_OUTPUTS", "MERGE_MODES", "MODEL_MERGE_MODES", "ModelSpec",
     "bidirectional_forward", "keras_init_weights", "lstm_cell", "lstm_forward", "model_forward",
-    "random_weights", "sigmoid",
+    "random_arrays", "random_weights", "sigmoid",
     # a model as a list of layers (bilstm verify)
     "Layer", "LayerGraph", "graph_forward", "spec_graph",
     # every Keras recurrent cell

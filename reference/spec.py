@@ -124,18 +124,23 @@ class ModelSpec:
         return f"{kind} T={self.timesteps} D={self.features} U={units}{mask}" + (f" {options}" if options else "")
 
 
-def random_weights(spec: ModelSpec, rng: np.random.Generator, scale: float = 0.5) -> list[np.ndarray]:
-    """Random, non-zero, non-symmetric weights and biases for ``spec`` (tests, parity).
+def random_arrays(shapes, rng: np.random.Generator, scale: float = 0.5) -> list[np.ndarray]:
+    """The project's one recipe for test weights: random, non-zero, non-symmetric, one array per shape.
 
-    Uniform in [-scale, scale) shifted away from zero, so no unit or gate is a copy
-    of another and a wrong gate order or a transposed kernel shows.
+    Uniform in [-scale, scale) shifted 0.05 away from zero, so no unit or gate is a copy
+    of another and a wrong gate order, a dropped bias or a transposed kernel shows.
     """
     out = []
-    for shape in spec.weight_shapes():
+    for shape in shapes:
         w = rng.uniform(-scale, scale, size=shape)
         w += np.where(w >= 0, 0.05, -0.05)  # keep every entry away from exactly zero
         out.append(w)
     return out
+
+
+def random_weights(spec: ModelSpec, rng: np.random.Generator, scale: float = 0.5) -> list[np.ndarray]:
+    """``random_arrays`` for ``spec``'s weights, in Keras's ``get_weights()`` order (tests, parity)."""
+    return random_arrays(spec.weight_shapes(), rng, scale)
 
 
 def keras_init_weights(spec: ModelSpec, rng: np.random.Generator) -> list[np.ndarray]:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from keras_impl.backend import BACKENDS, BackendError, select_backend
 from keras_impl.options import UsageError, check_writable_folder, nearest_existing, positive_int
-from reference.cells import CELLS  # NumPy only: the check needs no Keras
+from reference.vocabulary import CELLS, MERGE_MODES  # NumPy only: the checks need no Keras
 
-MERGE_MODES = ("sum", "mul", "ave", "concat")  # the tutorial's order
+# The merge modes the tutorial compares, in the order it shows them (a fact of the tutorial, not the vocabulary).
+TUTORIAL_MERGE_MODES = ("sum", "mul", "ave", "concat")
 REPORT_FILES = ("REPORT.md", "claims.json")  # what keras_impl/experiments/report.py writes
 DEFAULT_SEEDS = 20
 DEFAULT_UPDATES = 250
@@ -58,7 +59,7 @@ def add_compare_arguments(parser):
 
 def add_merge_arguments(parser):
     _common(parser, updates=DEFAULT_UPDATES, layers=True)
-    parser.add_argument("--merge-modes", default=",".join(MERGE_MODES), help="comma-separated (default sum,mul,ave,concat)")
+    parser.add_argument("--merge-modes", default=",".join(TUTORIAL_MERGE_MODES), help="comma-separated (default sum,mul,ave,concat)")
 
 
 def add_reproduce_arguments(parser):
@@ -186,7 +187,7 @@ def merge_experiment(args, modes):
 def reproduce_experiments(args):
     """What ``reproduce`` runs, in order: both demos, the comparison, the merge modes (each into its own folder)."""
     return [demo_experiment(args, "bilstm", args.demo_updates), demo_experiment(args, "lstm", args.demo_updates),
-            compare_experiment(args), merge_experiment(args, MERGE_MODES)]
+            compare_experiment(args), merge_experiment(args, TUTORIAL_MERGE_MODES)]
 
 
 def experiment_title(experiment) -> str:

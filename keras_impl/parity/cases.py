@@ -41,8 +41,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MERGE_MODES = ("sum", "mul", "concat", "ave", None)
-MODEL_MERGE_MODES = ("sum", "mul", "concat", "ave")  # None: a pair of tensors, which a Dense head cannot take
+from reference.vocabulary import MERGE_MODES as MERGE_MODES_OF_A_MODEL
+
+MODEL_MERGE_MODES = MERGE_MODES_OF_A_MODEL  # a model's head takes one tensor
+
+MERGE_MODES = (*MODEL_MERGE_MODES, None)  # a layer may also return the pair of directions unmerged
 MASK_KINDS = ("none", "right", "left", "holes", "fullrow")
 
 

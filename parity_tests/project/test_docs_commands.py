@@ -74,7 +74,7 @@ def makefile_variables() -> set[str]:
 
 def test_the_docs_show_commands():
     """The extraction finds what the README shows (otherwise the tests below prove nothing)."""
-    assert ("README.md", ["parity", "--backend", "torch"]) in BILSTM
+    assert ("README.md", ["parity", "--quick", "--backend", "jax"]) in BILSTM
     assert ("README.md", ["test"]) in MAKE and ("README.md", ["reproduce"]) in MAKE
 
 
