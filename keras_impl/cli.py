@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
-import logging
-import os
 import sys
 
 COMMAND_MODULES = ("parity", "experiments", "bench", "info", "verify", "export")
@@ -43,14 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_frameworks() -> None:
-    """Keep TensorFlow's C++ info lines and retracing notes off a command's output (errors still show)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_frameworks()
+    from keras_impl.quiet import quiet_tensorflow
+    quiet_tensorflow()  # TensorFlow's start-up lines and retracing notes off a command's output (errors still show)
     parser = build_parser()
     args = parser.parse_args(argv)
     from keras_impl.options import UsageError

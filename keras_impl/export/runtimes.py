@@ -255,13 +255,14 @@ def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: st
         inputs_file, outputs_file = Path(work) / "inputs.npz", Path(work) / "outputs.npz"
         np.savez(inputs_file, **pack_sets([arrays for _, arrays in checked]))
         command = [sys.executable, "-m", "keras_impl.export.run_artifact", fmt, str(path.resolve()),
-                   str(inputs_file), str(outputs_file), "--precision", precision]
+                   str(inputs_file), str(outputs_file), "--precision", precision, "--parent-pid", str(os.getpid())]
         # This copy of keras_impl first on the path, wherever the caller's working folder is.
         python_path = os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu",
                    PYTHONWARNINGS="ignore")
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env)
+            done = subprocess.run(command, stdin=subprocess.PIPE, capture_output=True, text=True, timeout=timeout_s,
+                                  env=env)  # stdin: a pipe only this process holds, the runner's lifeline
         except subprocess.TimeoutExpired:
             raise ArtifactRunError(f"{fmt} runtime did not finish {path.name} within {timeout_s:g} s") from None
         report = _last_json_line(done.stdout)
