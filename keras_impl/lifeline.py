@@ -64,3 +64,28 @@ def die_with_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(ORPHANED_EXIT)
     watch_stdin()
+
+
+def run_tethered(command: list[str], *, env: dict | None = None, timeout: float | None = None) -> tuple[int, str, str]:
+    """Run ``command`` (a worker that calls ``die_with_parent``) to its end: ``(exit status, stdout, stderr)``.
+
+    Its stdin is a pipe held open by this process until the worker ends (``subprocess.run`` would close it at
+    once, which the worker reads as its parent's death); stdout and stderr go to temporary files, so a chatty
+    worker never blocks on a full pipe. On a timeout (``subprocess.TimeoutExpired``) or any exception here,
+    the worker is killed before this returns.
+    """
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        try:
+            code = proc.wait(timeout=timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdin.close()
+        out.seek(0)
+        err.seek(0)
+        return code, out.read().decode(errors="replace"), err.read().decode(errors="replace")

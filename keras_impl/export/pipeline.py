@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from keras_impl.backend import BACKENDS, BackendError, check_installed, configured_backend
+from keras_impl.lifeline import run_tethered
 from keras_impl.options import UsageError
 
 from .destination import REPORT_NAME, Destination, check_out
@@ -195,14 +196,13 @@ def spawn_worker(job: dict, backend: str, scratch: Path, name: str) -> dict:
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     command = [sys.executable, "-m", "keras_impl.export.worker", str(job_path), "--parent-pid", str(os.getpid())]
     try:
-        proc = subprocess.run(command, env=env, stdin=subprocess.PIPE, capture_output=True, text=True,
-                              timeout=WORKER_TIMEOUT_S)
+        code, _, stderr = run_tethered(command, env=env, timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"the {backend} worker ran past {WORKER_TIMEOUT_S} s"}
     result_path = Path(job["result"])
     if result_path.is_file():
         return json.loads(result_path.read_text(encoding="utf-8"))
-    return {"ok": False, "error": f"the {backend} worker stopped (exit {proc.returncode}): {_last_line(proc.stderr)}"}
+    return {"ok": False, "error": f"the {backend} worker stopped (exit {code}): {_last_line(stderr)}"}
 
 
 def _clear(folder: Path) -> None:
