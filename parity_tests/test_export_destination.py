@@ -72,8 +72,8 @@ def model_file(tmp_path_factory):
 @pytest.fixture
 def victim(tmp_path, model_file):
     """A user's folder: the model being exported and a note of theirs."""
-    folder = tmp_path / "victim"
-    folder.mkdir()
+    folder = tmp_path / "home" / "victim"
+    folder.mkdir(parents=True)
     (folder / "my_model.keras").write_bytes(model_file.read_bytes())
     (folder / "notes.txt").write_text("mine")
     return folder
@@ -93,8 +93,9 @@ def contents(folder: Path) -> dict:
 ])
 def test_overwrite_never_replaces_the_models_folder_or_the_current_one(where, says, victim, tmp_path, monkeypatch,
                                                                       capsys, fake_worker):
-    monkeypatch.chdir(victim if where in ("cwd", "dot") else tmp_path)
-    out = {"victim": victim, "parent": tmp_path, "cwd": victim, "dot": "."}[where]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(victim if where in ("cwd", "dot") else tmp_path / "elsewhere")
+    out = {"victim": victim, "parent": victim.parent, "cwd": victim, "dot": "."}[where]
     before = contents(victim)
     code, _, err = bilstm([victim / "my_model.keras", "--format", "onnx", "--backend", "torch", "--out", out,
                            "--overwrite"], capsys)
@@ -148,7 +149,9 @@ def test_an_out_that_appears_during_the_export_is_never_replaced(overwrite, tmp_
 
     fake_worker["during"] = someone_else_writes_out
     code, _, err = bilstm([*NAMED, "--out", out] + (["--overwrite"] if overwrite else []), capsys)
-    assert code == 2 and len(lines(err)) == 1, err
+    refusals = [line for line in lines(err) if "error:" in line]  # after the progress lines of the work done
+    assert code == 2 and len(refusals) == 1 and "Traceback" not in err
+    assert ("not made by bilstm export" if overwrite else "appeared while exporting") in refusals[0]
     assert contents(out) == {"model.onnx": b"theirs", "notes.txt": b"theirs"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]  # the unmoved artifact and the lock removed
 
@@ -206,6 +209,7 @@ def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tm
         if export.poll() is None:
             export.kill()
             export.wait()
+        export.stderr.close()
     left = sorted(p.name for p in tmp_path.iterdir())
     if signum == signal.SIGTERM:  # it tidied up itself
         assert left == [], left
