@@ -426,15 +426,15 @@ def render_matrix_section(entries: list[dict]) -> str:
     lines = ["| source | model | " + " | ".join(formats) + " |", "|---|---|" + "---|" * len(formats)]
     for source in sources:
         for model in models:
-            entries = []
+            row = []  # the table's cells, one a format
             for fmt in formats:
                 entry = by_key.get((source, fmt, model))
                 if entry is None:
-                    entries.append("")
+                    row.append("")
                     continue
                 failed = " ".join(note(f) for f in entry["failures"])
                 if entry["status"] == "no route":
-                    entries.append(f"✗ {failed}")
+                    row.append(f"✗ {failed}")
                     continue
                 text = f"{_fmt_error(entry['worst_vs_oracle'])} / {_fmt_error(entry['worst_vs_keras'])}"
                 if entry["reloaded"]:
@@ -446,8 +446,8 @@ def render_matrix_section(entries: list[dict]) -> str:
                     text += f"; {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
                 if entry["status"] != "pass":
                     text = f"**{entry['status']}** {text}"
-                entries.append(f"{failed} {text}".strip())
-            lines.append(f"| {source} | {model} | " + " | ".join(entries) + " |")
+                row.append(f"{failed} {text}".strip())
+            lines.append(f"| {source} | {model} | " + " | ".join(row) + " |")
     counts = Counter(c["status"] for c in entries)
     ran = [c for c in entries if c["status"] != "no route"]
     worst = max((c["worst_vs_oracle"] for c in ran), default=0.0)
