@@ -480,15 +480,15 @@ def render_routes_section(entries: list[dict]) -> str:
     formats = [f for f in FORMATS if any(k[1] == f for k in by_pair)]
     lines = ["| from \\ to | " + " | ".join(formats) + " |", "|---|" + "---|" * len(formats)]
     for source in sources:
-        entries = []
+        row = []  # the table's cells, one a format
         for fmt in formats:
             group = by_pair.get((source, fmt), [])
             taken = Counter(_route_label(c) for c in group)
             common, _ = taken.most_common(1)[0] if taken else ("", 0)
             exceptions = sorted({f"{c['key']['model']}: {_route_label(c)}" for c in group
                                  if _route_label(c) != common})
-            entries.append(common + (f" ({'; '.join(exceptions)})" if exceptions else ""))
-        lines.append(f"| {source} | " + " | ".join(entries) + " |")
+            row.append(common + (f" ({'; '.join(exceptions)})" if exceptions else ""))
+        lines.append(f"| {source} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
