@@ -218,3 +218,25 @@ def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tm
     assert bilstm([*NAMED, "--out", out], capsys)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
     assert not out.with_name("export.json").exists() and (out / "export.json").is_file()
+
+
+# ---------------------------------------------------------------- the Python API under the command
+
+def test_the_python_api_returns_a_printable_json_report_and_refuses_in_one_line(tmp_path, fake_worker):
+    from keras_impl.export import ExportReport, export
+    from keras_impl.options import UsageError
+    from reference import ModelSpec
+    seen = []
+    report = export(ModelSpec(units=3, timesteps=4, features=2, merge_mode="sum"), "onnx", backend="torch",
+                    out=tmp_path / "onnx", seed=4, progress=seen.append)
+    assert isinstance(report, ExportReport) and report.exit_status == 0
+    assert json.loads(json.dumps(report.to_json(), allow_nan=False)) == json.loads((tmp_path / "onnx" /
+                                                                                    "export.json").read_text())
+    assert report["model"]["named"]["seed"] == 4 and report["model"]["named"]["spec"]["merge_mode"] == "sum"
+    assert f"artifact: {tmp_path / 'onnx' / 'model.onnx'}" in str(report) and seen  # progress was reported
+    for bad, says in ((dict(fmt="pdf"), "unknown format"), (dict(precision="bf16"), "unknown precision"),
+                      (dict(backend="mxnet"), "unknown backend")):
+        with pytest.raises(UsageError, match=says) as refused:
+            export(ModelSpec(units=3), **{"fmt": "onnx", "out": tmp_path / "x", **bad})
+        assert "\n" not in str(refused.value)
+    assert not (tmp_path / "x").exists()
