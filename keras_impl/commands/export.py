@@ -17,7 +17,7 @@ import signal
 import sys
 
 from keras_impl.backend import BACKENDS
-from keras_impl.export.formats import FORMATS, RUNTIME_PACKAGE  # noqa: F401  (RUNTIME_PACKAGE: tests patch it)
+from keras_impl.export.formats import FORMATS
 from keras_impl.options import UsageError, finite_float, positive_int, seed
 from reference import CELLS, DIRECTIONS, MODEL_MERGE_MODES
 
@@ -94,6 +94,21 @@ def model_argument(args):
         raise UsageError(str(exc)) from None
 
 
+def run_matrix_command(out: str | None, *, resume: bool) -> int:
+    """`bilstm export --matrix [--resume] [--out FOLDER]`: the whole matrix; 0 when every entry that has a
+    route is within bounds, 1 when one is outside."""
+    from pathlib import Path
+
+    from keras_impl.export.matrix import DEFAULT_OUT, run_matrix
+    out = Path(out) if out else DEFAULT_OUT
+    result = run_matrix(out, resume=resume)
+    counts = result["counts"]
+    print(f"bilstm export --matrix: {sum(counts.values())} entries: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+          + f"; tables written to {', '.join(map(str, result['written']))}; entries in {out}/entries")
+    return 1 if counts.get("FAIL") else 0
+
+
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)  # unwinds: the worker is killed and the scratch folders removed on the way
 
@@ -101,8 +116,7 @@ def _terminated(signum, frame):
 def run(args) -> int:
     if args.matrix:
         check_matrix_arguments(args)
-        from keras_impl.export.matrix import run_command
-        return run_command(args)
+        return run_matrix_command(args.out, resume=args.resume)
     if args.format is None:
         raise UsageError("--format is required (one of " + ", ".join(FORMATS) + "), or --matrix")
     if args.resume:

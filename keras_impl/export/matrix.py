@@ -530,17 +530,5 @@ def render_docs(entries: list[dict], *, out: Path | None = None, doc: Path = DOC
     return written
 
 
-def run_command(args) -> int:
-    """`bilstm export --matrix [--resume] [--out FOLDER]`: the whole matrix; 0 when every entry that has a
-    route is within bounds, 1 when one is outside."""
-    out = Path(args.out) if getattr(args, "out", None) else DEFAULT_OUT
-    result = run_matrix(out, resume=bool(getattr(args, "resume", False)))
-    counts = result["counts"]
-    print(f"bilstm export --matrix: {sum(counts.values())} entries: "
-          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-          + f"; tables written to {', '.join(map(str, result['written']))}; entries in {out}/entries")
-    return 1 if counts.get("FAIL") else 0
-
-
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1]))
