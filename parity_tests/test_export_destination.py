@@ -173,6 +173,17 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def _workers(pid: int) -> list[int]:
+    return [child for child, cmdline in _children(pid) if "keras_impl.export.worker" in cmdline]
+
+
+def _start_export(out: Path, cwd: Path) -> subprocess.Popen:
+    """The real ``bilstm export`` of a small named model, in its own process (this copy of keras_impl)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.Popen([sys.executable, "-m", "keras_impl.cli", "export", *NAMED, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -195,13 +206,10 @@ def _wait_for(condition, seconds: float):
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tmp_path, capsys, fake_worker):
     out = tmp_path / "onnx"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    export = subprocess.Popen([sys.executable, "-m", "keras_impl.cli", "export", *NAMED, "--out", str(out)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    export = _start_export(out, tmp_path)
     try:
-        worker = _wait_for(lambda: [pid for pid, cmd in _children(export.pid) if "keras_impl.export.worker" in cmd],
-                           120)
-        assert worker, f"no worker started: {export.stderr.read().decode() if export.poll() is not None else ''}"
+        worker = _wait_for(lambda: _workers(export.pid), 120)
+        assert worker, "no worker started"
         os.kill(export.pid, signum)
         export.wait(30)
         assert _wait_for(lambda: not _alive(worker[0]), 10), "the worker outlived bilstm export"
@@ -209,7 +217,6 @@ def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tm
         if export.poll() is None:
             export.kill()
             export.wait()
-        export.stderr.close()
     left = sorted(p.name for p in tmp_path.iterdir())
     if signum == signal.SIGTERM:  # it tidied up itself
         assert left == [], left
@@ -218,6 +225,20 @@ def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tm
     assert bilstm([*NAMED, "--out", out], capsys)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
     assert not out.with_name("export.json").exists() and (out / "export.json").is_file()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_two_export_processes_to_one_out_the_second_is_refused(tmp_path, capsys, fake_worker):
+    """A real ``bilstm export`` holds --out while its worker runs; this process's export to it is refused."""
+    out = tmp_path / "onnx"
+    first = _start_export(out, tmp_path)
+    try:
+        assert _wait_for(lambda: _workers(first.pid), 120), "the first export's worker never started"
+        code, _, err = bilstm([*NAMED, "--out", out], capsys)
+        assert code == 2 and len(lines(err)) == 1 and f"pid {first.pid}" in err, err
+    finally:
+        first.kill()
+        first.wait()
 
 
 # ---------------------------------------------------------------- the Python API under the command
