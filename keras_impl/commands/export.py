@@ -17,7 +17,7 @@ import signal
 import sys
 
 from keras_impl.backend import BACKENDS
-from keras_impl.export.formats import FORMATS
+from keras_impl.export.formats import FORMATS, PRECISIONS
 from keras_impl.options import UsageError, finite_float, positive_int, seed
 from reference import CELLS, DIRECTIONS, MODEL_MERGE_MODES
 
@@ -41,16 +41,18 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=FORMATS, help="what to export to (required, except with --matrix)")
     parser.add_argument("--backend", choices=BACKENDS, help="the source backend (default: $KERAS_BACKEND)")
     parser.add_argument("--out", metavar="FOLDER", help="the folder to write (default exports/<model>-<format>)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if an earlier export made it (its export.json; nothing else in it)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
                         help="run the artifact in its runtime and compare with Keras and the oracle")
-    parser.add_argument("--precision", choices=("native", "float32"), default="native",
+    parser.add_argument("--precision", choices=PRECISIONS, default="native",
                         help="the runtime's precision: its default (native) or float32 (default native)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     parser.add_argument("--matrix", action="store_true", help="instead of one export: every backend x format x "
                         "model, tables written to --out (and to docs/export.md and README.md in this project's source tree)")
-    parser.add_argument("--resume", action="store_true", help="with --matrix: re-check and reuse finished exports and runs")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --matrix: re-check and reuse finished exports and runs")
     named = parser.add_argument_group("a model named by options (random weights), instead of MODEL")
     named.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
     named.add_argument("--direction", choices=DIRECTIONS, help="default bidirectional")

@@ -31,9 +31,8 @@ from keras_impl.lifeline import run_tethered
 from keras_impl.options import UsageError
 
 from .destination import REPORT_NAME, Destination, check_out
-from .formats import ARTIFACT_NAME, FORMATS, RUNTIME_PACKAGE
+from .formats import ARTIFACT_NAME, FORMATS, PRECISIONS, RUNTIME_PACKAGE
 
-PRECISIONS = ("native", "float32")
 WORKER_TIMEOUT_S = 1800   # one export (a masked torch.export took 4 minutes on 2 busy cores)
 RUNTIME_TIMEOUT_S = 900   # every input set in the runtime (loading that artifact in torch: 1 minute, busy)
 

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_impl.export.formats import FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+from keras_impl.export.formats import FORMATS, PRECISIONS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
 from keras_impl.lifeline import run_tethered
 
-PRECISIONS = ("float32", "native")
 DEFAULT_TIMEOUT_S = 300.0
 
 # The module each format's runner imports first; its absence means the runtime is not installed.
