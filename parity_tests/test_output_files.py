@@ -14,6 +14,7 @@ from keras_impl.files import atomic_write_json
 from keras_impl.options import UsageError, check_new_file
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.backend_independent  # no Keras in this process: once a make test-keras run
 
 
 def _writable_in_fact(folder: Path) -> bool:
