@@ -93,4 +93,6 @@ class _QuietLoader(importlib.abc.Loader):
             self.loader.exec_module(module)
 
     def __getattr__(self, name):  # get_resource_reader, is_package, ...: the real loader's
+        if name == "loader":  # not set yet (a copy being made): no recursion through __getattr__
+            raise AttributeError(name)
         return getattr(self.loader, name)
