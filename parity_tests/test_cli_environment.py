@@ -116,6 +116,18 @@ def test_tensorflow_imported_by_keras_on_jax_prints_no_log_lines_and_keeps_other
     assert "still shown" in result.stderr
 
 
+@once
+def test_an_experiment_on_jax_prints_no_tensorflow_log_lines(tmp_path):
+    """``make reproduce`` on JAX printed TensorFlow's lines (Keras imports it there): the smallest demo run."""
+    code = ("import sys; from keras_impl.cli import main; sys.exit(main(['demo', '--backend', 'jax', '--seeds', '1', "
+            "'--updates', '5', '--heldout', '10', '--out', 'demo']))")
+    result = run(code, ONEDNN_ON, tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo").is_dir()
+    output = result.stdout + result.stderr
+    assert not [line for line in output.splitlines() if any(m in line for m in TF_LOG_LINES)], output
+
+
 def test_only_tensorflows_start_up_notices_are_dropped_from_stderr(capfd):
     from keras_impl.quiet import stderr_without
     with stderr_without():
