@@ -4,18 +4,22 @@ Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``. Modules are imported before Keras, so that ``--backend``
 can set ``KERAS_BACKEND`` before Keras is imported; a module imports Keras only
 inside ``run``.
+
+Standard output closed early (``bilstm verify m.keras --json r.json | head -1``): the command has written its
+files before printing, and ends quietly with exit status 141 (128 + SIGPIPE, what a shell reports for a tool
+that SIGPIPE ended), no traceback: the Python documentation's recipe (signal module, "Note on SIGPIPE").
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import importlib
-import logging
 import os
 import sys
 
 COMMAND_MODULES = ("parity", "experiments", "bench", "info", "verify", "export")
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,19 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_frameworks() -> None:
-    """Keep TensorFlow's C++ info lines and retracing notes off a command's output (errors still show)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_frameworks()
+    from keras_impl.quiet import quiet_tensorflow
+    quiet_tensorflow()  # TensorFlow's start-up lines and retracing notes off a command's output (errors still show)
     parser = build_parser()
     args = parser.parse_args(argv)
     from keras_impl.options import UsageError
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # Whatever is still buffered would raise again at exit: stdout now points at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return CLOSED_PIPE_EXIT
     except UsageError as exc:  # every command's refusals: one line, exit status 2
         print(f"bilstm {args.command}: error: {exc}", file=sys.stderr)
         return 2

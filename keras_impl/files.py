@@ -3,7 +3,8 @@
 Each write goes to a temporary file beside the target, is flushed to disk
 (``fsync``), then renamed over the target (``os.replace``). A run killed at any
 moment, or stopped by a full disk, leaves either the old file or the new one,
-never a torn one, and the temporary file is removed on any failure we see.
+never a torn one, and the temporary file is removed on any failure we see. Only a regular file or a new
+name is replaced: a link, a folder or a device node in the target's place is refused (UsageError).
 Experiments, benchmarks and reports all write through here.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,8 +25,22 @@ def _umask() -> int:
     return mask
 
 
+def check_replaceable_file(path: Path) -> None:
+    """``path`` is free or a regular file: the rename may take its place. A link, a folder or a device node
+    named as an output (``--json /dev/stdout``) would itself be replaced, not written through: refused."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        from keras_impl.options import UsageError
+        kind = "a link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"{path} is {kind}; not replaced (name a regular file or a new name)")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
+    check_replaceable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -33,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are ordinary files
+        check_replaceable_file(path)  # again: it may have become a link while the data was written
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

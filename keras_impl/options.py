@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import stat
 from pathlib import Path
 
 
@@ -102,10 +103,14 @@ def check_new_file(text: str | os.PathLike, option: str) -> Path:
     if not str(text).strip():
         raise UsageError(f"{option} must name a file, got {str(text)!r}")
     path = Path(text)
-    if path.is_symlink():
-        raise UsageError(f"{option} {path} is a link; name a regular file or a new name")
-    if path.exists() and not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
+    try:
+        mode = os.lstat(path).st_mode  # lstat: a link is seen as a link, not as what it points to
+    except (FileNotFoundError, NotADirectoryError):  # a new name (or one under a file: refused below)
+        mode = None
+    except OSError as exc:  # a folder on the way that cannot be searched, a name too long
+        raise UsageError(f"{option} {path}: {exc.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise UsageError(f"{option} {path} is {kind}; name a regular file or a new name")
     parent = path.parent
     existing = nearest_existing(parent)

@@ -14,6 +14,9 @@ ARTIFACT_NAME = {
     "jax_export": "model.jax_export",
 }
 
+# How a runtime computes: its own default ("native": OpenVINO may choose bfloat16) or float32.
+PRECISIONS = ("native", "float32")
+
 # The Python package that runs each format, and the pip extra that installs it.
 RUNTIME_PACKAGE = {
     "onnx": "onnxruntime",

@@ -1,5 +1,5 @@
-"""`bilstm export --matrix`: every source backend x format x model, exported along the route `bilstm export`
-would take, run in the format's real runtime, compared with the oracle and with Keras.
+"""`bilstm export --matrix`: every source backend x format x model (an entry of the matrix), exported along
+the route `bilstm export` would take, run in the format's real runtime, compared with the oracle and with Keras.
 
 For each model (MODELS: small, random non-zero weights and biases, a different size for every dimension):
   1. one .keras file, built once (a .keras is backend-neutral: docs/parity.md);
@@ -8,13 +8,13 @@ For each model (MODELS: small, random non-zero weights and biases, a different s
      writing Keras's and the oracle's outputs for the input sets beside each artifact;
   3. each artifact runs in its runtime in a process without Keras (runtimes.run_sets_in_subprocess), float32
      and, where the runtime chooses its own precision (OpenVINO), also its native precision;
-  4. each cell (source backend, format, model) takes the first of routes.routes(source, format) whose export
+  4. each entry (source backend, format, model) takes the first of routes.routes(source, format) whose export
      and run both worked, as `bilstm export` does: a reload onto another backend is that backend's export
      of the same .keras file. Its JSON (route, worst errors, precision, the failures of the routes before it,
      each with its one-line cause and upstream link) is written atomically as soon as the model's runs end.
-`resume=True` reuses a cell, export or run whose JSON is complete and was made by the same package versions;
+`resume=True` reuses an export or run whose JSON is complete and was made by the same package versions;
 anything else is redone. Then docs/export.md's matrix section and README's routes section are rendered
-from the cell files, between their markers.
+from the entry files, between their markers. (An entry was once called a cell; the cell is the recurrent one.)
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_impl.backend import BACKENDS
 from keras_impl.export.formats import ARTIFACT_NAME, FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
 
-BACKENDS = ("tensorflow", "jax", "torch")
 BASE_SPEC = {"timesteps": 6, "features": 3, "units": 5}
 # model name -> ModelSpec options over BASE_SPEC (bidirectional LSTM, concat, unless said).
 MODELS = {
@@ -103,8 +103,8 @@ def export_dir(out: Path, model: str, backend: str, fmt: str, method: str) -> Pa
     return model_dir(out, model) / f"{backend}-{fmt}-{method}"
 
 
-def cell_path(out: Path, source: str, fmt: str, model: str) -> Path:
-    return out / "cells" / f"{source}-{fmt}-{model}.json"
+def entry_path(out: Path, source: str, fmt: str, model: str) -> Path:
+    return out / "entries" / f"{source}-{fmt}-{model}.json"
 
 
 def _read_json(path: Path):
@@ -165,29 +165,19 @@ def _run_child(backend: str, task: dict, task_path: Path) -> str | None:
     return None
 
 
-def set_random_weights(model, seed: int) -> None:
-    """Random, non-zero, non-symmetric weights and biases (Keras's initializers zero the biases)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([(0.6 * rng.standard_normal(w.shape)).astype(w.dtype) for w in model.get_weights()])
-
-
 def child_main(task_path: str) -> int:
     """In a Keras process (KERAS_BACKEND fixed): build the task's model if asked, then each export job."""
     task = json.loads(Path(task_path).read_text(encoding="utf-8"))
+    from keras_impl.quiet import quiet_tensorflow
+    quiet_tensorflow()  # before Keras imports TensorFlow: its start-up lines off the log
     import keras
 
     from keras_impl.export import worker
     from keras_impl.files import atomic_write_json
-    from keras_impl.models import build_model
-    from reference import ModelSpec
 
     backend = keras.backend.backend()
     for build in task.get("build") or []:
-        spec = dict(build["spec"])
-        if isinstance(spec.get("units"), list):
-            spec["units"] = tuple(spec["units"])
-        model = build_model(ModelSpec(**spec))
-        set_random_weights(model, build["seed"])
+        model = worker.build_named_model(build["spec"], build["seed"])  # the project's one random-weights recipe
         path = Path(build["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.keras")  # a whole file or none: renamed into place when saved
@@ -204,7 +194,7 @@ def child_main(task_path: str) -> int:
         try:
             worker.main([str(job_path)])
             result = _read_json(Path(job["result"])) or {"ok": False, "error": "the worker wrote no result"}
-        except Exception as exc:  # an export that broke the worker itself: a failure of this cell, not of the run
+        except Exception as exc:  # an export that broke the worker itself: a failure of this entry, not of the run
             result = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
         finally:
             signal.alarm(0)
@@ -268,50 +258,50 @@ def _run_artifacts(out: Path, model: str, formats, resume: bool, current: dict) 
     return len(to_run)
 
 
-# ---------------------------------------------------------------- step 4: the cells
-def compose_cell(out: Path, source: str, fmt: str, model: str, current_versions: dict) -> dict:
-    """The cell: the first route (routes.routes order) whose export and run both worked, and every failure
+# ---------------------------------------------------------------- step 4: the entries
+def compose_entry(out: Path, source: str, fmt: str, model: str, current_versions: dict) -> dict:
+    """The entry: the first route (routes.routes order) whose export and run both worked, and every failure
     before it."""
     from keras_impl.export.routes import routes
-    cell = {"key": {"source": source, "format": fmt, "model": model}, "versions": current_versions,
+    entry = {"key": {"source": source, "format": fmt, "model": model}, "versions": current_versions,
             "failures": [], "status": "no route"}
     for route in routes(source, fmt, installed=BACKENDS):
         folder = export_dir(out, model, route.backend, fmt, route.method)
         exported = _read_json(folder / "export.json") or {"ok": False, "error": "not exported"}
         if not exported.get("ok"):
-            cell["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "export",
+            entry["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "export",
                                      "error": exported.get("error") or exported.get("refused"),
                                      "upstream": exported.get("upstream")})
             continue
         ran = _read_json(folder / "run.json") or {"ok": False, "error": "not run"}
         if not ran.get("ok"):
-            cell["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "run",
+            entry["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "run",
                                      "error": ran.get("error"),
                                      "upstream": None})
             continue
         info = exported["export"]
-        cell.update(status=ran["float32"]["verdict"], route=route.describe(), route_backend=route.backend,
+        entry.update(status=ran["float32"]["verdict"], route=route.describe(), route_backend=route.backend,
                     method=route.method, reloaded=route.reload, dynamic_batch=info["dynamic_batch"],
                     notes=info["notes"], float32=ran["float32"], native=ran.get("native"),
                     worst_vs_oracle=ran["float32"]["worst_vs_oracle"],
                     worst_vs_keras=ran["float32"]["worst_vs_keras"],
                     ran_precision=ran["float32"]["ran_precision"])
         break
-    return cell
+    return entry
 
 
 def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, resume: bool = False,
                render: bool = True, doc: Path = DOC, readme: Path = README) -> dict:
-    """Run (or, with resume, finish) the matrix into `out`; returns {"cells": [...], "counts": {...}}.
+    """Run (or, with resume, finish) the matrix into `out`; returns {"entries": [...], "counts": {...}}.
 
-    The expensive parts, exports and runs, are reused on resume when their records check out; the cells are
-    always composed again from those records (cheap), so a cell never outlives what it was made from.
+    The expensive parts, exports and runs, are reused on resume when their records check out; the entries are
+    always composed again from those records (cheap), so an entry never outlives what it was made from.
     """
     backends, formats, models = check_selection(backends, formats, models)
     from keras_impl.files import atomic_write_json
     out = Path(out)
     current = versions()
-    cells = []
+    entries = []
     t_start = time.perf_counter()
     _build_models(out, models, resume, current)
     for model in models:
@@ -319,14 +309,17 @@ def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, res
         redone += _run_artifacts(out, model, formats, resume, current)
         for source in backends:
             for fmt in formats:
-                cell = compose_cell(out, source, fmt, model, current)
-                atomic_write_json(cell_path(out, source, fmt, model), cell)
-                cells.append(cell)
-                progress(f"[{len(cells)}/{len(models) * len(backends) * len(formats)}] {model} from {source} "
-                         f"to {fmt}: {describe_cell(cell)} ({'measured' if redone else 'reused'}, "
+                entry = compose_entry(out, source, fmt, model, current)
+                atomic_write_json(entry_path(out, source, fmt, model), entry)
+                entries.append(entry)
+                progress(f"[{len(entries)}/{len(models) * len(backends) * len(formats)}] {model} from {source} "
+                         f"to {fmt}: {describe_entry(entry)} ({'measured' if redone else 'reused'}, "
                          f"{time.perf_counter() - t_start:.0f} s)")
-    written = render_docs(cells, out=out, doc=doc, readme=readme) if render else []
-    return {"cells": cells, "counts": dict(Counter(c["status"] for c in cells)), "written": written}
+    written = render_docs(entries, out=out, doc=doc, readme=readme) if render else []
+    return {"entries": entries, "counts": dict(Counter(c["status"] for c in entries)), "written": written}
+
+
+WEIGHTS_RECIPE = "reference.random_weights"  # in each build's key: a model built with an older recipe is rebuilt
 
 
 def _build_models(out: Path, models, resume: bool, current: dict) -> None:
@@ -335,7 +328,7 @@ def _build_models(out: Path, models, resume: bool, current: dict) -> None:
     builds = []
     for model in models:
         spec = {**BASE_SPEC, **MODELS[model]}
-        key = {"model": model, "spec": spec, "seed": WEIGHT_SEED}
+        key = {"model": model, "spec": spec, "seed": WEIGHT_SEED, "weights": WEIGHTS_RECIPE}
         model_file = model_dir(out, model) / "model.keras"
         if resume and model_file.is_file() and _reusable(_read_json(model_dir(out, model) / "build.json"), key,
                                                          current, ()):
@@ -376,7 +369,7 @@ def _export_model(out: Path, model: str, formats, resume: bool, current: dict) -
             lambda b: _run_child(b, {"build": None, "exports": tasks[b], "versions": current},
                                  model_dir(out, model) / f".task-{b}.json"), tasks)))
     for backend, failure in failures.items():
-        if failure:  # the exports it did not reach are recorded as failures of their cells, not of the run
+        if failure:  # the exports it did not reach are recorded as failures of their entries, not of the run
             for job in tasks[backend]:
                 if not Path(job["record"]).is_file():
                     atomic_write_json(Path(job["record"]), {"key": job["key"], "versions": current, "ok": False,
@@ -391,15 +384,15 @@ def _fmt_error(value) -> str:
     return "0" if value == 0 else f"{value:.1e}"
 
 
-def describe_cell(cell: dict) -> str:
-    if cell["status"] == "no route":
-        last = cell["failures"][-1] if cell["failures"] else {"error": "no route planned"}
-        return f"no route ({len(cell['failures'])} tried; last: {str(last['error'])[:120]})"
-    native = cell.get("native")
+def describe_entry(entry: dict) -> str:
+    if entry["status"] == "no route":
+        last = entry["failures"][-1] if entry["failures"] else {"error": "no route planned"}
+        return f"no route ({len(entry['failures'])} tried; last: {str(last['error'])[:120]})"
+    native = entry.get("native")
     extra = (f"; native {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
              if native and native.get("ran_precision") != "float32" else "")
-    return (f"{cell['status']} via {cell['route']}: {_fmt_error(cell['worst_vs_oracle'])} vs oracle, "
-            f"{_fmt_error(cell['worst_vs_keras'])} vs Keras{extra}")
+    return (f"{entry['status']} via {entry['route']}: {_fmt_error(entry['worst_vs_oracle'])} vs oracle, "
+            f"{_fmt_error(entry['worst_vs_keras'])} vs Keras{extra}")
 
 
 def short_cause(error: str) -> str:
@@ -414,7 +407,7 @@ def _backend_short(backend: str) -> str:
     return {"tensorflow": "tf", "jax": "jax", "torch": "torch"}[backend]
 
 
-def render_matrix_section(cells: list[dict]) -> str:
+def render_matrix_section(entries: list[dict]) -> str:
     """The markdown between docs/export.md's matrix markers: the table, then the footnoted causes."""
     causes: dict[str, int] = {}
     links: dict[int, str | None] = {}
@@ -426,40 +419,40 @@ def render_matrix_section(cells: list[dict]) -> str:
             links[causes[cause]] = failure.get("upstream")
         return f"{_backend_short(failure['route_backend'])}[{causes[cause]}]"
 
-    by_key = {(c["key"]["source"], c["key"]["format"], c["key"]["model"]): c for c in cells}
+    by_key = {(c["key"]["source"], c["key"]["format"], c["key"]["model"]): c for c in entries}
     sources = [b for b in BACKENDS if any(k[0] == b for k in by_key)]
     formats = [f for f in FORMATS if any(k[1] == f for k in by_key)]
     models = [m for m in MODELS if any(k[2] == m for k in by_key)]
     lines = ["| source | model | " + " | ".join(formats) + " |", "|---|---|" + "---|" * len(formats)]
     for source in sources:
         for model in models:
-            entries = []
+            row = []  # the table's cells, one a format
             for fmt in formats:
-                cell = by_key.get((source, fmt, model))
-                if cell is None:
-                    entries.append("")
+                entry = by_key.get((source, fmt, model))
+                if entry is None:
+                    row.append("")
                     continue
-                failed = " ".join(note(f) for f in cell["failures"])
-                if cell["status"] == "no route":
-                    entries.append(f"✗ {failed}")
+                failed = " ".join(note(f) for f in entry["failures"])
+                if entry["status"] == "no route":
+                    row.append(f"✗ {failed}")
                     continue
-                text = f"{_fmt_error(cell['worst_vs_oracle'])} / {_fmt_error(cell['worst_vs_keras'])}"
-                if cell["reloaded"]:
-                    text += f" ↻{_backend_short(cell['route_backend'])}"
-                if not cell["dynamic_batch"]:
+                text = f"{_fmt_error(entry['worst_vs_oracle'])} / {_fmt_error(entry['worst_vs_keras'])}"
+                if entry["reloaded"]:
+                    text += f" ↻{_backend_short(entry['route_backend'])}"
+                if not entry["dynamic_batch"]:
                     text += " b1"
-                native = cell.get("native")
+                native = entry.get("native")
                 if native and native["ran_precision"] != "float32":
                     text += f"; {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
-                if cell["status"] != "pass":
-                    text = f"**{cell['status']}** {text}"
-                entries.append(f"{failed} {text}".strip())
-            lines.append(f"| {source} | {model} | " + " | ".join(entries) + " |")
-    counts = Counter(c["status"] for c in cells)
-    ran = [c for c in cells if c["status"] != "no route"]
+                if entry["status"] != "pass":
+                    text = f"**{entry['status']}** {text}"
+                row.append(f"{failed} {text}".strip())
+            lines.append(f"| {source} | {model} | " + " | ".join(row) + " |")
+    counts = Counter(c["status"] for c in entries)
+    ran = [c for c in entries if c["status"] != "no route"]
     worst = max((c["worst_vs_oracle"] for c in ran), default=0.0)
     worst_keras = max((c["worst_vs_keras"] for c in ran), default=0.0)
-    head = [f"{len(cells)} cells: {counts.get('pass', 0)} pass, {counts.get('FAIL', 0)} outside a bound, "
+    head = [f"{len(entries)} entries: {counts.get('pass', 0)} pass, {counts.get('FAIL', 0)} outside a bound, "
             f"{counts.get('no route', 0)} with no working route. Worst error of an artifact that ran: "
             f"{_fmt_error(worst)} against the oracle, {_fmt_error(worst_keras)} against Keras (float32).", "",
             "Each entry: worst absolute error against the oracle / against Keras over three input sets "
@@ -473,37 +466,37 @@ def render_matrix_section(cells: list[dict]) -> str:
     for cause, n in causes.items():
         link = f" ({links[n]})" if links[n] else ""
         foot.append(f"{n}. {cause}{link}")
-    versions_line = cells[0]["versions"] if cells else {}
+    versions_line = entries[0]["versions"] if entries else {}
     stamp = ", ".join(f"{k} {v}" for k, v in versions_line.items() if v)
     return "\n".join(head + lines + foot + ["", f"Measured with {stamp}."])
 
 
-def render_routes_section(cells: list[dict]) -> str:
+def render_routes_section(entries: list[dict]) -> str:
     """The README's table: from each source backend to each format, the route the matrix found."""
     by_pair: dict[tuple, list] = {}
-    for c in cells:
+    for c in entries:
         by_pair.setdefault((c["key"]["source"], c["key"]["format"]), []).append(c)
     sources = [b for b in BACKENDS if any(k[0] == b for k in by_pair)]
     formats = [f for f in FORMATS if any(k[1] == f for k in by_pair)]
     lines = ["| from \\ to | " + " | ".join(formats) + " |", "|---|" + "---|" * len(formats)]
     for source in sources:
-        entries = []
+        row = []  # the table's cells, one a format
         for fmt in formats:
             group = by_pair.get((source, fmt), [])
             taken = Counter(_route_label(c) for c in group)
             common, _ = taken.most_common(1)[0] if taken else ("", 0)
             exceptions = sorted({f"{c['key']['model']}: {_route_label(c)}" for c in group
                                  if _route_label(c) != common})
-            entries.append(common + (f" ({'; '.join(exceptions)})" if exceptions else ""))
-        lines.append(f"| {source} | " + " | ".join(entries) + " |")
+            row.append(common + (f" ({'; '.join(exceptions)})" if exceptions else ""))
+        lines.append(f"| {source} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def _route_label(cell: dict) -> str:
-    if cell["status"] == "no route":
+def _route_label(entry: dict) -> str:
+    if entry["status"] == "no route":
         return "none works"
-    where = f"reload on {cell['route_backend']}" if cell["reloaded"] else "direct"
-    return where + (", batch 1" if not cell["dynamic_batch"] else "")
+    where = f"reload on {entry['route_backend']}" if entry["reloaded"] else "direct"
+    return where + (", batch 1" if not entry["dynamic_batch"] else "")
 
 
 def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
@@ -516,14 +509,14 @@ def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def render_docs(cells: list[dict], *, out: Path | None = None, doc: Path = DOC, readme: Path = README) -> list[Path]:
+def render_docs(entries: list[dict], *, out: Path | None = None, doc: Path = DOC, readme: Path = README) -> list[Path]:
     """Write the matrix and routes tables to `out`/export.md and `out`/routes.md, and into docs/export.md and
     README.md between their markers where those files exist and already hold the markers (a source tree of
     this project); a file without the markers (someone else's README in the working folder) is left alone.
     Returns the paths written."""
     from keras_impl.files import atomic_write_text
-    sections = ((Path(doc), MATRIX_MARKERS, render_matrix_section(cells)),
-                (Path(readme), ROUTES_MARKERS, render_routes_section(cells)))
+    sections = ((Path(doc), MATRIX_MARKERS, render_matrix_section(entries)),
+                (Path(readme), ROUTES_MARKERS, render_routes_section(entries)))
     written = []
     if out is not None:
         for name, (_, _, body) in zip(("export.md", "routes.md"), sections):
@@ -535,18 +528,6 @@ def render_docs(cells: list[dict], *, out: Path | None = None, doc: Path = DOC, 
             atomic_write_text(path, replace_section(text, markers, body))
             written.append(path)
     return written
-
-
-def run_command(args) -> int:
-    """`bilstm export --matrix [--resume] [--out FOLDER]`: the whole matrix; 0 when every cell that has a
-    route is within bounds, 1 when one is outside."""
-    out = Path(args.out) if getattr(args, "out", None) else DEFAULT_OUT
-    result = run_matrix(out, resume=bool(getattr(args, "resume", False)))
-    counts = result["counts"]
-    print(f"bilstm export --matrix: {sum(counts.values())} cells: "
-          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-          + f"; tables written to {', '.join(map(str, result['written']))}; cells in {out}/cells")
-    return 1 if counts.get("FAIL") else 0
 
 
 if __name__ == "__main__":

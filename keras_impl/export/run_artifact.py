@@ -1,6 +1,7 @@
 """The process that runs one artifact in its runtime, and cannot import Keras.
 
     python -m keras_impl.export.run_artifact FORMAT ARTIFACT INPUTS.npz OUTPUTS.npz [--precision float32|native]
+        [--parent-pid PID]
 
 A deployment runs an artifact without Keras; so does this process. Keras is blocked before anything else is
 imported: TensorFlow's own `import tensorflow` would otherwise import it (tensorflow/_api/v2/compat/v1
@@ -58,7 +59,11 @@ def main(argv=None) -> int:
     parser.add_argument("inputs", help="an .npz file: s{set}_{input}, inputs in the model's order")
     parser.add_argument("outputs", help="where the outputs go, an .npz file")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--parent-pid", type=int, help="die with this process (keras_impl/lifeline.py)")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        from keras_impl.lifeline import die_with_parent
+        die_with_parent(args.parent_pid)
 
     with np.load(args.inputs, allow_pickle=False) as stored:
         input_sets = unpack_sets(stored)

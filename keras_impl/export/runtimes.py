@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_impl.export.formats import FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+from keras_impl.export.formats import FORMATS, PRECISIONS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+from keras_impl.lifeline import run_tethered
 
-PRECISIONS = ("float32", "native")
 DEFAULT_TIMEOUT_S = 300.0
 
 # The module each format's runner imports first; its absence means the runtime is not installed.
@@ -255,20 +255,19 @@ def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: st
         inputs_file, outputs_file = Path(work) / "inputs.npz", Path(work) / "outputs.npz"
         np.savez(inputs_file, **pack_sets([arrays for _, arrays in checked]))
         command = [sys.executable, "-m", "keras_impl.export.run_artifact", fmt, str(path.resolve()),
-                   str(inputs_file), str(outputs_file), "--precision", precision]
+                   str(inputs_file), str(outputs_file), "--precision", precision, "--parent-pid", str(os.getpid())]
         # This copy of keras_impl first on the path, wherever the caller's working folder is.
         python_path = os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu",
                    PYTHONWARNINGS="ignore")
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env)
+            code, stdout, stderr = run_tethered(command, env=env, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise ArtifactRunError(f"{fmt} runtime did not finish {path.name} within {timeout_s:g} s") from None
-        report = _last_json_line(done.stdout)
+        report = _last_json_line(stdout)
         if report is None:
-            cause = (f"killed by signal {-done.returncode}" if done.returncode < 0
-                     else f"exit status {done.returncode}")
-            tail = " ".join(done.stderr.split())[-300:]
+            cause = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            tail = " ".join(stderr.split())[-300:]
             raise ArtifactRunError(f"{fmt} runtime crashed on {path.name} ({cause}){': ' + tail if tail else ''}")
         if "error" in report:
             error_class = {"RuntimeUnavailable": RuntimeUnavailable, "StaticShapeError": StaticShapeError}.get(

@@ -1,4 +1,5 @@
-"""``python -m keras_impl.export.worker JOB.json``: one Keras process, one backend (``KERAS_BACKEND``), one job.
+"""``python -m keras_impl.export.worker JOB.json [--parent-pid PID]``: one Keras process, one backend
+(``KERAS_BACKEND``), one job.
 
 ``bilstm export`` never imports Keras itself: every step that needs Keras runs here, on the backend
 the route names, and leaves its results in files the parent reads.
@@ -12,6 +13,9 @@ The job (JSON):
     predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
 
+With ``--parent-pid`` (the export passes its pid, and a pipe as stdin) the worker dies with its parent
+(keras_impl/lifeline.py): a killed ``bilstm export`` leaves no worker writing an artifact behind.
+
 Exit status: 0 done; 2 the model was refused or the export failed (``result`` says why, in one line).
 Every file is written atomically (keras_impl/files.py).
 """
@@ -19,21 +23,29 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 
-def _build(job: dict) -> dict:
-    from keras_impl import build_model
-    from reference import ModelSpec
-    spec = dict(job["build"]["spec"])
+def build_named_model(spec: dict, seed: int):
+    """The Keras model a named spec (ModelSpec keyword arguments, JSON) describes, with the project's one recipe
+    of random weights (reference.random_weights: non-zero, non-symmetric, biases too) drawn from ``seed``."""
+    from keras_impl.models import build_model
+    from reference import ModelSpec, random_weights
+    spec = dict(spec)
     if isinstance(spec.get("units"), list):
         spec["units"] = tuple(spec["units"])
-    model = build_model(ModelSpec(**spec), seed=job["build"]["seed"])
-    model.save(job["model"])
+    model_spec = ModelSpec(**spec)
+    model = build_model(model_spec)
+    model.set_weights([w.astype(v.dtype) for w, v in zip(random_weights(model_spec, np.random.default_rng(seed)),
+                                                           model.get_weights())])
+    return model
+
+
+def _build(job: dict) -> dict:
+    build_named_model(job["build"]["spec"], job["build"]["seed"]).save(job["model"])
     return {"ok": True, "built": job["model"]}
 
 
@@ -64,11 +76,15 @@ def _export(job: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m keras_impl.export.worker JOB.json", file=sys.stderr)
+    if len(argv) not in (1, 3) or (len(argv) == 3 and (argv[1] != "--parent-pid" or not argv[2].isdigit())):
+        print("usage: python -m keras_impl.export.worker JOB.json [--parent-pid PID]", file=sys.stderr)
         return 2
+    if len(argv) == 3:
+        from keras_impl.lifeline import die_with_parent
+        die_with_parent(int(argv[2]))
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines off the parent's stderr
+    from keras_impl.quiet import quiet_tensorflow
+    quiet_tensorflow()  # TensorFlow's C++ info lines off the parent's stderr, before Keras imports it
     import keras
 
     from keras_impl.backend import set_tf32

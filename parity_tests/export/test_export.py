@@ -86,8 +86,8 @@ def test_a_model_file_with_options_and_an_existing_out_are_refused(tmp_path, cap
 
 @command_pass
 def test_verify_without_the_runtime_installed_is_refused_by_package(tmp_path, monkeypatch, capsys):
-    import keras_impl.commands.export as command
-    monkeypatch.setitem(command.RUNTIME_PACKAGE, "onnx", "no_such_runtime_package")
+    from keras_impl.export import formats
+    monkeypatch.setitem(formats.RUNTIME_PACKAGE, "onnx", "no_such_runtime_package")
     code, _, err = bilstm(["--format", "onnx", "--verify", "--out", tmp_path / "o"], capsys)
     assert code == 2 and "no_such_runtime_package" in err and "pip install" in err
     assert not (tmp_path / "o").exists()

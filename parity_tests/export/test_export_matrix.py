@@ -1,8 +1,8 @@
-"""`bilstm export --matrix` (keras_impl/export/matrix.py): a few of its cells measured here, the known
+"""`bilstm export --matrix` (keras_impl/export/matrix.py): a few of its entries measured here, the known
 upstream failures as strict xfails (a fixed upstream turns them into XPASS, which fails), and the matrix's
 bookkeeping (route choice, resume, rendering) on records made up here.
 
-A cell is measured as the matrix measures it: the model (matrix.MODELS) saved and loaded back through
+An entry is measured as the matrix measures it: the model (matrix.MODELS) saved and loaded back through
 Keras's safe mode, exported with keras_impl.export.exporters on this pass's backend, run in its runtime in a
 process without Keras, compared with the oracle and with Keras (keras_impl.export.verify.compare).
 The full sweep is `bilstm export --matrix` (docs/export.md); its figures are not re-measured here.
@@ -43,19 +43,14 @@ def require_runtime(fmt: str) -> None:
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory):
     """model name -> (the model loaded back from its .keras through safe mode, its oracle description)."""
-    from keras_impl.models import build_model
+    from keras_impl.export.worker import build_named_model
     from keras_impl.verify.describe import describe_model
     from keras_impl.verify.load import load_model
-    from reference import ModelSpec
     made = {}
 
     def get(name: str):
         if name not in made:
-            spec = {**matrix.BASE_SPEC, **matrix.MODELS[name]}
-            if isinstance(spec.get("units"), list):
-                spec["units"] = tuple(spec["units"])
-            model = build_model(ModelSpec(**spec))
-            matrix.set_random_weights(model, matrix.WEIGHT_SEED)
+            model = build_named_model({**matrix.BASE_SPEC, **matrix.MODELS[name]}, matrix.WEIGHT_SEED)
             path = tmp_path_factory.mktemp(name) / "model.keras"
             model.save(path)
             loaded, _, _ = load_model(path)
@@ -74,7 +69,7 @@ def export(saved_models, tmp_path, name: str, fmt: str, *, dynamic_batch=True) -
 
 
 def measure(saved_models, tmp_path, name: str, fmt: str, *, precision="float32") -> dict:
-    """One cell, as the matrix measures it: {"worst_vs_oracle", "worst_vs_keras", "ran_precision", "verdict"}."""
+    """One entry, as the matrix measures it: {"worst_vs_oracle", "worst_vs_keras", "ran_precision", "verdict"}."""
     from keras_impl.export.verify import compare, expected_outputs, input_sets
     require_runtime(fmt)
     model, described = saved_models(name)
@@ -87,7 +82,7 @@ def measure(saved_models, tmp_path, name: str, fmt: str, *, precision="float32")
     return {**compare(sets, outputs, backend=BACKEND, ran_precision=ran), "dynamic_batch": info["dynamic_batch"]}
 
 
-# ---------------------------------------------------------------- a representative subset of cells
+# ---------------------------------------------------------------- a representative subset of entries
 SUBSET = {
     "tensorflow": [("go_backwards", "onnx"), ("Masking", "litert")],
     "jax": [("Masking", "jax_export"), ("ave", "tf_saved_model")],
@@ -95,8 +90,8 @@ SUBSET = {
 }
 
 
-@pytest.mark.parametrize("name, fmt", sorted({c for cells in SUBSET.values() for c in cells}))
-def test_matrix_cell_within_bounds(name, fmt, saved_models, tmp_path):
+@pytest.mark.parametrize("name, fmt", sorted({c for entries in SUBSET.values() for c in entries}))
+def test_matrix_entry_within_bounds(name, fmt, saved_models, tmp_path):
     """The artifact, in its runtime, matches the oracle and Keras within the float32 bounds on batches 1, 3,
     7 with the model's own padding (catches a converter that reverses the backward direction's outputs, a
     mask dropped on export, or a merge mode computed another way)."""
@@ -187,39 +182,39 @@ def _export_record(out, model, backend, fmt, method, ok, *, error=None, dynamic_
 
 
 @backend_independent
-def test_cell_takes_the_first_route_that_works(tmp_path):
-    """From jax to onnx: jax's own exporter fails, the reload on tensorflow works; the cell names that route
-    and keeps jax's failure with its cause (catches a cell that reports the first route's error as the result,
+def test_entry_takes_the_first_route_that_works(tmp_path):
+    """From jax to onnx: jax's own exporter fails, the reload on tensorflow works; the entry names that route
+    and keeps jax's failure with its cause (catches an entry that reports the first route's error as the result,
     or that skips to a later route)."""
     _export_record(tmp_path, "sum", "jax", "onnx", "keras", False, error="ImportError: x (cause: no jax2onnx)")
     _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
     _export_record(tmp_path, "sum", "torch", "onnx", "keras", True, worst=9e-8)
-    cell = matrix.compose_cell(tmp_path, "jax", "onnx", "sum", VERSIONS)
-    assert cell["status"] == "pass" and cell["route_backend"] == "tensorflow" and cell["reloaded"]
-    assert cell["worst_vs_oracle"] == 3e-8
-    assert [f["route_backend"] for f in cell["failures"]] == ["jax"]
-    assert matrix.short_cause(cell["failures"][0]["error"]) == "no jax2onnx"
+    entry = matrix.compose_entry(tmp_path, "jax", "onnx", "sum", VERSIONS)
+    assert entry["status"] == "pass" and entry["route_backend"] == "tensorflow" and entry["reloaded"]
+    assert entry["worst_vs_oracle"] == 3e-8
+    assert [f["route_backend"] for f in entry["failures"]] == ["jax"]
+    assert matrix.short_cause(entry["failures"][0]["error"]) == "no jax2onnx"
 
 
 @backend_independent
-def test_cell_with_no_route_lists_every_failure(tmp_path):
+def test_entry_with_no_route_lists_every_failure(tmp_path):
     for backend in ("torch", "tensorflow", "jax"):
         _export_record(tmp_path, "sum", backend, "openvino", "keras", False, error=f"{backend} fails")
-    cell = matrix.compose_cell(tmp_path, "torch", "openvino", "sum", VERSIONS)
-    assert cell["status"] == "no route"
-    assert [f["route_backend"] for f in cell["failures"]] == ["torch", "tensorflow", "jax"]
+    entry = matrix.compose_entry(tmp_path, "torch", "openvino", "sum", VERSIONS)
+    assert entry["status"] == "no route"
+    assert [f["route_backend"] for f in entry["failures"]] == ["torch", "tensorflow", "jax"]
 
 
 @backend_independent
 def test_rendered_table_and_routes(tmp_path):
     _export_record(tmp_path, "sum", "jax", "onnx", "keras", False, error="E (cause: jax2onnx missing)")
     _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
-    cells = [matrix.compose_cell(tmp_path, source, "onnx", "sum", VERSIONS) for source in ("tensorflow", "jax")]
-    table = matrix.render_matrix_section(cells)
+    entries = [matrix.compose_entry(tmp_path, source, "onnx", "sum", VERSIONS) for source in ("tensorflow", "jax")]
+    table = matrix.render_matrix_section(entries)
     assert "| tensorflow | sum | 3.0e-08 / 1.5e-08 |" in table
     assert "| jax | sum | jax[1] 3.0e-08 / 1.5e-08 ↻tf |" in table
     assert "1. export: jax2onnx missing" in table
-    routes = matrix.render_routes_section(cells)
+    routes = matrix.render_routes_section(entries)
     assert "| tensorflow | direct |" in routes and "| jax | reload on tensorflow |" in routes
 
 
@@ -236,12 +231,12 @@ def test_sections_replace_only_between_markers():
 def test_tables_go_to_the_results_folder_and_only_into_files_that_hold_the_markers(tmp_path):
     """Run from another folder, --matrix once appended its tables to whatever README.md was there."""
     _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
-    cells = [matrix.compose_cell(tmp_path, "tensorflow", "onnx", "sum", VERSIONS)]
+    entries = [matrix.compose_entry(tmp_path, "tensorflow", "onnx", "sum", VERSIONS)]
     theirs, ours = tmp_path / "README.md", tmp_path / "export.md.in"
     theirs.write_text("# Someone else's project\n")
     ours.write_text("# Deployment parity\n" + "\n".join(matrix.MATRIX_MARKERS) + "\nkept\n")
     out = tmp_path / "results"
-    written = matrix.render_docs(cells, out=out, doc=ours, readme=theirs)
+    written = matrix.render_docs(entries, out=out, doc=ours, readme=theirs)
     assert theirs.read_text() == "# Someone else's project\n"
     assert "| tensorflow | sum | 3.0e-08" in ours.read_text() and ours.read_text().endswith("kept\n")
     assert "| tensorflow | direct |" in (out / "routes.md").read_text()
@@ -279,3 +274,17 @@ def test_selection_checked_before_any_work(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         matrix.run_matrix(tmp_path / "out", render=False, **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_named_models_take_the_projects_one_random_weights_recipe():
+    """The matrix's and `bilstm export`'s named models: reference.random_weights, in Keras's weight order
+    (catches a second recipe, or weights set in another order than ModelSpec.weight_roles)."""
+    from keras_impl.export.worker import build_named_model
+    from reference import ModelSpec, random_weights
+    spec = {**matrix.BASE_SPEC, **matrix.MODELS["stacked"]}
+    model = build_named_model(spec, 7)
+    expected = random_weights(ModelSpec(**{**spec, "units": tuple(spec["units"])}), np.random.default_rng(7))
+    got = model.get_weights()
+    assert [w.shape for w in got] == [e.shape for e in expected]
+    assert all(np.array_equal(np.asarray(w), e.astype(w.dtype)) for w, e in zip(got, expected))
+    assert all(np.all(np.asarray(w) != 0) for w in got)  # biases too: Keras's initializers zero them

@@ -1,0 +1,280 @@
+"""``export(model, fmt, ...) -> ExportReport``: one model out to one format, checked in its runtime.
+
+    from keras_impl.export import export
+    report = export("model.keras", "onnx", out="exports/onnx", verify=True)
+    print(report)                  # the text `bilstm export` prints
+    report.exit_status             # 0 exported (and within bounds), 1 outside a bound, 2 could not export/run
+    json.dumps(report.to_json())   # what `bilstm export --json` prints
+
+Every argument is checked first; a bad one raises ``keras_impl.options.UsageError`` (one line) before
+anything is built or written. The calling process never imports Keras: each step runs in a child process,
+the export in ``python -m keras_impl.export.worker`` with ``KERAS_BACKEND`` set to the route's backend
+(routes.py: the source backend's exporters first, then the .keras reloaded on another backend), then, with
+``verify``, the artifact in its own runtime in a process without Keras (runtimes.py), compared with Keras
+and with the oracle (verify.py). Each child dies with this process (keras_impl/lifeline.py). The artifact is
+written beside ``out`` and moved there only when complete (destination.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from keras_impl.backend import BACKENDS, BackendError, check_installed, configured_backend
+from keras_impl.lifeline import run_tethered
+from keras_impl.options import UsageError
+
+from .destination import REPORT_NAME, Destination, check_out
+from .formats import ARTIFACT_NAME, FORMATS, PRECISIONS, RUNTIME_PACKAGE
+
+WORKER_TIMEOUT_S = 1800   # one export (a masked torch.export took 4 minutes on 2 busy cores)
+RUNTIME_TIMEOUT_S = 900   # every input set in the runtime (loading that artifact in torch: 1 minute, busy)
+
+
+class ExportReport(dict):
+    """What an export did: a dict (JSON-serialisable with ``to_json``), printed as ``bilstm export`` prints it.
+
+    Keys: format, source_backend, model ({"file"} or {"named": {"spec", "seed"}}), failed_routes, route,
+    route_backend, reloaded, dynamic_batch, notes, artifact, verify (the runtime's comparison), exit_status,
+    and error (one line) when exit_status is 2.
+    """
+
+    @property
+    def exit_status(self) -> int:
+        return self["exit_status"]
+
+    def to_json(self) -> dict:
+        from keras_impl.files import json_safe  # an infinite error (a shape mismatch) as null: strict JSON
+        return json_safe(dict(self))
+
+    def __str__(self) -> str:
+        return "\n".join(_report_lines(self))
+
+
+def describe_named(named: dict) -> str:
+    spec = named["spec"]
+    units = spec["units"] if isinstance(spec["units"], list) else [spec["units"]]
+    return (f"{spec['cell']} {spec['direction']}" + (f" {spec['merge_mode']}" if spec["direction"] == "bidirectional"
+                                                     else "") + f", units {','.join(map(str, units))}, "
+            f"T={spec['timesteps']}, D={spec['features']}"
+            + (f", Masking({spec['mask_value']:g})" if spec["mask_value"] is not None else "")
+            + f", random weights (seed {named['seed']})")
+
+
+def _report_lines(report: dict):
+    model = report.get("model", {})
+    yield (f"bilstm export: {model.get('file') or describe_named(model['named']) if model else '?'} "
+           f"from {report['source_backend']} to {report['format']}")
+    for failed in report["failed_routes"]:
+        yield (f"  route failed: {failed['route']}: {failed['error']}"
+               + (f" ({failed['upstream']})" if failed.get("upstream") else ""))
+    if "route" not in report:
+        return
+    yield f"  route: {report['route']}" + (" (the source backend has no working route)" if report["reloaded"] else "")
+    yield f"  batch: {'dynamic' if report['dynamic_batch'] else 'static'}"
+    for note in report["notes"]:
+        yield f"  note: {note}"
+    if report.get("artifact"):
+        yield f"  artifact: {report['artifact']}"
+    v = report.get("verify")
+    if not v or "sets" not in v:
+        return
+    yield f"  runtime: {RUNTIME_PACKAGE[report['format']]}, computed in {v['ran_precision']}"
+    for note in v["notes"]:
+        yield f"  note: {note}"
+    for r in v["sets"]:
+        yield (f"  set {r['set']} inputs {', '.join(str(tuple(s)) for s in r['inputs'])} output {r['output']} "
+               f"{tuple(r['shape'])}: vs oracle {r['vs_oracle']:.2e}, vs Keras {r['vs_keras']:.2e} "
+               f"(Keras vs oracle {r['keras_vs_oracle']:.2e}) {r['verdict']}"
+               + (f" (shape {tuple(r['shape'])}, expected {tuple(r['expected_shape'])})"
+                  if r["shape"] != r["expected_shape"] else ""))
+    b = v["bounds"]
+    yield (f"worst: artifact vs oracle {v['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs Keras "
+           f"{v['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {v['verdict']}")
+
+
+def _named_model(spec, seed: int) -> tuple[dict, str]:
+    """A reference.ModelSpec as the worker's job (JSON) and a folder stem."""
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.init}
+    if isinstance(fields["units"], tuple):
+        fields["units"] = list(fields["units"]) if len(fields["units"]) > 1 else fields["units"][0]
+    stem = "-".join([spec.cell, spec.direction] + ([spec.merge_mode] if spec.direction == "bidirectional" else []))
+    return {"spec": fields, "seed": seed}, stem
+
+
+def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
+         precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0) -> dict:
+    """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    source = backend or configured_backend()
+    if source not in BACKENDS:
+        raise UsageError(f"unknown backend {source!r} (from KERAS_BACKEND); expected one of {', '.join(BACKENDS)}")
+    try:
+        check_installed(source)
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    from reference import ModelSpec
+    if isinstance(model, ModelSpec):
+        named, stem = _named_model(model, seed)
+        model_file = None
+    else:
+        from keras_impl.verify.load import VerifyRefusal, check_model_path, read_config, scan_config
+        try:
+            model_file = check_model_path(str(model))
+            scan_config(read_config(model_file))  # a Lambda, a custom class, a layer the oracle lacks: by name
+        except (VerifyRefusal, ValueError) as exc:  # a refused layer, a path that is no model file
+            raise UsageError(str(exc)) from None
+        named, stem = {"file": str(model_file.resolve())}, model_file.stem
+    if verify and importlib.util.find_spec(RUNTIME_PACKAGE[fmt]) is None:
+        raise UsageError(f"--verify runs {fmt} artifacts in {RUNTIME_PACKAGE[fmt]}, which is not "
+                         f"installed: pip install '.[export]'")
+    from .routes import routes
+    planned = routes(source, fmt)
+    if not planned:
+        raise UsageError(f"no route to {fmt} from {source}: its backends are not installed")
+    out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
+                    model_file=model_file)
+    return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
+            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision}
+
+
+def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
+           precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
+           progress: Callable[[str], None] | None = None) -> ExportReport:
+    """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
+    drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
+
+    backend: the source backend (default $KERAS_BACKEND); verify: run the artifact in its runtime and compare
+    with Keras and the oracle; precision: the runtime's ("native") or "float32"; static_batch: a batch of 1;
+    overwrite: replace ``out`` if an earlier export made it; progress: called with one line per step.
+    Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
+    """
+    return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
+                         static_batch=static_batch, overwrite=overwrite, seed=seed), progress=progress)
+
+
+def run_plan(plan: dict, *, progress: Callable[[str], None] | None = None) -> ExportReport:
+    say = progress or (lambda message: None)
+    out = plan["out"]
+    with Destination(out, overwrite=plan["overwrite"]) as where:
+        code, report = _export(plan, where.scratch, where.staging, say)
+        report = ExportReport(report, exit_status=code)
+        if "route" in report:  # an artifact exists: keep it, with its report, even when a bound failed
+            from keras_impl.files import atomic_write_json
+            report["artifact"] = str(out / ARTIFACT_NAME[plan["format"]])
+            atomic_write_json(where.staging / REPORT_NAME, report.to_json())
+            where.move_into_place()
+    return report
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:400] if lines else "(no output)"
+
+
+def spawn_worker(job: dict, backend: str, scratch: Path, name: str) -> dict:
+    """Run one worker job on ``backend``: its result dict (``ok`` False with ``error`` when it failed).
+
+    The worker dies with this process (``--parent-pid``, its stdin a pipe only this process holds).
+    """
+    import keras_impl
+    job = {**job, "result": str(scratch / f"{name}.result.json")}
+    job_path = scratch / f"{name}.job.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    root = str(Path(keras_impl.__file__).resolve().parent.parent)  # the worker imports this same product
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    command = [sys.executable, "-m", "keras_impl.export.worker", str(job_path), "--parent-pid", str(os.getpid())]
+    try:
+        code, _, stderr = run_tethered(command, env=env, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"the {backend} worker ran past {WORKER_TIMEOUT_S} s"}
+    result_path = Path(job["result"])
+    if result_path.is_file():
+        return json.loads(result_path.read_text(encoding="utf-8"))
+    return {"ok": False, "error": f"the {backend} worker stopped (exit {code}): {_last_line(stderr)}"}
+
+
+def _clear(folder: Path) -> None:
+    import shutil
+    for entry in folder.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
+    """Build (a named model), export along the first route that works, verify: ``(exit status, report)``."""
+    fmt, source = plan["format"], plan["source"]
+    report = {"format": fmt, "source_backend": source, "requested_dynamic_batch": plan["dynamic_batch"],
+              "failed_routes": [], "verify": None}
+    if "spec" in plan["model"]:
+        model_file = scratch / "model.keras"
+        say(f"building {describe_named(plan['model'])} on {source}")
+        built = spawn_worker({"build": plan["model"], "model": str(model_file)}, source, scratch, "build")
+        if not built.get("ok"):
+            return 2, {**report, "error": f"cannot build the model: {built.get('error') or built.get('refused')}"}
+        report["model"] = {"named": plan["model"]}
+    else:
+        model_file = Path(plan["model"]["file"])
+        report["model"] = {"file": str(model_file)}
+    artifact = staging / ARTIFACT_NAME[fmt]
+    predictions = scratch / "predictions.npz"
+    for k, route in enumerate(plan["routes"]):
+        say(f"exporting to {fmt}: {route.describe()}")
+        t0 = time.perf_counter()
+        result = spawn_worker({"model": str(model_file), "format": fmt, "method": route.method,
+                               "artifact": str(artifact), "dynamic_batch": plan["dynamic_batch"],
+                               "predictions": str(predictions) if plan["verify"] else None},
+                              route.backend, scratch, f"route{k}")
+        if result.get("refused"):
+            return 2, {**report, "error": result["refused"]}
+        if result.get("ok"):
+            info = result["export"]
+            report.update(route=route.describe(), route_backend=route.backend, reloaded=route.reload,
+                          dynamic_batch=info["dynamic_batch"], notes=info["notes"], saved_by=result.get("saved_by"),
+                          export_seconds=round(time.perf_counter() - t0, 1))
+            break
+        say(f"  failed: {result.get('error')}")
+        report["failed_routes"].append({"route": route.describe(), "error": result.get("error"),
+                                        "upstream": result.get("upstream")})
+        _clear(staging)  # never a half artifact from a failed route
+    else:
+        first = report["failed_routes"][0]
+        return 2, {**report, "error": f"no route to {fmt} from {source} works; first: {first['error']}"
+                                      + (f" ({first['upstream']})" if first.get("upstream") else "")}
+    if plan["verify"]:
+        code, report["verify"] = _verify(fmt, artifact, predictions, route.backend, plan["precision"],
+                                         result["sets"], say)
+        if code == 2:
+            return 2, {**report, "error": report["verify"]["error"]}
+        return code, report
+    return 0, report
+
+
+def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say) -> tuple[int, dict]:
+    import numpy as np
+
+    from . import runtimes
+    from .formats import ArtifactRunError, RuntimeUnavailable
+    from .verify import compare, unpack
+    with np.load(predictions, allow_pickle=False) as arrays:
+        sets = unpack(arrays)
+    shapes = "; ".join(", ".join(str(tuple(x.shape)) for x in s["inputs"]) for s in sets)
+    say(f"running {len(sets)} input sets ({shapes}) in {RUNTIME_PACKAGE[fmt]}, precision {precision}")
+    try:  # one runtime process: the runtime imported and the artifact loaded once
+        outputs, ran_precision = runtimes.run_sets_in_subprocess(fmt, artifact, [s["inputs"] for s in sets],
+                                                                 precision=precision, timeout_s=RUNTIME_TIMEOUT_S)
+    except (RuntimeUnavailable, ArtifactRunError) as exc:
+        return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}
+    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision)
+    for row in result["sets"]:
+        row["drawn"] = about[row["set"]]
+    return (0 if result["verdict"] == "pass" else 1), result
