@@ -188,7 +188,7 @@ def test_torch_initialised_module_converts_to_keras(torch, rng, name):
 
 @pytest.mark.backend_independent
 def test_as_torch_gives_tensors_that_load(torch, rng):
-    """LSTM: torch tensors that load strictly, the recurrent kernel's blocks in the same order (i, f, g, o) as Keras's."""
+    """LSTM: torch tensors that load strictly; the recurrent kernel's blocks in Keras's order (i, f, g, o)."""
     recurrent = keras_weights(LSTM, rng)
     state_dict = convert.keras_to_torch(recurrent, as_torch=True)
     assert all(isinstance(v, torch.Tensor) for v in state_dict.values())
@@ -211,7 +211,7 @@ KERAS_MODEL_SPECS = {
 
 @pytest.mark.parametrize("name", list(KERAS_MODEL_SPECS))
 def test_keras_model_weights_in_torch_match_keras(torch, backend, rng, name):
-    """The Keras layer's own weights (not the oracle's reading of them) in torch give Keras's outputs, and the oracle's."""
+    """The Keras layer's own weights (not the oracle's reading of them) in torch give Keras's outputs and the oracle's."""
     import keras
 
     from keras_impl import build_model
@@ -388,7 +388,8 @@ def test_keras_onnx_keras_is_identity(rng, name, direction):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 @pytest.mark.backend_independent
 def test_states_round_trip(rng, cell):
-    """Two Bidirectional layers: Keras's [h_f, (c_f,) h_b, (c_b)] per layer are torch's h_0 (and c_0) at layer * 2 + direction."""
+    """Two Bidirectional layers: Keras's [h_f, (c_f,) h_b, (c_b)] per layer are torch's h_0 (and c_0)
+    at index layer * 2 + direction."""
     case = Case(cell)
     states = [rng.normal(size=(B, U)) for _ in range(2 * 2 * case.carried)]
     initial = convert.keras_states_to_torch(states, cell=cell)
