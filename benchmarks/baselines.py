@@ -16,26 +16,20 @@ clipped to [1e-7, 1 - 1e-7] averaged over B*T, one Adam update (lr 1e-3).
 from __future__ import annotations
 
 import gc
-import importlib.metadata
 import platform
 
 import numpy as np
 
 from benchmarks.cases import Case
 from benchmarks.step import Step
+from keras_impl.backend import installed_version  # the standard library only: no framework loaded
 
 EPS = 1e-7  # probability clipping, as Keras's binary_crossentropy
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def context(framework: str) -> dict:
-    return {"keras": None, framework: _version(framework), "numpy": _version("numpy"), "python": platform.python_version()}
+    return {"keras": None, framework: installed_version(framework), "numpy": installed_version("numpy"),
+            "python": platform.python_version()}
 
 
 def cleanup(framework: str):

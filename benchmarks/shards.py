@@ -17,7 +17,6 @@ the installed metadata: no framework imported). ``bilstm bench merge`` checks th
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.cases import Case, train_step_flops
 from benchmarks.store import ResultsFileError
+from keras_impl.backend import installed_version
 from keras_impl.files import atomic_write_json
 from keras_impl.options import UsageError
 
@@ -106,17 +106,9 @@ def fingerprint(cases: list[Case]) -> str:
 
 
 def package_versions() -> dict[str, str | None]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    if out["tensorflow"] is None:
-        try:
-            out["tensorflow"] = importlib.metadata.version("tensorflow-cpu")
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    out = {name: installed_version(name) for name in PACKAGES}
+    if out["tensorflow"] is None:  # this project installs the CPU build under its own name
+        out["tensorflow"] = installed_version("tensorflow-cpu")
     return out
 
 

@@ -8,27 +8,21 @@ command line end to end where real cases would take minutes.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 import time
 
 from benchmarks.cases import Case
 from benchmarks.step import Step
+from keras_impl.backend import installed_version  # the standard library only: no framework loaded
 
 STEP_S = 0.0005  # the stand-in step's sleep
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def context(case: Case) -> dict:
     """The versions a real worker would record, read from the installed metadata (nothing imported)."""
-    return {"keras": _version("keras") if case.impl == "keras" else None, case.framework: _version(case.framework),
-            "numpy": _version("numpy"), "python": platform.python_version(), "stand_in": True}
+    return {"keras": installed_version("keras") if case.impl == "keras" else None,
+            case.framework: installed_version(case.framework),
+            "numpy": installed_version("numpy"), "python": platform.python_version(), "stand_in": True}
 
 
 def build(case: Case) -> Step:

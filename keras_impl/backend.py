@@ -93,7 +93,12 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if importlib.util.find_spec(_IMPORT_NAMES[b]) is not None]
 
 
-def _version(dist: str) -> str | None:
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (``"keras"``, ``"jax"``...), None when it is not installed.
+
+    Read from the package metadata: nothing is imported, so the benchmarks' stand-in and
+    the raw-framework baselines can record versions without loading a framework.
+    """
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -130,7 +135,7 @@ def backend_info() -> dict:
         "machine": platform.node(),
     }
     for dist in ("keras", "numpy", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch"):
-        version = _version(dist)
+        version = installed_version(dist)
         if version is not None:
             info[dist] = version
     return info

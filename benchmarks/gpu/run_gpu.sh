@@ -77,7 +77,7 @@ PY
   # which the portability test's other-backend subprocesses and the experiment tests' scipy/tqdm would need).
   PARITY_FILES=${PARITY_FILES:-"parity_tests/parity/test_layer_parity.py parity_tests/parity/test_model_parity.py
     parity_tests/parity/test_float64_parity.py parity_tests/parity/test_hypothesis_parity.py parity_tests/parity/test_gradient_parity.py
-    parity_tests/training/test_trajectory_parity.py parity_tests/convert/test_torch_interop.py parity_tests/oracle/test_oracle_self.py"}
+    parity_tests/training/test_trajectory_parity.py parity_tests/convert/test_convert.py parity_tests/oracle/test_oracle_self.py"}
   for b in jax torch; do
     stamp "parity suite, KERAS_BACKEND=$b, TF32 off, ${PARITY_TIMEOUT} s at most"
     # SIGINT at the limit: pytest stops as on Ctrl-C and still prints its summary and writes the XML.

@@ -150,7 +150,7 @@ CELL_LABELS = {"gru": "GRU", "simple_rnn": "SimpleRNN"}
 
 
 # Each cell through the whole of compare in the JAX pass (its fast path, train_many, once crashed on SimpleRNN)
-# and in one other pass (TensorFlow: GRU; torch: SimpleRNN); every pass trains every cell in test_cell_parity.
+# and in one other pass (TensorFlow: GRU; torch: SimpleRNN); every pass trains every cell in test_layer_parity.
 CELL_PASSES = {"gru": ("jax", "tensorflow"), "simple_rnn": ("jax", "torch")}
 
 

@@ -1,13 +1,18 @@
-"""Layout conversion for every cell (``keras_impl.convert``), run in torch and in ONNX Runtime.
+"""Layout conversion (``keras_impl.convert``) of every cell: Keras <-> torch and ONNX, round trips, refusals.
 
-GRU and SimpleRNN weights converted to ``torch.nn.GRU`` / ``torch.nn.RNN`` (tanh and relu)
-must reproduce the oracle (``reference.gru_forward``, ``simple_rnn_forward``,
-``bidirectional_forward(cell=...)``), outputs and final states from non-zero initial
-states, in float64 and float32. The ONNX inputs of all three cells, in a one-node ONNX
-graph run by ONNX Runtime, must reproduce the oracle in float32: ONNX Runtime's CPU
-``LSTM``, ``GRU`` and ``RNN`` kernels take float32 only ("does not support double yet").
-Round trips are exact; bad input is refused by name. Only the two Keras-model tests
-need Keras (one small model per cell); the rest runs the same under every
+LSTM, GRU and SimpleRNN weights converted to ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` (tanh
+and relu) must reproduce the oracle (``reference.lstm_forward``, ``gru_forward``,
+``simple_rnn_forward``, ``bidirectional_forward(cell=...)``), outputs and final states
+from non-zero initial states, in float64 and float32; a Keras model's ``get_weights()``
+converted to torch must reproduce the Keras model. The ONNX inputs of all three cells,
+in a one-node ONNX graph run by ONNX Runtime, must reproduce the oracle in float32:
+ONNX Runtime's CPU ``LSTM``, ``GRU`` and ``RNN`` kernels take float32 only ("does not
+support double yet"). Round trips are exact; bad input is refused by name.
+
+The tests are parametrised over the cell (and its options) where they check the same
+thing; what one cell has and the others do not (the LSTM's ``as_torch`` block check,
+the GRU's torch gate order and two bias rows) has its own test. Only the Keras-model
+test needs Keras (one small model a case); the rest runs the same under every
 ``KERAS_BACKEND``, so it is kept to a few hundred milliseconds. torch and onnxruntime
 are each skipped, with the reason, where not installed.
 """
@@ -47,15 +52,17 @@ class Case:
         return {"cell": self.cell, "reset_after": self.reset_after}
 
 
+LSTM = Case("lstm")
 LAYER_FORWARD = {"lstm": reference.lstm_forward, "gru": reference.gru_forward,
                  "simple_rnn": reference.simple_rnn_forward}
 TORCH_CASES = {  # what torch has: nn.GRU is reset_after=True; nn.RNN's nonlinearity is tanh or relu
+    "lstm": LSTM,
     "gru": Case("gru"),
     "simple_rnn_tanh": Case("simple_rnn", {"activation": "tanh"}),
     "simple_rnn_relu": Case("simple_rnn", {"activation": "relu"}),
 }
 ONNX_CASES = {
-    "lstm": Case("lstm"),
+    "lstm": LSTM,
     "gru": Case("gru"),                                           # linear_before_reset=1
     "gru_reset_before": Case("gru", {"reset_after": False}),      # linear_before_reset=0
     "simple_rnn_tanh": Case("simple_rnn", {"activation": "tanh"}),
@@ -80,9 +87,9 @@ def close(actual, expected, what, atol):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=atol, err_msg=what)
 
 
-def keras_weights(case: Case, rng, layers=1, direction="bidirectional", dtype=np.float64):
+def keras_weights(case: Case, rng, layers=1, direction="bidirectional", dtype=np.float64, units=U):
     """Random Keras-order recurrent weights of a ``layers``-deep stack, stacked as torch stacks them (concat)."""
-    spec = reference.ModelSpec(timesteps=T, features=D, units=(U,) * layers, direction=direction, cell=case.cell,
+    spec = reference.ModelSpec(timesteps=T, features=D, units=(units,) * layers, direction=direction, cell=case.cell,
                                **case.options)
     recurrent, _ = convert.spec_recurrent_weights(spec, reference.random_weights(spec, rng))
     return [w.astype(dtype) for w in recurrent]
@@ -115,7 +122,9 @@ def oracle_stack(case: Case, x, recurrent, states, direction):
 # --------------------------------------------------------------------------------------- torch
 
 def torch_module(torch, case: Case, features, layers, bidirectional, dtype):
-    if case.cell == "gru":
+    if case.cell == "lstm":
+        module = torch.nn.LSTM(features, U, num_layers=layers, bidirectional=bidirectional, batch_first=True)
+    elif case.cell == "gru":
         module = torch.nn.GRU(features, U, num_layers=layers, bidirectional=bidirectional, batch_first=True)
     else:
         module = torch.nn.RNN(features, U, num_layers=layers, bidirectional=bidirectional, batch_first=True,
@@ -123,15 +132,23 @@ def torch_module(torch, case: Case, features, layers, bidirectional, dtype):
     return module.to(dtype)
 
 
-def run_torch(torch, module, x, h0, dtype):
+def run_torch(torch, case: Case, module, x, states, bidirectional, dtype):
+    """torch's outputs (B, T, dirs*U) and final states in Keras's order, from Keras-order initial ``states``."""
+    initial = convert.keras_states_to_torch(states, bidirectional=bidirectional, cell=case.cell)
+    tensor = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
     with torch.no_grad():
-        y, h_n = module(torch.as_tensor(x, dtype=dtype), torch.as_tensor(h0, dtype=dtype))
-    return y.numpy(), h_n.numpy()
+        if case.cell == "lstm":  # (h_0, c_0) in, (h_n, c_n) out
+            y, (h_n, c_n) = module(tensor(x), tuple(tensor(s) for s in initial))
+            return y.numpy(), convert.torch_states_to_keras(h_n.numpy(), c_n.numpy())
+        y, h_n = module(tensor(x), tensor(initial))
+    return y.numpy(), convert.torch_states_to_keras(h_n.numpy())
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("direction, layers", [("bidirectional", 2), ("forward", 2), ("backward", 1)],
-                         ids=["bidirectional-2layers", "forward-2layers", "backward-1layer"])
+@pytest.mark.parametrize("direction, layers", [("bidirectional", 1), ("bidirectional", 2), ("forward", 1),
+                                               ("forward", 2), ("backward", 1)],
+                         ids=["bidirectional-1layer", "bidirectional-2layers", "forward-1layer", "forward-2layers",
+                              "backward-1layer"])
 @pytest.mark.parametrize("name", list(TORCH_CASES))
 @pytest.mark.backend_independent
 def test_torch_runs_converted_keras_weights_like_the_oracle(torch, rng, name, direction, layers, dtype):
@@ -143,21 +160,21 @@ def test_torch_runs_converted_keras_weights_like_the_oracle(torch, rng, name, di
     state_dict = convert.keras_to_torch(recurrent, bidirectional=bidirectional, **case.convert_options())
     module = torch_module(torch, case, D, layers, bidirectional, getattr(torch, dtype))
     module.load_state_dict({k: torch.from_numpy(v) for k, v in state_dict.items()})  # strict: every key and shape
-    h0 = convert.keras_states_to_torch(states, bidirectional=bidirectional, cell=case.cell)
-    y, h_n = run_torch(torch, module, x[:, ::-1].copy() if direction == "backward" else x, h0, getattr(torch, dtype))
+    y, finals = run_torch(torch, case, module, x[:, ::-1].copy() if direction == "backward" else x, states,
+                          bidirectional, getattr(torch, dtype))
     y_ref, finals_ref = oracle_stack(case, x.astype(np.float64), recurrent, states, direction)
     atol = FLOAT64_SELF_ABS if dtype == "float64" else FLOAT32_ABS
     close(y, y_ref, "outputs", atol)
-    finals = convert.torch_states_to_keras(h_n)
     assert len(finals) == len(finals_ref)
+    per_layer = case.carried * (1 + bidirectional)
     for k, (got, want) in enumerate(zip(finals, finals_ref)):
-        close(got, want, f"final state {k} (layer {k // (1 + bidirectional)})", atol)
+        close(got, want, f"final state {k} (layer {k // per_layer})", atol)
 
 
 @pytest.mark.parametrize("name", list(TORCH_CASES))
 @pytest.mark.backend_independent
 def test_torch_initialised_module_converts_to_keras(torch, rng, name):
-    """torch's own init gives two non-zero biases: the GRU keeps both rows, the RNN sums them."""
+    """torch's own init gives two non-zero biases: the GRU keeps both rows, the LSTM and the RNN sum them."""
     case = TORCH_CASES[name]
     torch.manual_seed(11)
     module = torch_module(torch, case, D, 2, True, torch.float64)
@@ -165,11 +182,27 @@ def test_torch_initialised_module_converts_to_keras(torch, rng, name):
     recurrent = convert.torch_to_keras(module.state_dict(), cell=case.cell)
     x = rng.normal(size=(B, T, D))
     states = random_states(case, rng, 2, True)
-    y, _ = run_torch(torch, module, x, convert.keras_states_to_torch(states, cell=case.cell), torch.float64)
+    y, _ = run_torch(torch, case, module, x, states, True, torch.float64)
     close(y, oracle_stack(case, x, recurrent, states, "bidirectional")[0], "outputs", FLOAT64_SELF_ABS)
 
 
-KERAS_MODEL_SPECS = {  # one layer each: stacking is the oracle tests' business above; a Keras model costs seconds
+@pytest.mark.backend_independent
+def test_as_torch_gives_tensors_that_load(torch, rng):
+    """LSTM: torch tensors that load strictly; the recurrent kernel's blocks in Keras's order (i, f, g, o)."""
+    recurrent = keras_weights(LSTM, rng)
+    state_dict = convert.keras_to_torch(recurrent, as_torch=True)
+    assert all(isinstance(v, torch.Tensor) for v in state_dict.values())
+    lstm = torch.nn.LSTM(D, U, bidirectional=True).double()
+    lstm.load_state_dict(state_dict)  # strict: same keys, same shapes
+    np.testing.assert_array_equal(lstm.weight_hh_l0_reverse.detach().numpy(), recurrent[4].T)
+
+
+# A Keras model costs seconds: the LSTM at one and two layers (stacked layers need torch's concat input),
+# the GRU and the SimpleRNN at one.
+KERAS_MODEL_SPECS = {
+    "lstm_bi_concat_2layers": reference.ModelSpec(timesteps=T, features=D, units=(U, U)),
+    "lstm_forward_2layers": reference.ModelSpec(timesteps=T, features=D, units=(U, U), direction="forward"),
+    "lstm_bi_concat_1layer": reference.ModelSpec(timesteps=T, features=D, units=U),
     "gru_bi_concat": reference.ModelSpec(timesteps=T, features=D, units=U, cell="gru"),
     "simple_rnn_relu_forward": reference.ModelSpec(timesteps=T, features=D, units=U, direction="forward",
                                                    cell="simple_rnn", activation="relu"),
@@ -178,14 +211,15 @@ KERAS_MODEL_SPECS = {  # one layer each: stacking is the oracle tests' business 
 
 @pytest.mark.parametrize("name", list(KERAS_MODEL_SPECS))
 def test_keras_model_weights_in_torch_match_keras(torch, backend, rng, name):
-    """The Keras layer's own weights (not the oracle's reading of them) in torch give Keras's outputs."""
+    """The Keras layer's own weights (not the oracle's reading of them) in torch give Keras's outputs and the oracle's."""
     import keras
 
     from keras_impl import build_model
     spec = KERAS_MODEL_SPECS[name]
     case = Case(spec.cell, {"activation": spec.activation} if spec.cell == "simple_rnn" else {})
+    weights = [w.astype(np.float32) for w in reference.random_weights(spec, rng)]
     model = build_model(spec)
-    model.set_weights([w.astype(np.float32) for w in reference.random_weights(spec, rng)])
+    model.set_weights(weights)
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     keras_probs = keras.ops.convert_to_numpy(model(x, training=False))  # a call, not predict: no compiled function
     recurrent, (dense_kernel, dense_bias) = convert.spec_recurrent_weights(spec, model.get_weights())
@@ -193,10 +227,11 @@ def test_keras_model_weights_in_torch_match_keras(torch, backend, rng, name):
                                         reset_after=spec.reset_after, as_torch=True)
     module = torch_module(torch, case, D, spec.num_layers, spec.bidirectional, torch.float32)
     module.load_state_dict(state_dict)
-    h0 = np.zeros((spec.num_layers * (2 if spec.bidirectional else 1), B, U))
-    y, _ = run_torch(torch, module, x, h0, torch.float32)
+    zeros = [np.zeros((B, U))] * (spec.num_layers * case.carried * (2 if spec.bidirectional else 1))
+    y, _ = run_torch(torch, case, module, x, zeros, spec.bidirectional, torch.float32)
     torch_probs = 1.0 / (1.0 + np.exp(-(y @ dense_kernel + dense_bias)))  # the TimeDistributed(Dense(1, sigmoid)) head
     close(torch_probs, keras_probs, "torch vs Keras", FLOAT32_ABS)
+    close(torch_probs, reference.model_forward(spec, weights, x), "torch vs oracle", FLOAT32_ABS)
 
 
 # ------------------------------------------------------------------------------- ONNX Runtime
@@ -294,13 +329,16 @@ def test_onnx_weights_convert_to_keras(ort, rng, name):
 
 # ---------------------------------------------------------------------------------- round trips
 
-@pytest.mark.parametrize("direction, layers", [("bidirectional", 2), ("forward", 2)])
+@pytest.mark.parametrize("direction", ["bidirectional", "forward"])
+@pytest.mark.parametrize("layers", [1, 2], ids=["1layer", "2layers"])
 @pytest.mark.parametrize("name", list(TORCH_CASES))
 @pytest.mark.backend_independent
-def test_keras_torch_keras_is_identity(rng, name, direction, layers):
+def test_keras_torch_keras_is_identity(rng, name, layers, direction):
     case = TORCH_CASES[name]
     recurrent = keras_weights(case, rng, layers, direction, dtype=np.float32)
     state_dict = convert.keras_to_torch(recurrent, bidirectional=direction == "bidirectional", **case.convert_options())
+    if case.cell != "gru":  # the documented split: the whole bias in bias_ih (the GRU's bias_hh is its second row)
+        assert np.all(state_dict["bias_hh_l0"] == 0)
     back = convert.torch_to_keras(state_dict, cell=case.cell)
     assert len(back) == len(recurrent)
     for k, (a, b) in enumerate(zip(back, recurrent)):
@@ -332,36 +370,117 @@ def test_torch_gru_keras_torch_is_identity(torch):
         np.testing.assert_array_equal(back[key], state_dict[key], err_msg=key)
 
 
+@pytest.mark.parametrize("direction", ["bidirectional", "forward"])
 @pytest.mark.parametrize("name", list(ONNX_CASES))
 @pytest.mark.backend_independent
-def test_keras_onnx_keras_is_identity(rng, name):
+def test_keras_onnx_keras_is_identity(rng, name, direction):
     case = ONNX_CASES[name]
-    recurrent = keras_weights(case, rng, 2, "bidirectional", dtype=np.float32)
+    recurrent = keras_weights(case, rng, 2, direction, dtype=np.float32)
     lbr = {"linear_before_reset": int(case.reset_after)} if case.cell == "gru" else {}
-    back = [w for W, R, B_ in convert.keras_to_onnx(recurrent, **case.convert_options())
+    back = [w for W, R, B_ in convert.keras_to_onnx(recurrent, bidirectional=direction == "bidirectional",
+                                                    **case.convert_options())
             for w in convert.onnx_to_keras(W, R, B_, cell=case.cell, **lbr)]
     for k, (a, b) in enumerate(zip(back, recurrent, strict=True)):
         assert a.dtype == b.dtype, f"weights[{k}] dtype"
         np.testing.assert_array_equal(a, b, err_msg=f"weights[{k}]")
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 @pytest.mark.backend_independent
-def test_one_state_cells_states_round_trip(rng):
-    states = [rng.normal(size=(B, U)) for _ in range(4)]  # [h_f, h_b] of layer 0, then of layer 1
-    h0 = convert.keras_states_to_torch(states, cell="gru")
-    assert isinstance(h0, np.ndarray) and h0.shape == (4, B, U)
-    np.testing.assert_array_equal(h0[1], states[1])  # layer 0 backward is torch index 1
-    for a, b in zip(convert.torch_states_to_keras(h0), states, strict=True):
+def test_states_round_trip(rng, cell):
+    """Two Bidirectional layers: Keras's [h_f, (c_f,) h_b, (c_b)] per layer are torch's h_0 (and c_0)
+    at index layer * 2 + direction."""
+    case = Case(cell)
+    states = [rng.normal(size=(B, U)) for _ in range(2 * 2 * case.carried)]
+    initial = convert.keras_states_to_torch(states, cell=cell)
+    torch_states = initial if cell == "lstm" else (initial,)  # (h_0, c_0) for the LSTM, h_0 alone otherwise
+    assert all(isinstance(s, np.ndarray) and s.shape == (4, B, U) for s in torch_states)
+    if cell == "lstm":
+        np.testing.assert_array_equal(torch_states[0][1], states[2])  # layer 0 backward h is torch index 1
+        np.testing.assert_array_equal(torch_states[1][2], states[5])  # layer 1 forward c is torch index 2
+    else:
+        np.testing.assert_array_equal(torch_states[0][1], states[1])  # layer 0 backward is torch index 1
+    for layer in range(2):
+        for direction in range(2):
+            for role, torch_state in enumerate(torch_states):
+                keras_index = (layer * 2 + direction) * case.carried + role
+                np.testing.assert_array_equal(torch_state[layer * 2 + direction], states[keras_index])
+    for a, b in zip(convert.torch_states_to_keras(*torch_states), states, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------------------------------------ errors
 
+def good(rng):
+    """One LSTM Bidirectional layer's six arrays."""
+    return keras_weights(LSTM, rng)
+
+
 def gru(rng, reset_after=True, **kwargs):
     return keras_weights(Case("gru", {"reset_after": reset_after}), rng, **kwargs)
 
 
-CONVERT_CELL_ERRORS = {
+def recurrent_weights(rng, layers, bidirectional, units=U):
+    """LSTM weights of a ``layers``-deep stack."""
+    return keras_weights(LSTM, rng, layers, "bidirectional" if bidirectional else "forward", units=units)
+
+
+CONVERT_ERRORS = {
+    "count_not_multiple": (lambda r: convert.keras_to_torch(good(r)[:5]), ValueError,
+                           r"weights must hold a multiple of 6 arrays .* got 5; drop the Dense head"),
+    "with_dense_head": (lambda r: convert.keras_to_torch(good(r) + [np.zeros((2 * U, 1)), np.zeros(1)]), ValueError,
+                        r"multiple of 6 arrays .* got 8"),
+    "not_a_list": (lambda r: convert.keras_to_torch(np.zeros(6)), TypeError,
+                   r"weights must be a list of arrays .* got ndarray"),
+    "bias_column": (lambda r: convert.keras_to_torch(good(r)[:2] + [good(r)[2][:, None]] + good(r)[3:]), ValueError,
+                    r"weights\[0:3\] \(layer 0\): bias must have shape \(20,\) .*got \(20, 1\)"),
+    "recurrent_transposed": (lambda r: convert.keras_to_torch(good(r)[:4] + [good(r)[4].T] + good(r)[5:]), ValueError,
+                             r"weights\[3:6\] \(layer 0, backward\): recurrent_kernel must have shape \(units, 4\*units\) with units >= 1, got \(20, 5\)"),
+    "zero_units": (lambda r: convert.keras_to_torch([np.zeros((D, 0)), np.zeros((0, 0)), np.zeros(0)],
+                                                    bidirectional=False), ValueError, r"with units >= 1, got \(0, 0\)"),
+    "bidirectional_not_bool": (lambda r: convert.keras_to_torch(good(r), bidirectional="yes"), TypeError,
+                               r"bidirectional must be True or False, got 'yes'"),
+    "directions_disagree": (lambda r: convert.keras_to_torch(good(r)[:3] + recurrent_weights(r, 1, False, units=U + 1)),
+                            ValueError, r"layer 0: the two directions must have the same input size and units"),
+    "string_weights": (lambda r: convert.keras_to_torch(["a", "b", "c"], bidirectional=False), TypeError,
+                       r"weights\[0:3\] \(layer 0\): kernel must be a numeric array, got str"),
+    "torch_stack_not_concat": (lambda r: convert.keras_to_torch(convert.spec_recurrent_weights(
+        reference.ModelSpec(timesteps=T, features=D, units=(U, U), merge_mode="sum"),
+        reference.random_weights(reference.ModelSpec(timesteps=T, features=D, units=(U, U), merge_mode="sum"), r))[0]),
+        ValueError, r"layer 1: torch.nn.LSTM feeds a stacked layer the concatenated output .*\(10 features\).*\(5, 20\)"),
+    "torch_stack_units_differ": (lambda r: convert.keras_to_torch(convert.spec_recurrent_weights(
+        reference.ModelSpec(timesteps=T, features=D, units=(U, 3)),
+        reference.random_weights(reference.ModelSpec(timesteps=T, features=D, units=(U, 3)), r))[0]),
+        ValueError, r"torch.nn.LSTM has one hidden_size for every layer, but layer 0 has units 5 and layer 1 has 3"),
+    # A Bidirectional layer's 6 arrays read as two stacked plain layers: the second "layer" takes D inputs where a
+    # stacked LSTM takes the U outputs of the one below (once: two inconsistent ONNX layers, silently).
+    "onnx_bidirectional_read_as_plain": (lambda r: convert.keras_to_onnx(good(r), bidirectional=False), ValueError,
+                                         r"layer 1: a stacked layer's kernel must take the 5 outputs of layer 0 "
+                                         r"\(units 5\), got kernel \(4, 20\).*pass bidirectional=True"),
+    "torch_bidirectional_read_as_plain": (lambda r: convert.keras_to_torch(good(r), bidirectional=False), ValueError,
+                                          r"layer 1: a stacked layer's kernel .*pass bidirectional=True"),
+    # ... and the converse: two stacked plain layers read as one Bidirectional layer.
+    "onnx_plain_read_as_bidirectional": (lambda r: convert.keras_to_onnx(recurrent_weights(r, 2, False), bidirectional=True),
+                                         ValueError, r"layer 0: the two directions must have the same input size.*"
+                                                     r"pass bidirectional=False"),
+    "onnx_stack_not_chained": (lambda r: convert.keras_to_onnx(recurrent_weights(r, 1, False) + recurrent_weights(r, 1, False),
+                                                               bidirectional=False), ValueError,
+                               r"layer 1: a stacked layer's kernel must take the 5 outputs of layer 0"),
+    "state_dict_missing_key": (lambda r: convert.torch_to_keras(
+        {k: v for k, v in convert.keras_to_torch(good(r)).items() if k != "bias_hh_l0_reverse"}), ValueError,
+        r"missing \['bias_hh_l0_reverse'\]"),
+    "state_dict_empty": (lambda r: convert.torch_to_keras({}), ValueError, r"expected keys weight_ih_l0"),
+    "state_dict_projection": (lambda r: convert.torch_to_keras(
+        convert.keras_to_torch(good(r)) | {"weight_hr_l0": np.zeros((3, U))}), ValueError, r"proj_size > 0"),
+    "state_dict_not_a_mapping": (lambda r: convert.torch_to_keras([1, 2]), TypeError,
+                                 r"state_dict must be a mapping .* got list"),
+    "onnx_R_shape": (lambda r: convert.onnx_to_keras(np.zeros((2, 20, D)), np.zeros((2, 20, 4))), ValueError,
+                     r"R must have shape \[num_directions \(1 or 2\), 4\*hidden_size, hidden_size\], got \(2, 20, 4\)"),
+    "onnx_B_shape": (lambda r: convert.onnx_to_keras(np.zeros((1, 20, D)), np.zeros((1, 20, 5)), np.zeros((1, 20))),
+                     ValueError, r"B must have shape \[1, 40\] .* got \(1, 20\)"),
+    "states_count": (lambda r: convert.keras_states_to_torch([np.zeros((B, U))] * 3), ValueError,
+                     r"states must be \[h_f, c_f, h_b, c_b\] per layer \(4 arrays a layer\), got 3 arrays"),
+    # ---- GRU and SimpleRNN
     "gru_reset_before_to_torch": (lambda r: convert.keras_to_torch(gru(r, False), cell="gru", reset_after=False),
                                   ValueError, r"reset_after=False has no torch.nn.GRU equivalent: torch.nn.GRU applies "
                                               r"the reset gate after the recurrent matmul.*linear_before_reset=0"),
@@ -391,7 +510,7 @@ CONVERT_CELL_ERRORS = {
                              r"reset_after must be True or False, got 1"),
     "reset_after_with_simple_rnn": (lambda r: convert.keras_to_onnx(gru(r), cell="simple_rnn", reset_after=False),
                                     ValueError, r"reset_after applies to the gru cell only"),
-    "torch_stack_units_differ": (lambda r: convert.keras_to_torch(
+    "gru_torch_stack_units_differ": (lambda r: convert.keras_to_torch(
         gru(r) + [np.ones((2 * U, 9)), np.ones((3, 9)), np.ones((2, 9))] * 2, cell="gru"), ValueError, r"torch.nn.GRU has one hidden_size for every layer, but layer 0 has units 5 and layer 1 has 3"),
     "torch_gru_read_as_lstm": (lambda r: convert.torch_to_keras(convert.keras_to_torch(gru(r), cell="gru")), ValueError,
                                r"weight_hh_l0 must have shape \(4\*hidden_size, hidden_size\) for a torch.nn.LSTM, got "
@@ -427,9 +546,9 @@ CONVERT_CELL_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("case", list(CONVERT_CELL_ERRORS))
+@pytest.mark.parametrize("case", list(CONVERT_ERRORS))
 @pytest.mark.backend_independent
 def test_converter_rejects(rng, case):
-    call, error, pattern = CONVERT_CELL_ERRORS[case]
+    call, error, pattern = CONVERT_ERRORS[case]
     with pytest.raises(error, match=pattern):
         call(rng)
