@@ -94,9 +94,28 @@ def slow(params):
     return [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow]) for p in params]
 
 
+def smoke_cases(cases: list[LayerCase]) -> list[LayerCase]:
+    """One case per cell and merge mode (make smoke), with Keras's default options: of each, the first
+    Bidirectional case with interior holes in the mask, states in and out and sequences, else the first."""
+    chosen = {}
+    richest_first = sorted(cases, key=lambda c: (c.mask != "holes", not c.initial_state, not c.return_sequences))
+    for c in richest_first:
+        if c.bidirectional and c.merge_mode is not None and not c.cell_config.options():
+            chosen.setdefault((c.cell, c.merge_mode), c)
+    return list(chosen.values())
+
+
+def smoke(params, cases):
+    """``params`` with the ``smoke`` mark on the cases ``smoke_cases`` picks."""
+    picked = {c.id for c in smoke_cases(cases)}
+    return [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.smoke]) if p.id in picked else p
+            for p in params]
+
+
 # ---------------------------------------------------------------- layers, every cell
 
-@pytest.mark.parametrize("case", xfail_params(DEFAULT_CASES + DEFAULT_CELL_CASES, layer_divergence, BACKEND, DEVICE)
+@pytest.mark.parametrize("case", smoke(xfail_params(DEFAULT_CASES + DEFAULT_CELL_CASES, layer_divergence, BACKEND, DEVICE),
+                                           DEFAULT_CASES + DEFAULT_CELL_CASES)
                          + slow(xfail_params([c for c in LAYER_CASES if c not in DEFAULT_CASES] + SLOW_CELL_CASES,
                                              layer_divergence, BACKEND, DEVICE)))
 def test_layer_parity(case: LayerCase, rng):
@@ -292,3 +311,11 @@ def test_float32_trajectory_matches_the_oracle(cell, rng):
     case = training_checks.CELL_TRAJECTORIES[cell]
     expected, actual = training_checks.trajectory_parity(case, rng, "float32")
     compare.assert_within(expected, actual, bound("trajectory", "float32", BACKEND), f"{case.id} float32")
+
+
+def test_smoke_takes_one_default_case_per_cell_and_merge_mode():
+    """make smoke's parity cases: every cell meets every merge mode once, all from the default selection."""
+    from reference import CELLS as ALL_CELLS, MERGE_MODES
+    picked = smoke_cases(DEFAULT_CASES + DEFAULT_CELL_CASES)
+    assert sorted((c.cell, c.merge_mode) for c in picked) == sorted((c, m) for c in ALL_CELLS for m in MERGE_MODES)
+
