@@ -50,7 +50,7 @@ $(VENV_ORACLE)/.installed: constraints.txt
 # time; each part's output is printed whole when it ends (--output-sync), so the log reads part by part.
 test: venv $(VENV_ORACLE)/.installed
 	@rm -rf $(JAX_CACHE); start=$$(date +%s); \
-	if $(MAKE) --no-print-directory -k -j$(JOBS) --output-sync=target test-oracle $(PASSES) test-wheel; then \
+	if $(MAKE) --no-print-directory -k -j$(JOBS) --output-sync=target $(PASSES) test-oracle test-wheel; then \
 	  echo "all passed: oracle, keras on $(BACKENDS), wheel ($$(( $$(date +%s) - start )) s)"; \
 	else echo "FAILED: see the parts above ($$(( $$(date +%s) - start )) s)"; exit 1; fi
 
