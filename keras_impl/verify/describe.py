@@ -26,7 +26,8 @@ import numpy as np
 from reference.cells import ACTIVATIONS as CELL_ACTIVATIONS
 from reference.layers import ACTIVATIONS, RECURRENT_KINDS, Layer, LayerGraph
 
-from .load import VerifyRefusal, refuse_layer
+from .errors import VerifyRefusal
+from .load import refuse_layer
 
 
 @dataclass
@@ -106,9 +107,14 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
     import keras
     L = keras.layers
     cls = type(layer)
-    quantized = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
+    policy = getattr(layer, "dtype_policy", None)
+    quantized = getattr(policy, "quantization_mode", None)
     if quantized is not None:
         raise refuse_layer(name, cls.__name__, f"quantized ({quantized}): the oracle reads float weights only")
+    reduced = {str(getattr(policy, key, None)) for key in ("compute_dtype", "variable_dtype")} & {"float16", "bfloat16"}
+    if reduced:  # as load.scan_config refuses it from a file's config; here for a model given in memory
+        raise VerifyRefusal(f"layer {name!r} ({cls.__name__}) computes in {getattr(policy, 'name', policy)}: "
+                            "reduced precision is not verified yet (the bounds are set for float32 and float64)")
     if cls is L.InputLayer:
         return Layer(name, "InputLayer"), ""
     if cls is L.Masking:
