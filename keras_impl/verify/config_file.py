@@ -21,6 +21,8 @@ MAX_CONFIG_BYTES = 32 * 2 ** 20
 # The largest compression ratio accepted for any zip member read here. JSON configs compress 5 to 20 times;
 # a run of one repeated byte, the shape of a zip bomb, about 1000 times (deflate's limit is 1032).
 MAX_COMPRESSION_RATIO = 200
+# Members smaller than this are read whatever their ratio: inflating them costs nothing worth refusing.
+RATIO_CHECKED_ABOVE = 2 ** 20
 # The deepest nesting of a config accepted. Keras's configs nest about 12 levels (a Bidirectional's layer's
 # initializer's config; a functional node's tensor's history); the walks over a config recurse once per level.
 MAX_CONFIG_DEPTH = 64
@@ -37,14 +39,14 @@ def _zip_member(path: Path, name: str) -> bytes:
             info = archive.getinfo(name)
         except KeyError:
             raise VerifyRefusal(f"{path} is not a Keras 3 model file: it holds no {name}") from None
-        if info.file_size > MAX_CONFIG_BYTES:
-            raise VerifyRefusal(f"{path}: zip member {name} declares {_size(info.file_size)}, more than the "
-                                f"{_size(MAX_CONFIG_BYTES)} a model config may take")
         ratio = info.file_size / max(info.compress_size, 1)
-        if ratio > MAX_COMPRESSION_RATIO:
+        if ratio > MAX_COMPRESSION_RATIO and info.file_size > RATIO_CHECKED_ABOVE:
             raise VerifyRefusal(f"{path}: zip member {name} declares {_size(info.file_size)} stored in "
                                 f"{_size(info.compress_size)} (compression ratio {ratio:.0f}, more than "
                                 f"{MAX_COMPRESSION_RATIO}): not read, the shape of a zip bomb")
+        if info.file_size > MAX_CONFIG_BYTES:
+            raise VerifyRefusal(f"{path}: zip member {name} declares {_size(info.file_size)}, more than the "
+                                f"{_size(MAX_CONFIG_BYTES)} a model config may take")
         with archive.open(info) as member:  # reads at most the declared size: zipfile stops there
             return member.read(MAX_CONFIG_BYTES + 1)
 
