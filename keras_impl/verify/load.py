@@ -1,5 +1,10 @@
 """A user's model file, through Keras's own loaders, with nothing unsafe enabled.
 
+``bilstm verify`` and ``bilstm export`` both read models here (``read_config``, ``scan_config``,
+``load_model``), so every check below holds for both. The file's config is read bounded in size,
+compression ratio and depth (``config_file.py``), checked for its structure, each wrong part named by
+its path (``structure.py``), and its claimed sizes held to the memory available (``budget.py``).
+
 Before Keras deserializes anything, the file's config (``config.json`` inside a
 ``.keras`` zip; the ``model_config`` attribute of a ``.h5``) is scanned: the
 first layer whose class is not one the oracle implements, or that is a custom
@@ -14,7 +19,9 @@ except that tf.keras's LSTM config carries ``time_major`` (removed from Keras 3,
 which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
 temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
-A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
+A file is taken for Keras 2 by its ``keras_version`` or, without it, by
+its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) and
+nested models are refused by name. A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
 another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
 model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
 3.15.1 cannot read that file back itself.
