@@ -13,7 +13,7 @@ from parity_tests.conftest import randomise_weights
 def model_file(tmp_path_factory, backend):
     import keras
     L = keras.layers
-    model = keras.Sequential([keras.Input((6, 3)), L.Masking(0.0),
+    model = keras.Sequential([keras.Input((6, 3)), L.Masking(0.0, name="masking"),
                               L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode="concat", name="bi"),
                               L.TimeDistributed(L.Dense(2), name="head")])
     path = tmp_path_factory.mktemp("api") / "model.keras"

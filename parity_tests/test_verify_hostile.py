@@ -241,7 +241,7 @@ def test_reduced_precision_is_refused_by_name(policy, layer_dtype, tmp_path, cap
     try:
         if policy:
             keras.config.set_dtype_policy(policy)
-        model = keras.Sequential([keras.Input((5, 2)), L.LSTM(3, name="low", dtype=layer_dtype), L.Dense(1)])
+        model = keras.Sequential([keras.Input((5, 2)), L.LSTM(3), L.Dense(1, name="low", dtype=layer_dtype)])
     finally:
         keras.config.set_dtype_policy(previous)
     path = tmp_path / "reduced.keras"

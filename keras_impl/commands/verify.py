@@ -40,11 +40,9 @@ def run(args) -> int:
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
     json_path = check_new_file(args.json, "--json") if args.json is not None else None
     try:
-        backend = select_backend(args.backend)
+        select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
         raise UsageError(str(exc)) from None
-    from keras_impl.backend import set_tf32
-    set_tf32(backend, False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
     from keras_impl.verify import VerifyRefusal, verify
     try:
         report = verify(path, **{**options, "inputs": user_inputs})

@@ -67,6 +67,10 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
     if user_inputs is not None:
         batch, timesteps = user_inputs.shape[0], user_inputs.shape[1]
     scan_config(read_config(path), batch or DEFAULT_BATCH, timesteps, dtype)  # sizes refused before any is built
+    import keras
+
+    from keras_impl.backend import set_tf32
+    set_tf32(keras.backend.backend(), False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
     from .compare import as_float64_model
     from .describe import describe_model
     model, _, saved_by = load_model(path)
