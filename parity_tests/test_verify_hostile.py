@@ -30,7 +30,8 @@ def base(tmp_path_factory, backend) -> Path:
     import keras
     L = keras.layers
     path = tmp_path_factory.mktemp("hostile") / "base.keras"
-    keras.Sequential([keras.Input((5, 2)), L.Masking(0.0), L.LSTM(3, name="lstm"), L.Dense(1, name="head")]).save(path)
+    keras.Sequential([keras.Input((5, 2), name="x"), L.Masking(0.0), L.LSTM(3, name="lstm"),
+                      L.Dense(1, name="head")]).save(path)
     return path
 
 
@@ -156,7 +157,7 @@ def test_sizes_claimed_by_a_config_are_refused_before_anything_is_built(case, ba
         def wide(config):
             config["config"]["layers"][0]["config"]["batch_shape"] = [None, 1000, 10 ** 9]
         path = _rewritten(base, tmp_path / "features.keras", wide)
-        named = "'input_layer' (InputLayer)"  # 4 x 1000 x 10^9 numbers drawn: the model's largest layer
+        named = "'x' (InputLayer)"  # 4 x 1000 x 10^9 numbers drawn: the model's largest layer
     proc = _cli(path, "--backend", backend)
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
     assert named in proc.stderr and "of memory available here" in proc.stderr

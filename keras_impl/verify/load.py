@@ -259,8 +259,19 @@ def _quiet_keras_loader():
         yield
     finally:
         absl.setLevel(level)
-        if block_tensorflow and sys.modules.get("tensorflow", 0) is None:
-            del sys.modules["tensorflow"]
+        if block_tensorflow:
+            if sys.modules.get("tensorflow", 0) is None:
+                del sys.modules["tensorflow"]
+            _forget_tensorflow_absent()
+
+
+def _forget_tensorflow_absent() -> None:
+    """Let Keras ask again whether TensorFlow is installed: it caches the answer (``LazyModule._available``), and
+    code run after the load (an export to a TensorFlow format from JAX) may need TensorFlow."""
+    from keras.src.utils import module_utils
+    for lazy in vars(module_utils).values():
+        if isinstance(lazy, module_utils.LazyModule) and lazy.name.startswith("tensorflow") and lazy.module is None:
+            lazy._available = None
 
 
 def saved_by_keras(path: Path, config: dict) -> tuple[str, bool]:
