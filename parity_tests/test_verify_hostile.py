@@ -1,4 +1,4 @@
-"""``bilstm verify`` on hostile and malformed model files (issue 20): bounded memory and time, one line for every refusal.
+"""``bilstm verify`` on hostile and malformed model files (issue 20): bounded memory and time, one line per refusal.
 
 Each case is a file a stranger could send: a zip bomb inside a ``.keras``, a Keras 2 ``.h5`` whose layer name
 asks for unbounded work, configs claiming sizes no machine has, configs of the wrong shape, reduced precision,
@@ -213,7 +213,8 @@ def test_malformed_configs_name_the_wrong_path(case, expected, base, tmp_path, c
             layers[2]["config"]["units"] = 1e5
     if case == "nested_brackets":  # Python's JSON reader: RecursionError
         path = _rewritten(base, tmp_path / f"{case}.keras",
-                          text='{"class_name": "Sequential", "config": {"layers": ' + "[" * 200_000 + "]" * 200_000 + "}}")
+                          text='{"class_name": "Sequential", "config": {"layers": ' + "[" * 200_000
+                          + "]" * 200_000 + "}}")
     else:
         path = _rewritten(base, tmp_path / f"{case}.keras", mutate)
     rc, out, err = _verify(capsys, path)

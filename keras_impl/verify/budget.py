@@ -58,7 +58,7 @@ def format_bytes(n: float) -> str:
 
 
 def _size(dims, timesteps: int) -> int:
-    """Numbers in one sample of a shape without the batch: a free time axis (first) is ``timesteps``, other free axes 1."""
+    """Numbers in one sample of a shape without the batch: a free time axis (first) is ``timesteps``, others 1."""
     dims = list(dims)
     if dims and dims[0] is None:
         dims[0] = timesteps

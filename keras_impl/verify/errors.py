@@ -1,4 +1,4 @@
-"""The one error of ``bilstm verify``'s model reading: the model cannot be verified, said in one line (exit status 2)."""
+"""The one error of ``bilstm verify``'s model reading: the model cannot be verified, in one line (exit status 2)."""
 from __future__ import annotations
 
 from keras_impl.options import UsageError

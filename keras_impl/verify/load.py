@@ -79,7 +79,8 @@ def read_config(path: Path) -> dict:
     """The model config stored in ``path``, bounded in size and depth and checked for its structure, without
     deserializing anything (``config_file.py``, ``structure.py``)."""
     config = read_config_text(Path(path))
-    if isinstance(config, dict) and isinstance(config.get("class_name"), str) and config["class_name"] not in CONTAINERS:
+    class_name = config.get("class_name") if isinstance(config, dict) else None
+    if isinstance(class_name, str) and class_name not in CONTAINERS:
         raise VerifyRefusal(f"the file's model is a {config['class_name']}, not a Sequential or functional model")
     check_structure(config)
     return config
@@ -113,8 +114,9 @@ def _policy_name(dtype) -> str | None:
     "config": {"name": "mixed_float16"}}`` (Keras 3 / Keras 2)."""
     if isinstance(dtype, str):
         return dtype
-    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict) and isinstance(dtype["config"].get("name"), str):
-        return dtype["config"]["name"]
+    name = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else None
+    if isinstance(name, str):
+        return name
     return None
 
 
