@@ -82,6 +82,14 @@ def test_zip_bomb_config_is_refused_without_inflating_it(base, tmp_path, capsys)
     _refused(*_verify(capsys, bomb), "zip member config.json declares", "compression ratio", "not read")
 
 
+def test_zip_bomb_in_another_member_is_refused_before_keras_reads_it(base, tmp_path, capsys):
+    bomb = tmp_path / "weights_bomb.keras"
+    shutil.copyfile(base, bomb)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("assets/padding.bin", b"\0" * 40 * 2 ** 20)
+    _refused(*_verify(capsys, bomb), "zip member assets/padding.bin declares", "compression ratio")
+
+
 def test_zip_bomb_of_one_gib_stays_under_1_gb_of_memory(base, tmp_path):
     """The issue's file: 1 GiB of spaces after the config (2.3 GB peak when the member was read whole)."""
     with zipfile.ZipFile(base) as z:
