@@ -1,9 +1,19 @@
 """``bilstm verify``: a user's model file, read into the oracle's layer list and checked layer by layer.
 
-    load.py      the file, through Keras's own loaders (safe mode), after a scan of its config that
-                 refuses unsupported layers before any of them is deserialized
-    describe.py  the loaded Keras model -> ``reference.layers.LayerGraph`` (refusing, by name,
-                 any layer or option the oracle does not implement)
-    inputs.py    inputs drawn to fit the model, or the user's, checked
-    compare.py   every layer's output, Keras (one sub-model) against the oracle, and the report
+    api.py          ``verify(path, *, batch, timesteps, inputs, dtype, seed) -> VerifyReport``: the Python API the
+                    command calls (importing this package imports no framework)
+    report.py       ``VerifyReport``: printable (the command's table) and JSON-serialisable
+    load.py         the file, through Keras's own loaders (safe mode), after its config is read (config_file.py:
+                    bounded size, ratio and depth), checked for its structure (structure.py), scanned for
+                    unsupported layers and reduced precision, and its memory estimated (budget.py)
+    describe.py     the loaded Keras model -> ``reference.layers.LayerGraph`` (refusing, by name,
+                    any layer or option the oracle does not implement)
+    inputs.py       inputs drawn to fit the model, or the user's, checked
+    compare.py      every layer's output, Keras (one sub-model) against the oracle, and the table
+    errors.py       ``VerifyRefusal``: the model cannot be verified (a ``UsageError``: one line, exit status 2)
 """
+from .api import verify
+from .errors import VerifyRefusal
+from .report import VerifyReport
+
+__all__ = ["verify", "VerifyReport", "VerifyRefusal"]

@@ -23,7 +23,9 @@ import numpy as np
 
 from reference.layers import graph_forward
 
-from .load import MASK_DROPPED_WARNING, VerifyRefusal
+from .config_file import one_line
+from .errors import VerifyRefusal
+from .load import MASK_DROPPED_WARNING
 
 
 def worst_errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float, float]:
@@ -67,12 +69,12 @@ def compare(model, described, inputs, bound) -> list[dict]:
     try:
         oracle = graph_forward(graph, inputs)
     except (ValueError, TypeError) as exc:  # shapes the file's config and weights disagree on
-        raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {exc}") from None
+        raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {one_line(exc)}") from None
     try:
         keras_values = keras_outputs(model, described, inputs)
     except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: {first}") from None
+        raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: "
+                            f"{one_line(exc)}") from None
     rows = []
     for layer in graph.layers:
         if layer.kind == "InputLayer":

@@ -26,7 +26,8 @@ import numpy as np
 from reference.cells import ACTIVATIONS as CELL_ACTIVATIONS
 from reference.layers import ACTIVATIONS, RECURRENT_KINDS, Layer, LayerGraph
 
-from .load import VerifyRefusal, refuse_layer
+from .errors import VerifyRefusal
+from .load import refuse_layer
 
 
 @dataclass
@@ -199,9 +200,21 @@ def _io_names(spec) -> list[str]:
     return [s[0] for s in spec]
 
 
+def _refuse_reduced_precision(model) -> None:
+    """A layer computing or storing in 16-bit floats, refused by name (as ``load.scan_config`` refuses it from a
+    file's config; here for a model given in memory)."""
+    for layer in [model, *model.layers]:
+        policy = getattr(layer, "dtype_policy", None)
+        if {str(getattr(policy, key, None)) for key in ("compute_dtype", "variable_dtype")} & {"float16", "bfloat16"}:
+            raise VerifyRefusal(f"layer {layer.name!r} ({type(layer).__name__}) computes in "
+                                f"{getattr(policy, 'name', policy)}: reduced precision is not verified yet "
+                                "(the bounds are set for float32 and float64)")
+
+
 def describe_model(model) -> Graph:
     """The ``Graph`` of a loaded Sequential or functional Keras model."""
     import keras
+    _refuse_reduced_precision(model)
     if type(model) is keras.Sequential:
         return _describe_sequential(model)
     if not isinstance(model, keras.Model) or not hasattr(model, "operations") or type(model).__name__ != "Functional":

@@ -10,11 +10,14 @@ last (with batch >= 2) has one valid step, so a mask's every regime is exercised
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
-from .load import VerifyRefusal
-
-DEFAULT_TIMESTEPS = 8
+from .budget import DEFAULT_TIMESTEPS
+from .config_file import one_line
+from .errors import VerifyRefusal
 
 
 def consumers(graph, name: str) -> list:
@@ -82,19 +85,64 @@ def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed
     return arrays, about
 
 
+def read_inputs_header(path) -> tuple[tuple, np.dtype]:
+    """The shape and dtype an ``--inputs`` .npy file declares, read from its header alone (nothing loaded), and
+    refused when the file does not hold what it claims or the array would not fit in memory."""
+    from numpy.lib import format as npy
+
+    from keras_impl.options import UsageError
+
+    from .budget import check_array_memory
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            if version not in readers:
+                raise UsageError(f"--inputs {path}: .npy format version {version[0]}.{version[1]} is not read here "
+                                 "(1.0 and 2.0 are)")
+            shape, _, dtype = readers[version](f)
+            stored = os.fstat(f.fileno()).st_size - f.tell()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--inputs {path}: cannot read a .npy array: {one_line(exc)}") from None
+    if dtype.hasobject:
+        raise UsageError(f"--inputs {path}: holds Python objects (a pickle), which are never loaded")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > stored:
+        raise UsageError(f"--inputs {path}: its header claims shape {shape} of {dtype} ({claimed} bytes), "
+                         f"but the file holds {stored} bytes of data")
+    check_array_memory(f"--inputs {path} (shape {shape}, {dtype}, read then converted to float64)",
+                       math.prod(shape), dtype.itemsize + 8)
+    return shape, dtype
+
+
 def load_inputs_file(path) -> np.ndarray:
-    """The ``--inputs`` array: a .npy file holding one finite numeric array (no pickles)."""
+    """The ``--inputs`` array: a .npy file holding one finite numeric array (no pickles), its header checked first."""
+    from keras_impl.options import UsageError
+    shape, dtype = read_inputs_header(path)
+    _check_kind(f"--inputs {path}", shape, dtype)
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"--inputs {path}: cannot read a .npy array: {exc}") from None
-    if not isinstance(x, np.ndarray) or x.dtype == bool or not np.issubdtype(x.dtype, np.number) \
-            or np.issubdtype(x.dtype, np.complexfloating):
-        raise ValueError(f"--inputs {path}: must hold real numbers, got dtype {getattr(x, 'dtype', type(x))}")
-    if x.ndim < 2 or 0 in x.shape:
-        raise ValueError(f"--inputs {path}: must be a non-empty (batch, time, ...) array, got shape {x.shape}")
+        raise UsageError(f"--inputs {path}: cannot read a .npy array: {one_line(exc)}") from None
+    return check_inputs_array(x, f"--inputs {path}")
+
+
+def _check_kind(what: str, shape: tuple, dtype: np.dtype) -> None:
+    from keras_impl.options import UsageError
+    if dtype == bool or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise UsageError(f"{what}: must hold real numbers, got dtype {dtype}")
+    if len(shape) < 2 or 0 in shape:
+        raise UsageError(f"{what}: must be a non-empty (batch, time, ...) array, got shape {tuple(shape)}")
+
+
+def check_inputs_array(x, what: str = "inputs") -> np.ndarray:
+    """A user's input array: real numbers, (batch, time, ...), finite."""
+    from keras_impl.options import UsageError
+    if not isinstance(x, np.ndarray):
+        raise UsageError(f"{what}: must be a NumPy array, got {type(x).__name__}")
+    _check_kind(what, x.shape, x.dtype)
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"--inputs {path}: must be finite (found NaN or inf)")
+        raise UsageError(f"{what}: must be finite (found NaN or inf)")
     return x
 
 

@@ -1,5 +1,10 @@
 """A user's model file, through Keras's own loaders, with nothing unsafe enabled.
 
+``bilstm verify`` and ``bilstm export`` both read models here (``read_config``, ``scan_config``,
+``load_model``), so every check below holds for both. The file's config is read bounded in size,
+compression ratio and depth (``config_file.py``), checked for its structure, each wrong part named by
+its path (``structure.py``), and its claimed sizes held to the memory available (``budget.py``).
+
 Before Keras deserializes anything, the file's config (``config.json`` inside a
 ``.keras`` zip; the ``model_config`` attribute of a ``.h5``) is scanned: the
 first layer whose class is not one the oracle implements, or that is a custom
@@ -14,22 +19,31 @@ except that tf.keras's LSTM config carries ``time_major`` (removed from Keras 3,
 which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
 temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
-A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
+A file is taken for Keras 2 by its ``keras_version`` or, without it, by
+its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) and
+nested models are refused by name. A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
 another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
 model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
 3.15.1 cannot read that file back itself.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 from reference.layers import KINDS, RECURRENT_KINDS
+
+from .budget import DEFAULT_BATCH, check_memory
+from .config_file import one_line, read_config_text
+from .errors import VerifyRefusal
+from .structure import check_structure
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONTAINERS = ("Sequential", "Functional", "Model")
@@ -40,10 +54,15 @@ MASK_DROPPED_WARNING = ".*does not support masking and will therefore destroy th
 # Keras 3.15.1's legacy .h5 writer stores them without a module, and its .h5 reader cannot rebuild them
 # ("Unknown layer: 'NotEqual'", keras/src/legacy/saving/serialization.py L353): such a file cannot be loaded.
 MASK_OP_CLASSES = ("NotEqual", "Any", "All", "ExpandDims", "LogicalOr", "OnesLike", "ZerosLike")
-
-
-class VerifyRefusal(Exception):
-    """The model cannot be verified: one line that says why (exit status 2)."""
+# Keras's own model classes: a layer of one of these inside a model is a nested model, not a custom class.
+KERAS_MODEL_MODULES = ("keras", "keras.models", "keras.src.models.sequential", "keras.src.models.functional",
+                       "keras.src.models.model")
+# dtype policies the oracle's comparison does not cover yet: their layers compute in 16-bit floats, whose
+# rounding no bound here is set for (a mixed_float16 model FAILs at 2.6e-4 against the float32 bound).
+REDUCED_PRECISION = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+# Config keys only Keras 2 (tf.keras 2.x) writes: tf.keras's RNN layers' `time_major` (Keras 3 removed it),
+# `batch_input_shape` (Keras 3 writes `batch_shape`), the Embedding's `input_length` (removed in Keras 3).
+KERAS2_CONFIG_KEYS = ("time_major", "batch_input_shape", "input_length")
 
 
 def supported_list() -> str:
@@ -57,21 +76,14 @@ def refuse_layer(name: str, class_name: str, why: str = "") -> VerifyRefusal:
 
 
 def read_config(path: Path) -> dict:
-    """The model config stored in ``path``, as JSON, without deserializing anything."""
-    try:
-        if path.suffix == ".keras":
-            with zipfile.ZipFile(path) as z:
-                return json.loads(z.read("config.json"))
-        import h5py
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("model_config")
-            if raw is None:
-                raise VerifyRefusal(f"{path} holds no model config (a weights-only file?): save the whole model")
-            return json.loads(raw.decode("utf-8") if hasattr(raw, "decode") else raw)
-    except VerifyRefusal:
-        raise
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise VerifyRefusal(f"cannot read a model config from {path}: {exc}") from None
+    """The model config stored in ``path``, bounded in size and depth and checked for its structure, without
+    deserializing anything (``config_file.py``, ``structure.py``)."""
+    config = read_config_text(Path(path))
+    class_name = config.get("class_name") if isinstance(config, dict) else None
+    if isinstance(class_name, str) and class_name not in CONTAINERS:
+        raise VerifyRefusal(f"the file's model is a {config['class_name']}, not a Sequential or functional model")
+    check_structure(config)
+    return config
 
 
 def _is_keras_class(entry: dict) -> bool:
@@ -85,16 +97,34 @@ def _layer_name(entry: dict) -> str:
     return (entry.get("config") or {}).get("name", "?")
 
 
-def scan_config(config: dict) -> None:
-    """Refuse the first layer (in the config's order, nested layers included) that is not supported."""
-    if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
-        raise VerifyRefusal(f"the file's model is a {config.get('class_name') if isinstance(config, dict) else config!r},"
-                            f" not a Sequential or functional model")
+def scan_config(config: dict, batch: int | None = None, timesteps: int | None = None, dtype: str = "float32") -> None:
+    """Refuse the first layer (in the config's order, nested layers included) that is not supported, then a model
+    whose claimed sizes would not fit in memory (``budget.py``; with the batch and timesteps that will be run)."""
     if config.get("registered_name") not in (None, config["class_name"]):
         raise refuse_layer(_layer_name(config), config.get("registered_name") or config["class_name"],
                            "a custom model class")
-    for entry in (config.get("config") or {}).get("layers", []):
+    _refuse_reduced_precision(config, "the model")
+    for entry in config["config"]["layers"]:
         scan_layer(entry)
+    check_memory(config, batch or DEFAULT_BATCH, timesteps, dtype)
+
+
+def _policy_name(dtype) -> str | None:
+    """The dtype policy's name in a layer config: ``"float32"``, or ``{"class_name": "DTypePolicy" | "Policy",
+    "config": {"name": "mixed_float16"}}`` (Keras 3 / Keras 2)."""
+    if isinstance(dtype, str):
+        return dtype
+    name = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else None
+    if isinstance(name, str):
+        return name
+    return None
+
+
+def _refuse_reduced_precision(entry: dict, what: str) -> None:
+    policy = _policy_name((entry.get("config") or {}).get("dtype"))
+    if policy in REDUCED_PRECISION:
+        raise VerifyRefusal(f"{what} {_layer_name(entry)!r} ({entry.get('class_name', '?')}) computes in {policy}: "
+                            "reduced precision is not verified yet (the bounds are set for float32 and float64)")
 
 
 def scan_layer(entry: dict, wrapper: str | None = None) -> None:
@@ -105,20 +135,43 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
         raise VerifyRefusal(f"node {name!r} ({class_name}) is a mask op of a Keras 3 functional model saved as .h5, "
                             "which Keras 3's own .h5 loader cannot rebuild ('Unknown layer'): save the model as "
                             ".keras (model.save('model.keras'))")
+    if class_name in CONTAINERS and entry.get("module") in (None, *KERAS_MODEL_MODULES) \
+            and entry.get("registered_name") in (None, class_name):
+        raise refuse_layer(name, class_name, "a nested model: the oracle reads one flat list of layers; "
+                                             "rebuild the model with the inner model's layers inline")
     if not _is_keras_class(entry):
         raise refuse_layer(name, entry.get("registered_name") or class_name, "a custom class, not Keras's own")
     if wrapper == "Bidirectional" and class_name not in RECURRENT_KINDS:
         raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} only")
     if wrapper == "TimeDistributed" and class_name != "Dense":
         raise refuse_layer(name, class_name, "TimeDistributed of Dense only")
-    if class_name in CONTAINERS:
-        raise refuse_layer(name, class_name, "a nested model")
     if class_name not in SUPPORTED:
         raise refuse_layer(name, class_name)
+    _refuse_reduced_precision(entry, "layer")
     cfg = entry.get("config") or {}
     for key in ("layer", "backward_layer"):
         if isinstance(cfg.get(key), dict):
             scan_layer(cfg[key], wrapper=class_name)
+
+
+def keras2_markers(config) -> list[str]:
+    """The Keras-2-only keys found in a config (``KERAS2_CONFIG_KEYS``), and Keras 2's form of functional
+    inbound nodes (``[["layer", 0, 0, {}]]``, where Keras 3 writes ``{"args": [...]}``)."""
+    found = set()
+    for entry in _walk_layers(config["config"]["layers"]):
+        found.update(k for k in KERAS2_CONFIG_KEYS if k in entry["config"])
+        nodes = entry.get("inbound_nodes")
+        if nodes and isinstance(nodes[0], list):
+            found.add("inbound_nodes as lists")
+    return sorted(found)
+
+
+def _walk_layers(entries):
+    for entry in entries:
+        yield entry
+        for key in ("layer", "backward_layer"):
+            if isinstance(entry["config"].get(key), dict):
+                yield from _walk_layers([entry["config"][key]])
 
 
 def _refuse_keras2_hard_sigmoid(node) -> None:
@@ -162,18 +215,6 @@ def _drop_time_major(node) -> None:
             _drop_time_major(value)
 
 
-def _layer_names(node, out: list) -> list:
-    if isinstance(node, dict):
-        if isinstance(node.get("config"), dict) and "class_name" in node and isinstance(node["config"].get("name"), str):
-            out.append(node["config"]["name"])
-        for value in node.values():
-            _layer_names(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _layer_names(value, out)
-    return out
-
-
 def _reserve_concatenate_names(config: dict) -> None:
     """Keep Keras 3's mask op of a Keras 2 Concatenate from taking that layer's own name.
 
@@ -181,15 +222,76 @@ def _reserve_concatenate_names(config: dict) -> None:
     whose ``ops.concatenate`` is auto-named ``concatenate`` (then ``concatenate_1`` ...), the
     names Keras 2 gave its Concatenate layers; the loader then raises 'The name "concatenate"
     is used 2 times in the model' (keras/src/models/functional.py), in a fresh process only.
-    Creating as many throwaway Concatenate layers first moves Keras's name counter past the
-    file's names; the model itself is untouched.
+    Keras names ``concatenate_{n}`` from a counter per prefix (keras/src/utils/naming.py,
+    ``uniquify``); setting that counter past the file's largest suffix takes one step whatever
+    the number (creating a throwaway layer per number took years for ``concatenate_1000000000000``).
+    The model itself is untouched.
     """
+    import collections
     import re
 
+    from keras.src.backend.common import global_state
+    suffixes = [int(m.group(1) or 0) for entry in _walk_layers(config["config"]["layers"])
+                if (m := re.fullmatch(r"concatenate(?:_(\d+))?", entry["config"].get("name", "")))]
+    if suffixes:
+        uids = global_state.get_global_attribute("object_name_uids", default=collections.defaultdict(int),
+                                                 set_to_default=True)
+        uids["concatenate"] = max(uids["concatenate"], max(suffixes) + 1)
+
+
+@contextlib.contextmanager
+def _quiet_keras_loader():
+    """Keras's loader without the log lines it would add to a one-line refusal.
+
+    Keras's legacy .h5 reader asks whether TensorFlow is installed (``json_utils._decode_helper``: ``tf.available``
+    imports it), so a JAX or torch process imports TensorFlow, which prints its absl and oneDNN lines on stderr
+    (``TF_CPP_MIN_LOG_LEVEL`` does not silence "All log messages before absl::InitializeLog()"). Outside the
+    TensorFlow backend, TensorFlow is kept out of the process for the load (an entry of None in ``sys.modules``
+    makes its import fail, and Keras then treats it as absent, as on a machine without it). The reader's absl
+    warning ("No training configuration found", ``legacy_h5_format.py``) is news for training, not here.
+    """
     import keras
-    taken = [n for n in _layer_names(config, []) if re.fullmatch(r"concatenate(_\d+)?", n)]
-    for _ in range(len(taken) and 1 + max(int(n.rpartition("_")[2]) if n != "concatenate" else 0 for n in taken)):
-        keras.layers.Concatenate()
+    block_tensorflow = keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules
+    if block_tensorflow:
+        sys.modules["tensorflow"] = None
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+        if block_tensorflow:
+            if sys.modules.get("tensorflow", 0) is None:
+                del sys.modules["tensorflow"]
+            _forget_tensorflow_absent()
+
+
+def _forget_tensorflow_absent() -> None:
+    """Let Keras ask again whether TensorFlow is installed: it caches the answer (``LazyModule._available``), and
+    code run after the load (an export to a TensorFlow format from JAX) may need TensorFlow."""
+    from keras.src.utils import module_utils
+    for lazy in vars(module_utils).values():
+        if isinstance(lazy, module_utils.LazyModule) and lazy.name.startswith("tensorflow") and lazy.module is None:
+            lazy._available = None
+
+
+def saved_by_keras(path: Path, config: dict) -> tuple[str, bool]:
+    """``(what saved the file, for the report; whether it is a Keras 2 file)``: its ``keras_version`` attribute,
+    and, where that is missing or says otherwise, its config's Keras-2-only keys (``keras2_markers``)."""
+    import keras
+    if path.suffix not in (".h5", ".hdf5"):
+        return f"keras {keras.version()} (.keras)", False
+    import h5py
+    with h5py.File(path, "r") as f:
+        version = f.attrs.get("keras_version", b"?")
+    version = version.decode() if hasattr(version, "decode") else str(version)
+    markers = keras2_markers(config)
+    if version.startswith("2"):
+        return f"keras {version} (.h5, Keras 2 file)", True
+    if markers:
+        return f"keras {version} (.h5, Keras 2 file by its config: {', '.join(markers)})", True
+    return f"keras {version} (.h5)", False
 
 
 def load_model(path: Path):
@@ -198,33 +300,29 @@ def load_model(path: Path):
     config = read_config(path)
     scan_config(config)
     import keras
-    saved_by = f"keras {keras.version()} (.keras)"
+    saved_by, keras2 = saved_by_keras(path, config)
     tmpdir = None
     try:
         target = path
-        if path.suffix in (".h5", ".hdf5"):
+        if keras2:
+            _refuse_keras2_hard_sigmoid(config)
+            _reserve_concatenate_names(config)
+        if path.suffix in (".h5", ".hdf5") and any("time_major" in e["config"]
+                                                   for e in _walk_layers(config["config"]["layers"])):
             import h5py
-            with h5py.File(path, "r") as f:
-                version = f.attrs.get("keras_version", b"?")
-            version = version.decode() if hasattr(version, "decode") else str(version)
-            saved_by = f"keras {version} (.h5{', Keras 2 file' if version.startswith('2') else ''})"
-            if version.startswith("2"):
-                _refuse_keras2_hard_sigmoid(config)
-                _reserve_concatenate_names(config)
-            if '"time_major"' in json.dumps(config):
-                tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")
-                target = Path(tmpdir) / path.name
-                shutil.copyfile(path, target)
-                _drop_time_major(config)
-                with h5py.File(target, "r+") as f:
-                    f.attrs["model_config"] = json.dumps(config)
+            tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")
+            target = Path(tmpdir) / path.name
+            shutil.copyfile(path, target)
+            _drop_time_major(config)
+            with h5py.File(target, "r+") as f:
+                f.attrs["model_config"] = json.dumps(config)
         try:
-            with warnings.catch_warnings():  # advice about how the file's model was written: not news here
-                warnings.simplefilter("ignore", UserWarning)  # (a dropped mask, Keras 2's input_shape)
+            with warnings.catch_warnings(), _quiet_keras_loader():  # advice about how the file's model was written:
+                warnings.simplefilter("ignore", UserWarning)  # not news here (a dropped mask, Keras 2's input_shape)
                 model = keras.saving.load_model(target, compile=False, safe_mode=True)
-        except Exception as exc:  # Keras's own refusal, kept verbatim: what it could not read
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise VerifyRefusal(f"Keras {keras.version()} cannot load {path}: {type(exc).__name__}: {first}") from None
+        except Exception as exc:  # Keras's own refusal, kept verbatim (all of it, on one line): what it could not read
+            raise VerifyRefusal(f"Keras {keras.version()} cannot load {path}: {type(exc).__name__}: "
+                                f"{one_line(exc)}") from None
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -233,11 +331,12 @@ def load_model(path: Path):
 
 def check_model_path(value: str) -> Path:
     """The MODEL_FILE argument, checked before Keras is imported."""
+    from keras_impl.options import UsageError
     path = Path(value)
     if path.suffix not in MODEL_SUFFIXES:
-        raise ValueError(f"MODEL_FILE must end in {', '.join(MODEL_SUFFIXES)}, got {value!r}")
+        raise UsageError(f"MODEL_FILE must end in {', '.join(MODEL_SUFFIXES)}, got {value!r}")
     if not path.is_file():
-        raise ValueError(f"MODEL_FILE {value!r} does not exist or is not a file")
+        raise UsageError(f"MODEL_FILE {value!r} does not exist or is not a file")
     if not os.access(path, os.R_OK):
-        raise ValueError(f"MODEL_FILE {value!r} is not readable")
+        raise UsageError(f"MODEL_FILE {value!r} is not readable")
     return path

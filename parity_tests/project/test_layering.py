@@ -6,9 +6,9 @@ literal name): an import deferred into a function still ties two modules togethe
 - No import cycles among the product's modules (reference, keras_impl, benchmarks).
 - The oracle (reference) imports nothing but NumPy and the standard library.
 - No product module imports the test suite (parity_tests).
-- Imports point down only: the command line (keras_impl.cli, keras_impl.commands) ->
-  benchmarks / keras_impl.experiments / keras_impl.parity / keras_impl.export -> the Keras core (the rest of
-  keras_impl) -> reference. A module may import its own layer or a lower one, never a higher one.
+- Imports point down only: the command line (keras_impl.cli, keras_impl.commands) -> benchmarks /
+  keras_impl.experiments / keras_impl.parity / keras_impl.export / keras_impl.verify -> the Keras core (the rest
+  of keras_impl) -> reference. A module may import its own layer or a lower one, never a higher one.
 """
 from __future__ import annotations
 
@@ -115,14 +115,14 @@ def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 
 
 CLI, FEATURES, CORE, ORACLE = 3, 2, 1, 0
-LAYER_NAMES = {CLI: "command line", FEATURES: "benchmarks/experiments/parity/export", CORE: "Keras core", ORACLE: "oracle"}
+LAYER_NAMES = {CLI: "command line", FEATURES: "benchmarks/experiments/parity/export/verify", CORE: "Keras core", ORACLE: "oracle"}
 
 
 def layer(module: str) -> int:
     if module == "keras_impl.cli" or module.startswith("keras_impl.commands"):
         return CLI
     if module.split(".")[0] == "benchmarks" or module.startswith(("keras_impl.experiments", "keras_impl.parity",
-                                                                   "keras_impl.export")):
+                                                                   "keras_impl.export", "keras_impl.verify")):
         return FEATURES
     if module.split(".")[0] == "keras_impl":
         return CORE

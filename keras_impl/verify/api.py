@@ -1,0 +1,130 @@
+"""``verify(path, ...)``: a model file checked layer by layer against the oracle, for Python users and the command.
+
+    from keras_impl.verify import verify
+    report = verify("my_model.keras", batch=8, seed=1)   # on the Keras backend in use (KERAS_BACKEND)
+    print(report)                                        # the table bilstm verify prints
+    report.passed, report.failed_layers, report.to_json()
+
+Every value is checked before Keras is imported where it can be (a ``UsageError``: the path, the batch,
+timesteps, seed and dtype, an ``inputs`` file's header); a model that cannot be verified raises
+``VerifyRefusal`` (a ``UsageError`` too) with the one line that says why.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+
+from keras_impl.options import UsageError
+
+from .budget import DEFAULT_BATCH
+from .errors import VerifyRefusal
+from .report import VerifyReport
+
+MAX_BATCH = 4096
+MAX_TIMESTEPS = 100_000
+DTYPES = ("float32", "float64")
+
+
+def _check_count(name: str, value, limit: int) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit):
+        raise UsageError(f"{name} must be a whole number between 1 and {limit}, got {value!r}")
+
+
+def check_options(path, *, batch=None, timesteps=None, inputs=None, dtype="float32", seed=0):
+    """``(model path, the user's input array or None)``: every option checked, before Keras is imported."""
+    from .inputs import check_inputs_array, load_inputs_file
+    from .load import check_model_path
+    path = check_model_path(str(path))
+    _check_count("batch", batch, MAX_BATCH)
+    _check_count("timesteps", timesteps, MAX_TIMESTEPS)
+    if dtype not in DTYPES:
+        raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 31:
+        raise UsageError(f"seed must be a whole number from 0 to 2**31 - 1, got {seed!r}")
+    if inputs is None:
+        return path, None
+    if batch is not None or timesteps is not None:
+        raise UsageError("--inputs fixes the batch and the timesteps: leave out --batch and --timesteps")
+    if isinstance(inputs, np.ndarray):
+        return path, check_inputs_array(inputs)
+    if not str(inputs).endswith(".npy") or not Path(inputs).is_file():
+        raise UsageError(f"--inputs must be an existing .npy file, got {str(inputs)!r}")
+    return path, load_inputs_file(inputs)
+
+
+def verify(path, *, batch: int | None = None, timesteps: int | None = None, inputs=None, dtype: str = "float32",
+           seed: int = 0) -> VerifyReport:
+    """The report for the model in ``path`` (.keras, .h5), on the Keras backend in use.
+
+    ``batch`` (default 4) sequences of ``timesteps`` steps (where the model's input leaves it free; default 8)
+    are drawn from ``seed``; or ``inputs`` (an array or a .npy path) is used as given. ``dtype`` is what Keras
+    computes in. Raises ``UsageError`` for a bad option, ``VerifyRefusal`` for a model that cannot be verified.
+    """
+    path, user_inputs = check_options(path, batch=batch, timesteps=timesteps, inputs=inputs, dtype=dtype, seed=seed)
+    from .load import load_model, read_config, scan_config
+    if user_inputs is not None:
+        batch, timesteps = user_inputs.shape[0], user_inputs.shape[1]
+    scan_config(read_config(path), batch or DEFAULT_BATCH, timesteps, dtype)  # sizes refused before any is built
+    import keras
+
+    from keras_impl.backend import set_tf32
+    set_tf32(keras.backend.backend(), False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
+    from .compare import as_float64_model
+    from .describe import describe_model
+    model, _, saved_by = load_model(path)
+    described = describe_model(model)  # refuses, by name, before any float64 rebuild
+    options = {"batch": batch or DEFAULT_BATCH, "timesteps": timesteps, "dtype": dtype, "seed": seed}
+    if dtype == "float64":
+        with float64_keras():
+            model = as_float64_model(model)
+            return _report(model, describe_model(model), path, saved_by, options, user_inputs)
+    return _report(model, described, path, saved_by, options, user_inputs)
+
+
+@contextlib.contextmanager
+def float64_keras():
+    """Keras's floatx float64 (and JAX's x64 mode) for the duration, as the parity harness does; restored after."""
+    import keras
+    floatx = keras.config.floatx()
+    jax_x64 = None
+    if keras.backend.backend() == "jax":
+        import jax
+        jax_x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+    keras.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        if jax_x64 is not None:
+            import jax
+            jax.config.update("jax_enable_x64", jax_x64)
+
+
+def _report(model, described, path: Path, saved_by: str, options: dict, user_inputs) -> VerifyReport:
+    from keras_impl.backend import backend_info
+    from keras_impl.parity.tolerances import bound
+
+    from .compare import compare
+    from .inputs import check_user_inputs, draw_inputs
+    dtype = options["dtype"]
+    if user_inputs is not None:
+        inputs, about = check_user_inputs(described, described.keras_layers, user_inputs)
+    else:
+        inputs, about = draw_inputs(described, described.keras_layers, options["batch"], options["timesteps"],
+                                    options["seed"])
+    if dtype == "float64":
+        inputs = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs]
+    info = backend_info()
+    b = bound("verify", dtype, info["backend"])
+    rows = compare(model, described, inputs, b)
+    return VerifyReport(file=str(path), saved_by=saved_by, backend=info["backend"], device=info["device"], dtype=dtype,
+                        seed=None if user_inputs is not None else options["seed"], versions=info, inputs=about,
+                        bound={"kind": "abs, scaled by max(1, max |oracle output|)", "value": b.value,
+                               "cause": b.cause},
+                        layers=rows)
+
+
+__all__ = ["verify", "VerifyReport", "VerifyRefusal", "check_options", "float64_keras"]

@@ -1,0 +1,62 @@
+"""What ``verify`` returns: every layer's figures and verdict, printable as the command's table and as JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class VerifyReport:
+    """One model file checked layer by layer: ``str(report)`` is the command's output, ``report.to_json()`` its
+    ``--json`` file; ``report.passed`` says whether every layer is within its bound."""
+    file: str
+    saved_by: str                 # which Keras wrote the file, and in which format
+    backend: str
+    device: str
+    dtype: str                    # what Keras computed in (the oracle is float64)
+    seed: int | None              # of the drawn inputs; None for the user's inputs
+    versions: dict                # keras, the backend, numpy ...
+    inputs: list                  # per model input: shape, dtype, how it was drawn
+    bound: dict                   # the bound every layer is held to, and why
+    layers: list = field(default_factory=list)  # one row per layer: errors, allowed, verdict (compare.compare)
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if all(row["verdict"] == "pass" for row in self.layers) else "FAIL"
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def failed_layers(self) -> list[str]:
+        return [row["layer"] for row in self.layers if row["verdict"] != "pass"]
+
+    def format(self) -> str:
+        """The table ``bilstm verify`` prints: the file and backend, the inputs, a row per layer, a summary."""
+        from .compare import format_table
+        failed = self.failed_layers
+        lines = [f"bilstm verify: {self.file} ({self.saved_by}) on {self.backend}, device {self.device}, "
+                 f"{self.dtype}, keras {self.versions.get('keras')}"]
+        lines += [f"  input {about['input']} {tuple(about['shape'])} {about['dtype']}: {about['drawn']}"
+                  for about in self.inputs]
+        lines.append(format_table(self.layers))
+        lines.append(f"{len(self.layers) - len(failed)}/{len(self.layers)} layers within bounds"
+                     + (f"; FAIL: {', '.join(failed)}" if failed else ""))
+        return "\n".join(lines)
+
+    __str__ = format
+
+    def as_dict(self) -> dict:
+        """The report as plain data (the ``--json`` file's content), with the overall verdict."""
+        return {**asdict(self), "verdict": self.verdict}
+
+    def to_json(self) -> str:
+        """Strict JSON (an infinite error, of a shape mismatch, is written as null)."""
+        from keras_impl.files import json_safe
+        return json.dumps(json_safe(self.as_dict()), indent=1, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VerifyReport:
+        """A report read back from ``as_dict()`` or a ``--json`` file (the stored verdict is recomputed)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})

@@ -1,0 +1,313 @@
+"""``bilstm verify`` on hostile and malformed model files (issue 20): bounded memory and time, one line per refusal.
+
+Each case is a file a stranger could send: a zip bomb inside a ``.keras``, a Keras 2 ``.h5`` whose layer name
+asks for unbounded work, configs claiming sizes no machine has, configs of the wrong shape, reduced precision,
+a Keras 2 file without its version, a nested model. Every refusal is exit status 2 and exactly one line on
+stderr, said before anything is built. Cases that used to abort or exhaust the process run in a subprocess.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from keras_impl.cli import main
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras2"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, backend) -> Path:
+    """A small Sequential model saved as .keras: Masking, LSTM, Dense (its config is what the cases edit)."""
+    import keras
+    L = keras.layers
+    path = tmp_path_factory.mktemp("hostile") / "base.keras"
+    keras.Sequential([keras.Input((5, 2), name="x"), L.Masking(0.0), L.LSTM(3, name="lstm"),
+                      L.Dense(1, name="head")]).save(path)
+    return path
+
+
+def _rewritten(base: Path, target: Path, mutate=None, text: str | bytes | None = None) -> Path:
+    """``base`` with its config.json replaced: ``mutate(config)`` edits it in place, or ``text`` is the new one."""
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                if mutate is not None:
+                    config = json.loads(data)
+                    mutate(config)
+                    data = json.dumps(config)
+                else:
+                    data = text
+            out.writestr(info.filename, data)
+    return target
+
+
+def _verify(capsys, *argv):
+    rc = main(["verify", *map(str, argv)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _refused(rc, out, err, *expected):
+    assert rc == 2, out + err
+    assert out == "" and err.count("\n") == 1 and err.endswith("\n"), err
+    for text in expected:
+        assert text in err, err
+
+
+def _cli(*argv, timeout=300, code=None):
+    """The real command in a new process (``python -m keras_impl.cli``, or ``code`` that calls ``main``)."""
+    command = [sys.executable, "-m", "keras_impl.cli"] if code is None else [sys.executable, "-c", code]
+    return subprocess.run([*command, "verify", *map(str, argv)], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+# 1. A zip bomb: config.json is a valid config followed by spaces.
+
+def test_zip_bomb_config_is_refused_without_inflating_it(base, tmp_path, capsys):
+    from keras_impl.verify.config_file import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
+    with zipfile.ZipFile(base) as z:
+        config = z.read("config.json")
+    bomb = _rewritten(base, tmp_path / "bomb.keras", text=config + b" " * (MAX_CONFIG_BYTES + 2 ** 20))
+    assert bomb.stat().st_size < MAX_CONFIG_BYTES / MAX_COMPRESSION_RATIO  # the file is small, its member is not
+    _refused(*_verify(capsys, bomb), "zip member config.json declares", "compression ratio", "not read")
+
+
+def test_zip_bomb_in_another_member_is_refused_before_keras_reads_it(base, tmp_path, capsys):
+    bomb = tmp_path / "weights_bomb.keras"
+    shutil.copyfile(base, bomb)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("assets/padding.bin", b"\0" * 40 * 2 ** 20)
+    _refused(*_verify(capsys, bomb), "zip member assets/padding.bin declares", "compression ratio")
+
+
+def test_zip_bomb_of_one_gib_stays_under_1_gb_of_memory(base, tmp_path):
+    """The issue's file: 1 GiB of spaces after the config (2.3 GB peak when the member was read whole)."""
+    with zipfile.ZipFile(base) as z:
+        config = z.read("config.json")
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for info in source.infolist():
+            if info.filename != "config.json":
+                out.writestr(info.filename, source.read(info.filename))
+        with out.open("config.json", "w", force_zip64=True) as member:
+            member.write(config)
+            chunk = b" " * 2 ** 26
+            for _ in range(16):
+                member.write(chunk)
+    assert bomb.stat().st_size < 10 * 2 ** 20
+    code = ("import resource, sys; from keras_impl.cli import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024); sys.exit(rc)")
+    proc = _cli(bomb, code=code)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "compression ratio" in proc.stderr, proc.stderr
+    assert int(proc.stdout) < 2 ** 30
+
+
+# 2. A Keras 2 .h5 whose Concatenate is renamed with a huge number: the work must not grow with it.
+
+def test_concatenate_name_number_does_not_set_the_work(tmp_path, backend):
+    path = tmp_path / "renamed.h5"
+    shutil.copyfile(FIXTURES / "functional_concat_masked.h5", path)
+    huge = "concatenate_1000000000000"
+    with h5py.File(path, "r+") as f:
+        config = str(f.attrs["model_config"])
+        assert '"concatenate"' in config
+        f.attrs["model_config"] = config.replace('"concatenate"', f'"{huge}"')
+    try:  # in a fresh process: Keras's name counter starts from zero there, as for a user
+        proc = _cli(path, "--backend", backend, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"verify of a layer named {huge} ran past 240 s: the work depends on the number")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert huge in proc.stdout and "5/5 layers within bounds" in proc.stdout
+
+
+# 3. Sizes claimed by a config, by --batch / --timesteps, and by an --inputs header.
+
+def _set(path: str, value):
+    def mutate(config):
+        node = config
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[keys[-1]] = value
+    return mutate
+
+
+def _layer(config, name):
+    return next(e for e in config["config"]["layers"] if e["config"].get("name") == name)
+
+
+@pytest.mark.parametrize("case", ["lstm_units", "embedding_input_dim", "input_features"])
+def test_sizes_claimed_by_a_config_are_refused_before_anything_is_built(case, base, tmp_path, backend):
+    """JAX aborted the process (SIGABRT) on the first two; the third ended in MemoryError after loading."""
+    import keras
+    L = keras.layers
+    if case == "lstm_units":
+        path = _rewritten(base, tmp_path / "units.keras", lambda c: _layer(c, "lstm")["config"].update(units=10 ** 9))
+        named = "'lstm' (LSTM)"
+    elif case == "embedding_input_dim":
+        source = tmp_path / "embedding_src.keras"
+        keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(11, 4, name="embedding"),
+                          L.LSTM(3)]).save(source)
+        path = _rewritten(source, tmp_path / "vocab.keras",
+                          lambda c: _layer(c, "embedding")["config"].update(input_dim=10 ** 9, output_dim=10 ** 5))
+        named = "'embedding' (Embedding)"
+    else:
+        def wide(config):
+            config["config"]["layers"][0]["config"]["batch_shape"] = [None, 1000, 10 ** 9]
+        path = _rewritten(base, tmp_path / "features.keras", wide)
+        named = "'x' (InputLayer)"  # 4 x 1000 x 10^9 numbers drawn: the model's largest layer
+    proc = _cli(path, "--backend", backend)
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert named in proc.stderr and "of memory available here" in proc.stderr
+
+
+def test_batch_and_timesteps_beyond_memory_are_refused(tmp_path, capsys, backend):
+    """A free time axis with --batch 4096 --timesteps 100000 (the issue's run passed 7 GB before it was stopped)."""
+    import keras
+
+    from keras_impl.verify.budget import available_memory, estimate
+    from keras_impl.verify.load import read_config
+    L = keras.layers
+    path = tmp_path / "free_time.keras"
+    keras.Sequential([keras.Input((None, 16)), L.Bidirectional(L.LSTM(256, return_sequences=True)),
+                      L.TimeDistributed(L.Dense(64))]).save(path)
+    need = sum(n.bytes for n in estimate(read_config(path), 4096, 100_000))
+    if need <= available_memory():
+        pytest.skip(f"this machine has {available_memory()} bytes available, more than the {need} asked for")
+    _refused(*_verify(capsys, path, "--batch", 4096, "--timesteps", 100_000), "of memory available here",
+             "at batch 4096")
+    assert _verify(capsys, path, "--batch", 2, "--timesteps", 3)[0] == 0  # the same model, sizes that fit
+
+
+def test_inputs_header_claiming_a_huge_array_is_refused_unread(base, tmp_path, capsys):
+    """192 bytes whose header claims 3.6 TiB: refused from the header alone, nothing allocated."""
+    from numpy.lib import format as npy
+    path = tmp_path / "claims.npy"
+    with open(path, "wb") as f:
+        npy.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (4096, 100_000, 1200)})
+    assert path.stat().st_size < 200
+    _refused(*_verify(capsys, base, "--inputs", path), "header claims shape (4096, 100000, 1200)", "holds 0 bytes")
+
+
+# 4. Configs that are valid JSON of the wrong shape: the path that is wrong is named.
+
+@pytest.mark.parametrize("case, expected", [
+    ("layers_a_number", "config.layers is 5, expected a list of layers"),
+    ("layer_not_an_object", "config.layers[1] is 7, expected an object (a layer)"),
+    ("layer_config_a_string", "config.layers[2].config is a string, expected an object"),
+    ("nested_brackets", "nests deeper than"),
+    ("units_a_float", "config.layers[2].config.units is 100000.0, expected a whole number from 1"),
+])
+def test_malformed_configs_name_the_wrong_path(case, expected, base, tmp_path, capsys):
+    def mutate(config):
+        layers = config["config"]["layers"]
+        if case == "layers_a_number":
+            config["config"]["layers"] = 5
+        elif case == "layer_not_an_object":
+            layers[1] = 7
+        elif case == "layer_config_a_string":
+            layers[2]["config"] = "lstm"
+        else:  # units 1e5: Keras's own error ended, cut off, "Example error message for object <LSTMCell ...>:"
+            layers[2]["config"]["units"] = 1e5
+    if case == "nested_brackets":  # Python's JSON reader: RecursionError
+        path = _rewritten(base, tmp_path / f"{case}.keras",
+                          text='{"class_name": "Sequential", "config": {"layers": ' + "[" * 200_000
+                          + "]" * 200_000 + "}}")
+    else:
+        path = _rewritten(base, tmp_path / f"{case}.keras", mutate)
+    rc, out, err = _verify(capsys, path)
+    _refused(rc, out, err, expected)
+    assert not err.rstrip().endswith(":")  # a cause is never cut off
+
+
+@pytest.mark.parametrize("stored, expected", [(5, "model_config attribute is a int64, not JSON text"),
+                                              ("5", "the whole config is 5, expected an object")])
+def test_keras2_h5_whose_model_config_is_a_number_is_refused(stored, expected, tmp_path, capsys):
+    path = tmp_path / "number.h5"
+    shutil.copyfile(FIXTURES / "lstm.h5", path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = stored
+    _refused(*_verify(capsys, path), expected)
+
+
+# 5. Reduced precision: refused by name, never a false FAIL.
+
+@pytest.mark.parametrize("policy, layer_dtype", [("mixed_float16", None), ("mixed_bfloat16", None),
+                                                 (None, "bfloat16"), (None, "float16")])
+def test_reduced_precision_is_refused_by_name(policy, layer_dtype, tmp_path, capsys):
+    import keras
+    L = keras.layers
+    previous = keras.config.dtype_policy()
+    try:
+        if policy:
+            keras.config.set_dtype_policy(policy)
+        model = keras.Sequential([keras.Input((5, 2)), L.LSTM(3), L.Dense(1, name="low", dtype=layer_dtype)])
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = tmp_path / "reduced.keras"
+    model.save(path)
+    _refused(*_verify(capsys, path), f"computes in {policy or layer_dtype}", "reduced precision is not verified")
+    from keras_impl.verify import VerifyRefusal
+    from keras_impl.verify.describe import describe_model
+    with pytest.raises(VerifyRefusal, match="reduced precision"):  # a model given in memory: refused too
+        describe_model(model)
+
+
+# 6. A Keras 2 file without its keras_version attribute: recognised by its config.
+
+def test_keras2_file_without_its_version_is_recognised_by_its_config(tmp_path, capsys):
+    path = tmp_path / "no_version.h5"
+    shutil.copyfile(FIXTURES / "lstm_hard_sigmoid.h5", path)
+    with h5py.File(path, "r+") as f:
+        del f.attrs["keras_version"]
+        assert "time_major" in str(f.attrs["model_config"])
+    _refused(*_verify(capsys, path), "recurrent_activation='hard_sigmoid' in a Keras 2 file")
+    plain = tmp_path / "lstm_no_version.h5"
+    shutil.copyfile(FIXTURES / "lstm.h5", plain)
+    with h5py.File(plain, "r+") as f:
+        del f.attrs["keras_version"]
+    rc, out, err = _verify(capsys, plain)
+    assert rc == 0, out + err
+    assert "Keras 2 file by its config: batch_input_shape, time_major" in out
+
+
+# 7. A nested Sequential is named as a nested model.
+
+def test_nested_sequential_is_refused_as_a_nested_model(tmp_path, capsys):
+    import keras
+    L = keras.layers
+    inner = keras.Sequential([L.Dense(2)], name="inner")
+    x = keras.Input((4, 3))
+    path = tmp_path / "nested.keras"
+    keras.Model(x, inner(L.LSTM(3, return_sequences=True)(x))).save(path)
+    rc, out, err = _verify(capsys, path)
+    _refused(rc, out, err, "'inner' of class Sequential", "a nested model")
+    assert "custom class" not in err
+
+
+# 8. On JAX, a refusal is one line: no TensorFlow or absl lines, TensorFlow not even imported.
+
+def test_refusal_on_jax_is_one_line_and_imports_no_tensorflow(tmp_path):
+    """Keras's .h5 reader imported TensorFlow into the JAX process (``tf.available``), which printed its absl and
+    oneDNN lines; its own absl warning ('No training configuration found') came on top. Here the refusal comes
+    after the whole load: a stateful LSTM, refused once the model is built."""
+    path = tmp_path / "stateful.h5"
+    shutil.copyfile(FIXTURES / "lstm.h5", path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = str(f.attrs["model_config"]).replace('"stateful": false', '"stateful": true')
+    code = ("import sys; from keras_impl.cli import main; rc = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None); sys.exit(rc)")
+    proc = _cli(path, "--backend", "jax", code=code)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("bilstm verify: "), proc.stderr
+    assert proc.stdout == "False\n"
