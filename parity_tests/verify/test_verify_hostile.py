@@ -20,8 +20,8 @@ import pytest
 
 from keras_impl.cli import main
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras2"
-ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras2"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
