@@ -11,7 +11,6 @@ timesteps, seed and dtype, an ``inputs`` file's header); a model that cannot be 
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -83,24 +82,11 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
     return _report(model, described, path, saved_by, options, user_inputs)
 
 
-@contextlib.contextmanager
 def float64_keras():
-    """Keras's floatx float64 (and JAX's x64 mode) for the duration, as the parity harness does; restored after."""
-    import keras
-    floatx = keras.config.floatx()
-    jax_x64 = None
-    if keras.backend.backend() == "jax":
-        import jax
-        jax_x64 = jax.config.jax_enable_x64
-        jax.config.update("jax_enable_x64", True)
-    keras.config.set_floatx("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(floatx)
-        if jax_x64 is not None:
-            import jax
-            jax.config.update("jax_enable_x64", jax_x64)
+    """Keras computes in float64 for the duration (floatx, the dtype policy, JAX's x64 mode), restored after:
+    the parity harness's one float64 context."""
+    from keras_impl.parity.harness import floatx
+    return floatx("float64")
 
 
 def _report(model, described, path: Path, saved_by: str, options: dict, user_inputs) -> VerifyReport:

@@ -203,7 +203,7 @@ def test_every_experiment_of_a_command_uses_the_cell(cell):
     bi = f"bi{cell}"
     names = {e.name: [m for m, _ in e.models] for e in commands.reproduce_experiments(args)}
     assert names == {f"demo-{bi}": [bi], f"demo-{cell}": [cell], "compare": [cell, f"{cell}_reversed", bi],
-                     "merge-modes": [f"{bi}_{m}" for m in commands.MERGE_MODES]}
+                     "merge-modes": [f"{bi}_{m}" for m in commands.TUTORIAL_MERGE_MODES]}
     for experiment in commands.reproduce_experiments(args):
         assert experiment.cell == cell and all(spec.cell == cell for _, spec in experiment.models)
     for model, direction in (("lstm", "forward"), ("bilstm", "bidirectional"), (cell, "forward"), (bi, "bidirectional")):
@@ -258,7 +258,7 @@ def test_reproduce_writes_the_report(tmp_path, capsys):
     (["merge-modes", "--layers", "two"], "argument --layers: --layers must be an integer, got 'two'"),
     (["compare", "--backend", "mxnet"], "unknown --backend 'mxnet'; expected one of tensorflow, jax, torch"),
     (["compare", "--mode", "turbo"], "unknown --mode 'turbo'; expected 'fast' or 'faithful'"),
-    (["merge-modes", "--merge-modes", "sum,max"], "unknown merge mode 'max'; expected one of sum, mul, ave, concat"),
+    (["merge-modes", "--merge-modes", "sum,max"], "unknown merge mode 'max'; expected one of concat, sum, ave, mul"),
     (["demo", "--model", "gru"], "unknown --model 'gru'; expected 'lstm' or 'bilstm'"),
     (["compare", "--cell", "foo"], "unknown --cell 'foo'; expected one of lstm, gru, simple_rnn"),
     (["merge-modes", "--cell", "GRU"], "unknown --cell 'GRU'; expected one of lstm, gru, simple_rnn"),
