@@ -126,8 +126,8 @@ CASES = [("classifier", ".keras", {"LSTM"}), ("tagger", ".keras", {"LSTM"}), ("t
          ("rnn_classifier", ".keras", {"SimpleRNN"}), ("rnn_classifier", ".h5", {"SimpleRNN"}),
          ("mixed", ".keras", {"GRU", "SimpleRNN", "LSTM"})]
 # Options the report must show for some layers: a Bidirectional of two different cells, LSTM's other options.
-SHOWN_OPTIONS = {"mixed": [("gru_and_rnn", "GRU+SimpleRNN, merge=mul"), ("odd_lstm", "recurrent_activation=hard_sigmoid"),
-                           ("odd_lstm", "no bias")]}
+SHOWN_OPTIONS = {"mixed": [("gru_and_rnn", "GRU+SimpleRNN, merge=mul"),
+                           ("odd_lstm", "recurrent_activation=hard_sigmoid"), ("odd_lstm", "no bias")]}
 H5_TOO = {"tagger", "gru_tagger", "rnn_classifier", "mixed"}  # mixed: its .h5 file for the refusal below
 
 
