@@ -134,7 +134,7 @@ def test_the_headline_ratios_come_from_steady_pairs_only(tmp_path):
     assert "| keras-jax-cpu-auto | raw-torch-cpu-native | 2 | 3.00 | 2.50-3.50 | 2.00-4.00 | 1 |" in text
     assert "1 pair left out as noisy" in text
     assert "## Noise (1 noisy of 6 timed)" in text
-    assert "| `raw-torch-cpu-native|B64|T100|U20|D16|float32` | 10 | 100% | 3 | 1.0 | 5.0 |" in text
+    assert "| `raw-torch-cpu-native\\|B64\\|T100\\|U20\\|D16\\|float32` | 10 | 100% | 3 | 1.0 | 5.0 |" in text
     # raw torch's noisy B=64 does not count: Keras, the one steady timing there, has that shape (else raw 3)
     assert "shapes won: `raw-torch-cpu-native` 2, `keras-jax-cpu-auto` 1." in text
     ratios = (tmp_path / "ratios.csv").read_text().splitlines()
