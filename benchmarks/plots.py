@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, TwoSlopeNorm, to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from benchmarks.cases import BATCHES, UNITS  # noqa: E402
 from benchmarks.records import NOISE_THRESHOLD, cpu_counterpart, is_noisy, ok_by_group  # noqa: E402
@@ -123,7 +124,9 @@ def heatmap_figure(path: Path, rows: list[tuple[str, dict, set]], suptitle: str,
     only the batches and units measured are drawn, a panel without data is left out. ``transform`` maps
     values to what is coloured (log10 for ratios); ``ticks``: (positions, labels) of the colour bar."""
     batches, timesteps, units = measured([values for _, values, _ in rows])
-    width, height = max(2.8, 0.8 * len(units) + 1.4), max(2.1, 0.42 * len(batches) + 1.2)
+    longest_title = max(len(f"{name}, T={t}") for name, _, _ in rows for t in timesteps)
+    # wide enough for the cells' numbers and for the panel's title (about 0.06 inch a character at 8 pt)
+    width, height = max(0.8 * len(units) + 1.4, 0.06 * longest_title + 1.0), max(2.1, 0.42 * len(batches) + 1.2)
     fig = plt.figure(figsize=(width * len(timesteps) + 1.2, height * len(rows) + 1.0), layout="constrained")
     axes = fig.subplots(len(rows), len(timesteps), squeeze=False)
     images, drawn = [], []
@@ -148,7 +151,7 @@ def heatmap_figure(path: Path, rows: list[tuple[str, dict, set]], suptitle: str,
     return path
 
 
-RATIO_TICKS = (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200)
+RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 200, 500)
 
 
 def ratio_norm(values: list[float]):
@@ -257,6 +260,10 @@ def crossover(directory: Path, device: str, ok: dict, median: dict, noisy: dict 
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the batches measured, as plain numbers (a log axis over less than a decade labels 2x10^0, 3x10^0, ...)
+        batches = sorted({b for _, pts in lines for b, _, _ in pts})
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("batch B")
         ax.set_title(f"U={u}, T={t}", fontsize=9)
     axes[0].set_ylabel("CPU time / GPU time" if device == "gpu" else "sequences / s")
