@@ -7,9 +7,14 @@
 - ``crossover_<device>.png``: on a GPU, speedup against batch (where it crosses 1 the GPU starts to pay);
   on the CPU only, sequences/s against batch for every implementation (where the lines cross, the
   fastest implementation changes).
-Missing cells (skipped, failed, not run) are grey. Noisy timings (``benchmarks.records``: IQR over 10% of
-the median) are marked apart: a heatmap cell that involves one has its value followed by ``~`` (in red),
-and a noisy point on a crossover plot is an ``x``, not a dot.
+
+How they read: a heatmap figure has one colour bar for all its panels; a cell's number is black or white,
+whichever contrasts more with the cell's colour; hatched cells were not measured (skipped, failed or not in
+the run), as the legend under the figure says. Only what was measured is drawn: the batches, units and
+timesteps of the records (a ``--quick`` run gets small figures, never empty panels). Noisy timings
+(``benchmarks.records``: IQR over 10% of the median) are marked apart: a heatmap cell that involves one
+is in italics with a dagger after its value, and a noisy point on a crossover plot is a black cross
+(steady points: dots in the line's colour).
 """
 from __future__ import annotations
 
@@ -21,45 +26,132 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
+from matplotlib.colors import LogNorm, TwoSlopeNorm, to_rgb  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
-from benchmarks.cases import BATCHES, TIMESTEPS, UNITS  # noqa: E402
+from benchmarks.cases import BATCHES, UNITS  # noqa: E402
 from benchmarks.records import NOISE_THRESHOLD, cpu_counterpart, is_noisy, ok_by_group  # noqa: E402
 from keras_impl.files import atomic_savefig  # noqa: E402
 
+NOISY_MARK = "\u2020"    # a dagger after a heatmap cell's value (set in italics)
+NOISY_MARKER = "x"       # a noisy point on a line plot (steady points: "o")
+NOISY_COLOUR = "black"   # a noisy point's cross, in the plot and in its legend alike
+NOISY_NOTE = f"noisy: IQR over {NOISE_THRESHOLD:.0%} of the median"
+MISSING_HATCH = "///"      # a cell not measured: grey hatching on white, unlike any colour of a colour map
+MISSING_EDGE = "0.6"
+MISSING_NOTE = "not measured (skipped, failed or not in this run)"
+TEXT_COLOURS = ("black", "white")
 
-def grid(values: dict[tuple, float], timesteps: int) -> np.ndarray:
-    """(len(BATCHES), len(UNITS)) array of values[(B, T, U)], NaN where missing."""
-    out = np.full((len(BATCHES), len(UNITS)), np.nan)
-    for i, b in enumerate(BATCHES):
-        for j, u in enumerate(UNITS):
+
+def relative_luminance(colour) -> float:
+    """WCAG 2 relative luminance of a matplotlib colour, 0 (black) to 1 (white)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(c) for c in to_rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(first, second) -> float:
+    """WCAG 2 contrast ratio of two colours, 1 (same) to 21 (black on white); text reads well from 4.5."""
+    light, dark = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def text_colour(background) -> str:
+    """Black or white, whichever contrasts more with ``background`` (always at least 4.58 : 1)."""
+    return max(TEXT_COLOURS, key=lambda c: contrast_ratio(c, background))
+
+
+def compact(value: float) -> str:
+    """Two significant digits without exponents: 0.59, 7.6, 710, 34k, 1.2M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2g}{suffix}" if abs(value) < 100 * scale else f"{value / scale:.0f}{suffix}"
+    return f"{value:.2g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def measured(values: list[dict[tuple, float]]) -> tuple[list[int], list[int], list[int]]:
+    """The batches, timesteps and units that occur in any of ``values`` ({(B, T, U): value}), sorted."""
+    shapes = {s for v in values for s in v}
+    return tuple(sorted({s[k] for s in shapes}) for k in range(3))
+
+
+def grid(values: dict[tuple, float], timesteps: int, batches=BATCHES, units=UNITS) -> np.ndarray:
+    """(len(batches), len(units)) array of values[(B, T, U)], NaN where missing."""
+    out = np.full((len(batches), len(units)), np.nan)
+    for i, b in enumerate(batches):
+        for j, u in enumerate(units):
             out[i, j] = values.get((b, timesteps, u), np.nan)
     return out
 
 
-NOISY_MARK = "~"       # after a heatmap cell's value
-NOISY_MARKER = "x"     # a noisy point on a line plot (steady points: "o")
-NOISY_NOTE = f"{NOISY_MARK} / {NOISY_MARKER}: noisy, IQR over {NOISE_THRESHOLD:.0%} of the median"
-
-
-def heatmap(ax, data: np.ndarray, title: str, *, norm, cmap: str, fmt, noisy=None, timesteps: int | None = None) -> None:
-    masked = np.ma.masked_invalid(data)
-    cm = plt.get_cmap(cmap).with_extremes(bad="#dddddd")
-    ax.imshow(masked, cmap=cm, norm=norm, aspect="auto", origin="lower")
-    ax.set_xticks(range(len(UNITS)), [str(u) for u in UNITS])
-    ax.set_yticks(range(len(BATCHES)), [str(b) for b in BATCHES])
+def heatmap(ax, data: np.ndarray, title: str, *, norm, cmap: str, fmt, noisy=None, timesteps: int | None = None,
+            batches=BATCHES, units=UNITS):
+    """One panel: cells coloured by ``norm``, each value written in the colour that reads on its cell. Returns the image."""
+    colours = plt.get_cmap(cmap).with_extremes(bad=(0, 0, 0, 0))  # missing cells show the hatching beneath
+    ax.add_patch(Rectangle((-0.5, -0.5), len(units), len(batches), facecolor="white", hatch=MISSING_HATCH,
+                           edgecolor=MISSING_EDGE, linewidth=0, zorder=-1))
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=colours, norm=norm, aspect="auto", origin="lower")
+    ax.set_xticks(range(len(units)), [str(u) for u in units])
+    ax.set_yticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("units U")
     ax.set_ylabel("batch B")
     ax.set_title(title, fontsize=8)
     noisy = noisy or set()
-    for i, b in enumerate(BATCHES):
-        for j, u in enumerate(UNITS):
-            if not math.isnan(data[i, j]):
-                if (b, timesteps, u) in noisy:
-                    ax.text(j, i, fmt(data[i, j]) + NOISY_MARK, ha="center", va="center", fontsize=7, color="red",
-                            style="italic")
-                else:
-                    ax.text(j, i, fmt(data[i, j]), ha="center", va="center", fontsize=7)
+    for i, b in enumerate(batches):
+        for j, u in enumerate(units):
+            if math.isnan(data[i, j]):
+                continue
+            shaky = (b, timesteps, u) in noisy
+            ax.text(j, i, fmt(data[i, j]) + (NOISY_MARK if shaky else ""), ha="center", va="center", fontsize=8,
+                    color=text_colour(colours(norm(data[i, j]))), style="italic" if shaky else "normal")
+    return image
+
+
+def heatmap_legend(fig, columns: int) -> None:
+    """What a hatched cell and a dagger mean, under the panels."""
+    handles = [Patch(facecolor="white", hatch=MISSING_HATCH, edgecolor=MISSING_EDGE, label=f"hatched: {MISSING_NOTE}"),
+               Line2D([], [], linestyle="none", marker=f"${NOISY_MARK}$", color="black", markersize=7,
+                      label=f"1.2{NOISY_MARK} (italic): {NOISY_NOTE}; left out of the summary's comparisons")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2 if columns > 1 else 1, fontsize=8, frameon=False)
+
+
+def heatmap_figure(path: Path, rows: list[tuple[str, dict, set]], suptitle: str, *, norm, cmap: str, fmt,
+                   colour_label: str, transform=None, ticks=None) -> Path:
+    """One row of panels per (name, {(B, T, U): value}, noisy shapes), one column per timesteps measured;
+    only the batches and units measured are drawn, a panel without data is left out. ``transform`` maps
+    values to what is coloured (log10 for ratios); ``ticks``: (positions, labels) of the colour bar."""
+    batches, timesteps, units = measured([values for _, values, _ in rows])
+    longest_title = max(len(f"{name}, T={t}") for name, _, _ in rows for t in timesteps)
+    # wide enough for the cells' numbers and for the panel's title (about 0.06 inch a character at 8 pt)
+    width, height = max(0.8 * len(units) + 1.4, 0.06 * longest_title + 1.0), max(2.1, 0.42 * len(batches) + 1.2)
+    fig = plt.figure(figsize=(width * len(timesteps) + 1.2, height * len(rows) + 1.0), layout="constrained")
+    axes = fig.subplots(len(rows), len(timesteps), squeeze=False)
+    images, drawn = [], []
+    for r, (name, values, noisy) in enumerate(rows):
+        for c, t in enumerate(timesteps):
+            data = grid(values, t, batches, units)
+            if np.isnan(data).all():
+                axes[r][c].remove()  # nothing measured at this T for this row
+                continue
+            drawn.append(axes[r][c])
+            images.append(heatmap(axes[r][c], transform(data) if transform else data, f"{name}, T={t}", norm=norm,
+                                  cmap=cmap, fmt=fmt, noisy=noisy, timesteps=t, batches=batches, units=units))
+    bar = fig.colorbar(images[0], ax=drawn, shrink=min(1.0, 4.0 / len(rows)),
+                       aspect=25)
+    bar.set_label(colour_label, fontsize=8)
+    if ticks:
+        bar.set_ticks(ticks[0], labels=ticks[1])
+    fig.suptitle(suptitle, fontsize=10)
+    heatmap_legend(fig, len(timesteps))
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 200, 500)
 
 
 def ratio_norm(values: list[float]):
@@ -72,17 +164,12 @@ def ratio_norm(values: list[float]):
 def ratio_panels(path: Path, rows: list[tuple[str, dict]], suptitle: str, label: str, noisy: list[set] | None = None) -> Path:
     """One row per (name, {(B,T,U): ratio}), one column per timesteps value; colour = log10(ratio), 0 = parity.
     ``noisy``: for each row, the shapes where either timing is noisy (marked)."""
-    fig, axes = plt.subplots(len(rows), len(TIMESTEPS), figsize=(4.2 * len(TIMESTEPS), 3.0 * len(rows)), squeeze=False)
     norm = ratio_norm([v for _, vals in rows for v in vals.values()])
-    for r, (name, vals) in enumerate(rows):
-        for c, t in enumerate(TIMESTEPS):
-            heatmap(axes[r][c], np.log10(grid(vals, t)), f"{name}, T={t}", norm=norm, cmap="coolwarm",
-                    fmt=lambda v: f"{10 ** v:.2g}", noisy=noisy[r] if noisy else None, timesteps=t)
-    fig.suptitle(f"{suptitle}\n(cell: {label}; red > 1 > blue; {NOISY_NOTE})", fontsize=9)
-    fig.tight_layout()
-    atomic_savefig(fig, path)
-    plt.close(fig)
-    return path
+    shown = [t for t in RATIO_TICKS if norm.vmin <= math.log10(t) <= norm.vmax]
+    return heatmap_figure(path, [(name, vals, noisy[r] if noisy else set()) for r, (name, vals) in enumerate(rows)],
+                          suptitle, norm=norm, cmap="coolwarm", fmt=lambda v: compact(10 ** v), transform=np.log10,
+                          colour_label=f"{label} (log scale; 1: parity, red: above 1, blue: below)",
+                          ticks=([math.log10(t) for t in shown], [compact(t) for t in shown]))
 
 
 def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
@@ -99,9 +186,10 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
             if cpu in median:
                 rows.append((f"{g} vs {cpu}", {s: median[cpu][s] / median[g][s] for s in set(median[g]) & set(median[cpu])}))
                 marks.append(noisy[g] | noisy[cpu])
-        if rows:
-            figures.append(ratio_panels(directory / "gpu_speedup.png", rows, "GPU speedup over CPU",
-                                        "CPU time / GPU time", marks))
+        kept = [k for k, row in enumerate(rows) if row[1]]
+        if kept:
+            figures.append(ratio_panels(directory / "gpu_speedup.png", [rows[k] for k in kept], "GPU speedup over CPU",
+                                        "CPU time / GPU time", [marks[k] for k in kept]))
     for device in devices:
         keras = sorted(g for g in median if g.startswith("keras-") and f"-{device}-" in g)
         raw = sorted(g for g in median if g.startswith("raw-") and f"-{device}-" in g)
@@ -114,79 +202,82 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
                                         [row[2] for row in rows]))
         groups = keras + raw
         if groups:
-            fig, axes = plt.subplots(len(groups), len(TIMESTEPS), figsize=(4.2 * len(TIMESTEPS), 3.0 * len(groups)), squeeze=False)
             seqs = {g: {s: r["sequences_per_s"] for s, r in ok[g].items()} for g in groups}
             allv = [v for g in groups for v in seqs[g].values()]
-            norm = LogNorm(vmin=min(allv), vmax=max(allv))
-            for r, g in enumerate(groups):
-                for c, t in enumerate(TIMESTEPS):
-                    heatmap(axes[r][c], grid(seqs[g], t), f"{g}, T={t}", norm=norm, cmap="viridis",
-                            fmt=lambda v: f"{v:.2g}", noisy=noisy[g], timesteps=t)
-            fig.suptitle(f"Sequences per second, one training step, {device.upper()} ({NOISY_NOTE})", fontsize=9)
-            fig.tight_layout()
-            path = directory / f"sequences_per_s_{device}.png"
-            atomic_savefig(fig, path)
-            plt.close(fig)
-            figures.append(path)
+            figures.append(heatmap_figure(
+                directory / f"sequences_per_s_{device}.png", [(g, seqs[g], noisy[g]) for g in groups],
+                f"Sequences per second, one training step, {device.upper()}",
+                norm=LogNorm(vmin=min(allv), vmax=max(allv)), cmap="viridis", fmt=compact,
+                colour_label="sequences / s (log scale)"))
         figures.append(crossover(directory, device, ok, median, noisy))
     return [f for f in figures if f is not None]
 
 
 def _line(ax, points: list[tuple[int, float, bool]], label: str, colour, **style) -> None:
-    """A line through every point; steady points as dots, noisy ones as crosses."""
+    """A line through every point; steady points as dots in the line's colour, noisy ones as black crosses."""
     xs, ys, _ = zip(*points)
-    ax.plot(xs, ys, label=label, color=colour, **style)
-    steady = [(x, y) for x, y, n in points if not n]
+    ax.plot(xs, ys, label=label, color=colour, marker="o", markevery=[k for k, p in enumerate(points) if not p[2]], **style)
     shaky = [(x, y) for x, y, n in points if n]
-    if steady:
-        ax.plot(*zip(*steady), linestyle="none", marker="o", color=colour, **style)
     if shaky:
-        ax.plot(*zip(*shaky), linestyle="none", marker=NOISY_MARKER, markersize=9, color=colour, label=NOISY_NOTE)
+        ax.plot(*zip(*shaky), linestyle="none", marker=NOISY_MARKER, markersize=9, markeredgewidth=2,
+                color=NOISY_COLOUR, zorder=3)
 
 
 def crossover(directory: Path, device: str, ok: dict, median: dict, noisy: dict | None = None) -> Path | None:
+    """One panel per units value measured, at the largest timesteps measured on ``device``."""
     noisy = noisy or {}
-    t = max(TIMESTEPS)
+    groups = sorted(g for g in ok if f"-{device}-" in g)
+    shapes = {s for g in groups for s in ok[g]}
+    if not shapes:
+        return None
+    t = max(s[1] for s in shapes)
     # One colour a group in every panel, whichever groups a panel has.
-    colours = {g: f"C{k % 10}" for k, g in enumerate(sorted(g for g in ok if f"-{device}-" in g))}
-    fig, axes = plt.subplots(1, len(UNITS), figsize=(3.6 * len(UNITS), 3.4), squeeze=False, sharey=True)
-    drew = False
-    for c, u in enumerate(UNITS):
-        ax = axes[0][c]
-        if device == "gpu":
-            for g in sorted(g for g in median if "-gpu-" in g):
+    colours = {g: f"C{k % 10}" for k, g in enumerate(groups)}
+    panels = []
+    for u in sorted({s[2] for s in shapes if s[1] == t}):
+        lines = []
+        for g in groups:
+            if device == "gpu":
                 cpu = cpu_counterpart(g)
                 pts = [(b, median[cpu][(b, t, u)] / median[g][(b, t, u)],
                         (b, t, u) in noisy.get(g, set()) | noisy.get(cpu, set())) for b in BATCHES
                        if (b, t, u) in median[g] and (b, t, u) in median.get(cpu, {})]
-                if pts:
-                    _line(ax, pts, g, colours.get(g))
-                    drew = True
-            ax.axhline(1.0, color="k", lw=0.8, ls="--")
-            ax.set_ylabel("CPU time / GPU time")
-        else:
-            for g in sorted(g for g in ok if f"-{device}-" in g):
+            else:
                 pts = [(b, ok[g][(b, t, u)]["sequences_per_s"], is_noisy(ok[g][(b, t, u)])) for b in BATCHES
                        if (b, t, u) in ok[g]]
-                if pts:
-                    _line(ax, pts, g, colours[g], alpha=0.85)
-                    drew = True
-            ax.set_ylabel("sequences / s")
+            if pts:
+                lines.append((g, pts))
+        if lines:
+            panels.append((u, lines))
+    if not panels:
+        return None
+    fig = plt.figure(figsize=(3.4 * len(panels) + 0.6, 3.9), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, (u, lines) in zip(axes, panels):
+        for g, pts in lines:
+            _line(ax, pts, g, colours[g], alpha=0.9)
+        if device == "gpu":
+            ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the batches measured, as plain numbers (a log axis over less than a decade labels 2x10^0, 3x10^0, ...)
+        batches = sorted({b for _, pts in lines for b, _, _ in pts})
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("batch B")
         ax.set_title(f"U={u}, T={t}", fontsize=9)
-    if not drew:
-        plt.close(fig)
-        return None
+    axes[0].set_ylabel("CPU time / GPU time" if device == "gpu" else "sequences / s")
     handles = {}
-    for ax in axes[0]:
+    for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
-    fig.legend(list(handles.values()), list(handles), fontsize=6, loc="lower center", ncol=min(4, len(handles)))
+    if any(n for _, lines in panels for _, pts in lines for *_, n in pts):
+        handles[NOISY_NOTE] = Line2D([], [], linestyle="none", marker=NOISY_MARKER, markersize=9, markeredgewidth=2,
+                                     color=NOISY_COLOUR)
+    fig.legend(list(handles.values()), list(handles), fontsize=7, loc="outside lower center",
+               ncol=min(3, len(handles)), frameon=False)
     fig.suptitle("GPU speedup against batch (crosses 1 where the GPU starts to pay)" if device == "gpu"
-                 else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))  # room for the legend below
+                 else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=10)
     path = directory / f"crossover_{device}.png"
     atomic_savefig(fig, path)
     plt.close(fig)

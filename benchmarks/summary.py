@@ -175,8 +175,15 @@ def cpu_vs_gpu(ok: dict, records: list[dict]) -> list[str]:
     return fmt_table(["GPU", "CPU", "T", "U", *[f"B={b}" for b in batches], "GPU wins from"], rows)
 
 
+def table_cell(value) -> str:
+    """A value as one Markdown table cell: a ``|`` in it (a case key's) escaped, else it would split the row
+    into extra columns (GitHub reads ``\\|`` as ``|`` in a table cell, code spans included); no line breaks."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def fmt_table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return (["| " + " | ".join(map(table_cell, header)) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(map(table_cell, r)) + " |" for r in rows])
 
 
 def machine_lines(machine: dict) -> list[str]:
