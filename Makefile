@@ -1,6 +1,6 @@
 # Everything a fresh clone needs, in two commands:
-#   make reproduce   # set up, then reproduce the tutorial's experiments (bilstm reproduce)
-#   make test        # set up, then run every test: the oracle alone, each Keras backend, the installed wheel
+#   make reproduce   # set up its backend alone (.[jax] by default), then reproduce the tutorial (bilstm reproduce)
+#   make test        # add the rest to the same .venv, then run every test: the oracle alone, each backend, the wheel
 # The test loop between them: make smoke (under 2 minutes), make test-part PART=verify, make test-full.
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
@@ -32,12 +32,22 @@ PASS_ENV = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPI
 PASSES := $(foreach b,jax torch tensorflow,$(if $(filter $(b),$(BACKENDS)),pass-$(b)-parity pass-$(b)-other)) \
   $(foreach b,$(filter-out jax torch tensorflow,$(BACKENDS)),pass-$(b)-parity pass-$(b)-other)
 
-.PHONY: venv test test-keras test-one test-part test-oracle test-wheel test-full smoke reproduce bench-quick clean
+.PHONY: venv test test-keras test-one test-part test-oracle test-wheel test-full smoke reproduce bench-quick \
+  docs-export-matrix clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# One environment, set up to the size of the job: make reproduce installs its backend's extra alone
+# ($(VENV)/.installed-jax: pip install -e ".[jax]"); make venv, make test and the rest install the full set
+# ($(VENV)/.installed) into the same environment. The full set covers every backend's extra: its stamps too.
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[all,export,test]"
+
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[$*]"
 	touch $@
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[all,export,test]"
+	touch $@ $(foreach b,tensorflow jax torch,$(VENV)/.installed-$(b))
 
 venv: $(VENV)/.installed
 
@@ -120,8 +130,14 @@ test-wheel:
 	venv/bin/bilstm parity --quick --backend jax; \
 	echo "wheel test passed"
 
-reproduce: venv
+reproduce: $(VENV)/.installed-$(BACKEND)
 	KERAS_BACKEND=$(BACKEND) $(VENV)/bin/bilstm reproduce --backend $(BACKEND) --out $(OUT)
+
+# Developers: render docs/export.md's matrix and README.md's routes table (between their markers) from a
+# results folder of bilstm export --matrix. A user's --matrix run writes only its --out.
+docs-export-matrix: OUT = results/export-matrix
+docs-export-matrix: venv
+	$(PY) -m keras_impl.export.matrix render --from $(OUT)
 
 bench-quick: venv
 	$(VENV)/bin/bilstm bench --quick

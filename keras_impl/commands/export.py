@@ -50,7 +50,7 @@ def add_arguments(parser):
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     parser.add_argument("--matrix", action="store_true", help="instead of one export: every backend x format x "
-                        "model, tables written to --out (and to docs/export.md and README.md in this project's source tree)")
+                        "model; entries and tables written to --out only")
     parser.add_argument("--resume", action="store_true",
                         help="with --matrix: re-check and reuse finished exports and runs")
     named = parser.add_argument_group("a model named by options (random weights), instead of MODEL")

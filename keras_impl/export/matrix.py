@@ -13,8 +13,10 @@ For each model (MODELS: small, random non-zero weights and biases, a different s
      of the same .keras file. Its JSON (route, worst errors, precision, the failures of the routes before it,
      each with its one-line cause and upstream link) is written atomically as soon as the model's runs end.
 `resume=True` reuses an export or run whose JSON is complete and was made by the same package versions;
-anything else is redone. Then docs/export.md's matrix section and README's routes section are rendered
-from the entry files, between their markers. (An entry was once called a cell; the cell is the recurrent one.)
+anything else is redone. The tables (export.md, routes.md) are written into `out` and nowhere else: a
+user's run writes only its results folder. Rendering this project's own docs/export.md and README.md sections
+from a results folder is a developer's step, `make docs-export-matrix` (`python -m keras_impl.export.matrix
+render --from OUT`). (An entry was once called a cell; the cell is the recurrent one.)
 """
 from __future__ import annotations
 
@@ -58,9 +60,9 @@ RUN_PARALLEL = 3           # runtime processes at once (each mostly waits on its
 DEFAULT_OUT = Path("results/export-matrix")
 DOC = Path("docs/export.md")
 README = Path("README.md")
-MATRIX_MARKERS = ("<!-- export-matrix:begin (bilstm export --matrix writes this section) -->",
+MATRIX_MARKERS = ("<!-- export-matrix:begin (make docs-export-matrix writes this section) -->",
                   "<!-- export-matrix:end -->")
-ROUTES_MARKERS = ("<!-- export-routes:begin (bilstm export --matrix writes this section) -->",
+ROUTES_MARKERS = ("<!-- export-routes:begin (make docs-export-matrix writes this section) -->",
                   "<!-- export-routes:end -->")
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnxruntime", "onnx", "tf2onnx", "openvino",
              "ai-edge-litert", "numpy")
@@ -291,8 +293,9 @@ def compose_entry(out: Path, source: str, fmt: str, model: str, current_versions
 
 
 def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, resume: bool = False,
-               render: bool = True, doc: Path = DOC, readme: Path = README) -> dict:
-    """Run (or, with resume, finish) the matrix into `out`; returns {"entries": [...], "counts": {...}}.
+               render: bool = True) -> dict:
+    """Run (or, with resume, finish) the matrix into `out`; returns {"entries": [...], "counts": {...},
+    "written": [the tables written into `out`]}. Nothing outside `out` is written.
 
     The expensive parts, exports and runs, are reused on resume when their records check out; the entries are
     always composed again from those records (cheap), so an entry never outlives what it was made from.
@@ -315,7 +318,7 @@ def run_matrix(out=DEFAULT_OUT, *, backends=None, formats=None, models=None, res
                 progress(f"[{len(entries)}/{len(models) * len(backends) * len(formats)}] {model} from {source} "
                          f"to {fmt}: {describe_entry(entry)} ({'measured' if redone else 'reused'}, "
                          f"{time.perf_counter() - t_start:.0f} s)")
-    written = render_docs(entries, out=out, doc=doc, readme=readme) if render else []
+    written = write_tables(entries, out) if render else []
     return {"entries": entries, "counts": dict(Counter(c["status"] for c in entries)), "written": written}
 
 
@@ -509,26 +512,73 @@ def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def render_docs(entries: list[dict], *, out: Path | None = None, doc: Path = DOC, readme: Path = README) -> list[Path]:
-    """Write the matrix and routes tables to `out`/export.md and `out`/routes.md, and into docs/export.md and
-    README.md between their markers where those files exist and already hold the markers (a source tree of
-    this project); a file without the markers (someone else's README in the working folder) is left alone.
-    Returns the paths written."""
+def _sections(entries: list[dict]) -> tuple:
+    """(file name in a results folder, the project doc it renders into, its markers, the table)."""
+    return (("export.md", DOC, MATRIX_MARKERS, render_matrix_section(entries)),
+            ("routes.md", README, ROUTES_MARKERS, render_routes_section(entries)))
+
+
+def write_tables(entries: list[dict], out: Path) -> list[Path]:
+    """The matrix and routes tables as `out`/export.md and `out`/routes.md; returns the paths written."""
     from keras_impl.files import atomic_write_text
-    sections = ((Path(doc), MATRIX_MARKERS, render_matrix_section(entries)),
-                (Path(readme), ROUTES_MARKERS, render_routes_section(entries)))
     written = []
-    if out is not None:
-        for name, (_, _, body) in zip(("export.md", "routes.md"), sections):
-            atomic_write_text(Path(out) / name, body + "\n")
-            written.append(Path(out) / name)
-    for path, markers, body in sections:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        if markers[0] in text and markers[1] in text:
-            atomic_write_text(path, replace_section(text, markers, body))
-            written.append(path)
+    for name, _, _, body in _sections(entries):
+        atomic_write_text(Path(out) / name, body + "\n")
+        written.append(Path(out) / name)
     return written
 
 
+def read_entries(out: Path) -> list[dict]:
+    """The entries of a finished (or partial) matrix run, in the order the matrix writes them."""
+    files = sorted((Path(out) / "entries").glob("*.json"))
+    if not files:
+        raise ValueError(f"{out}/entries holds no entry: run `bilstm export --matrix --out {out}` first")
+    entries = [json.loads(path.read_text(encoding="utf-8")) for path in files]
+    def rank(known, name):  # a name this version does not know goes last, in name order
+        return (list(known).index(name), "") if name in known else (len(known), name)
+    return sorted(entries, key=lambda e: (rank(MODELS, e["key"]["model"]), rank(BACKENDS, e["key"]["source"]),
+                                          rank(FORMATS, e["key"]["format"])))
+
+
+def render_docs(out: Path, root: Path = Path(".")) -> list[Path]:
+    """The developer's step (make docs-export-matrix): this project's docs/export.md and README.md sections,
+    between their markers, rendered from the entries in the results folder `out`. Refuses a tree whose files
+    lack the markers (not this project's source tree) before writing anything. Returns the paths written."""
+    from keras_impl.files import atomic_write_text
+    entries = read_entries(out)
+    root = Path(root)
+    updates = []
+    for _, doc, markers, body in _sections(entries):
+        path = root / doc
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if markers[0] not in text or markers[1] not in text:
+            raise ValueError(f"{path} lacks the markers {markers[0]} ... {markers[1]}: not this project's source tree")
+        updates.append((path, replace_section(text, markers, body)))
+    for path, text in updates:
+        atomic_write_text(path, text)
+    return [path for path, _ in updates]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m keras_impl.export.matrix render --from OUT [--root DIR]` (the developer's step); any other
+    argument list is the path of a child's task (this module runs as the Keras child too)."""
+    if not argv or argv[0] != "render":
+        return child_main(argv[0])
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m keras_impl.export.matrix render",
+                                     description="render docs/export.md's and README.md's matrix sections from "
+                                                 "a results folder of `bilstm export --matrix`")
+    parser.add_argument("--from", dest="out", required=True, type=Path, help="the results folder (its --out)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the project's source tree (default: .)")
+    args = parser.parse_args(argv[1:])
+    try:
+        written = render_docs(args.out, args.root)
+    except (ValueError, OSError) as exc:
+        print(f"render: error: {exc}", file=sys.stderr)
+        return 2
+    print("rendered " + ", ".join(map(str, written)) + f" from {args.out}/entries")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,21 +229,69 @@ def test_sections_replace_only_between_markers():
     assert "table 2" in twice and "table 1" not in twice and twice.count(matrix.MATRIX_MARKERS[0]) == 1
 
 
+def _source_tree(root: Path) -> dict:
+    """A folder laid out like this project's source tree: README.md and docs/export.md holding the markers."""
+    (root / "docs").mkdir(parents=True)
+    files = {root / "README.md": "# bilstm-lab\n" + "\n".join(matrix.ROUTES_MARKERS) + "\nkept\n",
+             root / "docs" / "export.md": "# Deployment parity\n" + "\n".join(matrix.MATRIX_MARKERS) + "\nkept\n"}
+    for path, text in files.items():
+        path.write_text(text)
+    return files
+
+
 @backend_independent
-def test_tables_go_to_the_results_folder_and_only_into_files_that_hold_the_markers(tmp_path):
-    """Run from another folder, --matrix once appended its tables to whatever README.md was there."""
-    _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
-    entries = [matrix.compose_entry(tmp_path, "tensorflow", "onnx", "sum", VERSIONS)]
-    theirs, ours = tmp_path / "README.md", tmp_path / "export.md.in"
-    theirs.write_text("# Someone else's project\n")
-    ours.write_text("# Deployment parity\n" + "\n".join(matrix.MATRIX_MARKERS) + "\nkept\n")
-    out = tmp_path / "results"
-    written = matrix.render_docs(entries, out=out, doc=ours, readme=theirs)
-    assert theirs.read_text() == "# Someone else's project\n"
-    assert "| tensorflow | sum | 3.0e-08" in ours.read_text() and ours.read_text().endswith("kept\n")
-    assert "| tensorflow | direct |" in (out / "routes.md").read_text()
+def test_a_matrix_run_writes_only_its_out_even_inside_a_source_tree(tmp_path, monkeypatch):
+    """`bilstm export --matrix` run from a folder holding README.md and docs/export.md with the markers leaves
+    them untouched and writes its tables into --out alone (it once rendered into the working folder's docs)."""
+    tree = _source_tree(tmp_path / "tree")
+    out = tmp_path / "out"
+    _export_record(out, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
+    # the expensive steps (build, export, run) are what the records above stand for
+    monkeypatch.setattr(matrix, "_build_models", lambda *a: None)
+    monkeypatch.setattr(matrix, "_export_model", lambda *a: 0)
+    monkeypatch.setattr(matrix, "_run_artifacts", lambda *a: 0)
+    monkeypatch.chdir(tmp_path / "tree")
+    result = matrix.run_matrix(out, backends=["tensorflow"], formats=["onnx"], models=["sum"])
+    assert {path: path.read_text() for path in tree} == tree
+    assert sorted(result["written"]) == sorted([out / "export.md", out / "routes.md"])
     assert "| tensorflow | sum | 3.0e-08" in (out / "export.md").read_text()
-    assert sorted(written) == sorted([out / "export.md", out / "routes.md", ours])
+    assert "| tensorflow | direct |" in (out / "routes.md").read_text()
+
+
+@backend_independent
+def test_the_developers_render_step_fills_the_docs_between_their_markers(tmp_path):
+    """`make docs-export-matrix` (python -m keras_impl.export.matrix render --from OUT): the docs' sections
+    are rendered from the results folder's entries, the text around the markers kept."""
+    tree = _source_tree(tmp_path / "tree")
+    out = tmp_path / "out"
+    _export_record(out, "sum", "tensorflow", "onnx", "keras", True, worst=3e-8)
+    entry = matrix.compose_entry(out, "tensorflow", "onnx", "sum", VERSIONS)
+    (out / "entries").mkdir()
+    (matrix.entry_path(out, "tensorflow", "onnx", "sum")).write_text(json.dumps(entry))
+    done = subprocess.run([sys.executable, "-m", "keras_impl.export.matrix", "render", "--from", str(out),
+                           "--root", str(tmp_path / "tree")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    readme, doc = (path.read_text() for path in tree)
+    assert "| tensorflow | direct |" in readme and readme.endswith("kept\n")
+    assert "| tensorflow | sum | 3.0e-08" in doc and doc.endswith("kept\n")
+
+
+@backend_independent
+def test_the_render_step_refuses_a_tree_without_the_markers(tmp_path):
+    """Someone else's README (no markers) is never written: one line on stderr, exit 2, nothing changed."""
+    out = tmp_path / "out"
+    _export_record(out, "sum", "tensorflow", "onnx", "keras", True)
+    (out / "entries").mkdir()
+    matrix.entry_path(out, "tensorflow", "onnx", "sum").write_text(
+        json.dumps(matrix.compose_entry(out, "tensorflow", "onnx", "sum", VERSIONS)))
+    tree = _source_tree(tmp_path / "tree")
+    theirs = tmp_path / "tree" / "README.md"
+    theirs.write_text("# Someone else's project\n")
+    done = subprocess.run([sys.executable, "-m", "keras_impl.export.matrix", "render", "--from", str(out),
+                           "--root", str(tmp_path / "tree")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert theirs.read_text() == "# Someone else's project\n"
+    assert (tmp_path / "tree" / "docs" / "export.md").read_text() == tree[tmp_path / "tree" / "docs" / "export.md"]
 
 
 @backend_independent
