@@ -87,7 +87,7 @@ def seed_floor(summary: dict) -> tuple[int, int, float] | None:
 def floor_text(seeds: int, tests: int) -> str:
     """Why no difference can be significant: '5 seeds: the smallest possible Holm p over 15 tests is 0.94 ...'."""
     return (f"{seeds} seeds: the smallest possible Holm-adjusted p over {tests} tests is "
-            f"{_fmt_p(smallest_holm_p(seeds, tests))}, not below {ALPHA}; use {seeds_needed(tests, ALPHA)} or more seeds")
+            f"{smallest_holm_p(seeds, tests):.3g}, not below {ALPHA}; use {seeds_needed(tests, ALPHA)} or more seeds")
 
 
 def _excludes_zero(row: dict) -> bool:
@@ -215,9 +215,9 @@ def verdict_rule(results: dict) -> str:
              ""]
     if families:
         seeds = families[0][1][0]
-        each = "; ".join(f"{name}, {tests} tests: {_fmt_p(floor)}" for name, (_, tests, floor) in families)
+        each = "; ".join(f"{name}, {tests} tests: {floor:.3g}" for name, (_, tests, floor) in families)
         lines.append(f"**What {seeds} seeds allow.** With {seeds} paired differences, the smallest p any test of "
-                     f"their signs can give is 2 / 2^{seeds} = {_fmt_p(smallest_p(seeds))} (all {seeds} of one "
+                     f"their signs can give is 2 / 2^{seeds} = {smallest_p(seeds):.3g} (all {seeds} of one "
                      "sign); Holm multiplies the smallest p of an experiment by its number of tests, so the "
                      f"smallest possible adjusted p is: {each}.")
         short = [(name, tests) for name, (_, tests, floor) in families if floor >= ALPHA]
