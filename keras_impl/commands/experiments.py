@@ -168,7 +168,7 @@ def seed_count_notice(planned) -> str | None:
     if not short:
         return None
     seeds = short[0][1]
-    each = ", ".join(f"{smallest_holm_p(seeds, tests):.3g} after Holm over {name}'s {tests} tests"
+    each = ", ".join(f"{smallest_holm_p(seeds, tests):.3g} after Holm over the {tests} tests of {name}"
                      for name, _, tests in short)
     need = max(seeds_needed(tests, ALPHA) for _, _, tests in short)
     return (f"{seeds} seeds: the smallest possible p is {each} (not below {ALPHA}: no difference can be "

@@ -94,7 +94,7 @@ def experiment_lines(name: str, result: dict, claims: list[dict]) -> list[str]:
     lines = textwrap.wrap(title, WIDTH, subsequent_indent="  ") + model_table(result["summary"])
     verdicts = claim_lines(claims) if claims else pair_lines(result["summary"])
     if verdicts:
-        lines += ["Verdicts (paired over seeds, mean difference [95% CI], Holm-adjusted Wilcoxon p):", *verdicts]
+        lines += ["Verdicts (95% CI over seeds; differences paired, with Holm-adjusted Wilcoxon p):", *verdicts]
     return lines
 
 

@@ -61,7 +61,7 @@ def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backe
     assert re.search(rf"^bilstm +\d", stdout, re.MULTILINE) and f"backend {BACKEND} on " in stdout
     assert "why inconclusive: 2 seeds: the smallest possible Holm-adjusted p over 15 tests is 1" in stdout
     # said before any training, on stderr
-    assert ("bilstm compare: note: 2 seeds: the smallest possible p is 1 after Holm over compare's 15 tests "
+    assert ("bilstm compare: note: 2 seeds: the smallest possible p is 1 after Holm over the 15 tests of compare "
             "(not below 0.05: no difference can be significant); use 10 or more seeds") in stderr
     assert {p.name for p in listed_files(stdout)} == {"results.csv", "curves.csv", "pairs.csv", "summary.json",
                                                       "loss.png", "loss.svg", "runs"}
@@ -84,7 +84,7 @@ def test_merge_modes_prints_the_tutorials_claim(tmp_path, capsys):
     assert code == 0, stderr
     check_printed(stdout, verdict_lines=1)
     assert ": Merge modes: sum and concat do better (lower loss) than mul and ave" in stdout
-    assert "merge-modes's 30 tests" in stderr and "use 11 or more seeds" in stderr
+    assert "1 after Holm over the 30 tests of merge-modes" in stderr and "use 11 or more seeds" in stderr
 
 
 def test_reproduce_prints_every_experiment_and_every_file(tmp_path, capsys):
