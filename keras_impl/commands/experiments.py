@@ -8,6 +8,13 @@ after ``--backend`` has set ``KERAS_BACKEND``.
 
 ``--cell lstm|gru|simple_rnn`` puts that recurrent layer in every model; the
 model names, titles, legends and run records say which (``runner.model_name``).
+
+An ``--out`` that already holds a result set is refused unless ``--resume`` (keep
+its finished runs) or ``--overwrite`` (replace the files the command writes, no
+other). With too few seeds for any difference to be significant after Holm's
+correction, one line says so before training. When done, each command prints a
+table that fits 100 columns, the verdicts with their intervals and the files
+written (``keras_impl.experiments.console``).
 """
 from __future__ import annotations
 

@@ -159,3 +159,30 @@ def test_overwrite_replaces_only_the_files_the_command_writes(tmp_path, capsys):
     assert json.loads((out / "runs" / "lstm" / "seed_0000.json").read_text())["seed"] == 0
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "runs" / "lstm" / "seed_0009.json").read_text() == "a seed this run does not make"
+
+
+# ---------------------------------------------------------------- the compact table, by hand
+
+def cell(mean, low, high, censored=0):
+    return {"mean": mean, "ci_low": low, "ci_high": high, "censored": censored}
+
+
+def test_a_value_is_mean_plus_minus_half_width_unless_its_interval_was_cut():
+    from keras_impl.experiments.console import value_text
+    assert value_text(cell(0.481, 0.476, 0.486), "mean_loss") == "0.481 +/- 0.005"
+    assert value_text(cell(0.967, 0.823, 1.0), "heldout_step_accuracy") == "0.967 [0.823, 1.000]"  # cut at 1
+    assert value_text(cell(203.5, 192.8, 214.2, censored=2), "updates_to_90") == "203.5 +/- 10.7 (2 never)"
+    assert value_text(cell(0.9, float("nan"), float("nan")), "mean_loss") == "0.900"  # one seed: no interval
+
+
+def test_a_table_too_wide_for_100_columns_becomes_one_block_a_model():
+    from keras_impl.experiments.console import WIDTH, model_table
+    cut = {"mean_loss": cell(0.5, 0.45, 0.55), "last50_loss": cell(0.4, 0.0, 0.9),
+           "updates_to_90": cell(1190.4, 1.0, 2390.1, censored=12),
+           "heldout_step_accuracy": cell(0.967, 0.823, 1.0)}
+    narrow = model_table({"models": {"lstm": {**cut, "last50_loss": cell(0.4, 0.35, 0.45),
+                                              "updates_to_90": cell(50.0, 40.0, 60.0)}}})
+    assert len(narrow) == 2 and narrow[1].startswith("lstm ")  # header and one row
+    wide = model_table({"models": {"bisimple_rnn_concat": cut, "bisimple_rnn_sum": cut}})
+    assert all(len(line) <= WIDTH for line in wide)
+    assert wide[0] == "bisimple_rnn_concat" and wide[1].strip().startswith("mean loss") and len(wide) == 10
