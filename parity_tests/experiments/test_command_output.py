@@ -58,7 +58,7 @@ def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backe
     code, stdout, stderr = run_cli(["compare", *SMALL, "--out", str(out)], capsys)
     assert code == 0, stderr
     check_printed(stdout, verdict_lines=3)  # alike, falls sooner, stays lower
-    assert re.search(rf"^bilstm +\d", stdout, re.MULTILINE) and f"backend {BACKEND} on " in stdout
+    assert re.search(r"^bilstm( +\d|$)", stdout, re.MULTILINE) and f"backend {BACKEND} on " in stdout
     assert "why inconclusive: 2 seeds: the smallest possible Holm-adjusted p over 15 tests is 1" in stdout
     # said before any training, on stderr
     assert ("bilstm compare: note: 2 seeds: the smallest possible p is 1 after Holm over the 15 tests of compare "
