@@ -8,6 +8,13 @@ after ``--backend`` has set ``KERAS_BACKEND``.
 
 ``--cell lstm|gru|simple_rnn`` puts that recurrent layer in every model; the
 model names, titles, legends and run records say which (``runner.model_name``).
+
+An ``--out`` that already holds a result set is refused unless ``--resume`` (keep
+its finished runs) or ``--overwrite`` (replace the files the command writes, no
+other). With too few seeds for any difference to be significant after Holm's
+correction, one line says so before training. When done, each command prints a
+table that fits 100 columns, the verdicts with their intervals and the files
+written (``keras_impl.experiments.console``).
 """
 from __future__ import annotations
 
@@ -39,7 +46,10 @@ def _common(parser, *, updates: int, layers: bool):
                         help="held-out sequences per seed (default 1000)")
     parser.add_argument("--mode", default="fast", help="fast (compiled loop) or faithful (one fit call per sequence)")
     parser.add_argument("--out", help="output folder")
-    parser.add_argument("--resume", action="store_true", help="keep the runs already finished with the same arguments")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the result set in --out: keep the runs already finished with the same arguments")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the result set in --out (only the files this command writes)")
     parser.add_argument("--variable-length", action="store_true", help="sequences of 5 to 20 steps, zero-padded and masked")
     parser.add_argument("--cell", default="lstm", help=f"recurrent layer: {' | '.join(CELLS)} (default lstm)")
     if layers:
@@ -124,6 +134,52 @@ def check_output_targets(folder: Path, files, subfolders) -> None:
             for entry in target.glob("seed_*.json"):
                 if not entry.is_file():
                     raise UsageError(f"--out: {entry} exists and is not a file; move it away or choose another --out")
+
+
+def result_set_files(folder: Path, files) -> list[str]:
+    """The names of a result set found in ``folder``: the files a command writes there, and ``runs/``."""
+    found = [name for name in files if (folder / name).exists()]
+    return found + (["runs/"] if (folder / "runs").exists() else [])
+
+
+def check_no_result_set(args, planned, nested: bool) -> None:
+    """Refuse an ``--out`` that already holds a result set unless ``--resume`` or ``--overwrite`` says what to do.
+
+    ``nested`` (reproduce): REPORT.md and claims.json in ``--out``, one folder an experiment beneath it.
+    """
+    from keras_impl.experiments.summary import OUTPUT_FILES
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other: --resume keeps the finished runs, "
+                         "--overwrite runs them again")
+    if args.resume or args.overwrite:
+        return
+    if nested:
+        found = result_set_files(args.out, REPORT_FILES)
+        for e in planned:
+            found += [f"{e.name}/{name}" for name in result_set_files(args.out / e.name, OUTPUT_FILES)]
+    else:
+        found = result_set_files(args.out, OUTPUT_FILES)
+    if found:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise UsageError(f"--out {args.out} already holds a result set ({shown}); pass --resume to continue it "
+                         "or --overwrite to replace its files")
+
+
+def seed_count_notice(planned) -> str | None:
+    """One line, before any training, when the seed count leaves some experiment no significant difference."""
+    from keras_impl.experiments.report import ALPHA
+    from keras_impl.experiments.stats import seeds_needed, smallest_holm_p
+    from keras_impl.experiments.summary import holm_family_size
+    short = [(e.name, e.seeds, holm_family_size(len(e.models))) for e in planned if len(e.models) > 1]
+    short = [(name, seeds, tests) for name, seeds, tests in short if smallest_holm_p(seeds, tests) >= ALPHA]
+    if not short:
+        return None
+    seeds = short[0][1]
+    each = ", ".join(f"{smallest_holm_p(seeds, tests):.3g} after Holm over the {tests} tests of {name}"
+                     for name, _, tests in short)
+    need = max(seeds_needed(tests, ALPHA) for _, _, tests in short)
+    return (f"{seeds} seeds: the smallest possible p is {each} (not below {ALPHA}: no difference can be "
+            f"significant); use {need} or more seeds")
 
 
 def check_cell(args) -> None:
@@ -265,32 +321,53 @@ def _prepare(args, command: str, default_out: str, extra_check=None, experiments
         check_common(args, default_out)
         if extra_check is not None:
             extra_check()
-        backend = select_backend(args.backend)
+        args.backend = select_backend(args.backend)  # recorded as it ran (summary.json), never null
         if experiments is not None:
             from keras_impl.experiments.summary import OUTPUT_FILES
             planned = experiments()
-            check_memory(planned, backend)
+            check_memory(planned, args.backend)
             nested = command == "reproduce"  # one folder an experiment, REPORT.md beside them
             if nested:
                 check_output_targets(args.out, REPORT_FILES, [e.name for e in planned])
             for e in planned:
                 check_output_targets(args.out / e.name if nested else args.out, OUTPUT_FILES,
                                      ["runs"] + [f"runs/{model}" for model, _ in e.models])
+            check_no_result_set(args, planned, nested)
         create_output_dir(args.out)  # last: nothing is created unless every other check passed
     except (UsageError, BackendError) as exc:
         print(f"bilstm {command}: error: {exc}", file=sys.stderr)
         return 2
+    if experiments is not None and (notice := seed_count_notice(planned)) is not None:
+        print(f"bilstm {command}: note: {notice}", file=sys.stderr)
     return None
 
 
-def print_demo(result) -> None:
-    from keras_impl.experiments.summary import format_table
+def experiment_files() -> list[str]:
+    """What ``execute`` writes into an experiment's folder, as the summary lists it."""
+    from keras_impl.experiments.summary import OUTPUT_FILES
+    return [*OUTPUT_FILES, "runs/"]
+
+
+def print_lines(lines) -> None:
+    print("\n".join(lines))
+
+
+def print_demo(result, model: str, cell: str) -> None:
+    from keras_impl.experiments.console import experiment_lines, files_lines
+    from keras_impl.experiments.report import demo_claims
     record = next(iter(result["records"].values()))[0]
     example = record["example"]
     print(f"A new sequence after {len(record['loss'])} updates (seed 0):")
     for expected, predicted in zip(example["expected"], example["predicted"]):
         print(f"Expected: {expected} Predicted: {predicted}")
-    print(format_table(result["summary"]))
+    print_lines(experiment_lines(result["meta"]["experiment"], result, demo_claims(result, cell, model))
+                + files_lines(result["out"], [("", experiment_files())]))
+
+
+def print_experiment(result, claims: list[dict]) -> None:
+    from keras_impl.experiments.console import experiment_lines, files_lines
+    print_lines(experiment_lines(result["meta"]["experiment"], result, claims)
+                + files_lines(result["out"], [("", experiment_files())]))
 
 
 def run_demo(args) -> int:
@@ -304,8 +381,7 @@ def run_demo(args) -> int:
                          experiments=lambda: [demo_experiment(args, args.model, args.updates)])) is not None:
         return code
     result = execute(demo_experiment(args, args.model, args.updates), args.out, args.resume, "demo", _arguments(args))
-    print_demo(result)
-    print(f"results in {args.out}")
+    print_demo(result, name, args.cell)
     return 0
 
 
@@ -313,8 +389,9 @@ def run_compare(args) -> int:
     if (code := _prepare(args, "compare", f"results/compare{_cell_suffix(args)}",
                          experiments=lambda: [compare_experiment(args)])) is not None:
         return code
+    from keras_impl.experiments.report import compare_claims
     result = execute(compare_experiment(args), args.out, args.resume, "compare", _arguments(args))
-    _print_summary(result)
+    print_experiment(result, compare_claims(result["summary"], args.cell))
     return 0
 
 
@@ -326,15 +403,10 @@ def run_merge_modes(args) -> int:
     if (code := _prepare(args, "merge-modes", f"results/merge-modes{_cell_suffix(args)}", check,
                          experiments=lambda: [merge_experiment(args, tuple(modes))])) is not None:
         return code
+    from keras_impl.experiments.report import merge_claims
     result = execute(merge_experiment(args, tuple(modes)), args.out, args.resume, "merge-modes", _arguments(args))
-    _print_summary(result)
+    print_experiment(result, merge_claims(result["summary"], args.cell))
     return 0
-
-
-def _print_summary(result) -> None:
-    from keras_impl.experiments.summary import format_table
-    print(format_table(result["summary"]))
-    print(f"results in {result['out']}")
 
 
 def run_reproduce(args) -> int:
@@ -348,8 +420,23 @@ def run_reproduce(args) -> int:
     for experiment in reproduce_experiments(args):
         results[experiment.name] = execute(experiment, args.out / experiment.name, args.resume, "reproduce", arguments)
     report = write_report(args.out, results, arguments, time.perf_counter() - t0)
-    print(f"report: {report}")
+    print_reproduced(results, report, args.cell)
     return 0
+
+
+def print_reproduced(results: dict, report: Path, cell: str) -> None:
+    """What compare, merge-modes and demo would print, for every experiment, then every file written."""
+    from keras_impl.experiments.console import experiment_lines, files_lines
+    from keras_impl.experiments.report import compare_claims, demo_claims, merge_claims
+    claims_of = {"compare": lambda r: compare_claims(r["summary"], cell),
+                 "merge-modes": lambda r: merge_claims(r["summary"], cell)}
+    lines = []
+    for name, result in results.items():
+        model = next(iter(result["summary"]["models"]))
+        claims = claims_of[name](result) if name in claims_of else demo_claims(result, cell, model)
+        lines += [*experiment_lines(name, result, claims), ""]
+    groups = [("", list(REPORT_FILES))] + [(name, experiment_files()) for name in results]
+    print_lines(lines + files_lines(report.parent, groups))
 
 
 COMMANDS = [

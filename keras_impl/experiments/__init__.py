@@ -6,4 +6,5 @@ metrics.py  per-run numbers: mean loss, last-50 loss, updates to rolling accurac
 stats.py    paired differences with 95% confidence intervals, Wilcoxon signed-rank, Holm correction
 plots.py    mean loss per update with a 95% band (PNG and SVG)
 report.py   REPORT.md: the figures, the tables, each tutorial claim beside a verdict
+console.py  what the commands print: a table that fits 100 columns, verdicts with intervals, files written
 """

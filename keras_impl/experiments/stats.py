@@ -9,6 +9,16 @@ For seeds s = 1 .. S and a metric m, the paired difference d_s = m_A(s) - m_B(s)
 
 Holm's step-down correction over the m tests of one family: sort the p values
 p_(1) <= ... <= p_(m); adjusted p_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)).
+
+The floor of these tests. Under the null hypothesis each of the S paired
+differences is as likely positive as negative, so a test of their signs and
+sizes has 2^S equally likely sign patterns: when all S differences share a
+sign, the observed pattern and its mirror are the two most extreme, and the
+exact two-sided p is 2 / 2^S, the smallest any such test can give (Wilcoxon's
+signed-rank test and an exact sign-flip permutation test of the mean alike).
+Holm multiplies the smallest p of a family by m, so no adjusted p can fall
+below min(1, m * 2 / 2^S): with too few seeds no difference can be significant
+(5 seeds, 15 tests: 0.94), whatever the data (``smallest_holm_p``, ``seeds_needed``).
 """
 from __future__ import annotations
 
@@ -57,6 +67,24 @@ def wilcoxon_p(differences) -> float:
     if np.all(d == 0):
         return 1.0  # identical results: no evidence of a difference
     return float(sps.wilcoxon(d).pvalue)
+
+
+def smallest_p(seeds: int) -> float:
+    """The smallest exact two-sided p a paired test of signs can give with ``seeds`` differences: 2 / 2^seeds."""
+    return min(1.0, 2.0 / 2.0 ** seeds)
+
+
+def smallest_holm_p(seeds: int, tests: int) -> float:
+    """The smallest Holm-adjusted p of a family of ``tests`` paired tests over ``seeds`` seeds: tests * 2 / 2^seeds."""
+    return min(1.0, tests * smallest_p(seeds))
+
+
+def seeds_needed(tests: int, alpha: float) -> int:
+    """The fewest seeds with which a family of ``tests`` paired tests can reach a Holm-adjusted p below ``alpha``."""
+    seeds = 1
+    while smallest_holm_p(seeds, tests) >= alpha:
+        seeds += 1
+    return seeds
 
 
 def holm(p_values) -> np.ndarray:

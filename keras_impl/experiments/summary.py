@@ -12,6 +12,7 @@ took longer than the run), and the tables say how many were censored.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,11 @@ def per_seed_metrics(records: dict[str, list[dict]]) -> dict[str, dict[str, np.n
     return out
 
 
+def holm_family_size(models: int) -> int:
+    """How many tests one experiment's Holm correction spans: every pair of its models on every metric."""
+    return math.comb(models, 2) * len(METRICS)
+
+
 def summarize(records: dict[str, list[dict]], updates: int) -> dict:
     values = per_seed_metrics(records)
     table = {}
@@ -53,7 +59,8 @@ def summarize(records: dict[str, list[dict]], updates: int) -> dict:
             pairs.append({"a": a, "b": b, "metric": metric, **paired_comparison(va, vb, bounds=RANGES[metric])})
     for row, adjusted in zip(pairs, holm([row["p"] for row in pairs])):
         row["p_holm"] = float(adjusted)
-    return {"models": table, "pairs": pairs, "per_seed": {m: {k: v.tolist() for k, v in d.items()} for m, d in values.items()}}
+    tests = sum(1 for row in pairs if not math.isnan(row["p"]))  # the Holm family: a NaN p is no test
+    return {"models": table, "pairs": pairs, "tests": tests, "per_seed": {m: {k: v.tolist() for k, v in d.items()} for m, d in values.items()}}
 
 
 def find_pair(summary: dict, a: str, b: str, metric: str) -> dict:
