@@ -130,8 +130,10 @@ test-wheel:
 	venv/bin/bilstm parity --quick --backend jax; \
 	echo "wheel test passed"
 
+# --resume: a second make reproduce re-checks the finished runs and reuses them (the command refuses an existing
+# result set otherwise).
 reproduce: $(VENV)/.installed-$(BACKEND)
-	KERAS_BACKEND=$(BACKEND) $(VENV)/bin/bilstm reproduce --backend $(BACKEND) --out $(OUT)
+	KERAS_BACKEND=$(BACKEND) $(VENV)/bin/bilstm reproduce --backend $(BACKEND) --out $(OUT) --resume
 
 # Developers: render docs/export.md's matrix and README.md's routes table (between their markers) from a
 # results folder of bilstm export --matrix. A user's --matrix run writes only its --out.
