@@ -30,7 +30,7 @@ def add_arguments(parser):
     add(parser)
     # `merge` is an optional second command, not an argument of the sweep: said once, in the epilog, rather than
     # in the usage and the positional arguments (where argparse would list it twice, as if it were required).
-    parser.epilog = f"bilstm bench merge DIR... --out DIR: {MERGE_HELP[0].lower()}{MERGE_HELP[1:]} See bilstm bench merge --help."
+    parser.epilog = f"then: bilstm bench merge DIR... --out DIR (its own --help): {MERGE_HELP[0].lower()}{MERGE_HELP[1:]}"
     sub = parser.add_subparsers(dest="bench_command", required=False, help=argparse.SUPPRESS)
     merge = sub.add_parser("merge", help=MERGE_HELP, description=MERGE_HELP)
     add_merge(merge)
