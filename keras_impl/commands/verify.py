@@ -46,12 +46,13 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
-    print_keras_header("verify", dtype=args.dtype)
     try:
         report = verify(path, **{**options, "inputs": user_inputs})
     except VerifyRefusal as exc:  # the model, not the arguments: said as today, "bilstm verify: <why>"
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
+    # The header once the model is read (seconds): a model refused while reading costs one line, as every refusal.
+    print_keras_header("verify", dtype=args.dtype)
     if json_path == STDOUT:  # the report as JSON instead of the table
         print(report.to_json(), end="")
         return 0 if report.passed else 1
