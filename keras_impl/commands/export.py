@@ -124,7 +124,7 @@ def _terminated(signum, frame):
 
 
 def run(args) -> int:
-    from keras_impl.backend import installed_backends, print_header
+    from keras_impl.backend import header_line, installed_backends, print_header
     if args.matrix:
         check_matrix_arguments(args)
         print_header("export", backends=installed_backends(), device=_device(),
@@ -141,10 +141,19 @@ def run(args) -> int:
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision, static_batch=args.static_batch, overwrite=args.overwrite,
                    seed=args.seed or 0)
-    print_header("export", backends=checked["source"], device=_device(), dtype=f"{args.precision} runtime precision",
-                 chosen_by=chosen_by)
+    # The header comes with the first progress line: once --out is locked (a second export to the same --out is
+    # refused in one line, before it).
+    header = [header_line("export", backends=checked["source"], device=_device(),
+                          dtype=f"{args.precision} runtime precision", chosen_by=chosen_by)]
+
+    def progress(line: str) -> None:
+        while header:
+            print(header.pop(), file=sys.stderr, flush=True)
+        print(f"bilstm export: {line}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _terminated)
-    report = run_plan(checked, progress=lambda line: print(f"bilstm export: {line}", file=sys.stderr, flush=True))
+    report = run_plan(checked, progress=progress)
+    while header:  # an export that said nothing on its way
+        print(header.pop(), file=sys.stderr, flush=True)
     # The artifact, its export.json and --json PATH are written before anything is printed: a closed stdout
     # loses no file.
     if json_path not in (None, STDOUT):

@@ -62,7 +62,11 @@ def run_verify(tmp_path, monkeypatch):
 
 def run_export(tmp_path, monkeypatch):
     from keras_impl.export import pipeline
-    monkeypatch.setattr(pipeline, "run_plan", _stop)  # the worker processes: the header comes before them
+
+    def first_step_then_stop(plan, progress):  # the worker processes: the header comes with the first step's line
+        progress("building the model")
+        raise Stop
+    monkeypatch.setattr(pipeline, "run_plan", first_step_then_stop)
     return ["export", "--format", EXPORT_FORMAT[BACKEND], "--units", "3", "--out", str(tmp_path / "export")]
 
 
