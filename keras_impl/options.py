@@ -14,6 +14,8 @@ import os
 import stat
 from pathlib import Path
 
+from keras_impl.backend import BACKENDS  # standard library only too: no framework is imported
+
 
 class UsageError(ValueError):
     """A bad value or a refused input: the message is the one line a command prints before exiting with status 2."""
@@ -125,7 +127,6 @@ def check_new_file(text: str | os.PathLike, option: str) -> Path:
 
 # ---------------------------------------------------------------- options every command shares, defined once
 
-BACKEND_CHOICES = ("tensorflow", "jax", "torch")  # keras_impl.backend.BACKENDS (checked by a test): no import here
 BACKEND_DEFAULT = "default: $KERAS_BACKEND, else Keras's own choice"
 BACKEND_HELP = f"Keras backend (set before Keras is imported; {BACKEND_DEFAULT})"
 BACKENDS_HELP = "Keras backend to time, with its raw framework; repeatable (default: every installed one)"
@@ -139,9 +140,9 @@ def add_backend_option(parser, *, repeatable: bool = False) -> None:
     ``repeatable``: a command that runs several backends in one call (``bench``) takes it more than once.
     """
     if repeatable:
-        parser.add_argument("--backend", action="append", choices=BACKEND_CHOICES, help=BACKENDS_HELP)
+        parser.add_argument("--backend", action="append", choices=BACKENDS, help=BACKENDS_HELP)
     else:
-        parser.add_argument("--backend", choices=BACKEND_CHOICES, help=BACKEND_HELP)
+        parser.add_argument("--backend", choices=BACKENDS, help=BACKEND_HELP)
 
 
 def add_json_option(parser, what: str) -> None:
