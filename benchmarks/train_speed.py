@@ -474,9 +474,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--process-id", default=None, metavar="K",
                         help="this process's number, 0..N-1; 0 runs the coordinator (default: "
                              "KERAS_DISTRIBUTION_PROCESS_ID or SLURM_PROCID)")
-    parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default: the full grid)")
-    parser.add_argument("--timesteps", default=None, help="comma-separated timesteps")
-    parser.add_argument("--units", default=None, help="comma-separated units")
+    # Lists, where verify and export take one number: the metavar says so.
+    parser.add_argument("--batches", default=None, metavar="B[,B...]",
+                        help="comma-separated batch sizes (default: the full grid)")
+    parser.add_argument("--timesteps", default=None, metavar="T[,T...]",
+                        help="comma-separated timesteps (default: the full grid)")
+    parser.add_argument("--units", default=None, metavar="U[,U...]", help="comma-separated units (default: the full grid)")
     parser.add_argument("--threads", default=None, metavar="N",
                         help="pin every worker to N CPUs before any framework import (default: each framework's own choice)")
     parser.add_argument("--no-summary", action="store_true", help="do not draw figures and summary.md")
