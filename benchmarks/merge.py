@@ -42,6 +42,8 @@ from benchmarks.store import ResultsFileError, ResultsStore, read_results, recor
 from benchmarks.train_speed import MACHINE_FIELDS, RESULT_FILES, plan_of_grid
 from keras_impl.options import UsageError
 
+PREFIX = "bilstm bench merge"  # every line this command prints starts with it, errors with "... merge: error:"
+
 INCOMPLETE = 1  # exit status of a merge that is missing shards
 
 
@@ -187,7 +189,7 @@ def merge(inputs: list[dict], out: Path, owner: dict[int, Path], missing: list[i
         unrecorded = len(declared - set(by_key))
         leftovers = len(set(by_key) - declared)
         shards = ",".join(map(str, sweep["shards"]))
-        log(f"bench merge: {item['folder']}: shard {shards}/{n} on {mid}, {len(declared) - unrecorded} records"
+        log(f"{PREFIX}: {item['folder']}: shard {shards}/{n} on {mid}, {len(declared) - unrecorded} records"
             + (f"; {unrecorded} of its cases have no record (its run was cut short)" if unrecorded else "")
             + (f"; {leftovers} records of other runs left out" if leftovers else ""))
     store.save()
@@ -202,7 +204,7 @@ def merge(inputs: list[dict], out: Path, owner: dict[int, Path], missing: list[i
 
 
 def refuse(message) -> int:
-    print(f"bench merge: {message}", file=sys.stderr)
+    print(f"{PREFIX}: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -232,17 +234,17 @@ def run(args) -> int:
             figure.unlink()
         store = merge(inputs, out, owner, missing, log)
         n = inputs[0]["sweep"]["of"]
-        log(f"bench merge: {len(store.records)} records of shards {','.join(map(str, sorted(owner)))} of {n} "
+        log(f"{PREFIX}: {len(store.records)} records of shards {','.join(map(str, sorted(owner)))} of {n} "
             f"from {len(inputs)} folders into {out}")
         if not args.no_summary:
             from benchmarks.summary import write_summary
             for path in write_summary(out):
-                log(f"bench merge: wrote {path}")
+                log(f"{PREFIX}: wrote {path}")
     finally:
         lock.release()
     if missing:
         named = ", ".join(f"{k}/{n}" for k in missing)
-        print(f"bench merge: shard{'s' if len(missing) > 1 else ''} {named} missing: no folder given holds "
+        print(f"{PREFIX}: shard{'s' if len(missing) > 1 else ''} {named} missing: no folder given holds "
               f"{'them' if len(missing) > 1 else 'it'}; {out} holds the other {len(owner)} of {n} (incomplete)",
               file=sys.stderr)
         return INCOMPLETE

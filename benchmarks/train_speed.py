@@ -75,13 +75,14 @@ from benchmarks.shards import (SWEEP_FILE, WHOLE, Shard, grid_difference, read_s
                                sweep_definition, write_sweep)
 from benchmarks.store import ResultsFileError, ResultsStore, record_problem
 from keras_impl.multiprocess import ProcessGroup, resolve_process_group
-from keras_impl.options import UsageError, checked, positive_int
+from keras_impl.options import UsageError, add_backend_option, add_out_option, checked, positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a result set is made of: a folder holding any of these is not written over unasked.
 RESULT_FILES = ("results.json", "results.csv", "ratios.csv", "summary.md", SWEEP_FILE)
 MACHINE_FIELDS = ("cpu", "cpu_count", "gpus")  # a resumed result set must come from a machine like this one
 FRAMEWORKS = ("jax", "torch", "tensorflow")
+PREFIX = "bilstm bench"  # every line this command prints starts with it, errors with "bilstm bench: error:"
 # In a run with a GPU, where time is short, these shapes run first in every group: the tutorial's
 # model, the issue's headline case (B256, T100, U512) and the largest one.
 PRIORITY_SHAPES = ((1, 10, 20), (256, 100, 512), (1024, 100, 1024))
@@ -180,7 +181,8 @@ def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, g
             log(f"[{name}] {len(pending)} cases not run: time budget used up")
             return
         group_deadline = time.time() + left / groups_left
-        log(f"[{name}] {len(pending)} cases, {group_deadline - time.time():.0f} s" + (f" (restart {attempt})" if attempt else ""))
+        started = time.time()
+        log(f"[{name}] {len(pending)} cases" + (f" (restart {attempt})" if attempt else ""))
         cmd = [sys.executable, "-m", "benchmarks.runner", "--out", str(out), "--deadline", str(group_deadline),
                "--case-seconds", str(case_seconds), "--cases", json.dumps([c.as_dict() for c in pending]),
                "--parent-pid", str(os.getpid())]
@@ -208,6 +210,11 @@ def run_group_worker(name: str, group: list[Case], out: Path, deadline: float, g
         finally:
             proc.stdin.close()
         mark_dead(ResultsStore(out), group, why)
+        done = ResultsStore(out)
+        counts: dict[str, int] = {}
+        for c in pending:
+            counts[done.status(c.key) or "missing"] = counts.get(done.status(c.key) or "missing", 0) + 1
+        log(f"[{name}] {format_counts(counts)} in {time.time() - started:.0f} s")  # the time it took, not its share
         if rc == 0:
             return
         log(f"[{name}] {why}")
@@ -411,10 +418,10 @@ def prepare_folder(out: Path, cases: list[Case], settings: Settings, machine: di
             rerun[key] = f"timed with --threads {r.get('threads')}, this run asks for {settings.threads}"
     for key, why in rerun.items():
         del store.records[key]
-        log(f"bench: resume: {key} not reused ({why}); it runs again" if key in planned else
-            f"bench: resume: {key} dropped ({why})")
+        log(f"{PREFIX}: resume: {key} not reused ({why}); it runs again" if key in planned else
+            f"{PREFIX}: resume: {key} dropped ({why})")
     for why in store.dropped:
-        log(f"bench: resume: {why}: dropped")
+        log(f"{PREFIX}: resume: {why}: dropped")
     store.save()
     if sweep is not None:
         write_sweep(out, sweep)
@@ -443,16 +450,14 @@ def plan_of_grid(grid: dict) -> list[Case]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are read as text and checked in check_arguments: a bad value is one line and status 2.
-    parser.add_argument("--backend", action="append", choices=FRAMEWORKS,
-                        help="Keras backend to time, and its raw framework (repeatable; default: every installed one)")
+    add_backend_option(parser, repeatable=True)
     parser.add_argument("--devices", default=None, help="comma-separated: cpu,gpu (default: every device present)")
     parser.add_argument("--quick", action="store_true", help=f"only the shapes {QUICK_SHAPES}, on the CPU, a short budget")
     parser.add_argument("--budget", default=None, metavar="SECONDS",
                         help="seconds for the whole sweep (default 1200; --quick: 30 a group)")
     parser.add_argument("--case-seconds", default=None, metavar="SECONDS",
                         help="most seconds spent timing one case after its first step (default 4; --quick: 0.3)")
-    parser.add_argument("--out", default=None,
-                        help=f"results folder (default {DEFAULT_RESULTS}/<machine>, relative to the current folder)")
+    add_out_option(parser, f"{DEFAULT_RESULTS}/<machine>, relative to the current folder", what="results folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the result set in --out: keep its whole finished cases (ok or error), run the rest")
     parser.add_argument("--overwrite", action="store_true", help="replace the result set already in --out")
@@ -469,9 +474,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--process-id", default=None, metavar="K",
                         help="this process's number, 0..N-1; 0 runs the coordinator (default: "
                              "KERAS_DISTRIBUTION_PROCESS_ID or SLURM_PROCID)")
-    parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default: the full grid)")
-    parser.add_argument("--timesteps", default=None, help="comma-separated timesteps")
-    parser.add_argument("--units", default=None, help="comma-separated units")
+    # Lists, where verify and export take one number: the metavar says so.
+    parser.add_argument("--batches", default=None, metavar="B[,B...]",
+                        help="comma-separated batch sizes (default: the full grid)")
+    parser.add_argument("--timesteps", default=None, metavar="T[,T...]",
+                        help="comma-separated timesteps (default: the full grid)")
+    parser.add_argument("--units", default=None, metavar="U[,U...]", help="comma-separated units (default: the full grid)")
     parser.add_argument("--threads", default=None, metavar="N",
                         help="pin every worker to N CPUs before any framework import (default: each framework's own choice)")
     parser.add_argument("--no-summary", action="store_true", help="do not draw figures and summary.md")
@@ -489,8 +497,14 @@ def local_device_count() -> int:
     return int(out.stdout.strip() or 1) if out.returncode == 0 else 1
 
 
+def format_counts(counts: dict[str, int]) -> str:
+    """Case statuses as words, most common first: ``15 ok`` or ``12 ok, 3 skipped``."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{n} {status}" for status, n in ordered) or "no cases"
+
+
 def refuse(message) -> int:
-    print(f"bench: {message}", file=sys.stderr)
+    print(f"{PREFIX}: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -531,16 +545,20 @@ def run(args) -> int:
             return refuse(exc)
         n_groups = len(group_cases(cases))
         budget = settings.budget if settings.budget is not None else (30.0 * n_groups if args.quick else 1200.0)
+        from keras_impl.backend import print_header
+        print_header("bench", backends=settings.backends, device=",".join(settings.devices),
+                     dtype="float32" + (", TF32 allowed" if args.tf32 else ""),
+                     chosen_by="--backend" if args.backend else "every installed one")
         prepare_folder(out, cases, settings, machine, log, sweep=sweep)
         if settings.shard.count > 1:
-            log(f"bench: shard {settings.shard}: {len(cases)} of the grid's {len(full)} cases "
+            log(f"{PREFIX}: shard {settings.shard}: {len(cases)} of the grid's {len(full)} cases "
                 f"(grid {sweep['fingerprint']})")
         if settings.stand_in:
-            log("bench: --stand-in: every step is a stand-in (no framework): a rehearsal, the figures measure nothing")
-        log(f"bench: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}")
+            log(f"{PREFIX}: --stand-in: every step is a stand-in (no framework): a rehearsal, the figures measure nothing")
+        log(f"{PREFIX}: {len(cases)} cases in {n_groups} worker processes, budget {budget:.0f} s, results in {out}")
         t0 = time.time()
         if settings.processes is not None:
-            log(f"bench: data-parallel across processes: {settings.processes} ({n_dp} devices in all)")
+            log(f"{PREFIX}: data-parallel across processes: {settings.processes} ({n_dp} devices in all)")
         store = run_sweep(cases, out, budget, case_seconds=settings.case_seconds, threads=settings.threads,
                           estimate_skip=not args.quick, lock_fd=lock.fd, stand_in=settings.stand_in,
                           processes=settings.processes, log=log)
@@ -548,15 +566,15 @@ def run(args) -> int:
         for c in cases:
             status = store.status(c.key) or "missing"
             counts[status] = counts.get(status, 0) + 1
-        log(f"bench: {counts} in {time.time() - t0:.0f} s")
+        log(f"{PREFIX}: {format_counts(counts)} in {time.time() - t0:.0f} s")
         if not args.no_summary:
             from benchmarks.summary import write_summary
             for path in write_summary(out):
-                log(f"bench: wrote {path}")
+                log(f"{PREFIX}: wrote {path}")
     finally:
         lock.release()
     if not counts.get("ok"):
-        print(f"bench: no case was timed (statuses: {counts}); see {out / 'results.json'}", file=sys.stderr)
+        print(f"{PREFIX}: error: no case was timed ({format_counts(counts)}); see {out / 'results.json'}", file=sys.stderr)
         return 1
     return 0
 

@@ -20,6 +20,14 @@ BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torc
 _IMPORT_NAMES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
+# The distributions whose version names each backend in a header (the first installed one).
+BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
+PROJECT = "bilstm-lab"
+
+# How this process's backend was chosen (``select_backend``): what a command's header line says after it.
+_chosen_by: str | None = None
+
+
 class BackendError(RuntimeError):
     """A backend that cannot be used here: unknown, not installed, or chosen too late."""
 
@@ -66,8 +74,11 @@ def configured_backend() -> str:
 
 def select_backend(name: str | None) -> str:
     """Make ``name`` the Keras backend for this process (None: the one Keras would choose, ``configured_backend``)."""
+    global _chosen_by
     origin = ""
+    chosen_by = "--backend"
     if name is None:
+        chosen_by = backend_origin()
         name = configured_backend()
         origin = " (from KERAS_BACKEND)" if os.environ.get("KERAS_BACKEND") else f" (from {keras_config_path()})"
     if not isinstance(name, str) or name not in BACKENDS:
@@ -77,10 +88,28 @@ def select_backend(name: str | None) -> str:
         if keras.backend.backend() != name:
             raise BackendError(f"Keras is already imported with backend {keras.backend.backend()!r}; "
                                f"set KERAS_BACKEND={name} before importing it (one backend per process)")
+        _chosen_by = chosen_by
         return name
     check_installed(name)
     os.environ["KERAS_BACKEND"] = name
+    _chosen_by = chosen_by
     return name
+
+
+def backend_origin() -> str:
+    """Where the backend Keras would choose comes from (``configured_backend``'s rule), in words for a header:
+    ``KERAS_BACKEND``, the ``keras.json`` that names it, or Keras's own default."""
+    if os.environ.get("KERAS_BACKEND"):
+        return "KERAS_BACKEND"
+    path = keras_config_path()
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        config = None
+    if isinstance(config, dict) and "backend" in config:
+        return path.replace(os.path.expanduser("~"), "~", 1) if path.startswith(os.path.expanduser("~")) else path
+    return "Keras's default, KERAS_BACKEND unset"
 
 
 def check_installed(name: str) -> None:
@@ -103,6 +132,46 @@ def installed_version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def backend_version(backend: str) -> str | None:
+    """The installed version of ``backend``'s package (``tensorflow`` or ``tensorflow-cpu`` for TensorFlow)."""
+    for dist in BACKEND_DISTRIBUTIONS.get(backend, (backend,)):
+        if (version := installed_version(dist)) is not None:
+            return version
+    return None
+
+
+def version_line() -> str:
+    """What ``bilstm --version`` prints: the project's version, Keras's, and each installed backend's (read from
+    the package metadata: no framework is imported)."""
+    backends = ", ".join(f"{b} {v}" for b in BACKENDS if (v := backend_version(b)) is not None)
+    return (f"bilstm {installed_version(PROJECT) or 'unknown'} (bilstm-lab); keras {installed_version('keras') or 'not installed'}; "
+            f"backends: {backends or 'none installed'}")
+
+
+def header_line(command: str, *, backends, device: str, dtype: str, chosen_by: str | None = None) -> str:
+    """The one line every ``bilstm`` command prints on standard error before its work (the format of
+    ``bilstm verify``'s first line): backend(s) and how it was chosen, device, dtype, versions of Keras and the
+    backend packages. Reads versions from the package metadata: imports nothing."""
+    backends = [backends] if isinstance(backends, str) else list(backends)
+    how = f" ({chosen_by})" if chosen_by else ""
+    versions = [f"keras {installed_version('keras')}"] + [f"{b} {backend_version(b)}" for b in backends]
+    return f"bilstm {command}: on {', '.join(backends)}{how}, device {device}, {dtype}, {', '.join(versions)}"
+
+
+def print_header(command: str, **details) -> None:
+    """``header_line`` to standard error (standard output stays the command's result: a table, or JSON with
+    ``--json -``)."""
+    print(header_line(command, **details), file=sys.stderr, flush=True)
+
+
+def print_keras_header(command: str, dtype: str | None = None) -> None:
+    """The header of a command that runs Keras in this process: imports Keras (the backend must be chosen,
+    ``select_backend``) and names the backend, how it was chosen, the device and ``dtype`` (default: floatx)."""
+    import keras
+    print_header(command, backends=keras.backend.backend(), device=device_name(),
+                 dtype=dtype or keras.config.floatx(), chosen_by=_chosen_by)
 
 
 def device_name() -> str:

@@ -22,6 +22,19 @@ WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE
 
 
+class VersionAction(argparse.Action):
+    """``bilstm --version``: one line, unwrapped (argparse's own version action wraps it to the terminal), read
+    from the package metadata when asked (no framework is imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from keras_impl.backend import version_line
+        print(version_line())
+        parser.exit()
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints the usage, then the error; here a bad command line costs one line, exit status 2."""
 
@@ -31,7 +44,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="bilstm", description="Bidirectional LSTM lab: oracle, parity, experiments, benchmarks.")
+    parser = OneLineParser(prog="bilstm", description="Bidirectional LSTM lab: oracle, parity, experiments, benchmarks. "
+                           "Every command first prints one line on standard error: the backend (and how it was "
+                           "chosen), device, dtype and versions.")
+    parser.add_argument("--version", action=VersionAction,
+                        help="print the versions of bilstm-lab, Keras and every installed backend, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for module_name in COMMAND_MODULES:
         try:

@@ -14,6 +14,8 @@ import os
 import stat
 from pathlib import Path
 
+from keras_impl.backend import BACKENDS  # standard library only too: no framework is imported
+
 
 class UsageError(ValueError):
     """A bad value or a refused input: the message is the one line a command prints before exiting with status 2."""
@@ -121,3 +123,43 @@ def check_new_file(text: str | os.PathLike, option: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK) or _read_only(parent):
         raise UsageError(f"{option} {path}: cannot write in {parent} (permission denied or read-only)")
     return path
+
+
+# ---------------------------------------------------------------- options every command shares, defined once
+
+BACKEND_DEFAULT = "default: $KERAS_BACKEND, else Keras's own choice"
+BACKEND_HELP = f"Keras backend (set before Keras is imported; {BACKEND_DEFAULT})"
+BACKENDS_HELP = "Keras backend to time, with its raw framework; repeatable (default: every installed one)"
+JSON_METAVAR = "PATH|-"
+STDOUT = "-"
+
+
+def add_backend_option(parser, *, repeatable: bool = False) -> None:
+    """``--backend``: one choice list, in one order, with its default said one way, for every command.
+
+    ``repeatable``: a command that runs several backends in one call (``bench``) takes it more than once.
+    """
+    if repeatable:
+        parser.add_argument("--backend", action="append", choices=BACKENDS, help=BACKENDS_HELP)
+    else:
+        parser.add_argument("--backend", choices=BACKENDS, help=BACKEND_HELP)
+
+
+def add_json_option(parser, what: str) -> None:
+    """``--json PATH|-``: ``what`` written as JSON to PATH (atomically), or to standard output for ``-``."""
+    parser.add_argument("--json", metavar=JSON_METAVAR,
+                        help=f"write {what} as JSON to PATH (atomically); -: print it on standard output instead of "
+                             "the text (default: neither)")
+
+
+def json_target(text: str | None, option: str = "--json") -> Path | str | None:
+    """A ``--json`` value checked before any work: None (not given), ``STDOUT`` ("-"), or a file ``check_new_file``
+    accepts."""
+    if text is None or text == STDOUT:
+        return text
+    return check_new_file(text, option)
+
+
+def add_out_option(parser, default: str, *, what: str = "the folder to write") -> None:
+    """``--out FOLDER``, with its default in the help."""
+    parser.add_argument("--out", metavar="FOLDER", help=f"{what} (default {default})")

@@ -19,14 +19,20 @@ Each backend runs in its own worker process, so this command imports no framewor
 """
 from __future__ import annotations
 
+import argparse
+
+MERGE_HELP = "Combine shard folders (from one machine or many) into one result set and summary."
+
 
 def add_arguments(parser):
     from benchmarks.merge import add_arguments as add_merge
     from benchmarks.train_speed import add_arguments as add
     add(parser)
-    sub = parser.add_subparsers(dest="bench_command", metavar="merge", required=False)
-    merge = sub.add_parser("merge", help="combine shard folders into one result set and summary",
-                           description="Combine shard folders (from one machine or many) into one result set and summary.")
+    # `merge` is an optional second command, not an argument of the sweep: said once, in the epilog, rather than
+    # in the usage and the positional arguments (where argparse would list it twice, as if it were required).
+    parser.epilog = f"then: bilstm bench merge DIR... --out DIR (its own --help): {MERGE_HELP[0].lower()}{MERGE_HELP[1:]}"
+    sub = parser.add_subparsers(dest="bench_command", required=False, help=argparse.SUPPRESS)
+    merge = sub.add_parser("merge", help=MERGE_HELP, description=MERGE_HELP)
     add_merge(merge)
 
 

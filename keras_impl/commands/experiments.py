@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from keras_impl.backend import BACKENDS, BackendError, select_backend
-from keras_impl.options import UsageError, check_writable_folder, nearest_existing, positive_int
+from keras_impl.options import (UsageError, add_backend_option, add_out_option, check_writable_folder, nearest_existing,
+                                positive_int)
 from reference.vocabulary import CELLS, MERGE_MODES  # NumPy only: the checks need no Keras
 
 # The merge modes the tutorial compares, in the order it shows them (a fact of the tutorial, not the vocabulary).
@@ -36,16 +37,17 @@ DEFAULT_UPDATES = 250
 DEMO_UPDATES = 1000
 
 
-def _common(parser, *, updates: int, layers: bool):
-    parser.add_argument("--backend", help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND)")
+def _common(parser, *, updates: int, layers: bool, out: str):
+    add_backend_option(parser)
     parser.add_argument("--seeds", type=positive_int("--seeds"), default=DEFAULT_SEEDS,
                         help=f"independent runs (default {DEFAULT_SEEDS})")
     parser.add_argument("--updates", type=positive_int("--updates"), default=updates,
                         help=f"training updates, one sequence each (default {updates})")
     parser.add_argument("--heldout", type=positive_int("--heldout"), default=1000,
                         help="held-out sequences per seed (default 1000)")
-    parser.add_argument("--mode", default="fast", help="fast (compiled loop) or faithful (one fit call per sequence)")
-    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--mode", default="fast",
+                        help="fast (compiled loop) or faithful (one fit call per sequence) (default fast)")
+    add_out_option(parser, out)
     parser.add_argument("--resume", action="store_true",
                         help="continue the result set in --out: keep the runs already finished with the same arguments")
     parser.add_argument("--overwrite", action="store_true",
@@ -57,23 +59,23 @@ def _common(parser, *, updates: int, layers: bool):
 
 
 def add_demo_arguments(parser):
-    _common(parser, updates=DEMO_UPDATES, layers=False)
+    _common(parser, updates=DEMO_UPDATES, layers=False, out="results/demo-MODEL, MODEL as --model and --cell name it, e.g. demo-bigru")
     parser.add_argument("--model", default="bilstm",
                         help="lstm (one direction) or bilstm (Bidirectional), of --cell's layer; "
                              "with --cell gru also gru or bigru, and so on (default bilstm)")
 
 
 def add_compare_arguments(parser):
-    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+    _common(parser, updates=DEFAULT_UPDATES, layers=True, out="results/compare, results/compare-CELL for another --cell")
 
 
 def add_merge_arguments(parser):
-    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+    _common(parser, updates=DEFAULT_UPDATES, layers=True, out="results/merge-modes, results/merge-modes-CELL for another --cell")
     parser.add_argument("--merge-modes", default=",".join(TUTORIAL_MERGE_MODES), help="comma-separated (default sum,mul,ave,concat)")
 
 
 def add_reproduce_arguments(parser):
-    _common(parser, updates=DEFAULT_UPDATES, layers=True)
+    _common(parser, updates=DEFAULT_UPDATES, layers=True, out="results/tutorial, results/tutorial-CELL for another --cell")
     parser.add_argument("--demo-updates", type=positive_int("--demo-updates"), default=DEMO_UPDATES,
                         help=f"updates of the demo runs (default {DEMO_UPDATES})")
 
@@ -337,6 +339,8 @@ def _prepare(args, command: str, default_out: str, extra_check=None, experiments
     except (UsageError, BackendError) as exc:
         print(f"bilstm {command}: error: {exc}", file=sys.stderr)
         return 2
+    from keras_impl.backend import print_keras_header
+    print_keras_header(command)  # every check passed: say what runs, before any work
     if experiments is not None and (notice := seed_count_notice(planned)) is not None:
         print(f"bilstm {command}: note: {notice}", file=sys.stderr)
     return None

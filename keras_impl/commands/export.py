@@ -3,6 +3,7 @@
     bilstm export model.keras --format onnx --verify            # KERAS_BACKEND's route, else a reload
     bilstm export --format litert --merge-mode sum --units 4 --verify    # a named model, random weights
     bilstm export model.keras --format openvino --verify --precision float32
+    bilstm export model.keras --format onnx --json -            # the report as JSON on standard output
 
 This module only parses the command line, calls ``keras_impl.export.export`` (keras_impl/export/pipeline.py:
 the routes, the worker processes, the runtime check) and prints its report. This process never imports Keras.
@@ -16,9 +17,9 @@ import json
 import signal
 import sys
 
-from keras_impl.backend import BACKENDS
 from keras_impl.export.formats import FORMATS, PRECISIONS
-from keras_impl.options import UsageError, finite_float, positive_int, seed
+from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, add_out_option, finite_float,
+                                json_target, positive_int, seed)
 from reference import CELLS, DIRECTIONS, MODEL_MERGE_MODES
 
 MAX_UNITS = 4096
@@ -39,8 +40,8 @@ def add_arguments(parser):
     parser.add_argument("model_file", nargs="?", metavar="MODEL",
                         help="a .keras (or Keras 2 .h5) file; leave out to export a model named by the options below")
     parser.add_argument("--format", choices=FORMATS, help="what to export to (required, except with --matrix)")
-    parser.add_argument("--backend", choices=BACKENDS, help="the source backend (default: $KERAS_BACKEND)")
-    parser.add_argument("--out", metavar="FOLDER", help="the folder to write (default exports/<model>-<format>)")
+    add_backend_option(parser)
+    add_out_option(parser, "exports/<model>-<format>; with --matrix, results/export-matrix")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
@@ -48,7 +49,7 @@ def add_arguments(parser):
     parser.add_argument("--precision", choices=PRECISIONS, default="native",
                         help="the runtime's precision: its default (native) or float32 (default native)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    add_json_option(parser, "the report")
     parser.add_argument("--matrix", action="store_true", help="instead of one export: every backend x format x "
                         "model; entries and tables written to --out only")
     parser.add_argument("--resume", action="store_true",
@@ -111,26 +112,54 @@ def run_matrix_command(out: str | None, *, resume: bool) -> int:
     return 1 if counts.get("FAIL") else 0
 
 
+def _device() -> str:
+    """The device a worker's framework will find, named without importing one (nvidia-smi): a GPU if present."""
+    from benchmarks.environment import gpu_names
+    names = gpu_names()
+    return f"gpu:{names[0]}" if names else "cpu"
+
+
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)  # unwinds: the worker is killed and the scratch folders removed on the way
 
 
 def run(args) -> int:
+    from keras_impl.backend import header_line, installed_backends, print_header
     if args.matrix:
         check_matrix_arguments(args)
+        print_header("export", backends=installed_backends(), device=_device(),
+                     dtype="float32 and native runtime precision", chosen_by="--matrix: every installed backend")
         return run_matrix_command(args.out, resume=args.resume)
     if args.format is None:
         raise UsageError("--format is required (one of " + ", ".join(FORMATS) + "), or --matrix")
     if args.resume:
         raise UsageError("--resume goes with --matrix only")
+    from keras_impl.backend import backend_origin
     from keras_impl.export.pipeline import plan, run_plan
+    chosen_by = "--backend" if args.backend else backend_origin()
+    json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision, static_batch=args.static_batch, overwrite=args.overwrite,
                    seed=args.seed or 0)
+    # The header comes with the first progress line: once --out is locked (a second export to the same --out is
+    # refused in one line, before it).
+    header = [header_line("export", backends=checked["source"], device=_device(),
+                          dtype=f"{args.precision} runtime precision", chosen_by=chosen_by)]
+
+    def progress(line: str) -> None:
+        while header:
+            print(header.pop(), file=sys.stderr, flush=True)
+        print(f"bilstm export: {line}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _terminated)
-    report = run_plan(checked, progress=lambda line: print(f"bilstm export: {line}", file=sys.stderr, flush=True))
-    # The artifact and its export.json are written before anything is printed: a closed stdout loses no file.
-    print(json.dumps(report.to_json(), indent=1, allow_nan=False) if args.json else report)
+    report = run_plan(checked, progress=progress)
+    while header:  # an export that said nothing on its way
+        print(header.pop(), file=sys.stderr, flush=True)
+    # The artifact, its export.json and --json PATH are written before anything is printed: a closed stdout
+    # loses no file.
+    if json_path not in (None, STDOUT):
+        from keras_impl.files import atomic_write_json
+        atomic_write_json(json_path, report.to_json())
+    print(json.dumps(report.to_json(), indent=1, allow_nan=False) if json_path == STDOUT else report)
     if report.exit_status == 2:
         print(f"bilstm export: {report['error']}", file=sys.stderr)
     return report.exit_status

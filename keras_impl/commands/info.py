@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
-from keras_impl.backend import BACKENDS, BackendError, select_backend
+from keras_impl.backend import BackendError, select_backend
+from keras_impl.options import add_backend_option
 
 
 def add_arguments(parser):
-    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND before Keras is imported)")
+    add_backend_option(parser)
 
 
 def run(args) -> int:
@@ -17,7 +18,8 @@ def run(args) -> int:
     except BackendError as exc:
         print(f"bilstm info: error: {exc}", file=sys.stderr)
         return 2
-    from keras_impl.backend import backend_info
+    from keras_impl.backend import backend_info, print_keras_header
+    print_keras_header("info")
     print(json.dumps(backend_info(), indent=2))
     return 0
 

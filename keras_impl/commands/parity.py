@@ -22,12 +22,12 @@ from __future__ import annotations
 import sys
 import time
 
-from keras_impl.backend import BACKENDS, BackendError, select_backend
+from keras_impl.backend import BackendError, select_backend
+from keras_impl.options import add_backend_option
 
 
 def add_arguments(parser):
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="Keras backend (sets KERAS_BACKEND before Keras is imported); default: KERAS_BACKEND")
+    add_backend_option(parser)
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="float32",
                         help="Keras floatx to check (default float32; float64 is held to 1e-10 on TensorFlow, "
                              "to measured float32-level bounds on JAX and torch)")
@@ -40,13 +40,13 @@ def run(args) -> int:
     try:
         backend = select_backend(args.backend)
     except BackendError as exc:
-        print(f"bilstm parity: {exc}", file=sys.stderr)
+        print(f"bilstm parity: error: {exc}", file=sys.stderr)
         return 2
     from keras_impl.parity import checks  # imports no Keras; the sections import it once the backend is set
     checks.disable_tf32(backend)
-    from keras_impl.backend import backend_info
+    from keras_impl.backend import backend_info, print_keras_header
+    print_keras_header("parity", dtype=args.dtype if args.dtype != "both" else "float32, then float64")
     info = backend_info()
-    print(f"bilstm parity: backend {info['backend']}, device {info['device']}, keras {info.get('keras')}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     start = time.perf_counter()
     cells = checks.cells_of(args.cell)

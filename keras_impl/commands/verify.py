@@ -3,6 +3,7 @@
     bilstm verify model.keras                        # Keras 3 file, KERAS_BACKEND, float32, 4 drawn sequences
     bilstm verify tutorial.h5 --backend jax          # a Keras 2 / tf.keras .h5 file
     bilstm verify model.keras --inputs x.npy --json report.json
+    bilstm verify model.keras --json -               # the report as JSON on standard output, no table
 
 Reads the file through Keras's own loader (safe mode; layers the oracle does not
 implement are refused by name before anything is deserialized), computes the
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import sys
 
-from keras_impl.backend import BACKENDS, BackendError, select_backend
-from keras_impl.options import UsageError, check_new_file, positive_int, seed
+from keras_impl.backend import BackendError, select_backend
+from keras_impl.options import STDOUT, UsageError, add_backend_option, add_json_option, json_target, positive_int, seed
 from keras_impl.verify.api import MAX_BATCH, MAX_TIMESTEPS, check_options
 
 
 def add_arguments(parser):
     parser.add_argument("model_file", metavar="MODEL_FILE", help="a .keras (Keras 3) or .h5/.hdf5 (Keras 2, tf.keras) file")
-    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND before Keras is imported)")
+    add_backend_option(parser)
     parser.add_argument("--batch", type=positive_int("--batch", MAX_BATCH), help="sequences to draw (default 4)")
     parser.add_argument("--timesteps", type=positive_int("--timesteps", MAX_TIMESTEPS),
                         help="sequence length to draw when the model's input leaves it free (default 8)")
@@ -30,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="what Keras computes in (default float32; the oracle is float64)")
     parser.add_argument("--seed", type=seed(), default=0, help="seed of the drawn inputs (default 0)")
-    parser.add_argument("--json", metavar="OUT", help="write the full report here (atomically)")
+    add_json_option(parser, "the full report")
 
 
 def run(args) -> int:
@@ -38,17 +39,23 @@ def run(args) -> int:
     options = {"batch": args.batch, "timesteps": args.timesteps, "inputs": args.inputs, "dtype": args.dtype,
                "seed": args.seed}
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
-    json_path = check_new_file(args.json, "--json") if args.json is not None else None
+    json_path = json_target(args.json)
     try:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:
         report = verify(path, **{**options, "inputs": user_inputs})
     except VerifyRefusal as exc:  # the model, not the arguments: said as today, "bilstm verify: <why>"
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
+    # The header once the model is read (seconds): a model refused while reading costs one line, as every refusal.
+    print_keras_header("verify", dtype=args.dtype)
+    if json_path == STDOUT:  # the report as JSON instead of the table
+        print(report.to_json(), end="")
+        return 0 if report.passed else 1
     if json_path is not None:  # the file first: a reader that closes standard output early still gets it
         from keras_impl.files import atomic_write_json
         atomic_write_json(json_path, report.as_dict())

@@ -59,7 +59,7 @@ def refusals(argvs: list[list[str]], cwd: Path) -> list[dict]:
 def assert_one_line_refusal(result: dict, *needles: str) -> None:
     lines = result["stderr"].splitlines()
     assert result["rc"] == 2 and len(lines) == 1, result
-    assert lines[0].startswith("bench: ") and "Traceback" not in lines[0], lines
+    assert lines[0].startswith("bilstm bench: error: ") and "Traceback" not in lines[0], lines
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
 

@@ -142,7 +142,7 @@ def test_bad_shards_are_refused_in_one_line_before_any_work(tmp_path):
     assert report["imported"] == [], f"a refusal imported {report['imported']}"
     for (argv, _, needle), result in zip(calls, report["results"]):
         lines = result["stderr"].splitlines()
-        assert result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("bench: "), (argv, result)
+        assert result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("bilstm bench: error: "), (argv, result)
         assert needle in lines[0], (needle, lines[0])
     assert list(tmp_path.iterdir()) == [], "a refused run wrote something"
 
@@ -248,7 +248,7 @@ def shard_folder(path: Path, shard: int, of: int = 2, *, threads: int | None = N
 def merge_refusal(dirs: list[Path], out: Path, capsys, *extra: str) -> str:
     assert bilstm(["bench", "merge", *map(str, dirs), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("bench merge: "), err
+    assert len(err) == 1 and err[0].startswith("bilstm bench merge: error: "), err
     return err[0]
 
 

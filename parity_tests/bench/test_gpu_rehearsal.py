@@ -95,7 +95,7 @@ def test_run_gpu_script_says_what_failed_and_exits_1(tmp_path):
     assert proc.returncode == 1, proc.stdout[-3000:]
     log = (out / "run.log").read_text()
     assert log.rstrip().endswith("done; failed: sweep tarball parity-jax parity-torch"), log[-500:]
-    assert "bench: --budget must be a positive" in log
+    assert "bilstm bench: error: --budget must be a positive" in log
 
 
 @pytest.mark.slow

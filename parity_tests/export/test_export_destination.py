@@ -261,3 +261,29 @@ def test_the_python_api_returns_a_printable_json_report_and_refuses_in_one_line(
             export(ModelSpec(units=3), **{"fmt": "onnx", "out": tmp_path / "x", **bad})
         assert "\n" not in str(refused.value)
     assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------- --json PATH|-, as in every command
+
+def test_json_dash_prints_the_report_as_json_on_stdout_after_the_header(tmp_path, capsys, fake_worker):
+    code, out, err = bilstm([*NAMED, "--out", tmp_path / "onnx", "--json", "-"], capsys)
+    assert code == 0, err
+    assert json.loads(out) == json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert err.splitlines()[0].startswith("bilstm export: on torch (--backend), device "), err
+
+
+def test_json_path_writes_the_report_and_prints_the_text(tmp_path, capsys, fake_worker):
+    code, out, err = bilstm([*NAMED, "--out", tmp_path / "onnx", "--json", tmp_path / "report.json"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "report.json").read_text()) == json.loads((tmp_path / "onnx" / "export.json")
+                                                                            .read_text())
+    assert out.startswith("bilstm export: ") and "artifact: " in out  # the text report, not JSON
+
+
+@pytest.mark.parametrize("value, says", [(None, "expected one argument"), ("{folder}", "is a folder"),
+                                         ("{folder}/missing/r.json", "does not exist")])
+def test_a_bad_json_argument_is_refused_in_one_line_before_any_work(tmp_path, capsys, fake_worker, value, says):
+    argv = [*NAMED, "--out", tmp_path / "onnx", "--json"] + ([] if value is None else [value.format(folder=tmp_path)])
+    code, out, err = bilstm(argv, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and says in err and err.startswith("bilstm export: error: "), err
+    assert not (tmp_path / "onnx").exists()

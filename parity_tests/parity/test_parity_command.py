@@ -26,7 +26,8 @@ def test_quick_run_prints_an_all_pass_table_and_exits_0():
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"bilstm parity: backend {BACKEND},"), lines[0]
+    # The header, on standard error: the backend and that --backend chose it.
+    assert done.stderr.splitlines()[0].startswith(f"bilstm parity: on {BACKEND} (--backend), device "), done.stderr
     header = next(line for line in lines if line.startswith("section"))
     assert header.split() == ["section", "configuration", "dtype", "worst", "error", "bound", "verdict"]
     table = [line.split() for line in lines if line.startswith(("layer ", "model ", "gradients ", "trajectory "))]

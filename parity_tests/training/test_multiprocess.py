@@ -319,13 +319,13 @@ def test_bench_refuses_bad_multiprocess_settings_before_any_work(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["imported"] == []  # every check before any framework import
-    expected = ["bench: --num-processes: data parallelism across processes needs --data-parallel",
-                "bench: --data-parallel: --coordinator must be HOST:PORT with a port in 1..65535, got '127.0.0.1:70000'",
-                "bench: --data-parallel: --process-id must be in [0, 2) for 2 processes, got '2'",
-                "bench: --data-parallel: --process-id (from SLURM_PROCID) must be in [0, 2) for 2 processes, got '7'",
-                "bench: --data-parallel across processes runs on JAX: add --backend jax (got torch)",
-                "bench: --resume cannot continue a run across processes",
-                "bench: --data-parallel: --process-id (from SLURM_PROCID) must be in [0, 4) for 4 processes, got '7'"]
+    expected = ["bilstm bench: error: --num-processes: data parallelism across processes needs --data-parallel",
+                "bilstm bench: error: --data-parallel: --coordinator must be HOST:PORT with a port in 1..65535, got '127.0.0.1:70000'",
+                "bilstm bench: error: --data-parallel: --process-id must be in [0, 2) for 2 processes, got '2'",
+                "bilstm bench: error: --data-parallel: --process-id (from SLURM_PROCID) must be in [0, 2) for 2 processes, got '7'",
+                "bilstm bench: error: --data-parallel across processes runs on JAX: add --backend jax (got torch)",
+                "bilstm bench: error: --resume cannot continue a run across processes",
+                "bilstm bench: error: --data-parallel: --process-id (from SLURM_PROCID) must be in [0, 4) for 4 processes, got '7'"]
     for argv, want, got in zip(argvs, expected, report["results"]):
         lines = got["stderr"].splitlines()
         assert got["rc"] == 2 and len(lines) == 1 and want in lines[0], (argv, got)
