@@ -166,6 +166,15 @@ def print_header(command: str, **details) -> None:
     print(header_line(command, **details), file=sys.stderr, flush=True)
 
 
+def run_caption(info: dict) -> str:
+    """What computed a figure or a report, in one line: 'keras 3.15.1 on jax 0.10.2, device cpu, float32'
+    (``info`` as ``backend_info()`` gives it)."""
+    backend = info["backend"]
+    version = next((info[d] for d in BACKEND_DISTRIBUTIONS.get(backend, (backend,)) if info.get(d)), None)
+    on = f"{backend} {version}" if version else backend
+    return f"keras {info['keras']} on {on}, device {info['device']}, {info['floatx']}"
+
+
 def print_keras_header(command: str, dtype: str | None = None) -> None:
     """The header of a command that runs Keras in this process: imports Keras (the backend must be chosen,
     ``select_backend``) and names the backend, how it was chosen, the device and ``dtype`` (default: floatx)."""

@@ -285,6 +285,8 @@ def execute(experiment, out: Path, resume: bool, command: str, arguments: dict) 
         title += ", variable length 5-20"
     if experiment.layers > 1:
         title += f", {experiment.layers} layers"
+    from keras_impl.backend import run_caption
+    title += f"\n{run_caption(meta['backend_info'])}"  # a figure says what computed it
     write_outputs(out, title, records, summary, meta)
     return {"records": records, "summary": summary, "meta": meta, "out": out}
 

@@ -54,6 +54,10 @@ def check_printed(stdout: str, verdict_lines: int) -> None:
 
 def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backend(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", BACKEND)
+    from keras_impl.experiments import summary as summary_module
+    titles, draw = [], summary_module.loss_figure
+    monkeypatch.setattr(summary_module, "loss_figure", lambda curves, title, *a, **k: (titles.append(title),
+                                                                                       draw(curves, title, *a, **k)))
     out = tmp_path / "compare"
     code, stdout, stderr = run_cli(["compare", *SMALL, "--out", str(out)], capsys)
     assert code == 0, stderr
@@ -67,6 +71,8 @@ def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backe
                                                       "loss.png", "loss.svg", "runs"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["arguments"]["backend"] == summary["backend_info"]["backend"] == BACKEND
+    # the figure names what computed it
+    assert len(titles) == 1 and re.search(rf"keras 3\.15\.1 on {BACKEND} [0-9.]+\S*, device \S+, float32$", titles[0]), titles
 
 
 def test_demo_prints_the_accuracy_verdict_with_its_interval(tmp_path, capsys):
