@@ -172,12 +172,27 @@ def ratio_panels(path: Path, rows: list[tuple[str, dict]], suptitle: str, label:
                           ticks=([math.log10(t) for t in shown], [compact(t) for t in shown]))
 
 
+def run_caption(machine: dict, records: list[dict]) -> str:
+    """What computed a figure, in one line: the machine's processor (and GPUs), the dtypes timed, and the
+    versions of Keras and of each framework the records name."""
+    versions = []
+    for package in ("keras", "jax", "torch", "tensorflow"):
+        found = sorted({str(r[package]) for r in records if r.get(package) and r.get("status") == "ok"})
+        if found:
+            versions.append(f"{package} {'/'.join(found)}")
+    dtypes = "/".join(sorted({str(r["dtype"]) for r in records if r.get("dtype") and r.get("status") == "ok"}))
+    gpus = ", ".join(g.get("name", str(g)) if isinstance(g, dict) else str(g) for g in machine.get("gpus") or [])
+    where = machine.get("cpu", "unknown CPU") + (f" + {gpus}" if gpus else "")
+    return f"{where}; {dtypes}; " + ", ".join(versions)
+
+
 def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
     directory = Path(directory)
     ok = ok_by_group(records)
     median = {g: {s: r["median_s"] for s, r in cases.items()} for g, cases in ok.items()}
     noisy = {g: {s for s, r in cases.items() if is_noisy(r)} for g, cases in ok.items()}
     devices = sorted({r["device"] for r in records if r.get("status") == "ok"}, key=lambda d: d != "gpu")
+    caption = run_caption(machine, records)
     figures = []
     if "gpu" in devices:
         rows, marks = [], []
@@ -188,7 +203,7 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
                 marks.append(noisy[g] | noisy[cpu])
         kept = [k for k, row in enumerate(rows) if row[1]]
         if kept:
-            figures.append(ratio_panels(directory / "gpu_speedup.png", [rows[k] for k in kept], "GPU speedup over CPU",
+            figures.append(ratio_panels(directory / "gpu_speedup.png", [rows[k] for k in kept], f"GPU speedup over CPU\n{caption}",
                                         "CPU time / GPU time", [marks[k] for k in kept]))
     for device in devices:
         keras = sorted(g for g in median if g.startswith("keras-") and f"-{device}-" in g)
@@ -198,7 +213,7 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
         rows = [row for row in rows if row[1]]
         if rows:
             figures.append(ratio_panels(directory / f"keras_over_raw_{device}.png", [row[:2] for row in rows],
-                                        f"Keras step time over raw step time, {device.upper()}", "Keras / raw",
+                                        f"Keras step time over raw step time, {device.upper()}\n{caption}", "Keras / raw",
                                         [row[2] for row in rows]))
         groups = keras + raw
         if groups:
@@ -206,10 +221,10 @@ def draw_all(directory: Path, machine: dict, records: list[dict]) -> list[Path]:
             allv = [v for g in groups for v in seqs[g].values()]
             figures.append(heatmap_figure(
                 directory / f"sequences_per_s_{device}.png", [(g, seqs[g], noisy[g]) for g in groups],
-                f"Sequences per second, one training step, {device.upper()}",
+                f"Sequences per second, one training step, {device.upper()}\n{caption}",
                 norm=LogNorm(vmin=min(allv), vmax=max(allv)), cmap="viridis", fmt=compact,
                 colour_label="sequences / s (log scale)"))
-        figures.append(crossover(directory, device, ok, median, noisy))
+        figures.append(crossover(directory, device, ok, median, noisy, caption))
     return [f for f in figures if f is not None]
 
 
@@ -223,7 +238,8 @@ def _line(ax, points: list[tuple[int, float, bool]], label: str, colour, **style
                 color=NOISY_COLOUR, zorder=3)
 
 
-def crossover(directory: Path, device: str, ok: dict, median: dict, noisy: dict | None = None) -> Path | None:
+def crossover(directory: Path, device: str, ok: dict, median: dict, noisy: dict | None = None,
+              caption: str = "") -> Path | None:
     """One panel per units value measured, at the largest timesteps measured on ``device``."""
     noisy = noisy or {}
     groups = sorted(g for g in ok if f"-{device}-" in g)
@@ -277,7 +293,8 @@ def crossover(directory: Path, device: str, ok: dict, median: dict, noisy: dict 
     fig.legend(list(handles.values()), list(handles), fontsize=7, loc="outside lower center",
                ncol=min(3, len(handles)), frameon=False)
     fig.suptitle("GPU speedup against batch (crosses 1 where the GPU starts to pay)" if device == "gpu"
-                 else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)", fontsize=10)
+                 else "Throughput against batch on the CPU (crossing lines: the fastest implementation changes)"
+                 + (f"\n{caption}" if caption else ""), fontsize=10)
     path = directory / f"crossover_{device}.png"
     atomic_savefig(fig, path)
     plt.close(fig)

@@ -202,3 +202,12 @@ def test_summary_tables_keep_their_columns_when_a_cell_holds_a_bar(cpu_results):
     for table in tables:
         width = len(cells(table[0]))
         assert all(len(cells(row)) == width for row in table), table[0]
+
+
+@pytest.mark.parametrize("name", ["sequences_per_s_cpu.png", "keras_over_raw_cpu.png", "crossover_cpu.png"])
+def test_every_figure_names_the_machine_dtype_and_versions_that_computed_it(cpu_figures, cpu_results, name):
+    title = cpu_figures[name]._suptitle.get_text()
+    records = [r for r in cpu_results[1] if r.get("status") == "ok"]
+    assert "Intel(R) Xeon(R) Processor" in title and "float32" in title, title
+    for package in ("keras", "jax", "torch", "tensorflow"):
+        assert f"{package} {records[0][package]}" in title, (package, title)
