@@ -240,11 +240,11 @@ def test_every_merge_mode_of_every_cell_form_verifies(name, capsys, tmp_path, ba
 
 def test_json_dash_prints_the_report_as_json_instead_of_the_table(saved, capsys, tmp_path, backend):
     """--json - as in every command: the JSON report on standard output, the header on standard error."""
-    rc, out, err = _verify(capsys, saved["classifier"], "--json", "-", "--batch", 3)
+    rc, out, err = _verify(capsys, saved["classifier", ".keras"], "--json", "-", "--batch", 3)
     report = json.loads(out)  # nothing but the JSON
     assert rc == 0 and report["verdict"] == "pass" and report["backend"] == backend, err
     assert err.splitlines()[0].startswith(f"bilstm verify: on {backend} ("), err
-    rc, table, _ = _verify(capsys, saved["classifier"], "--json", tmp_path / "r.json", "--batch", 3)
+    rc, table, _ = _verify(capsys, saved["classifier", ".keras"], "--json", tmp_path / "r.json", "--batch", 3)
     assert rc == 0 and json.loads((tmp_path / "r.json").read_text())["layers"] == report["layers"]
     assert "layers within bounds" in table
 
