@@ -3,10 +3,14 @@
 """
 from __future__ import annotations
 
-from . import gru, lstm, rnn, simple_rnn
+from .gru import STEPS as GRU_STEPS
+from .lstm import STEPS as LSTM_STEPS
+from .rnn import layer_call as rnn_layer_call
+from .rnn import run as rnn_run
+from .simple_rnn import STEPS as SIMPLE_RNN_STEPS
 from .cells import Cell, CellWeights, split_bias
 
-STEPS = {"lstm": lstm.STEPS, "gru": gru.STEPS, "simple_rnn": simple_rnn.STEPS}
+STEPS = {"lstm": LSTM_STEPS, "gru": GRU_STEPS, "simple_rnn": SIMPLE_RNN_STEPS}
 
 
 def cell_step(cell: Cell, x_t, states, kernel, recurrent_kernel, bias):
@@ -22,9 +26,9 @@ def run_cell(cell: Cell, x, weights, states, mask=None, **options):
 
     ``weights``: ``(kernel, recurrent_kernel, bias)``; ``options``: ``rnn.run``'s keywords.
     """
-    return rnn.run(cell, STEPS[cell.kind], x, CellWeights(*weights), states, mask, **options)
+    return rnn_run(cell, STEPS[cell.kind], x, CellWeights(*weights), states, mask, **options)
 
 
 def layer_call(cell: Cell, x, weights, **options):
     """``reference.rnn.layer_call`` for ``cell``: the checked Keras layer call."""
-    return rnn.layer_call(cell, STEPS[cell.kind], x, weights, **options)
+    return rnn_layer_call(cell, STEPS[cell.kind], x, weights, **options)

@@ -49,7 +49,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import lstm_fused
+from .lstm_fused import backward as fused_backward
+from .lstm_fused import run as fused_run
 from ._checks import as_float64, as_mask, check_choice, check_flag
 from .cells import Cell, CellWeights, check_cell_weights, split_bias
 from .vocabulary import INITIAL_OUTPUTS
@@ -106,7 +107,7 @@ def run(cell: Cell, steps: Steps, x, weights: CellWeights, states, mask=None, *,
         mask = None if mask is None else mask[:, ::-1]
     if fused is None:
         fused = cell.fast_lstm
-    loop, loop_backward = (lstm_fused.run, lstm_fused.backward) if fused else (_literal_loop, _literal_backward)
+    loop, loop_backward = (fused_run, fused_backward) if fused else (_literal_loop, _literal_backward)
     carried, final, tape = loop(cell, steps, x, weights, tuple(states), mask, keep_cache)  # carried (T, B, U)
     shown = state_outputs(mask, zero_output_for_mask, initial_output)
     outputs = carried if shown is None else np.where(shown.T[..., None], carried, 0.0)

@@ -1,7 +1,7 @@
 """Deployment parity: export a Keras recurrent model to another runtime, run it there, check it.
 
-    from keras_impl.export import export
-    report = export("model.keras", "onnx", out="exports/onnx", verify=True)   # an ExportReport
+    >>> from keras_impl.export import export
+    >>> report = export("model.keras", "onnx", out="exports/onnx", verify=True)   # an ExportReport
 
 pipeline  ``export(model, fmt, ...) -> ExportReport``: the Python API that ``bilstm export`` calls
 destination   ``--out``: checked, locked for the run, written atomically; nothing of the user's deleted

@@ -1,10 +1,10 @@
 """``export(model, fmt, ...) -> ExportReport``: one model out to one format, checked in its runtime.
 
-    from keras_impl.export import export
-    report = export("model.keras", "onnx", out="exports/onnx", verify=True)
-    print(report)                  # the text `bilstm export` prints
-    report.exit_status             # 0 exported (and within bounds), 1 outside a bound, 2 could not export/run
-    json.dumps(report.to_json())   # what `bilstm export --json` prints
+    >>> from keras_impl.export import export
+    >>> report = export("model.keras", "onnx", out="exports/onnx", verify=True)
+    >>> print(report)                  # the text `bilstm export` prints
+    >>> report.exit_status             # 0 exported (and within bounds), 1 outside a bound, 2 could not export/run
+    >>> json.dumps(report.to_json())   # what `bilstm export --json -` prints
 
 Every argument is checked first; a bad one raises ``keras_impl.options.UsageError`` (one line) before
 anything is built or written. The calling process never imports Keras: each step runs in a child process,
@@ -262,7 +262,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
 def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say) -> tuple[int, dict]:
     import numpy as np
 
-    from . import runtimes
+    from .runtimes import run_sets_in_subprocess
     from .formats import ArtifactRunError, RuntimeUnavailable
     from .verify import compare, unpack
     with np.load(predictions, allow_pickle=False) as arrays:
@@ -270,7 +270,7 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
     shapes = "; ".join(", ".join(str(tuple(x.shape)) for x in s["inputs"]) for s in sets)
     say(f"running {len(sets)} input sets ({shapes}) in {RUNTIME_PACKAGE[fmt]}, precision {precision}")
     try:  # one runtime process: the runtime imported and the artifact loaded once
-        outputs, ran_precision = runtimes.run_sets_in_subprocess(fmt, artifact, [s["inputs"] for s in sets],
+        outputs, ran_precision = run_sets_in_subprocess(fmt, artifact, [s["inputs"] for s in sets],
                                                                  precision=precision, timeout_s=RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}

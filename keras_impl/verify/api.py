@@ -1,9 +1,9 @@
 """``verify(path, ...)``: a model file checked layer by layer against the oracle, for Python users and the command.
 
-    from keras_impl.verify import verify
-    report = verify("my_model.keras", batch=8, seed=1)   # on the Keras backend in use (KERAS_BACKEND)
-    print(report)                                        # the table bilstm verify prints
-    report.passed, report.failed_layers, report.to_json()
+    >>> from keras_impl.verify import verify
+    >>> report = verify("my_model.keras", batch=8, seed=1)   # on the Keras backend in use (KERAS_BACKEND)
+    >>> print(report)                                        # the table bilstm verify prints
+    >>> report.passed, report.failed_layers, report.to_json()
 
 Every value is checked before Keras is imported where it can be (a ``UsageError``: the path, the batch,
 timesteps, seed and dtype, an ``inputs`` file's header); a model that cannot be verified raises
