@@ -13,8 +13,9 @@ both kept for the table), nothing for Keras's and the oracle's temporaries.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
+
+from keras_impl.memory import available_bytes, format_bytes
 
 from .errors import VerifyRefusal
 
@@ -33,28 +34,6 @@ class LayerNeed:
     weights: int   # numbers
     outputs: int   # numbers, the whole batch
     bytes: int
-
-
-def available_memory() -> int | None:
-    """Bytes this machine can give without swapping (MemAvailable), else its free physical pages; None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def format_bytes(n: float) -> str:
-    for unit, size in (("EiB", 2 ** 60), ("PiB", 2 ** 50), ("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}" if n < 1000 * size or unit != "EiB" else f"{n:.2e} bytes"
-    return f"{n / 1024:.3g} KiB"
 
 
 def _size(dims, timesteps: int) -> int:
@@ -161,7 +140,7 @@ def check_memory(config: dict, batch: int = DEFAULT_BATCH, timesteps: int | None
     """Refuse (one line) a model whose estimated memory exceeds what is available."""
     needs = estimate(config, batch, timesteps, dtype)
     total = sum(n.bytes for n in needs)
-    available = available_memory() if available is None else available
+    available = available_bytes() if available is None else available
     if available is None or total <= available or not needs:
         return
     worst = max(needs, key=lambda n: n.bytes)
@@ -175,7 +154,7 @@ def check_memory(config: dict, batch: int = DEFAULT_BATCH, timesteps: int | None
 def check_array_memory(what: str, numbers: int, itemsize: int, available: int | None = None) -> None:
     """Refuse an array (an ``--inputs`` file's claimed shape) larger than the memory available."""
     need = numbers * itemsize
-    available = available_memory() if available is None else available
+    available = available_bytes() if available is None else available
     if available is not None and need > available:
         raise VerifyRefusal(f"{what} would take {format_bytes(need)}, more than the {format_bytes(available)} "
                             "of memory available here")

@@ -178,15 +178,15 @@ def test_batch_and_timesteps_beyond_memory_are_refused(tmp_path, capsys, backend
     """A free time axis with --batch 4096 --timesteps 100000 (the issue's run passed 7 GB before it was stopped)."""
     import keras
 
-    from keras_impl.verify.budget import available_memory, estimate
+    from keras_impl.verify.budget import available_bytes, estimate
     from keras_impl.verify.load import read_config
     L = keras.layers
     path = tmp_path / "free_time.keras"
     keras.Sequential([keras.Input((None, 16)), L.Bidirectional(L.LSTM(256, return_sequences=True)),
                       L.TimeDistributed(L.Dense(64))]).save(path)
     need = sum(n.bytes for n in estimate(read_config(path), 4096, 100_000))
-    if need <= available_memory():
-        pytest.skip(f"this machine has {available_memory()} bytes available, more than the {need} asked for")
+    if need <= available_bytes():
+        pytest.skip(f"this machine has {available_bytes()} bytes available, more than the {need} asked for")
     _refused(*_verify(capsys, path, "--batch", 4096, "--timesteps", 100_000), "of memory available here",
              "at batch 4096")
     assert _verify(capsys, path, "--batch", 2, "--timesteps", 3)[0] == 0  # the same model, sizes that fit
