@@ -78,3 +78,30 @@ def randomise_weights(model, rng: np.random.Generator):
     drawn = random_arrays([shape for shape, _ in shapes_and_dtypes], rng)
     model.set_weights([w.astype(dtype) for w, (_, dtype) in zip(drawn, shapes_and_dtypes)])
     return model
+
+
+def run_bilstm(argv, capsys) -> tuple[int, str, str]:
+    """``bilstm ARGV`` in this process: (exit status, stdout, stderr); argparse's refusals exit, and count."""
+    from keras_impl.cli import main  # the command line imports no framework until a command runs
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def wait_for(condition, seconds: float, poll: float = 0.05):
+    """``condition()``'s first truthy value within ``seconds``, else its last value."""
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    return condition()

@@ -25,7 +25,7 @@ from benchmarks.environment import describe_machine
 from benchmarks.lock import LOCK_NAME, FolderLock, FolderLocked
 from benchmarks.store import ResultsStore, record_problem
 from benchmarks.train_speed import Settings, prepare_folder
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("keras", "jax", "torch", "tensorflow")
@@ -265,16 +265,6 @@ def lock_is_free(folder: Path) -> bool:
     except FolderLocked:
         return False
     return True
-
-
-def wait_for(condition, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the worker through /proc (Linux)")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keras_impl.backend import configured_backend
-from keras_impl.cli import main
+from parity_tests.conftest import nonblank_lines, run_bilstm
 
 BACKEND = configured_backend()
 COMMAND_PASS = "torch"  # the shortest pass in CI; the command's results do not depend on this process's backend
@@ -27,17 +27,8 @@ needs_onnxruntime = pytest.mark.skipif(
 
 
 def bilstm(argv, capsys) -> tuple[int, str, str]:
-    """``bilstm export ARGV`` in this process: (exit status, stdout, stderr); argparse's refusals exit."""
-    try:
-        code = main(["export", *map(str, argv)])
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _refusal_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.strip()]
+    """``bilstm export ARGV`` in this process: (exit status, stdout, stderr)."""
+    return run_bilstm(["export", *argv], capsys)
 
 
 # ---------------------------------------------------------------- arguments, before any work
@@ -63,7 +54,7 @@ def test_bad_arguments_are_refused_in_one_line_before_any_work(tmp_path, monkeyp
     (tmp_path / "model.txt").write_text("not a model")
     code, _, err = bilstm(argv, capsys)
     assert code == 2
-    assert len(_refusal_lines(err)) == 1 and says in err, err
+    assert len(nonblank_lines(err)) == 1 and says in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.txt"]  # nothing written
 
 
@@ -75,7 +66,7 @@ def test_a_model_file_with_options_and_an_existing_out_are_refused(tmp_path, cap
     fake = tmp_path / "m.keras"
     fake.write_bytes(b"PK")  # never opened: the option clash is refused first
     code, _, err = bilstm([fake, "--format", "onnx", "--units", "3"], capsys)
-    assert code == 2 and "leave out --units" in err and len(_refusal_lines(err)) == 1
+    assert code == 2 and "leave out --units" in err and len(nonblank_lines(err)) == 1
     code, _, err = bilstm(["--format", "onnx", "--out", existing], capsys)
     assert code == 2 and "exists" in err and "--overwrite" in err
     (tmp_path / "file").write_text("x")

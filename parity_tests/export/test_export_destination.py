@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from keras_impl.cli import main
 from keras_impl.export import pipeline
 from keras_impl.export.destination import Destination
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, nonblank_lines, run_bilstm, wait_for
 
 once = pytest.mark.skipif(BACKEND != "torch", reason="bilstm export runs its own processes, whatever this "
                                                      "process's backend: once a suite run, in the torch pass")
@@ -29,16 +27,10 @@ NAMED = ["--format", "onnx", "--backend", "torch", "--units", "3", "--timesteps"
 
 
 def bilstm(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = main(["export", *map(str, argv)])
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_bilstm(["export", *argv], capsys)
 
 
-def lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.strip()]
+lines = nonblank_lines
 
 
 @pytest.fixture
@@ -192,27 +184,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_for(condition, seconds: float):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    return condition()
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_export_leaves_no_worker_and_the_next_run_no_scratch(signum, tmp_path, capsys, fake_worker):
     out = tmp_path / "onnx"
     export = _start_export(out, tmp_path)
     try:
-        worker = _wait_for(lambda: _workers(export.pid), 120)
+        worker = wait_for(lambda: _workers(export.pid), 120)
         assert worker, "no worker started"
         os.kill(export.pid, signum)
         export.wait(30)
-        assert _wait_for(lambda: not _alive(worker[0]), 10), "the worker outlived bilstm export"
+        assert wait_for(lambda: not _alive(worker[0]), 10), "the worker outlived bilstm export"
     finally:
         if export.poll() is None:
             export.kill()
@@ -233,7 +215,7 @@ def test_two_export_processes_to_one_out_the_second_is_refused(tmp_path, capsys,
     out = tmp_path / "onnx"
     first = _start_export(out, tmp_path)
     try:
-        assert _wait_for(lambda: _workers(first.pid), 120), "the first export's worker never started"
+        assert wait_for(lambda: _workers(first.pid), 120), "the first export's worker never started"
         code, _, err = bilstm([*NAMED, "--out", out], capsys)
         assert code == 2 and len(lines(err)) == 1 and f"pid {first.pid}" in err, err
     finally:
