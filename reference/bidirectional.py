@@ -3,7 +3,7 @@
 The merge does not depend on the cell (``cell="lstm" | "gru" | "simple_rnn"`` and its
 options, ``reference/cells.py``); LSTM is written below, the others are alike. This module is the one
 Bidirectional of the oracle: ``bidirectional_forward`` and the ``Bidirectional`` layer of
-``reference/layers.py`` (hence ``model_forward`` and ``bilstm verify``) both run ``run_bidirectional``.
+``reference/layers/rnn.py`` (hence ``model_forward`` and ``bilstm verify``) both run ``run_bidirectional``.
 Two independent LSTMs read the same input: the forward one from x[0] to
 x[T-1], the backward one (``go_backwards=True``) from x[T-1] to x[0].
 

@@ -2,31 +2,25 @@
 
 Every layer's class is checked exactly (``type(layer) is keras.layers.LSTM``: a
 registered subclass is a different layer, whatever it inherits), then every
-option that changes what the layer computes at inference. The recurrent layers
-(LSTM, GRU, SimpleRNN, alone or in Bidirectional, whose two copies may even be
-different cells) map to the oracle's cells (``reference/cells.py``) with their
-``activation``, ``recurrent_activation``, ``reset_after`` and ``use_bias``
-(no bias array, the oracle's ``bias=None``). Options that do not change the
-output (``dropout`` and ``recurrent_dropout``, ``unroll``, ``use_cudnn``,
-initializers, regularizers, constraints) are accepted.
+option that changes what the layer computes at inference, by its family's
+module in ``layers/`` (one per Keras family, as ``reference/layers/``).
 
 Functional models saved by Keras 3.15 record the masks their layers received as
 explicit ``mask=`` arguments computed by small op nodes (``NotEqual`` for
 Embedding and Masking, ``Any``, and the ops of Concatenate's ``compute_mask``).
 Those ops may only feed masks; ``Graph.mask_sources`` keeps, per layer, the node
 whose value Keras passed as its mask, so that ``compare.py`` can check it against
-the mask the oracle propagates by Keras's rules (reference/layers.py).
+the mask the oracle propagates by Keras's rules (reference/layers/).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from reference.cells import ACTIVATIONS as CELL_ACTIVATIONS
-from reference.layers import ACTIVATIONS, RECURRENT_KINDS, Layer, LayerGraph
+from reference.layers import Layer, LayerGraph
 
 from .errors import VerifyRefusal
+from .layers import DESCRIBE
 from .load import refuse_layer
 
 
@@ -42,150 +36,21 @@ class Graph:
     options: dict = field(default_factory=dict)        # layer name -> "options that matter", for the table
 
 
-def _activation_name(fn) -> str:
-    import keras
-    name = keras.activations.serialize(fn)
-    return name if isinstance(name, str) else repr(name)
-
-
-def _check_recurrent(layer, name: str) -> dict:
-    """The options of an LSTM, GRU or SimpleRNN (exact class) as ``reference.layers`` reads them, or a refusal."""
-    import keras
-    cls = type(layer).__name__
-    if cls not in RECURRENT_KINDS or type(layer) is not getattr(keras.layers, cls):
-        raise refuse_layer(name, cls, "a subclass or another class, not keras.layers.LSTM, GRU or SimpleRNN")
-    cell = RECURRENT_KINDS[cls]
-    options = {"cell": cell, "activation": _activation_name(layer.activation)}
-    if cell != "simple_rnn":
-        options["recurrent_activation"] = _activation_name(layer.recurrent_activation)
-    for key in ("activation", "recurrent_activation"):
-        if key in options and options[key] not in CELL_ACTIVATIONS:
-            raise refuse_layer(name, cls, f"{key}={options[key]!r}; the oracle's cells implement "
-                                          f"{', '.join(CELL_ACTIVATIONS)}")
-    if cell == "gru":
-        options["reset_after"] = bool(layer.reset_after)
-    if layer.stateful:
-        raise refuse_layer(name, cls, "stateful=True: states carried between calls are not modelled")
-    if layer.return_state:
-        raise refuse_layer(name, cls, "return_state=True: only the output sequence is compared")
-    return {**options, "go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
-            "zero_output_for_mask": bool(layer.zero_output_for_mask)}
-
-
-def _recurrent_weights(layer) -> tuple:
-    """``(kernel, recurrent_kernel, bias)`` in float64; bias None for ``use_bias=False``."""
-    w = [np.asarray(a, np.float64) for a in layer.get_weights()]
-    return tuple(w) if layer.use_bias else (*w, None)
-
-
-def _cell_options_shown(opt: dict) -> str:
-    """The cell options that differ from Keras's defaults, for the table."""
-    shown = [f"{k}={opt[k]}" for k, default in (("activation", "tanh"), ("recurrent_activation", "sigmoid"))
-             if opt.get(k, default) != default]
-    if opt.get("reset_after") is False:
-        shown.append("reset_after=False")
-    return ", ".join(shown)
-
-
-def _dense(layer, name: str, kind: str):
-    import keras
-    if type(layer) is not keras.layers.Dense:
-        raise refuse_layer(name, type(layer).__name__, f"{kind} takes keras.layers.Dense exactly")
-    act = _activation_name(layer.activation)
-    if act not in ACTIVATIONS:
-        raise refuse_layer(name, kind, f"activation={act!r}; supported: {', '.join(ACTIVATIONS)}")
-    if getattr(layer, "lora_enabled", False):
-        raise refuse_layer(name, kind, "LoRA weights")
-    w = [np.asarray(a, np.float64) for a in layer.get_weights()]
-    if not layer.use_bias:
-        w.append(np.zeros(w[0].shape[1]))
-    return {"activation": act}, tuple(w)
-
-
 def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
-    """``(oracle Layer, options shown in the table)`` for one Keras layer, or a VerifyRefusal."""
+    """``(oracle Layer, options shown in the table)`` for one Keras layer, or a VerifyRefusal.
+
+    The class must be Keras's own, exactly (``type(layer) is keras.layers.X``: a registered subclass is a
+    different layer, whatever it inherits); its family's module (``layers/``) checks its options.
+    """
     import keras
-    L = keras.layers
     cls = type(layer)
     quantized = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
     if quantized is not None:
         raise refuse_layer(name, cls.__name__, f"quantized ({quantized}): the oracle reads float weights only")
-    if cls is L.InputLayer:
-        return Layer(name, "InputLayer"), ""
-    if cls is L.Masking:
-        value = layer.mask_value
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
-            raise refuse_layer(name, "Masking", f"mask_value={value!r}: a finite number is supported")
-        return Layer(name, "Masking", inbound, {"mask_value": float(value)}), f"mask_value={value:g}"
-    if cls is L.Embedding:
-        if getattr(layer, "lora_enabled", False):
-            raise refuse_layer(name, "Embedding", "LoRA weights")
-        w = tuple(np.asarray(a, np.float64) for a in layer.get_weights())
-        return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, w),
-                f"vocab={layer.input_dim}, mask_zero={bool(layer.mask_zero)}")
-    if cls.__name__ in RECURRENT_KINDS and cls is getattr(L, cls.__name__):
-        opt = _check_recurrent(layer, name)
-        opt.pop("cell")  # the kind says it
-        shown = (f"units={layer.units}, go_backwards={opt['go_backwards']:d}"
-                 + (", sequences" if opt["return_sequences"] else ", last step"))
-        if opt["zero_output_for_mask"]:
-            shown += ", zero_output_for_mask"
-        if not layer.use_bias:
-            shown += ", no bias"
-        extra = _cell_options_shown(opt)
-        return Layer(name, cls.__name__, inbound, opt, _recurrent_weights(layer)), shown + (f", {extra}" if extra else "")
-    if cls is L.Bidirectional:
-        if layer.merge_mode is None:
-            raise refuse_layer(name, "Bidirectional", "merge_mode=None gives two outputs; use concat, sum, ave or mul")
-        if layer.return_state:
-            raise refuse_layer(name, "Bidirectional", "return_state=True: only the output sequence is compared")
-        fwd = _check_recurrent(layer.forward_layer, f"{name}.forward_layer")
-        bwd = _check_recurrent(layer.backward_layer, f"{name}.backward_layer")
-        opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
-               "forward": fwd, "backward": bwd}
-        w = _recurrent_weights(layer.forward_layer) + _recurrent_weights(layer.backward_layer)
-        f_cls, b_cls = type(layer.forward_layer).__name__, type(layer.backward_layer).__name__
-        cells = f_cls if f_cls == b_cls else f"{f_cls}+{b_cls}"
-        shown = (f"{cells}, merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
-                 f"go_backwards={fwd['go_backwards']:d}/{bwd['go_backwards']:d}"
-                 + (", sequences" if opt["return_sequences"] else ", last step"))
-        if not (layer.forward_layer.use_bias and layer.backward_layer.use_bias):
-            shown += ", no bias"
-        extras = [_cell_options_shown(fwd), _cell_options_shown(bwd)]
-        if any(extras):
-            shown += ", " + (extras[0] if extras[0] == extras[1] else f"forward: {extras[0] or 'defaults'}; "
-                                                                       f"backward: {extras[1] or 'defaults'}")
-        return Layer(name, "Bidirectional", inbound, opt, w), shown
-    if cls is L.TimeDistributed:
-        opt, w = _dense(layer.layer, f"{name}.layer", "TimeDistributed")
-        return Layer(name, "TimeDistributed", inbound, opt, w), f"Dense({layer.layer.units}, {opt['activation']})"
-    if cls is L.Dense:
-        opt, w = _dense(layer, name, "Dense")
-        return Layer(name, "Dense", inbound, opt, w), f"units={layer.units}, {opt['activation']}"
-    if cls is L.Activation:
-        act = _activation_name(layer.activation)
-        if act not in ACTIVATIONS:
-            raise refuse_layer(name, "Activation", f"activation={act!r}; supported: {', '.join(ACTIVATIONS)}")
-        return Layer(name, "Activation", inbound, {"activation": act}), act
-    if cls in (L.Dropout, L.SpatialDropout1D):
-        return Layer(name, cls.__name__, inbound), f"rate={layer.rate:g} (identity at inference)"
-    if cls in (L.GlobalAveragePooling1D, L.GlobalMaxPooling1D):
-        if layer.data_format != "channels_last" or layer.keepdims:
-            raise refuse_layer(name, cls.__name__, "data_format='channels_last' and keepdims=False only")
-        shown = "masked mean" if cls is L.GlobalAveragePooling1D else "max over every step (ignores the mask)"
-        return Layer(name, cls.__name__, inbound), shown
-    if cls is L.Flatten:
-        if layer.data_format != "channels_last":
-            raise refuse_layer(name, "Flatten", "data_format='channels_last' only")
-        return Layer(name, "Flatten", inbound), "drops the mask"
-    if cls is L.Concatenate:
-        if len(inbound) != 2:
-            raise refuse_layer(name, "Concatenate", f"of two inputs only, got {len(inbound)}")
-        rank = len(layer.output.shape)
-        if layer.axis not in (-1, rank - 1):
-            raise refuse_layer(name, "Concatenate", f"axis={layer.axis}: the last axis only")
-        return Layer(name, "Concatenate", inbound), "last axis"
-    raise refuse_layer(name, cls.__name__)
+    describe = DESCRIBE.get(cls.__name__)
+    if describe is None or cls is not getattr(keras.layers, cls.__name__, None):
+        raise refuse_layer(name, cls.__name__)
+    return describe(layer, name, inbound)
 
 
 def _history(arg) -> str | None:

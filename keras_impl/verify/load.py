@@ -47,7 +47,7 @@ from .structure import check_structure
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONTAINERS = ("Sequential", "Functional", "Model")
-SUPPORTED = KINDS  # the layer classes the oracle implements (reference/layers.py)
+SUPPORTED = KINDS  # the layer classes the oracle implements (reference/layers/)
 # Keras 3.15.1 keras/src/layers/layer.py L1038-1044: a layer without masking support that receives a mask.
 MASK_DROPPED_WARNING = ".*does not support masking and will therefore destroy the mask information.*"
 # The op nodes (keras.src.ops.numpy) by which Keras 3 functional models record the masks their layers pass.
@@ -66,6 +66,7 @@ KERAS2_CONFIG_KEYS = ("time_major", "batch_input_shape", "input_length")
 
 
 def supported_list() -> str:
+    """The layer classes the oracle runs, read from its one registry (``reference/layers/registry.py``)."""
     return ", ".join(SUPPORTED) + " (TimeDistributed of Dense only)"
 
 

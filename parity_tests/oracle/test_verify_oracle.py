@@ -1,4 +1,4 @@
-"""The oracle's layer list (reference/layers.py), NumPy only: against the oracle's own model and by hand."""
+"""The oracle's layer list (reference/layers/), NumPy only: against the oracle's own model and by hand."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +70,7 @@ def composed_by_hand(spec, weights, x):
 
 def test_model_forward_runs_the_layer_list(rng, monkeypatch):
     """One forward path: model_forward (and so training, through forward_with_cache) runs reference.layers."""
-    from reference import layers
+    from reference.layers import graph as layers
     spec = ModelSpec(timesteps=4, features=2, units=3)
     weights, x = random_weights(spec, rng), rng.standard_normal((2, 4, 2))
     before = model_forward(spec, weights, x)

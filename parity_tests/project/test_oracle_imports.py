@@ -111,8 +111,8 @@ def test_oracle_test_files_load_no_framework():
     assert loaded == []
 def _oracle_modules():
     import ast
-    for path in sorted((ROOT / "reference").glob("*.py")):
-        yield path.name, ast.parse(path.read_text())
+    for path in sorted((ROOT / "reference").rglob("*.py")):
+        yield path.relative_to(ROOT / "reference").as_posix(), ast.parse(path.read_text())
 
 
 def test_the_oracle_defines_each_word_and_each_activation_once():
@@ -136,4 +136,4 @@ def test_the_oracle_defines_each_word_and_each_activation_once():
             dispatching.add(name)
     assert defined == {word: ["vocabulary.py"] for word in words}
     assert dispatching == {"activations.py"}
-    assert functions == {"sigmoid": ["activations.py"], "activate": ["activations.py"], "layer_forward": ["layers.py"]}
+    assert functions == {"sigmoid": ["activations.py"], "activate": ["activations.py"], "layer_forward": ["layers/graph.py"]}

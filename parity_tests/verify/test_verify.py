@@ -286,28 +286,26 @@ def test_altered_oracle_weight_fails_naming_the_layer(kind, layer, weight, entry
 
 # Each mistake a hand-written model could make, put into the oracle; the drawn inputs must catch it.
 def _merge_halves_swapped(monkeypatch):
-    from reference import layers
-    monkeypatch.setitem(layers.MERGE, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
+    from reference.layers import rnn
+    monkeypatch.setitem(rnn.MERGE, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
 
 
 def _masked_steps_zeroed(monkeypatch):  # a plain LSTM's masked steps zeroed instead of repeating the previous output
-    from reference import layers
-    original = layers._recurrent
-    monkeypatch.setattr(layers, "_recurrent", lambda x, w, m, o, rs, zero, tape=None: original(x, w, m, o, rs, True, tape))
+    from reference.layers import rnn
+    original = rnn.layer_call
+    monkeypatch.setattr(rnn, "layer_call", lambda *a, **k: original(*a, **{**k, "zero_output_for_mask": True}))
 
 
 def _backward_not_flipped(monkeypatch):  # the Bidirectional's backward sequence left in processing order
-    from reference import layers
-    original_forward = layers.layer_forward
+    from reference.layers import registry, rnn
 
     def unflipped(layer, inputs, masks, tape=None):
-        if layer.kind != "Bidirectional":
-            return original_forward(layer, inputs, masks, tape)
         opt, w = layer.options, layer.weights
-        y_f = layers._recurrent(inputs[0], w[:3], masks[0], opt["forward"], True, True)
-        y_b = layers._recurrent(inputs[0], w[3:6], masks[0], opt["backward"], True, True)
-        return layers.MERGE[opt["merge_mode"]](y_f, y_b), masks[0]
-    monkeypatch.setattr(layers, "layer_forward", unflipped)
+        halves = [rnn.layer_call(rnn.make_cell(opt[d], w[k:k + 3]), inputs[0], w[k:k + 3], mask=masks[0],
+                                 go_backwards=bool(opt[d].get("go_backwards", False)), return_sequences=True,
+                                 zero_output_for_mask=True) for d, k in (("forward", 0), ("backward", 3))]
+        return rnn.MERGE[opt["merge_mode"]](*halves), masks[0]
+    monkeypatch.setitem(registry.FORWARD, "Bidirectional", unflipped)
 
 
 def _gru_gates_swapped(monkeypatch):

@@ -38,8 +38,8 @@ def test_verify_returns_a_printable_json_serialisable_report(model_file, backend
 
 def test_verify_reports_a_failing_layer(model_file, monkeypatch):
     from keras_impl.verify import verify
-    from reference import layers
-    monkeypatch.setitem(layers.MERGE, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
+    from reference.layers import rnn
+    monkeypatch.setitem(rnn.MERGE, "concat", lambda f, b: np.concatenate([b, f], axis=-1))
     report = verify(model_file, seed=1)
     assert not report.passed and report.verdict == "FAIL" and report.failed_layers[0] == "bi"
     assert report.as_dict()["verdict"] == "FAIL" and "FAIL: bi" in str(report)

@@ -1,0 +1,15 @@
+"""Keras's reshaping layers -> the oracle's (``reference/layers/reshaping.py``)."""
+from __future__ import annotations
+
+from reference.layers import Layer
+
+from ..load import refuse_layer
+
+
+def flatten(layer, name, inbound):
+    if layer.data_format != "channels_last":
+        raise refuse_layer(name, "Flatten", "data_format='channels_last' only")
+    return Layer(name, "Flatten", inbound), "drops the mask"
+
+
+DESCRIBE = {"Flatten": flatten}

@@ -1,0 +1,18 @@
+"""A model as a list of layers and its forward pass (NumPy, float64): the one path ``model_forward``, training
+and ``bilstm verify`` run.
+
+    graph.py        Layer, LayerGraph, layer_forward, graph_forward (and the TimeDistributed wrapper)
+    registry.py     the one table of kinds: Keras's class name -> forward, gathered from the families
+    core.py         InputLayer, Masking, Embedding, Dense, Activation
+    rnn.py          LSTM, GRU, SimpleRNN, Bidirectional
+    regularization.py, pooling.py, reshaping.py, merging.py   the rest, in Keras's layout
+    spec_graph.py   the LayerGraph of a ``reference.ModelSpec``
+"""
+from ..activations import LAYER_ACTIVATIONS as ACTIVATIONS  # what a Dense may use: keras_impl.verify reads it here
+from .graph import Layer, LayerGraph, graph_forward, layer_forward
+from .registry import KINDS, family_of
+from .rnn import RECURRENT_KINDS
+from .spec_graph import spec_graph
+
+__all__ = ["ACTIVATIONS", "KINDS", "RECURRENT_KINDS", "Layer", "LayerGraph", "family_of", "graph_forward",
+           "layer_forward", "spec_graph"]
