@@ -23,3 +23,24 @@ def test_the_refusal_lists_the_registry():
     from reference.layers import KINDS
     message = str(refuse_layer("x", "Lambda"))
     assert all(kind in message for kind in KINDS)
+
+
+def test_the_docs_table_shows_every_kind_once_with_a_test_that_exists():
+    import ast
+    from pathlib import Path
+    from keras_impl.verify.layers import DESCRIBE
+    from keras_impl.verify.layers.table import rows
+    root = Path(__file__).resolve().parents[2]
+    shown = [kind.strip() for _, kinds, *_ in rows() for kind in kinds.split(",")]
+    assert sorted(shown) == sorted(DESCRIBE)
+    for *_, test in rows():
+        path, name = test.split("::")
+        tree = ast.parse((root / path).read_text())
+        assert name in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, test
+
+
+def test_docs_verify_holds_the_rendered_table():
+    from pathlib import Path
+    from keras_impl.verify.layers.table import render
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "verify.md").read_text()
+    assert render() in doc, "docs/verify.md's layer table is stale: python -m keras_impl.verify.layers.table"

@@ -58,3 +58,12 @@ def activation(layer, name, inbound):
 
 DESCRIBE = {"InputLayer": input_layer, "Masking": masking, "Embedding": embedding, "Dense": dense,
             "Activation": activation}
+
+ROWS = [
+    ("InputLayer", "any dtype (int ids for an Embedding)", "", "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+    ("Masking", "a finite `mask_value`", "a tensor mask value",
+     "parity_tests/verify/test_verify.py::test_masked_inputs_are_drawn_with_padding"),
+    ("Embedding", "`mask_zero` True or False", "LoRA", "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+    ("Dense, Activation", "activations " + ", ".join(ACTIVATIONS) + "; `use_bias`", "other activations, LoRA",
+     "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+]

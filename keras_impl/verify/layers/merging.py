@@ -16,3 +16,8 @@ def concatenate(layer, name, inbound):
 
 
 DESCRIBE = {"Concatenate": concatenate}
+
+ROWS = [
+    ("Concatenate", "two inputs, last axis; masks ORed", "other axes, three or more inputs",
+     "parity_tests/oracle/test_verify_oracle.py::test_mask_rules_by_hand"),
+]

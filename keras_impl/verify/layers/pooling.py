@@ -15,3 +15,9 @@ def global_pooling_1d(layer, name, inbound):
 
 
 DESCRIBE = {"GlobalAveragePooling1D": global_pooling_1d, "GlobalMaxPooling1D": global_pooling_1d}
+
+ROWS = [
+    ("GlobalAveragePooling1D, GlobalMaxPooling1D", "`channels_last`, `keepdims=False`; the average is masked, "
+     "the max ignores the mask (as Keras)", "other data formats, keepdims",
+     "parity_tests/oracle/test_verify_oracle.py::test_mask_rules_by_hand"),
+]

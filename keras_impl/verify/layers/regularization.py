@@ -9,3 +9,8 @@ def identity(layer, name, inbound):
 
 
 DESCRIBE = {"Dropout": identity, "SpatialDropout1D": identity}
+
+ROWS = [
+    ("Dropout, SpatialDropout1D", "identity at inference", "",
+     "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+]

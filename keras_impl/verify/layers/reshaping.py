@@ -13,3 +13,7 @@ def flatten(layer, name, inbound):
 
 
 DESCRIBE = {"Flatten": flatten}
+
+ROWS = [
+    ("Flatten", "`channels_last`; drops the mask", "", "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+]

@@ -94,3 +94,18 @@ def bidirectional(layer, name, inbound):
 
 
 DESCRIBE = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "Bidirectional": bidirectional}
+
+ROWS = [
+    ("LSTM", "`activation` and `recurrent_activation` each one of " + ", ".join(CELL_ACTIVATIONS)
+     + " (Keras 3's hard_sigmoid); `go_backwards`, `return_sequences`, `use_bias` (False: no bias, the oracle's "
+     "`bias=None`), `zero_output_for_mask`; `dropout`, `recurrent_dropout`, `unroll`, `use_cudnn` change nothing "
+     "at inference", "other activations, `hard_sigmoid` in a Keras 2 file, `stateful`, `return_state`, "
+     "`time_major=True`", "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
+    ("GRU", "the same, and both forms of `reset_after` (True: bias (2, 3U); False: bias (3U,))", "the same",
+     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
+    ("SimpleRNN", "the same (`activation` only)", "the same",
+     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
+    ("Bidirectional", "of LSTM, GRU or SimpleRNN; merge modes concat, sum, ave, mul; a separate `backward_layer` "
+     "(its own weights and options, even another class)", "`merge_mode=None`, `return_state`",
+     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
+]

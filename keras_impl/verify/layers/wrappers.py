@@ -12,3 +12,7 @@ def time_distributed(layer, name, inbound):
 
 
 DESCRIBE = {"TimeDistributed": time_distributed}
+
+ROWS = [
+    ("TimeDistributed", "of Dense", "any other wrapped layer", "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+]
