@@ -94,6 +94,7 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
     from keras_impl.parity.tolerances import bound
 
     from .compare import compare
+    from .decisions import decisions
     from .inputs import check_user_inputs, draw_inputs
     dtype = options["dtype"]
     if user_inputs is not None:
@@ -105,12 +106,13 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
         inputs = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs]
     info = backend_info()
     b = bound("verify", dtype, info["backend"])
-    rows = compare(model, described, inputs, b)
+    values = {}
+    rows = compare(model, described, inputs, b, values)
     return VerifyReport(file=str(path), saved_by=saved_by, backend=info["backend"], device=info["device"], dtype=dtype,
                         seed=None if user_inputs is not None else options["seed"], versions=info, inputs=about,
                         bound={"kind": "abs, scaled by max(1, max |oracle output|)", "value": b.value,
                                "cause": b.cause},
-                        layers=rows)
+                        layers=rows, decisions=decisions(described.graph, values["oracle"], values["keras"]))
 
 
 __all__ = ["verify", "VerifyReport", "VerifyRefusal", "check_options", "float64_keras"]

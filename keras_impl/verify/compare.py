@@ -63,8 +63,11 @@ def mask_text(mask_in, mask_out) -> str:
     return f"{one(mask_in)} -> {one(mask_out)}"
 
 
-def compare(model, described, inputs, bound) -> list[dict]:
-    """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict."""
+def compare(model, described, inputs, bound, values: dict | None = None) -> list[dict]:
+    """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict.
+
+    ``values``, a dict, receives both sides' outputs: ``oracle`` (name -> (y, mask)) and ``keras`` (name -> y).
+    """
     graph = described.graph
     try:
         oracle = graph_forward(graph, inputs)
@@ -75,6 +78,8 @@ def compare(model, described, inputs, bound) -> list[dict]:
     except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
         raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: "
                             f"{one_line(exc)}") from None
+    if values is not None:
+        values.update(oracle=oracle, keras=keras_values)
     rows = []
     for layer in graph.layers:
         if layer.kind == "InputLayer":

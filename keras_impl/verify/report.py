@@ -19,6 +19,7 @@ class VerifyReport:
     inputs: list                  # per model input: shape, dtype, how it was drawn
     bound: dict                   # the bound every layer is held to, and why
     layers: list = field(default_factory=list)  # one row per layer: errors, allowed, verdict (compare.compare)
+    decisions: list = field(default_factory=list)  # per classifier output: decisions that agree (decisions.py)
 
     @property
     def verdict(self) -> str:
@@ -35,12 +36,14 @@ class VerifyReport:
     def format(self) -> str:
         """The table ``bilstm verify`` prints: the file and backend, the inputs, a row per layer, a summary."""
         from .compare import format_table
+        from .decisions import format_decisions
         failed = self.failed_layers
         lines = [f"bilstm verify: {self.file} ({self.saved_by}) on {self.backend}, device {self.device}, "
                  f"{self.dtype}, keras {self.versions.get('keras')}"]
         lines += [f"  input {about['input']} {tuple(about['shape'])} {about['dtype']}: {about['drawn']}"
                   for about in self.inputs]
         lines.append(format_table(self.layers))
+        lines += format_decisions(self.decisions)
         lines.append(f"{len(self.layers) - len(failed)}/{len(self.layers)} layers within bounds"
                      + (f"; FAIL: {', '.join(failed)}" if failed else ""))
         return "\n".join(lines)
@@ -58,5 +61,6 @@ class VerifyReport:
 
     @classmethod
     def from_dict(cls, data: dict) -> VerifyReport:
-        """A report read back from ``as_dict()`` or a ``--json`` file (the stored verdict is recomputed)."""
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        """A report read back from ``as_dict()`` or a ``--json`` file (the stored verdict is recomputed; a field
+        added since the file was written takes its default)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
