@@ -4,20 +4,23 @@
     bilstm verify tutorial.h5 --backend jax          # a Keras 2 / tf.keras .h5 file
     bilstm verify model.keras --inputs x.npy --json report.json
     bilstm verify model.keras --json -               # the report as JSON on standard output, no table
+    bilstm verify model.keras --plot growth.png      # where a layer fails: its error over the steps, drawn
 
 Reads the file through Keras's own loader (safe mode; layers the oracle does not
 implement are refused by name before anything is deserialized), computes the
 same model in the oracle (``reference.layers``) from the file's config and
 weights, and compares every layer's output. Prints a table; exit status 0 when
 every layer is within its bound, 1 when one is not, 2 when the model cannot be
-verified (or an argument is wrong). See docs/verify.md.
+verified (or an argument is wrong). When a layer fails, a diagnosis follows the
+table (keras_impl/verify/diagnose.py). See docs/verify.md.
 """
 from __future__ import annotations
 
 import sys
 
 from keras_impl.backend import BackendError, select_backend
-from keras_impl.options import STDOUT, UsageError, add_backend_option, add_json_option, json_target, positive_int, seed
+from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, check_new_file, json_target,
+                                positive_int, seed)
 from keras_impl.verify.api import MAX_BATCH, MAX_TIMESTEPS, check_options
 
 
@@ -32,6 +35,8 @@ def add_arguments(parser):
                         help="what Keras computes in (default float32; the oracle is float64)")
     parser.add_argument("--seed", type=seed(), default=0, help="seed of the drawn inputs (default 0)")
     add_json_option(parser, "the full report")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="when a layer fails: draw its error against the time step, each direction (PNG)")
 
 
 def run(args) -> int:
@@ -40,6 +45,9 @@ def run(args) -> int:
                "seed": args.seed}
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
     json_path = json_target(args.json)
+    plot_path = None if args.plot is None else check_new_file(args.plot, "--plot")
+    if plot_path is not None and plot_path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot_path}: the figure is a PNG file, name it .png")
     try:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
@@ -53,13 +61,22 @@ def run(args) -> int:
         return 2
     # The header once the model is read (seconds): a model refused while reading costs one line, as every refusal.
     print_keras_header("verify", dtype=args.dtype)
+    plot_note = None
+    if plot_path is not None:
+        from keras_impl.verify.diagnose import plot_error_growth
+        plot_note = (f"error growth drawn: {plot_path}" if plot_error_growth(report.diagnosis, plot_path) else
+                     "--plot: nothing drawn (no recurrent layer fails on its own steps)")
     if json_path == STDOUT:  # the report as JSON instead of the table
         print(report.to_json(), end="")
+        if plot_note:
+            print(plot_note, file=sys.stderr)
         return 0 if report.passed else 1
     if json_path is not None:  # the file first: a reader that closes standard output early still gets it
         from keras_impl.files import atomic_write_json
         atomic_write_json(json_path, report.as_dict())
     print(report.format())
+    if plot_note:
+        print(plot_note)
     return 0 if report.passed else 1
 
 

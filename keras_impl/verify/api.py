@@ -95,6 +95,7 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
 
     from .compare import compare
     from .decisions import decisions
+    from .diagnose import diagnose
     from .inputs import check_user_inputs, draw_inputs
     dtype = options["dtype"]
     if user_inputs is not None:
@@ -112,7 +113,8 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
                         seed=None if user_inputs is not None else options["seed"], versions=info, inputs=about,
                         bound={"kind": "abs, scaled by max(1, max |oracle output|)", "value": b.value,
                                "cause": b.cause},
-                        layers=rows, decisions=decisions(described.graph, values["oracle"], values["keras"]))
+                        layers=rows, decisions=decisions(described.graph, values["oracle"], values["keras"]),
+                        diagnosis=diagnose(described, rows, values))
 
 
 __all__ = ["verify", "VerifyReport", "VerifyRefusal", "check_options", "float64_keras"]

@@ -20,6 +20,7 @@ class VerifyReport:
     bound: dict                   # the bound every layer is held to, and why
     layers: list = field(default_factory=list)  # one row per layer: errors, allowed, verdict (compare.compare)
     decisions: list = field(default_factory=list)  # per classifier output: decisions that agree (decisions.py)
+    diagnosis: dict | None = None  # where and why the first failing layer differs (diagnose.py)
 
     @property
     def verdict(self) -> str:
@@ -37,6 +38,7 @@ class VerifyReport:
         """The table ``bilstm verify`` prints: the file and backend, the inputs, a row per layer, a summary."""
         from .compare import format_table
         from .decisions import format_decisions
+        from .diagnose import format_diagnosis
         failed = self.failed_layers
         lines = [f"bilstm verify: {self.file} ({self.saved_by}) on {self.backend}, device {self.device}, "
                  f"{self.dtype}, keras {self.versions.get('keras')}"]
@@ -44,6 +46,7 @@ class VerifyReport:
                   for about in self.inputs]
         lines.append(format_table(self.layers))
         lines += format_decisions(self.decisions)
+        lines += format_diagnosis(self.diagnosis)
         lines.append(f"{len(self.layers) - len(failed)}/{len(self.layers)} layers within bounds"
                      + (f"; FAIL: {', '.join(failed)}" if failed else ""))
         return "\n".join(lines)

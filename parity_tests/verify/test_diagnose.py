@@ -1,0 +1,166 @@
+"""Where and why a layer differs (issue 18, items 1 and 2): every diagnosis found when its fault is planted.
+
+Faults are planted on either side: in Keras (a layer's call reversed) or in the oracle (a direction's outputs
+moved from one step on; a layer described with another bias form or gate order, which is what Keras computes
+when a converter made that mistake in the other direction).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parity_tests.conftest import randomise_weights, run_bilstm
+
+STEPS = 9
+
+
+def _save(model, path, seed):
+    randomise_weights(model, np.random.default_rng(seed)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, backend):
+    import keras
+    L = keras.layers
+    folder = tmp_path_factory.mktemp("diagnose")
+    return {
+        "bi": _save(keras.Sequential([keras.Input((STEPS, 3)), L.Masking(0.0, name="masking"),
+                                      L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi"),
+                                      L.TimeDistributed(L.Dense(2, activation="softmax"), name="head")]),
+                    folder / "bi.keras", 1),
+        "lstm": _save(keras.Sequential([keras.Input((STEPS - 2, 5)), L.LSTM(6, return_sequences=True, name="lstm"),
+                                        L.Dense(2, name="head")]), folder / "lstm.keras", 2),
+        "gru": _save(keras.Sequential([keras.Input((STEPS - 3, 4)), L.GRU(5, reset_after=False, name="gru"),
+                                       L.Dense(3, name="head")]), folder / "gru.keras", 3),
+        "dense": _save(keras.Sequential([keras.Input((5,)), L.Dense(6, name="d1"), L.Dense(1, name="d2")]),
+                       folder / "dense.keras", 4),
+    }
+
+
+def _matched(report) -> list[str]:
+    return [h["hypothesis"] for h in report.diagnosis["hypotheses"] if h["matches"]]
+
+
+def _describe_changed(monkeypatch, name, change):
+    """The oracle's description of layer ``name`` replaced by ``change(layer)``."""
+    from keras_impl.verify import describe
+    original = describe.describe_layer
+
+    def changed(keras_layer, layer_name, inbound):
+        described, shown = original(keras_layer, layer_name, inbound)
+        return (change(described) if layer_name == name else described), shown
+    monkeypatch.setattr(describe, "describe_layer", changed)
+
+
+def test_a_backward_direction_moved_from_step_3_is_named_with_its_step(models, monkeypatch, tmp_path, capsys):
+    """The oracle's backward copy moved by 0.01 from its 4th processing step on: backward, step 3 (input
+    time 5 of 9), every row; the forward copy within its bound; the CLI draws the growth with --plot."""
+    from reference import recurrent
+    original = recurrent.rnn_run
+
+    def moved(cell, steps, x, weights, states, mask=None, **options):
+        out, final, cache = original(cell, steps, x, weights, states, mask, **options)
+        if options.get("go_backwards"):
+            out = out.copy()
+            out[:, 3:] += 0.01
+        return out, final, cache
+    monkeypatch.setattr(recurrent, "rnn_run", moved)
+    plot = tmp_path / "growth.png"
+    rc, out, err = run_bilstm(["verify", models["bi"], "--json", tmp_path / "r.json", "--plot", plot], capsys)
+    assert rc == 1, err
+    from keras_impl.verify import VerifyReport
+    import json
+    d = VerifyReport.from_dict(json.loads((tmp_path / "r.json").read_text())).diagnosis
+    assert d["layer"] == "bi" and d["local"]["fault"] == "local"
+    forward, backward = d["directions"]
+    assert forward["direction"] == "forward" and forward["first_step"] is None
+    assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 3, STEPS - 1 - 3)
+    assert backward["rows"] == [0, 1, 2, 3]
+    assert "backward direction: first outside the bound at processing step 3 (input time t=5)" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"error growth drawn: {plot}" in out
+
+
+def test_keras_outputs_reversed_in_time_are_named(models, monkeypatch):
+    """Keras's LSTM class made to return its sequence reversed (its call's signature kept: Keras reads it)."""
+    import keras
+    from keras_impl.verify import verify
+    original = keras.layers.LSTM.call
+
+    def reversed_call(self, sequences, initial_state=None, mask=None, training=False):
+        return keras.ops.flip(original(self, sequences, initial_state, mask, training), axis=1)
+    monkeypatch.setattr(keras.layers.LSTM, "call", reversed_call)
+    report = verify(models["lstm"], seed=1)
+    assert report.failed_layers[0] == "lstm" and report.diagnosis["local"]["fault"] == "local"
+    assert _matched(report) == ["outputs reversed in time (a go_backwards sequence not flipped back)"]
+
+
+def test_a_gru_of_the_other_reset_after_form_is_named(models, monkeypatch):
+    """Keras's GRU is reset_after=False with bias b; the oracle told reset_after=True with bias [b, 0] (a
+    converter's mistake the other way round) differs, and the hypothesis puts it back."""
+    from dataclasses import replace
+    from keras_impl.verify import verify
+
+    def other_form(layer):
+        kernel, recurrent_kernel, bias = layer.weights
+        return replace(layer, options={**layer.options, "reset_after": True},
+                       weights=(kernel, recurrent_kernel, np.stack([bias, np.zeros_like(bias)])))
+    _describe_changed(monkeypatch, "gru", other_form)
+    report = verify(models["gru"], seed=1)
+    assert report.failed_layers[0] == "gru"
+    assert _matched(report) == ["a GRU of the other reset_after form (bias carried over)"]
+
+
+def test_lstm_weights_in_onnx_gate_order_are_named(models, monkeypatch):
+    from dataclasses import replace
+    from keras_impl.verify import verify
+    from keras_impl.verify.hypotheses import LSTM_ONNX_ORDER_BACK
+
+    def reordered(layer):
+        blocks = [np.concatenate([np.split(w, 4, axis=-1)[i] for i in LSTM_ONNX_ORDER_BACK], axis=-1)
+                  for w in layer.weights]
+        return replace(layer, weights=tuple(blocks))
+    _describe_changed(monkeypatch, "lstm", reordered)
+    report = verify(models["lstm"], seed=1)
+    assert _matched(report) == ["LSTM gates in ONNX's order (i, o, f, c) instead of Keras's (i, f, c, o)"]
+
+
+def test_an_error_inherited_from_upstream_is_told_apart_from_a_local_fault(models, monkeypatch):
+    """d1 in the oracle moved by 0.9 of its bound (it passes), towards d2's kernel signs, which d2's large
+    weights multiply past d2's bound: d2 fails, but on Keras's own input it is right (inherited)."""
+    import keras
+    from keras_impl.verify import verify
+    from reference.layers import registry
+    kernel = np.sign(keras.saving.load_model(models["dense"]).get_layer("d2").get_weights()[0][:, 0])
+    dense = registry.FORWARD["Dense"]
+
+    def nudged(layer, inputs, masks, tape=None):
+        y, mask = dense(layer, inputs, masks, tape)
+        return (y + 0.9e-5 * max(1.0, np.abs(y).max()) * kernel if layer.name == "d1" else y), mask
+    monkeypatch.setitem(registry.FORWARD, "Dense", nudged)
+    _describe_changed(monkeypatch, "d2", lambda layer: type(layer)(layer.name, layer.kind, layer.inbound,
+                                                                     layer.options, (layer.weights[0] * 3e3,
+                                                                                     layer.weights[1])))
+    monkeypatch.setattr(keras.layers.Dense, "call", _scaled_call(keras.layers.Dense.call, "d2", 3e3))
+    report = verify(models["dense"], seed=1)
+    assert report.failed_layers == ["d2"] and report.layers[0]["verdict"] == "pass"
+    assert report.diagnosis["local"]["fault"] == "inherited"
+    assert "inherited: fed Keras's own inputs, the oracle's layer is within its bound" in str(report)
+
+
+def _scaled_call(call, name, factor):
+    """Keras's Dense ``name`` computing with its kernel times ``factor`` (the oracle is told the same)."""
+    def scaled(self, inputs, *args, **kwargs):
+        if self.name != name:
+            return call(self, inputs, *args, **kwargs)
+        import keras
+        return keras.ops.matmul(inputs, self.kernel * factor) + self.bias
+    return scaled
+
+
+@pytest.mark.backend_independent
+def test_docs_name_every_hypothesis():
+    from pathlib import Path
+    from keras_impl.verify.hypotheses import HYPOTHESES
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "verify.md").read_text()
+    assert [h.name for h in HYPOTHESES if f"   - {h.name}" not in doc] == []
