@@ -5,6 +5,7 @@
     bilstm verify model.keras --inputs x.npy --json report.json
     bilstm verify model.keras --json -               # the report as JSON on standard output, no table
     bilstm verify model.keras --plot growth.png      # where a layer fails: its error over the steps, drawn
+    bilstm verify model.keras --repro repro/         # and a reproducer of it to attach to a bug report
 
 Reads the file through Keras's own loader (safe mode; layers the oracle does not
 implement are refused by name before anything is deserialized), computes the
@@ -37,6 +38,9 @@ def add_arguments(parser):
     add_json_option(parser, "the full report")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="when a layer fails: draw its error against the time step, each direction (PNG)")
+    parser.add_argument("--repro", metavar="FOLDER",
+                        help="when a layer fails on its own: write a reproducer there (the layer alone as .keras, "
+                             "its inputs, the oracle's output, repro.py)")
 
 
 def run(args) -> int:
@@ -48,6 +52,9 @@ def run(args) -> int:
     plot_path = None if args.plot is None else check_new_file(args.plot, "--plot")
     if plot_path is not None and plot_path.suffix.lower() != ".png":
         raise UsageError(f"--plot {plot_path}: the figure is a PNG file, name it .png")
+    if args.repro is not None:
+        from keras_impl.verify.repro import check_repro_folder
+        check_repro_folder(args.repro)
     try:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
@@ -55,7 +62,7 @@ def run(args) -> int:
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:
-        report = verify(path, **{**options, "inputs": user_inputs})
+        report = verify(path, **{**options, "inputs": user_inputs, "repro": args.repro})
     except VerifyRefusal as exc:  # the model, not the arguments: said as today, "bilstm verify: <why>"
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2

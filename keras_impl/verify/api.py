@@ -54,14 +54,19 @@ def check_options(path, *, batch=None, timesteps=None, inputs=None, dtype="float
 
 
 def verify(path, *, batch: int | None = None, timesteps: int | None = None, inputs=None, dtype: str = "float32",
-           seed: int = 0) -> VerifyReport:
+           seed: int = 0, repro=None) -> VerifyReport:
     """The report for the model in ``path`` (.keras, .h5), on the Keras backend in use.
 
     ``batch`` (default 4) sequences of ``timesteps`` steps (where the model's input leaves it free; default 8)
     are drawn from ``seed``; or ``inputs`` (an array or a .npy path) is used as given. ``dtype`` is what Keras
-    computes in. Raises ``UsageError`` for a bad option, ``VerifyRefusal`` for a model that cannot be verified.
+    computes in. With ``repro`` (a folder), a reproducer of the first failing layer is written there when that
+    layer is at fault on its own (``repro.py``). Raises ``UsageError`` for a bad option, ``VerifyRefusal`` for a
+    model that cannot be verified.
     """
     path, user_inputs = check_options(path, batch=batch, timesteps=timesteps, inputs=inputs, dtype=dtype, seed=seed)
+    if repro is not None:
+        from .repro import check_repro_folder
+        repro = check_repro_folder(repro)
     from .load import load_model, read_config, scan_config
     if user_inputs is not None:
         batch, timesteps = user_inputs.shape[0], user_inputs.shape[1]
@@ -74,7 +79,8 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
     from .describe import describe_model
     model, _, saved_by = load_model(path)
     described = describe_model(model)  # refuses, by name, before any float64 rebuild
-    options = {"batch": batch or DEFAULT_BATCH, "timesteps": timesteps, "dtype": dtype, "seed": seed}
+    options = {"batch": batch or DEFAULT_BATCH, "timesteps": timesteps, "dtype": dtype, "seed": seed,
+               "repro": None if repro is None else Path(repro)}
     if dtype == "float64":
         with float64_keras():
             model = as_float64_model(model)
@@ -109,12 +115,17 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
     b = bound("verify", dtype, info["backend"])
     values = {}
     rows = compare(model, described, inputs, b, values)
+    diagnosis = diagnose(described, rows, values)
+    written = []
+    if options["repro"] is not None and diagnosis and diagnosis["local"]["fault"] == "local":
+        from .repro import write_repro
+        written = [str(p) for p in write_repro(options["repro"], described, diagnosis, values)]
     return VerifyReport(file=str(path), saved_by=saved_by, backend=info["backend"], device=info["device"], dtype=dtype,
                         seed=None if user_inputs is not None else options["seed"], versions=info, inputs=about,
                         bound={"kind": "abs, scaled by max(1, max |oracle output|)", "value": b.value,
                                "cause": b.cause},
                         layers=rows, decisions=decisions(described.graph, values["oracle"], values["keras"]),
-                        diagnosis=diagnose(described, rows, values))
+                        diagnosis=diagnosis, repro=written)
 
 
 __all__ = ["verify", "VerifyReport", "VerifyRefusal", "check_options", "float64_keras"]

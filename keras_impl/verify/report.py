@@ -21,6 +21,7 @@ class VerifyReport:
     layers: list = field(default_factory=list)  # one row per layer: errors, allowed, verdict (compare.compare)
     decisions: list = field(default_factory=list)  # per classifier output: decisions that agree (decisions.py)
     diagnosis: dict | None = None  # where and why the first failing layer differs (diagnose.py)
+    repro: list = field(default_factory=list)  # the reproducer's files, when one was asked for and written
 
     @property
     def verdict(self) -> str:
@@ -47,6 +48,9 @@ class VerifyReport:
         lines.append(format_table(self.layers))
         lines += format_decisions(self.decisions)
         lines += format_diagnosis(self.diagnosis)
+        if self.repro:
+            lines.append(f"reproducer written: {self.repro[0].rsplit('/', 1)[0]} (python repro.py there shows the "
+                         "difference)")
         lines.append(f"{len(self.layers) - len(failed)}/{len(self.layers)} layers within bounds"
                      + (f"; FAIL: {', '.join(failed)}" if failed else ""))
         return "\n".join(lines)

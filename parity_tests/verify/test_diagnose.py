@@ -56,16 +56,7 @@ def _describe_changed(monkeypatch, name, change):
 def test_a_backward_direction_moved_from_step_3_is_named_with_its_step(models, monkeypatch, tmp_path, capsys):
     """The oracle's backward copy moved by 0.01 from its 4th processing step on: backward, step 3 (input
     time 5 of 9), every row; the forward copy within its bound; the CLI draws the growth with --plot."""
-    from reference import recurrent
-    original = recurrent.rnn_run
-
-    def moved(cell, steps, x, weights, states, mask=None, **options):
-        out, final, cache = original(cell, steps, x, weights, states, mask, **options)
-        if options.get("go_backwards"):
-            out = out.copy()
-            out[:, 3:] += 0.01
-        return out, final, cache
-    monkeypatch.setattr(recurrent, "rnn_run", moved)
+    _backward_moved(monkeypatch)
     plot = tmp_path / "growth.png"
     rc, out, err = run_bilstm(["verify", models["bi"], "--json", tmp_path / "r.json", "--plot", plot], capsys)
     assert rc == 1, err
@@ -164,3 +155,57 @@ def test_docs_name_every_hypothesis():
     from keras_impl.verify.hypotheses import HYPOTHESES
     doc = (Path(__file__).resolve().parents[2] / "docs" / "verify.md").read_text()
     assert [h.name for h in HYPOTHESES if f"   - {h.name}" not in doc] == []
+
+
+def _backward_moved(monkeypatch, step=3, by=0.01):
+    from reference import recurrent
+    original = recurrent.rnn_run
+
+    def moved(cell, steps, x, weights, states, mask=None, **options):
+        out, final, cache = original(cell, steps, x, weights, states, mask, **options)
+        if options.get("go_backwards"):
+            out = out.copy()
+            out[:, step:] += by
+        return out, final, cache
+    monkeypatch.setattr(recurrent, "rnn_run", moved)
+
+
+def test_the_reproducer_runs_in_a_fresh_process_and_shows_the_fault(models, monkeypatch, tmp_path, capsys, backend):
+    """--repro writes the failing Bidirectional alone (with its mask input), its inputs and the oracle's
+    output; repro.py, run by a fresh Python with Keras and NumPy, exits 1 printing the difference, and 0 once
+    the expected output is Keras's own (so its verdict can go either way)."""
+    import os
+    import subprocess
+    import sys
+    _backward_moved(monkeypatch)
+    folder = tmp_path / "repro"
+    rc, out, err = run_bilstm(["verify", models["bi"], "--repro", folder], capsys)
+    assert rc == 1 and f"reproducer written: {folder}" in out, err
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["layer.keras", "inputs.npz", "expected.npz", "repro.py", "README.txt"])
+    assert set(np.load(folder / "inputs.npz")) == {"x0", "mask"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ""}
+    run = subprocess.run([sys.executable, "repro.py"], cwd=folder, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1 and "Bidirectional 'bi'" in run.stdout and "DIFFERS" in run.stdout, run.stderr
+    import keras
+    model = keras.saving.load_model(folder / "layer.keras", safe_mode=True)
+    data = np.load(folder / "inputs.npz")
+    own = keras.ops.convert_to_numpy(model([data["x0"], data["mask"]], training=False))
+    np.savez(folder / "expected.npz", y=own.astype(np.float64), allowed=np.float64(1e-5))
+    again = subprocess.run([sys.executable, "repro.py"], cwd=folder, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and "within the bound" in again.stdout, again.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--plot", "growth.svg"], "--plot growth.svg: the figure is a PNG file, name it .png"),
+    (["--repro", "taken"], "--repro taken already holds layer.keras: name a new or empty folder"),
+])
+def test_plot_and_repro_refusals_are_one_line(argv, message, models, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "layer.keras").write_text("the user's own file")
+    rc, out, err = run_bilstm(["verify", models["bi"], *argv], capsys)
+    assert rc == 2 and err.strip().endswith(message) and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "taken" / "layer.keras").read_text() == "the user's own file"
