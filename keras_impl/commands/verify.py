@@ -6,6 +6,7 @@
     bilstm verify model.keras --json -               # the report as JSON on standard output, no table
     bilstm verify model.keras --plot growth.png      # where a layer fails: its error over the steps, drawn
     bilstm verify model.keras --repro repro/         # and a reproducer of it to attach to a bug report
+    bilstm verify model.keras --artifact model.onnx  # an artifact you converted yourself, in its runtime
 
 Reads the file through Keras's own loader (safe mode; layers the oracle does not
 implement are refused by name before anything is deserialized), computes the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import sys
 
 from keras_impl.backend import BackendError, select_backend
+from keras_impl.export.formats import FORMATS
 from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, check_new_file, json_target,
                                 positive_int, seed)
 from keras_impl.verify.api import MAX_BATCH, MAX_TIMESTEPS, check_options
@@ -38,9 +40,48 @@ def add_arguments(parser):
     add_json_option(parser, "the full report")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="when a layer fails: draw its error against the time step, each direction (PNG)")
+    parser.add_argument("--artifact", metavar="FILE",
+                        help="an exported artifact of this model (ONNX, SavedModel folder, .tflite, OpenVINO .xml, "
+                             ".pt2, .jax_export), run in its runtime against the oracle; ONNX layer by layer")
+    parser.add_argument("--format", choices=FORMATS, help="the artifact's format, where its name does not say it")
     parser.add_argument("--repro", metavar="FOLDER",
                         help="when a layer fails on its own: write a reproducer there (the layer alone as .keras, "
                              "its inputs, the oracle's output, repro.py)")
+
+
+def _artifact_options(args):
+    """``--artifact``'s format, checked with the options it cannot take, before Keras is imported."""
+    from keras_impl.verify.artifact import artifact_format
+    clash = [flag for flag, given in (("--inputs", args.inputs), ("--repro", args.repro), ("--plot", args.plot),
+                                      ("--batch", args.batch), ("--timesteps", args.timesteps),
+                                      ("--dtype float64", args.dtype == "float64")) if given]
+    if clash:
+        raise UsageError(f"--artifact runs the export checks' own input sets in float32: leave out {', '.join(clash)}")
+    return artifact_format(args.artifact, args.format)
+
+
+def _run_artifact(args, path, fmt, json_path) -> int:
+    from keras_impl.backend import print_keras_header
+    from keras_impl.verify import VerifyRefusal
+    from keras_impl.verify.artifact import format_artifact_report, verify_artifact
+    try:
+        report = verify_artifact(path, args.artifact, fmt=fmt)
+    except VerifyRefusal as exc:
+        print(f"bilstm verify: {exc}", file=sys.stderr)
+        return 2
+    print_keras_header("verify")
+    code = 0 if report["verdict"] == "pass" else 1
+    if json_path is not None:
+        from keras_impl.files import atomic_write_json
+        if json_path == STDOUT:
+            import json
+
+            from keras_impl.files import json_safe
+            print(json.dumps(json_safe(report), indent=1, allow_nan=False))
+            return code
+        atomic_write_json(json_path, report)
+    print(format_artifact_report(report))
+    return code
 
 
 def run(args) -> int:
@@ -49,6 +90,7 @@ def run(args) -> int:
                "seed": args.seed}
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
     json_path = json_target(args.json)
+    artifact_fmt = None if args.artifact is None else _artifact_options(args)
     plot_path = None if args.plot is None else check_new_file(args.plot, "--plot")
     if plot_path is not None and plot_path.suffix.lower() != ".png":
         raise UsageError(f"--plot {plot_path}: the figure is a PNG file, name it .png")
@@ -59,6 +101,8 @@ def run(args) -> int:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    if artifact_fmt is not None:
+        return _run_artifact(args, path, artifact_fmt, json_path)
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:

@@ -1,0 +1,213 @@
+"""An artifact made by anyone's converter, run in its own runtime against the oracle of the Keras model it came
+from (``bilstm verify MODEL_FILE --artifact FILE``), with the same inputs and figures as ``bilstm export
+--verify``; for ONNX, every layer inside it as well.
+
+The format is read from the artifact's name (``.onnx``, ``.tflite``, ``.xml`` (OpenVINO), ``.pt2``
+(torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. Inputs are fed in the
+artifact's input order (the Keras model's order); a different count is one line, exit 2. A static batch is
+met with one sequence a call; a static time axis that the drawn lengths do not fit is said in one line.
+
+**Inside an ONNX artifact**, every node's output is made a graph output and the artifact is run once more
+(ONNX Runtime, first input set): a Keras layer's tensor is the one whose name contains the layer's name and
+whose shape is the oracle's output shape for it, the closest to the oracle where several qualify (a
+converter names its nodes after the Keras layers: tf2onnx ``sequential/head/...``, Keras's exporters
+``head_1/...``); a model output layer's tensor is also the artifact's output in the same place; a
+Bidirectional whose merged output has no tensor of its own is looked for as its two directions (tensors
+named after it and ``forward`` / ``backward``, in either time order). A layer with no such tensor is
+reported as having none of its own (fused into another, or renamed). The first layer outside its bound is
+named.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_impl.export.formats import FORMATS, RUNTIME_PACKAGE
+from keras_impl.options import UsageError
+
+from .errors import VerifyRefusal
+
+SUFFIX_FORMAT = {".onnx": "onnx", ".tflite": "litert", ".xml": "openvino", ".pt2": "torch_export",
+                 ".jax_export": "jax_export"}
+RUNTIME_TIMEOUT_S = 900
+
+
+def artifact_format(path, fmt: str | None = None) -> str:
+    """The format of the artifact at ``path`` (checked before any work), from ``fmt`` or its name."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"--artifact {path}: no such file or folder")
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        return fmt
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "tf_saved_model"
+        raise UsageError(f"--artifact {path}: a folder without saved_model.pb; name its --format")
+    found = SUFFIX_FORMAT.get(path.suffix.lower())
+    if found is None:
+        raise UsageError(f"--artifact {path}: cannot tell the format from the name; give --format "
+                         f"({', '.join(FORMATS)})")
+    return found
+
+
+def _run(fmt, path, sets):
+    from keras_impl.export.formats import ArtifactRunError, RuntimeUnavailable
+    from keras_impl.export.runtimes import StaticShapeError, run_sets_in_subprocess
+    try:
+        return run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], timeout_s=RUNTIME_TIMEOUT_S)
+    except StaticShapeError:
+        raise
+    except (RuntimeUnavailable, ArtifactRunError) as exc:
+        raise VerifyRefusal(f"{RUNTIME_PACKAGE[fmt]} cannot run {path.name} on the model's inputs: "
+                            f"{' '.join(str(exc).split())}") from None
+
+
+def _sets(model, described, dynamic_batch: bool):
+    from keras_impl.export.verify import expected_outputs, input_sets
+    sets = input_sets(described, dynamic_batch=dynamic_batch)
+    for s in sets:
+        s["keras"], s["oracle"] = expected_outputs(model, described, s["inputs"])
+    return sets
+
+
+def onnx_layers(path: Path, described, inputs: list, bound_value: float) -> list[dict]:
+    """Each Keras layer's tensor inside the ONNX artifact against the oracle (see the module's docstring)."""
+    import onnx
+    import onnxruntime as ort
+
+    from reference.layers import graph_forward
+    model = onnx.load(str(path))
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for name in node.output:
+            if name and name not in known:
+                model.graph.output.append(onnx.ValueInfoProto(name=name))
+                known.add(name)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor as written
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    wanted = [o.name for o in session.get_outputs()]
+    values = dict(zip(wanted, session.run(wanted, dict(zip(names, inputs)))))
+    tape: dict = {}
+    oracle = graph_forward(described.graph, inputs, tape=tape)
+    outputs = dict(zip(described.graph.outputs, [o.name for o in model.graph.output]))  # the model's own outputs
+    rows = []
+    for layer in described.graph.layers:
+        if layer.kind == "InputLayer":
+            continue
+        expected = np.asarray(oracle[layer.name][0], np.float64)
+        allowed = bound_value * max(1.0, float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0)))
+        found = _closest(values, expected, lambda t: layer.name in t or t == outputs.get(layer.name))
+        row = {"layer": layer.name, "tensor": None, "error": None, "allowed": allowed, "verdict": "no tensor of its own"}
+        if found:
+            row.update(error=found[0], tensor=found[1], verdict="pass" if found[0] <= allowed else "FAIL")
+        elif layer.kind == "Bidirectional" and tape.get(layer.name):
+            row["halves"] = _halves(values, layer.name, tape[layer.name][0]["halves"], allowed)
+            if any(h["tensor"] for h in row["halves"]):
+                row["verdict"] = "FAIL" if any(h["verdict"] == "FAIL" for h in row["halves"]) else "pass"
+        rows.append(row)
+    return rows
+
+
+def _closest(values: dict, expected: np.ndarray, named, reversed_too: bool = False):
+    """``(error, tensor name)`` of the tensor closest to ``expected`` among those ``named`` accepts and of its
+    shape (with ``reversed_too``, also read back to front in time), or None."""
+    best = None
+    for tensor, value in values.items():
+        value = np.asarray(value)
+        if not named(tensor) or value.shape != expected.shape or value.dtype.kind != "f":
+            continue
+        for candidate, label in [(value, tensor)] + ([(value[:, ::-1], f"{tensor} (read in reverse time)")]
+                                                    if reversed_too else []):
+            diff = np.abs(candidate.astype(np.float64) - expected)
+            error = float(np.where(np.isnan(diff), 0.0, diff).max(initial=0.0))
+            if best is None or error < best[0]:
+                best = (error, label)
+    return best
+
+
+def _halves(values: dict, name: str, halves, allowed: float) -> list[dict]:
+    """A Bidirectional without a tensor of its merged output: its two directions' tensors, each named after the
+    layer and its direction (``forward`` / ``backward`` in the name), in either time order."""
+    rows = []
+    for direction, expected in zip(("forward", "backward"), halves):
+        found = _closest(values, np.asarray(expected, np.float64), lambda t: name in t and direction in t,
+                         reversed_too=True)
+        rows.append({"direction": direction, "tensor": found and found[1], "error": found and found[0],
+                     "verdict": "no tensor of its own" if not found else ("pass" if found[0] <= allowed else "FAIL")})
+    return rows
+
+
+def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dict:
+    """The report of the artifact against the oracle (and Keras) of the model in ``model_path``."""
+    from keras_impl.backend import backend_info
+    from keras_impl.export.runtimes import StaticShapeError
+    from keras_impl.export.verify import compare
+    from keras_impl.parity.tolerances import bound
+
+    from .describe import describe_model
+    from .load import check_model_path, load_model
+    model_path = check_model_path(str(model_path))
+    artifact_path = Path(artifact_path)
+    fmt = artifact_format(artifact_path, fmt)
+    model, _, _ = load_model(model_path)
+    described = describe_model(model)
+    sets, note = _sets(model, described, True), None
+    try:
+        outputs, ran = _run(fmt, artifact_path, sets)
+    except StaticShapeError as exc:  # a static batch: one sequence a call
+        sets, note = _sets(model, described, False), f"static input shape ({' '.join(str(exc).split())}): " \
+                                                      "one sequence a call"
+        try:
+            outputs, ran = _run(fmt, artifact_path, sets)
+        except StaticShapeError as again:
+            raise VerifyRefusal(f"the artifact's inputs do not take the model's: {' '.join(str(again).split())}") \
+                from None
+    if len(outputs[0]) != len(sets[0]["oracle"]):
+        raise VerifyRefusal(f"the artifact gives {len(outputs[0])} outputs, the model "
+                            f"{len(sets[0]['oracle'])}: not the same interface")
+    backend = backend_info()["backend"]
+    result = compare(sets, outputs, backend=backend, ran_precision=ran)
+    if note:
+        result["notes"].insert(0, note)
+    report = {"model": str(model_path), "artifact": str(artifact_path), "format": fmt, "backend": backend,
+              "runtime": RUNTIME_PACKAGE[fmt], **result, "layers": None}
+    if fmt == "onnx":
+        report["layers"] = onnx_layers(artifact_path, described, sets[0]["inputs"],
+                                       bound("output", "float32", backend).value)
+    return report
+
+
+def format_artifact_report(r: dict) -> str:
+    lines = [f"bilstm verify --artifact: {r['artifact']} ({r['format']}, run in {r['runtime']}, computed in "
+             f"{r['ran_precision']}) against the oracle of {r['model']} (Keras on {r['backend']})"]
+    lines += [f"  note: {n}" for n in r["notes"]]
+    for row in r["sets"]:
+        lines.append(f"  set {row['set']} inputs {', '.join(str(tuple(s)) for s in row['inputs'])} output "
+                     f"{row['output']} {tuple(row['shape'])}: vs oracle {row['vs_oracle']:.2e}, vs Keras "
+                     f"{row['vs_keras']:.2e} (Keras vs oracle {row['keras_vs_oracle']:.2e}) {row['verdict']}"
+                     + (f" (expected shape {tuple(row['expected_shape'])})"
+                        if row["shape"] != row["expected_shape"] else ""))
+    if r["layers"] is not None:
+        lines.append("  inside the artifact (first input set; a layer's tensor: named after it, of its shape):")
+        for row in r["layers"]:
+            if row["tensor"] is not None:
+                shown = f"{row['tensor']}: {row['error']:.2e} (allowed {row['allowed']:.1e}) {row['verdict']}"
+            elif any(h["tensor"] for h in row.get("halves", [])):
+                shown = "; ".join(f"{h['direction']} {h['tensor']}: {h['error']:.2e} {h['verdict']}" if h["tensor"]
+                                  else f"{h['direction']}: no tensor of its own" for h in row["halves"])
+            else:
+                shown = "no tensor of its own (fused into another, or renamed)"
+            lines.append(f"    {row['layer']}: {shown}")
+        first = next((row["layer"] for row in r["layers"] if row["verdict"] == "FAIL"), None)
+        if first:
+            lines.append(f"  first layer outside its bound inside the artifact: {first}")
+    b = r["bounds"]
+    lines.append(f"worst: artifact vs oracle {r['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs "
+                 f"Keras {r['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {r['verdict']}")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""``bilstm verify MODEL --artifact FILE`` (issue 18, item 4): an artifact made outside the tool's own export
+run, checked against the oracle, and for ONNX layer by layer, so that a planted fault is named.
+
+The artifact is made once by ``bilstm export`` on TensorFlow (Keras's exporter through tf2onnx) and then
+treated as anybody's file: copied, one initializer altered, an output added. What is checked does not
+depend on the Keras backend of the process, so it runs in one pass (backend_independent).
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from parity_tests.conftest import randomise_weights, run_bilstm
+
+pytestmark = [pytest.mark.backend_independent]
+pytest.importorskip("onnxruntime", reason="the export extra's ONNX Runtime runs the artifact")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """``(model file, ONNX artifact)``: a masked BiLSTM tagger and its ONNX export by Keras on TensorFlow."""
+    import keras
+    from keras_impl.export.pipeline import export
+    L = keras.layers
+    folder = tmp_path_factory.mktemp("artifact")
+    model = keras.Sequential([keras.Input((6, 3)), L.Masking(0.0, name="masking"),
+                              L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi"),
+                              L.TimeDistributed(L.Dense(2, activation="softmax"), name="head")])
+    randomise_weights(model, np.random.default_rng(1)).save(folder / "m.keras")
+    report = export(folder / "m.keras", "onnx", out=folder / "onnx", backend="tensorflow")
+    assert report.exit_status == 0, str(report)
+    return folder / "m.keras", folder / "onnx" / "model.onnx"
+
+
+def _altered(artifact, tmp_path, name_part, rank):
+    """A copy of the artifact with the first initializer of ``rank`` whose name holds ``name_part`` moved."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(str(artifact))
+    for k, init in enumerate(model.graph.initializer):
+        if name_part in init.name and len(init.dims) == rank:
+            w = numpy_helper.to_array(init).copy()
+            w.flat[0] += 0.5
+            model.graph.initializer[k].CopyFrom(numpy_helper.from_array(w, init.name))
+            break
+    else:
+        raise AssertionError(f"no initializer of rank {rank} named after {name_part!r}")
+    path = tmp_path / "altered.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_an_onnx_artifact_is_checked_and_each_layer_found_inside_it(made, capsys):
+    model, artifact = made
+    rc, out, err = run_bilstm(["verify", model, "--artifact", artifact], capsys)
+    assert rc == 0, out + err
+    assert "set 2 inputs (7, 6, 3) output 0 (7, 6, 2)" in out
+    assert "    head: Identity:0:" in out and "pass" in out.split("    head:")[1].splitlines()[0]
+    assert "first layer outside its bound" not in out
+
+
+@pytest.mark.parametrize("name_part, rank, layer", [("head", 2, "head"), ("backward_lstm", 2, "bi")],
+                         ids=["head_kernel", "backward_lstm_kernel"])
+def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, name_part, rank, layer):
+    model, artifact = made
+    rc, out, err = run_bilstm(["verify", model, "--artifact", _altered(artifact, tmp_path, name_part, rank)], capsys)
+    assert rc == 1, out + err
+    assert f"first layer outside its bound inside the artifact: {layer}" in out
+
+
+def test_an_artifact_of_another_interface_is_one_line(made, tmp_path, capsys):
+    import onnx
+    model, artifact = made
+    onnx_model = onnx.load(str(artifact))
+    onnx_model.graph.output.append(onnx.ValueInfoProto(name=onnx_model.graph.node[0].output[0]))
+    onnx.save(onnx_model, str(tmp_path / "two.onnx"))
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx"], capsys)
+    assert rc == 2 and err.strip() == "bilstm verify: the artifact gives 2 outputs, the model 1: not the same interface"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--artifact", "model.bin"], "--artifact model.bin: cannot tell the format from the name; give --format"),
+    (["--artifact", "missing.onnx"], "--artifact missing.onnx: no such file or folder"),
+    (["--artifact", "model.bin", "--repro", "r"], "--artifact runs the export checks' own input sets in float32: "
+                                                   "leave out --repro"),
+])
+def test_artifact_refusals_are_one_line(made, argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(made[1], tmp_path / "model.bin")
+    rc, out, err = run_bilstm(["verify", made[0], *argv], capsys)
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
