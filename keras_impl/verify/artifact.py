@@ -1,14 +1,15 @@
 """An artifact made by anyone's converter, run in its own runtime against the oracle of the Keras model it came
 from (``bilstm verify MODEL_FILE --artifact FILE``), with the same inputs and figures as ``bilstm export
---verify``; for ONNX, every layer inside it as well.
+--verify``; for ONNX and OpenVINO, every layer inside it as well.
 
 The format is read from the artifact's name (``.onnx``, ``.tflite``, ``.xml`` (OpenVINO), ``.pt2``
 (torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. Inputs are fed in the
 artifact's input order (the Keras model's order); a different count is one line, exit 2. A static batch is
 met with one sequence a call; a static time axis that the drawn lengths do not fit is said in one line.
 
-**Inside an ONNX artifact**, every node's output is made a graph output and the artifact is run once more
-(ONNX Runtime, first input set): a Keras layer's tensor is the one whose name contains the layer's name and
+**Inside an ONNX or OpenVINO artifact**, every node's output is made a graph output and the artifact is run
+once more (ONNX Runtime with its optimisations off; OpenVINO on the CPU in float32; the first input set): a
+Keras layer's tensor is the one whose name contains the layer's name and
 whose shape is the oracle's output shape for it, the closest to the oracle where several qualify (a
 converter names its nodes after the Keras layers: tf2onnx ``sequential/head/...``, Keras's exporters
 ``head_1/...``); a model output layer's tensor is also the artifact's output in the same place; a
@@ -73,14 +74,14 @@ def _sets(model, described, dynamic_batch: bool):
     return sets
 
 
-def onnx_layers(path: Path, described, inputs: list, bound_value: float) -> list[dict]:
-    """Each Keras layer's tensor inside the ONNX artifact against the oracle (see the module's docstring)."""
+def _onnx_tensors(path: Path, inputs: list) -> tuple[dict, list]:
+    """Every node output of an ONNX artifact on ``inputs`` (ONNX Runtime, optimisations off), and the names of
+    the artifact's own outputs in order."""
     import onnx
     import onnxruntime as ort
-
-    from reference.layers import graph_forward
     model = onnx.load(str(path))
-    known = {o.name for o in model.graph.output}
+    outputs = [o.name for o in model.graph.output]
+    known = set(outputs)
     for node in model.graph.node:
         for name in node.output:
             if name and name not in known:
@@ -92,10 +93,41 @@ def onnx_layers(path: Path, described, inputs: list, bound_value: float) -> list
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     wanted = [o.name for o in session.get_outputs()]
-    values = dict(zip(wanted, session.run(wanted, dict(zip(names, inputs)))))
+    return dict(zip(wanted, session.run(wanted, dict(zip(names, inputs))))), outputs
+
+
+def _openvino_tensors(path: Path, inputs: list) -> tuple[dict, list]:
+    """Every operation's output of an OpenVINO artifact on ``inputs`` (CPU, float32), keyed by its tensor names
+    and its operation's name joined, and the keys of the artifact's own outputs in order."""
+    import openvino as ov
+    core = ov.Core()
+    model = core.read_model(str(path))
+    own = len(model.outputs)
+    model.add_outputs([out for op in model.get_ordered_ops()
+                       if op.get_type_name() not in ("Parameter", "Result", "Constant") for out in op.outputs()])
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled(list(inputs))
+    values, keys = {}, []
+    for k, port in enumerate(compiled.outputs):
+        producer = port.get_node().input_value(0).get_node() if port.get_node().get_type_name() == "Result" \
+            else port.get_node()
+        key = "|".join(sorted(port.get_names()) + [producer.get_friendly_name()])
+        values[key] = result[port]
+        if k < own:
+            keys.append(key)
+    return values, keys
+
+
+TENSORS = {"onnx": _onnx_tensors, "openvino": _openvino_tensors}  # the runtimes that expose inner tensors
+
+
+def artifact_layers(fmt: str, path: Path, described, inputs: list, bound_value: float) -> list[dict]:
+    """Each Keras layer's tensor inside the artifact against the oracle (see the module's docstring)."""
+    from reference.layers import graph_forward
+    values, output_names = TENSORS[fmt](path, inputs)
     tape: dict = {}
     oracle = graph_forward(described.graph, inputs, tape=tape)
-    outputs = dict(zip(described.graph.outputs, [o.name for o in model.graph.output]))  # the model's own outputs
+    outputs = dict(zip(described.graph.outputs, output_names))  # the model's own outputs, by place
     rows = []
     for layer in described.graph.layers:
         if layer.kind == "InputLayer":
@@ -177,9 +209,9 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dic
         result["notes"].insert(0, note)
     report = {"model": str(model_path), "artifact": str(artifact_path), "format": fmt, "backend": backend,
               "runtime": RUNTIME_PACKAGE[fmt], **result, "layers": None}
-    if fmt == "onnx":
-        report["layers"] = onnx_layers(artifact_path, described, sets[0]["inputs"],
-                                       bound("output", "float32", backend).value)
+    if fmt in TENSORS:
+        report["layers"] = artifact_layers(fmt, artifact_path, described, sets[0]["inputs"],
+                                           bound("output", "float32", backend).value)
     return report
 
 

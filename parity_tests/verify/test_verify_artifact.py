@@ -91,3 +91,18 @@ def test_artifact_refusals_are_one_line(made, argv, message, tmp_path, capsys, m
     shutil.copy(made[1], tmp_path / "model.bin")
     rc, out, err = run_bilstm(["verify", made[0], *argv], capsys)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_openvino_artifact_shows_its_output_layer_by_place(made, tmp_path, capsys):
+    """OpenVINO exposes every operation's output; an artifact made by Keras's torch route names them after
+    torch's ops, so the head is found by its place as the artifact's output, and the others have none."""
+    pytest.importorskip("openvino", reason="the export extra's OpenVINO runs the artifact")
+    from keras_impl.export.pipeline import export
+    model, _ = made
+    report = export(model, "openvino", out=tmp_path / "ov", backend="torch")
+    assert report.exit_status == 0, str(report)
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "ov" / "model.xml"], capsys)
+    assert rc == 0, out + err
+    head = out.split("    head: ")[1].splitlines()[0]
+    assert head.endswith("pass") and "no tensor" not in head
+    assert "    bi: no tensor of its own" in out
