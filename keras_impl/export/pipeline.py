@@ -94,6 +94,8 @@ def _report_lines(report: dict):
                f"(Keras vs oracle {r['keras_vs_oracle']:.2e}) {r['verdict']}"
                + (f" (shape {tuple(r['shape'])}, expected {tuple(r['expected_shape'])})"
                   if r["shape"] != r["expected_shape"] else ""))
+    from .verify import decision_lines
+    yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
     yield (f"worst: artifact vs oracle {v['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs Keras "
            f"{v['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {v['verdict']}")
@@ -252,14 +254,15 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                       + (f" ({first['upstream']})" if first.get("upstream") else "")}
     if plan["verify"]:
         code, report["verify"] = _verify(fmt, artifact, predictions, route.backend, plan["precision"],
-                                         result["sets"], say)
+                                         result["sets"], say, result.get("decision_rules"))
         if code == 2:
             return 2, {**report, "error": report["verify"]["error"]}
         return code, report
     return 0, report
 
 
-def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say) -> tuple[int, dict]:
+def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say,
+            rules=None) -> tuple[int, dict]:
     import numpy as np
 
     from .runtimes import run_sets_in_subprocess
@@ -274,7 +277,7 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
                                                                  precision=precision, timeout_s=RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}
-    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision)
+    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=rules)
     for row in result["sets"]:
         row["drawn"] = about[row["set"]]
     return (0 if result["verdict"] == "pass" else 1), result

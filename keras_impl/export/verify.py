@@ -46,17 +46,27 @@ def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch
     return sets
 
 
-def expected_outputs(model, described, inputs) -> tuple[list, list]:
-    """``(Keras outputs, oracle outputs)`` for one set, in the model's output order (call in a Keras process)."""
+def expected_outputs(model, described, inputs) -> tuple[list, list, list]:
+    """``(Keras outputs, oracle outputs, oracle output masks)`` for one set, in the model's output order (call in a
+    Keras process); a mask is the (B, T) one the oracle propagates to that output, or an empty array for none."""
     from reference.layers import graph_forward
     out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
     from keras import ops  # np.asarray fails on a torch tensor that requires grad (a loaded model's output)
     keras_out = [ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
     oracle = graph_forward(described.graph, inputs)
-    return keras_out, [oracle[name][0] for name in described.graph.outputs]
+    masks = [np.zeros(0, bool) if oracle[name][1] is None else np.asarray(oracle[name][1], bool)
+             for name in described.graph.outputs]
+    return keras_out, [oracle[name][0] for name in described.graph.outputs], masks
 
 
-PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle"}  # .npz key stem -> set key
+def decision_rules(described) -> list:
+    """Per model output: "argmax", "threshold" or None (keras_impl/verify/decisions.py), for ``compare``."""
+    from keras_impl.verify.decisions import decision_rule
+    layers = {layer.name: layer for layer in described.graph.layers}
+    return [decision_rule(layers[name]) for name in described.graph.outputs]
+
+
+PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks"}  # .npz key stem -> set key
 
 
 def pack(sets: list[dict]) -> dict:
@@ -87,8 +97,13 @@ def _errors(actual, expected) -> tuple[float, float]:
     return worst, size
 
 
-def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran_precision: str) -> dict:
-    """The verdict for one artifact: worst errors against the oracle and Keras over every set and output."""
+def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran_precision: str,
+            rules: list | None = None) -> dict:
+    """The verdict for one artifact: worst errors against the oracle and Keras over every set and output.
+
+    With ``rules`` (``decision_rules``), the decisions of each classifier output are counted as well: how many
+    of the artifact's agree with the oracle's, on valid steps, over every set (they do not change the verdict).
+    """
     from keras_impl.parity.tolerances import bound
     oracle_bound, keras_bound = bound("output", "float32", backend), bound("artifact", "float32", backend)
     rows = []
@@ -106,6 +121,7 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
                          "inputs": [list(np.shape(x)) for x in s["inputs"]],
                          "vs_oracle": vs_oracle, "vs_keras": vs_keras, "keras_vs_oracle": keras_vs_oracle,
                          "scale": scale, "verdict": "pass" if ok else "FAIL"})
+    decisions = _decisions(sets, artifact_outputs, rules or [])
     worst = lambda key: max((r[key] for r in rows), default=0.0)  # noqa: E731
     notes = []
     if ran_precision != "float32":
@@ -115,4 +131,37 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
             "worst_keras_vs_oracle": worst("keras_vs_oracle"), "ran_precision": ran_precision,
             "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,
                        "kind": "abs, scaled by max(1, max |oracle output|)"},
-            "notes": notes, "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}
+            "notes": notes, "decisions": decisions,
+            "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}
+
+
+def _decisions(sets, artifact_outputs, rules) -> list[dict]:
+    """Per classifier output, the artifact's decisions against the oracle's summed over the sets."""
+    from keras_impl.verify.decisions import agreement
+    found = []
+    for j, rule in enumerate(rules):
+        if rule is None:
+            continue
+        agree = total = 0
+        closest = None
+        for s, outs in zip(sets, artifact_outputs):
+            got, expected = np.asarray(outs[j]), np.asarray(s["oracle"][j])
+            if got.shape != expected.shape or (rule == "argmax" and expected.shape[-1] < 2):
+                continue
+            masks = s.get("masks") or []
+            mask = masks[j] if j < len(masks) and np.size(masks[j]) else None
+            one = agreement(rule, got, expected, mask)
+            agree, total = agree + one["agree"], total + one["total"]
+            if one["closest_call"] is not None:
+                closest = one["closest_call"] if closest is None else min(closest, one["closest_call"])
+            shown = one["rule"]
+        if total:
+            found.append({"output": j, "rule": shown, "agree": agree, "total": total, "closest_call": closest})
+    return found
+
+
+def decision_lines(decisions: list[dict]) -> list[str]:
+    """The report's lines for ``compare``'s decisions."""
+    return [f"  decisions of output {d['output']} ({d['rule']}): {d['agree']}/{d['total']} agree with the oracle"
+            + (f"; the oracle's closest call: margin {d['closest_call']:.1e}" if d["closest_call"] is not None else "")
+            for d in decisions]

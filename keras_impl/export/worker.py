@@ -55,7 +55,7 @@ def _export(job: dict) -> dict:
     from keras_impl.verify.load import load_model
 
     from .exporters import export_model
-    from .verify import expected_outputs, input_sets, pack
+    from .verify import decision_rules, expected_outputs, input_sets, pack
 
     model, _, saved_by = load_model(Path(job["model"]))
     described = describe_model(model)  # refuses, by name, what the oracle cannot compute
@@ -67,11 +67,12 @@ def _export(job: dict) -> dict:
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
                           static_batch=STATIC_BATCH)
         for s in sets:
-            s["keras"], s["oracle"] = expected_outputs(model, described, s["inputs"])
+            s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
         buffer = io.BytesIO()
         np.savez(buffer, **pack(sets))
         atomic_write_bytes(Path(job["predictions"]), buffer.getvalue())
         result["sets"] = [s["about"] for s in sets]
+        result["decision_rules"] = decision_rules(described)
     return result
 
 

@@ -70,7 +70,7 @@ def _sets(model, described, dynamic_batch: bool):
     from keras_impl.export.verify import expected_outputs, input_sets
     sets = input_sets(described, dynamic_batch=dynamic_batch)
     for s in sets:
-        s["keras"], s["oracle"] = expected_outputs(model, described, s["inputs"])
+        s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
     return sets
 
 
@@ -179,7 +179,7 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dic
     """The report of the artifact against the oracle (and Keras) of the model in ``model_path``."""
     from keras_impl.backend import backend_info
     from keras_impl.export.runtimes import StaticShapeError
-    from keras_impl.export.verify import compare
+    from keras_impl.export.verify import compare, decision_rules
     from keras_impl.parity.tolerances import bound
 
     from .describe import describe_model
@@ -204,7 +204,7 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dic
         raise VerifyRefusal(f"the artifact gives {len(outputs[0])} outputs, the model "
                             f"{len(sets[0]['oracle'])}: not the same interface")
     backend = backend_info()["backend"]
-    result = compare(sets, outputs, backend=backend, ran_precision=ran)
+    result = compare(sets, outputs, backend=backend, ran_precision=ran, rules=decision_rules(described))
     if note:
         result["notes"].insert(0, note)
     report = {"model": str(model_path), "artifact": str(artifact_path), "format": fmt, "backend": backend,
@@ -239,6 +239,8 @@ def format_artifact_report(r: dict) -> str:
         first = next((row["layer"] for row in r["layers"] if row["verdict"] == "FAIL"), None)
         if first:
             lines.append(f"  first layer outside its bound inside the artifact: {first}")
+    from keras_impl.export.verify import decision_lines
+    lines += decision_lines(r.get("decisions", []))
     b = r["bounds"]
     lines.append(f"worst: artifact vs oracle {r['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs "
                  f"Keras {r['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {r['verdict']}")

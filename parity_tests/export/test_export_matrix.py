@@ -78,7 +78,7 @@ def measure(saved_models, tmp_path, name: str, fmt: str, *, precision="float32")
     path, info = export(saved_models, tmp_path, name, fmt)
     sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=matrix.INPUT_SEED)
     for s in sets:
-        s["keras"], s["oracle"] = expected_outputs(model, described, s["inputs"])
+        s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
     outputs, ran = run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], precision=precision,
                                           timeout_s=240)
     return {**compare(sets, outputs, backend=BACKEND, ran_precision=ran), "dynamic_batch": info["dynamic_batch"]}

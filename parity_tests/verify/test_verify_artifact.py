@@ -59,6 +59,9 @@ def test_an_onnx_artifact_is_checked_and_each_layer_found_inside_it(made, capsys
     assert "set 2 inputs (7, 6, 3) output 0 (7, 6, 2)" in out
     assert "    head: Identity:0:" in out and "pass" in out.split("    head:")[1].splitlines()[0]
     assert "first layer outside its bound" not in out
+    decisions = next(line for line in out.splitlines() if "decisions of output 0" in line)
+    agree, total = map(int, decisions.split("): ")[1].split()[0].split("/"))
+    assert "(argmax over 2 classes)" in decisions and agree == total > 0
 
 
 @pytest.mark.parametrize("name_part, rank, layer", [("head", 2, "head"), ("backward_lstm", 2, "bi")],
