@@ -23,8 +23,10 @@ is honoured as by every RNN (``reference/rnn.py``): a masked step carries (h, c)
 h (0 with ``zero_output_for_mask``; before a row's first valid step the carried h is h_0 = 0, so Keras's
 backends agree). ``go_backwards`` reads x and the mask from the last step and returns the outputs in that
 processing order. mask' = mask if return_sequences else None (ConvLSTM.compute_mask,
-keras/src/layers/rnn/conv_lstm.py L564-571). A mask of any other shape (a Masking layer's (B, T, *spatial) one)
-makes Keras's own call fail, so it never reaches a model that runs.
+keras/src/layers/rnn/conv_lstm.py L564-571). Keras runs such a mask on TensorFlow and torch only (it reaches a
+ConvLSTM through a wrapper such as TimeDistributed, or ``mask=``); on JAX its scan widens the mask to (B, 1)
+and fails to broadcast it against the (B, *spatial, F) output (keras/src/backend/jax/rnn.py L154-173). A mask
+of another shape (a Masking layer's (B, T, *spatial) one) makes Keras's call fail on every backend.
 """
 from __future__ import annotations
 

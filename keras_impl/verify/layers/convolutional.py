@@ -85,15 +85,15 @@ ROWS = [
     (", ".join(CONV), "filters, kernel_size, strides, padding valid/same (causal: Conv1D), dilation_rate, groups, "
      "channels_last/first, use_bias, activation; a mask is dropped (as Keras: warning, mask' = None)",
      "LoRA-enabled kernels; activations the oracle lacks; subclasses",
-     f"{_TESTS}::test_single_conv_layer_verifies"),
+     f"{_TESTS}::test_conv_layers_verify"),
     (", ".join(SEPARABLE), "filters, depth_multiplier, kernel_size, strides, padding valid/same, dilation_rate, "
      "channels_last/first, use_bias, activation", "activations the oracle lacks; subclasses",
-     f"{_TESTS}::test_single_conv_layer_verifies"),
+     f"{_TESTS}::test_conv_layers_verify"),
     (", ".join(DEPTHWISE), "depth_multiplier, kernel_size, strides, padding valid/same, dilation_rate, "
      "channels_last/first, use_bias, activation", "activations the oracle lacks; subclasses",
-     f"{_TESTS}::test_single_conv_layer_verifies"),
+     f"{_TESTS}::test_conv_layers_verify"),
     (", ".join(TRANSPOSE), "filters, kernel_size, strides, padding valid/same, output_padding, dilation_rate, "
      "channels_last/first, use_bias, activation (Keras's JAX padding conversion)",
      "activations the oracle lacks; subclasses; Conv3DTranspose (not modelled yet)",
-     f"{_TESTS}::test_single_conv_layer_verifies"),
+     f"{_TESTS}::test_conv_layers_verify"),
 ]
