@@ -87,18 +87,22 @@ def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: 
         pads = [tuple(p) for p in padding]
     xp = _pad_or_crop(x, pads)
     spatial = tuple(range(1, rank + 1))
-    # (B, *positions, C, *k_eff): every window, a view; then every s-th position and every d-th tap
+    # (B, *positions, C, *k_eff): every window, a view; then every s-th position and every d-th tap, and the
+    # channels moved last, so that a window flattens in the kernel's own (*k, C) order (contiguous channel runs)
     windows = sliding_window_view(xp, k_eff, axis=spatial)
     windows = windows[(slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
                       + tuple(slice(None, None, d) for d in dilation)]
+    windows = np.moveaxis(windows, rank + 1, -1)
     batch_out = windows.shape[:rank + 1]
     channels, filters = x.shape[-1], kernel.shape[-1]
-    per_group_in, per_group_out = channels // groups, filters // groups
     taps = math.prod(sizes)
-    # windows as (groups, positions, C/g * taps); kernel as (groups, C/g * taps, F/g), channel-major like windows
-    w = windows.reshape(-1, groups, per_group_in * taps).transpose(1, 0, 2)
-    k = np.moveaxis(kernel, rank, 0).reshape(per_group_in, taps, groups, per_group_out)
-    k = k.transpose(2, 0, 1, 3).reshape(groups, per_group_in * taps, per_group_out)
+    if groups == 1:  # one product: (positions, taps C) @ (taps C, F)
+        return (windows.reshape(-1, taps * channels) @ kernel.reshape(taps * channels, filters)).reshape(
+            batch_out + (filters,))
+    per_group_in, per_group_out = channels // groups, filters // groups
+    # one product per group: windows (groups, positions, taps C/g) @ kernel (groups, taps C/g, F/g)
+    w = windows.reshape(-1, taps, groups, per_group_in).transpose(2, 0, 1, 3).reshape(groups, -1, taps * per_group_in)
+    k = kernel.reshape(taps * per_group_in, groups, per_group_out).transpose(1, 0, 2)
     y = np.matmul(w, k)  # (groups, positions, F/g)
     return y.transpose(1, 0, 2).reshape(batch_out + (filters,))
 
@@ -144,7 +148,7 @@ def _channels_last(x, options) -> np.ndarray:
 def _finish(y, bias, options) -> np.ndarray:
     """+ bias on the channel axis, the activation, back to the layer's data_format."""
     if bias is not None:
-        y = y + bias
+        y += bias  # in place: y is the fresh product (the oracle's time goes to memory passes at real sizes)
     y = activate(options.get("activation", "linear"), y)
     return np.moveaxis(y, -1, 1) if options.get("data_format") == "channels_first" else y
 
