@@ -73,7 +73,7 @@ def _models():
         "conv1d_first": lambda: seq((3, 12), L.Conv1D(5, 3, padding="same", data_format="channels_first")),
         "conv2d_dilated": lambda: seq((10, 9, 3), L.Conv2D(4, (2, 3), dilation_rate=(2, 3), padding="same",
                                                            activation="tanh")),
-        "conv2d_first": lambda: seq((3, 8, 7), L.Conv2D(4, (3, 2), strides=(1, 2), padding="same",
+        "conv2d_first": lambda: seq((3, 8, 7), L.Conv2D(5, (3, 2), strides=(1, 2), padding="same",  # width 4 != 5
                                                         data_format="channels_first")),
         "conv3d_same": lambda: seq((5, 6, 7, 2), L.Conv3D(3, (3, 2, 2), padding="same", dilation_rate=(1, 2, 1))),
         "separable1d": lambda: seq((10, 3), L.SeparableConv1D(4, 3, depth_multiplier=3, dilation_rate=2,
@@ -146,12 +146,42 @@ def test_conv_layers_verify(name, dtype, saved, capsys, tmp_path, backend):
         assert max(r["max_abs_error"] / max(1.0, r["max_abs_output"]) for r in rows) < 1e-12, rows
 
 
+# Models TensorFlow's CPU kernels cannot run in float64 (Keras's TensorFlow backend hands them to TensorFlow
+# as they are): channels_first 1D/2D convs ("only supports the NHWC tensor format on the CPU"), a depthwise conv
+# with unequal strides ("only supports equal length strides"), a dilated transpose conv ("do not yet support
+# dilation rates larger than 1"). verify says so in one line (exit 2).
+TF_FLOAT64_UNRUNNABLE = {"conv1d_first", "conv2d_first", "depthwise2d", "transpose1d_dilated", "transpose2d_first",
+                         "conv_lstm2d_first"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_conv_option_verifies(name, dtype, capsys, tmp_path, backend):
     path = _save(tmp_path, name, _models()[1][name])
+    if backend == "tensorflow" and dtype == "float64" and name in TF_FLOAT64_UNRUNNABLE:
+        rc, out, err = _verify(capsys, path, "--dtype", dtype)
+        assert rc == 2 and "Keras cannot run the model on these inputs" in err and err.count("\n") == 1, err
+        return
     _passes(capsys, path, dtype, tmp_path, backend)
+
+
+def test_keras_tensorflow_adds_a_channels_first_bias_on_the_wrong_axis(tmp_path, capsys, backend):
+    """Keras 3.15.1 on TensorFlow adds a channels_first conv's bias (reshaped (1, F, 1, 1)) with ``ops.add``,
+    which takes it for a ``tf.nn.bias_add`` and picks NHWC whenever the output's last axis is F long
+    (keras/src/backend/tensorflow/numpy.py L108-129): the bias lands on the width. verify shows it (exit 1
+    naming the layer); JAX and torch add it on the channels and pass."""
+    import keras
+    model = keras.Sequential([keras.Input((3, 8, 7)), keras.layers.Conv2D(4, (3, 2), strides=(1, 2), padding="same",
+                                                                          data_format="channels_first", name="nchw")])
+    randomise_weights(model, np.random.default_rng(5))
+    path = tmp_path / "nchw.keras"
+    model.save(path)  # output (B, 4, 8, 4): the width equals the filters
+    rc, out, _ = _verify(capsys, path)
+    if backend == "tensorflow":
+        assert rc == 1 and _first_failing_row(out).startswith("nchw"), out
+    else:
+        assert rc == 0, out
 
 
 def test_conv_lstm_verifies(saved, capsys, tmp_path, backend):
