@@ -25,6 +25,7 @@ ITEMSIZE = {"float32": 4, "float64": 8}
 ORACLE_ITEMSIZE = 8     # the oracle computes in float64
 GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 SEQUENCE_KEEPING = ("InputLayer", "Masking", "Dropout", "SpatialDropout1D", "Activation")
+CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,53 @@ def _size(dims, timesteps: int) -> int:
     if dims and dims[0] is None:
         dims[0] = timesteps
     return math.prod(1 if d is None else d for d in dims)
+
+
+def _ints(value, rank: int) -> tuple:
+    """A config's int-or-list option (kernel_size, strides...) as ``rank`` positive ints (1 where unreadable)."""
+    values = value if isinstance(value, list) else [value] * rank
+    return tuple(v if isinstance(v, int) and v > 0 else 1 for v in values[:rank]) + (1,) * max(rank - len(values), 0)
+
+
+def _conv(kind: str, cfg: dict, shape: tuple) -> tuple[int, tuple]:
+    """``(weights, output shape)`` of a convolution (any ``filters``/``kernel_size`` config) or a ConvLSTM.
+
+    The spatial size per axis: n / s for "same" (n s for a transpose conv), n - k_eff + 1 over s for "valid"
+    (n s + k_eff for a transpose), a free size left free; channels become ``filters`` (C M for a depthwise conv).
+    """
+    steps = shape[:1] if kind in CONV_LSTM else ()
+    shape = shape[len(steps):]
+    rank = max(len(shape) - 1, 1)
+    first = cfg.get("data_format") == "channels_first"
+    spatial = shape[1:] if first else shape[:-1]
+    channels = (shape[0] if first else shape[-1]) if shape else 1
+    channels = channels if isinstance(channels, int) else 1
+    kernel = _ints(cfg.get("kernel_size", 1), rank)
+    strides, dilation = _ints(cfg.get("strides", 1), rank), _ints(cfg.get("dilation_rate", 1), rank)
+    taps = math.prod(kernel)
+    multiplier = cfg.get("depth_multiplier", 1) if isinstance(cfg.get("depth_multiplier", 1), int) else 1
+    filters = cfg.get("filters") if isinstance(cfg.get("filters"), int) else channels * multiplier
+    groups = cfg.get("groups", 1) if isinstance(cfg.get("groups", 1), int) and cfg.get("groups", 1) > 0 else 1
+    if kind in CONV_LSTM:
+        weights = 4 * filters * (taps * (channels + filters) + 1)
+    elif kind.startswith("Separable"):
+        weights = taps * channels * multiplier + channels * multiplier * filters + filters
+    elif kind.startswith("Depthwise"):
+        weights = (taps + 1) * channels * multiplier
+    else:
+        weights = (taps * channels // groups + 1) * filters
+    out = []
+    for n, k, s, d in zip(spatial, kernel, strides, dilation):
+        k_eff = (k - 1) * d + 1
+        if not isinstance(n, int):
+            out.append(None)  # a free axis stays free: _size counts the time axis as the timesteps drawn
+        elif "Transpose" in kind:
+            out.append(n * s + (k_eff if cfg.get("padding") == "valid" else 0))
+        else:
+            out.append(-(-n // s) if cfg.get("padding") != "valid" else max(-(-(n - k_eff + 1) // s), 1))
+    if kind in CONV_LSTM and not cfg.get("return_sequences"):
+        steps = ()
+    return weights, tuple(steps) + ((filters, *out) if first else (*out, filters))
 
 
 def _inbound(entry: dict) -> list[str]:
@@ -87,6 +135,8 @@ def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple
     if kind == "Dense":
         units = cfg.get("units", 1)
         return (features + 1) * units, tuple(shape[:-1]) + (units,)
+    if kind in CONV_LSTM or "kernel_size" in cfg:
+        return _conv(kind, cfg, tuple(shape))
     if kind == "TimeDistributed":
         inner = cfg.get("layer") or {}
         weights, out = _layer(inner, [tuple(shape[1:])], timesteps)

@@ -8,9 +8,9 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
-from . import core, merging, pooling, regularization, reshaping, rnn, wrappers
+from . import conv_lstm, convolutional, core, merging, pooling, regularization, reshaping, rnn, wrappers
 
-FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers)
+FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm)
 
 
 def _collect() -> dict:

@@ -1,0 +1,204 @@
+"""Keras's convolution layers at inference (keras/src/layers/convolutional/), in Keras's kernel layout.
+
+One function, ``convolve``, computes every kind: a cross-correlation (no kernel flip) of the input, padded,
+with windows of the dilated kernel taken every ``strides`` steps, as one matrix product per group (the windows
+are a ``sliding_window_view``, never a Python loop over positions). With ``k_eff = (k - 1) d + 1`` on a
+spatial axis of length n, stride s and dilation d:
+
+    valid     no padding; out = floor((n - k_eff) / s) + 1
+    same      total = max((ceil(n / s) - 1) s + k_eff - n, 0), left = total // 2, right = total - left
+              (the smaller half on the left, as TensorFlow, XLA and Keras's torch backend pad)
+    causal    left = k_eff - 1, right = 0 (Conv1D only: keras/src/layers/convolutional/conv1d.py L136-152
+              pads the input on the left, then convolves "valid")
+
+    Conv1D/2D/3D(F, groups g)   y[.., f] = act(sum_{k, c in group(f)} xpad[.. + k d, c] K[k, c mod (C/g), f] + b[f])
+                                kernel (*k, C/g, F), bias (F,); output channel f reads input group f // (F/g)
+    DepthwiseConv1D/2D(M)       the grouped conv with g = C, kernel (*k, C, M) read as (*k, 1, C M): output channel
+                                c M + m is input channel c convolved with K[.., c, m]; bias (C M,)
+                                (keras/src/backend/numpy/nn.py depthwise_conv reshapes the kernel so)
+    SeparableConv1D/2D(F, M)    the depthwise conv (strides, padding, dilation; no bias) then a 1x1 conv with the
+                                pointwise kernel (1.., C M, F), + b, act; weights (depthwise, pointwise, bias)
+    Conv1DTranspose/2D(F)       the adjoint of the strided conv, as jax.lax.conv_transpose computes it: x spread
+                                with s - 1 zeros between samples, padded (left, right) from
+                                keras/src/backend/common/backend_utils.py
+                                _convert_conv_transpose_padding_args_from_keras_to_jax:
+                                  valid  left = k_eff - 1, right = k_eff - 1 + (op if given else max(k_eff, s) - k_eff)
+                                  same   p = s + k_eff - 2 without op, else k_eff + k_eff % 2 - 2 + op;
+                                         left = min(ceil(p / 2), k_eff - 1), right = p - left
+                                then correlated (stride 1, dilation d) with the kernel flipped on every spatial axis
+                                and its (F, C) axes swapped; kernel (*k, F, C), bias (F,)
+
+Every kind adds its bias on the channel axis, then applies its activation by Keras's name
+(``reference/activations.py``). ``data_format`` "channels_first" reads and writes (B, C, *spatial); the
+computation is the channels_last one, transposed in and out.
+
+Mask rule, every kind: none of these layers supports masking: their ``call`` takes no ``mask`` and they keep the
+base ``compute_mask``, so ``supports_masking`` is False (keras/src/layers/layer.py L335). A mask reaching one is
+not used, and is destroyed with a warning ("this layer does not support masking and will therefore destroy the
+mask information"): keras/src/layers/layer.py L1034-1044, the ``elif`` at L1038; no mask is set on the output.
+                                                                    mask' = None
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..activations import activate
+
+
+def _pads(n: int, k_eff: int, s: int, padding) -> tuple[int, int]:
+    """(left, right) padding of one spatial axis of length n for Keras's padding name."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return k_eff - 1, 0
+    if padding == "same":
+        total = max((math.ceil(n / s) - 1) * s + k_eff - n, 0)
+        return total // 2, total - total // 2
+    raise ValueError(f"unknown padding {padding!r}; expected valid, same or causal")
+
+
+def _pad_or_crop(x: np.ndarray, pads) -> np.ndarray:
+    """``x`` (B, *spatial, C) padded with zeros by (left, right) per spatial axis; a negative amount crops."""
+    crop = tuple(slice(max(-lo, 0), x.shape[i + 1] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads))
+    x = x[(slice(None),) + crop]
+    grow = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pads] + [(0, 0)]
+    return np.pad(x, grow) if any(lo or hi for lo, hi in grow) else x
+
+
+def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: int = 1) -> np.ndarray:
+    """Keras's ``ops.conv`` on channels_last arrays: x (B, *spatial, C), kernel (*k, C / groups, F) -> (B, *out, F).
+
+    ``padding``: "valid", "same", "causal", or explicit (left, right) per spatial axis (negative crops).
+    ``strides`` / ``dilation_rate``: an int or one per spatial axis.
+    """
+    x = np.asarray(x)
+    kernel = np.asarray(kernel)
+    rank = kernel.ndim - 2
+    sizes = kernel.shape[:rank]
+    strides = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    dilation = (dilation_rate,) * rank if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    k_eff = [(k - 1) * d + 1 for k, d in zip(sizes, dilation)]
+    if isinstance(padding, str):
+        pads = [_pads(n, ke, s, padding) for n, ke, s in zip(x.shape[1:-1], k_eff, strides)]
+    else:
+        pads = [tuple(p) for p in padding]
+    xp = _pad_or_crop(x, pads)
+    spatial = tuple(range(1, rank + 1))
+    # (B, *positions, C, *k_eff): every window, a view; then every s-th position and every d-th tap, and the
+    # channels moved last, so that a window flattens in the kernel's own (*k, C) order (contiguous channel runs)
+    windows = sliding_window_view(xp, k_eff, axis=spatial)
+    windows = windows[(slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+                      + tuple(slice(None, None, d) for d in dilation)]
+    windows = np.moveaxis(windows, rank + 1, -1)
+    batch_out = windows.shape[:rank + 1]
+    channels, filters = x.shape[-1], kernel.shape[-1]
+    taps = math.prod(sizes)
+    if groups == 1:  # one product: (positions, taps C) @ (taps C, F)
+        return (windows.reshape(-1, taps * channels) @ kernel.reshape(taps * channels, filters)).reshape(
+            batch_out + (filters,))
+    per_group_in, per_group_out = channels // groups, filters // groups
+    # one product per group: windows (groups, positions, taps C/g) @ kernel (groups, taps C/g, F/g)
+    w = windows.reshape(-1, taps, groups, per_group_in).transpose(2, 0, 1, 3).reshape(groups, -1, taps * per_group_in)
+    k = kernel.reshape(taps * per_group_in, groups, per_group_out).transpose(1, 0, 2)
+    y = np.matmul(w, k)  # (groups, positions, F/g)
+    return y.transpose(1, 0, 2).reshape(batch_out + (filters,))
+
+
+def transpose_pads(k: int, s: int, d: int, padding: str, output_padding) -> tuple[int, int]:
+    """(left, right) padding of the spread input for one axis of a transpose conv (Keras's JAX conversion)."""
+    k_eff = (k - 1) * d + 1
+    if padding == "valid":
+        extra = max(k_eff, s) - k_eff if output_padding is None else output_padding
+        return k_eff - 1, k_eff - 1 + extra
+    if padding != "same":
+        raise ValueError(f"unknown padding {padding!r} for a transpose conv; expected valid or same")
+    total = s + k_eff - 2 if output_padding is None else k_eff + k_eff % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, k_eff - 1)
+    return left, total - left
+
+
+def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation_rate=1):
+    """Keras's ``ops.conv_transpose``, channels_last: x (B, *spatial, C), kernel (*k, F, C) -> (B, *out, F).
+
+    ``output_padding``: None or one int per spatial axis (or an int for all).
+    """
+    x = np.asarray(x)
+    kernel = np.asarray(kernel)
+    rank = kernel.ndim - 2
+    strides = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    dilation = (dilation_rate,) * rank if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    if output_padding is None or isinstance(output_padding, int):
+        output_padding = (output_padding,) * rank
+    spread_shape = (x.shape[0],) + tuple((n - 1) * s + 1 for n, s in zip(x.shape[1:-1], strides)) + (x.shape[-1],)
+    spread = np.zeros(spread_shape, dtype=x.dtype)
+    spread[(slice(None),) + tuple(slice(None, None, s) for s in strides)] = x
+    pads = [transpose_pads(k, s, d, padding, op)
+            for k, s, d, op in zip(kernel.shape[:rank], strides, dilation, output_padding)]
+    flipped = np.swapaxes(kernel[(slice(None, None, -1),) * rank], -1, -2)  # (*k, C, F)
+    return convolve(spread, flipped, padding=pads, dilation_rate=dilation)
+
+
+def _channels_last(x, options) -> np.ndarray:
+    return np.moveaxis(x, 1, -1) if options.get("data_format") == "channels_first" else x
+
+
+def _finish(y, bias, options) -> np.ndarray:
+    """+ bias on the channel axis, the activation, back to the layer's data_format."""
+    if bias is not None:
+        y += bias  # in place: y is the fresh product (the oracle's time goes to memory passes at real sizes)
+    y = activate(options.get("activation", "linear"), y)
+    return np.moveaxis(y, -1, 1) if options.get("data_format") == "channels_first" else y
+
+
+def _geometry(options) -> dict:
+    return {"strides": tuple(options["strides"]), "padding": options["padding"],
+            "dilation_rate": tuple(options["dilation_rate"])}
+
+
+def conv(layer, inputs, masks, tape=None):
+    """Conv1D/2D/3D: weights (kernel, bias) or (kernel,) without a bias."""
+    kernel = layer.weights[0]
+    groups = layer.options.get("groups", 1)
+    y = convolve(_channels_last(inputs[0], layer.options), kernel, groups=groups, **_geometry(layer.options))
+    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, layer.options), None
+
+
+def depthwise_kernel_as_grouped(kernel) -> np.ndarray:
+    """A depthwise kernel (*k, C, M) as the grouped conv's (*k, 1, C M), output channel c M + m."""
+    kernel = np.asarray(kernel)
+    return kernel.reshape(kernel.shape[:-2] + (1, kernel.shape[-2] * kernel.shape[-1]))
+
+
+def depthwise(layer, inputs, masks, tape=None):
+    """DepthwiseConv1D/2D: weights (depthwise kernel (*k, C, M), bias (C M,)) or without the bias."""
+    kernel = layer.weights[0]
+    y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(kernel),
+                 groups=kernel.shape[-2], **_geometry(layer.options))
+    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, layer.options), None
+
+
+def separable(layer, inputs, masks, tape=None):
+    """SeparableConv1D/2D: weights (depthwise (*k, C, M), pointwise (1.., C M, F), bias (F,)) or without the bias."""
+    depthwise_kernel, pointwise_kernel = layer.weights[:2]
+    y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(depthwise_kernel),
+                 groups=depthwise_kernel.shape[-2], **_geometry(layer.options))
+    y = convolve(y, pointwise_kernel)
+    return _finish(y, layer.weights[2] if len(layer.weights) > 2 else None, layer.options), None
+
+
+def conv_transpose(layer, inputs, masks, tape=None):
+    """Conv1DTranspose/2D: weights (kernel (*k, F, C), bias (F,)) or without the bias; ``output_padding`` option."""
+    opt = layer.options
+    y = convolve_transpose(_channels_last(inputs[0], opt), layer.weights[0], strides=tuple(opt["strides"]),
+                           padding=opt["padding"], output_padding=opt.get("output_padding"),
+                           dilation_rate=tuple(opt["dilation_rate"]))
+    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, opt), None
+
+
+FORWARD = {"Conv1D": conv, "Conv2D": conv, "Conv3D": conv,
+           "SeparableConv1D": separable, "SeparableConv2D": separable,
+           "DepthwiseConv1D": depthwise, "DepthwiseConv2D": depthwise,
+           "Conv1DTranspose": conv_transpose, "Conv2DTranspose": conv_transpose}
