@@ -8,9 +8,9 @@ A new family is one module and one entry in ``FAMILIES``.
 """
 from __future__ import annotations
 
-from . import core, merging, pooling, regularization, reshaping, rnn
+from . import activations, core, merging, normalization, pooling, regularization, reshaping, rnn
 
-FAMILIES = (core, rnn, regularization, pooling, reshaping, merging)
+FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, normalization, activations)
 WRAPPERS = ("TimeDistributed",)  # run by graph.layer_forward around the layer they wrap
 
 

@@ -8,9 +8,9 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
-from . import core, merging, pooling, regularization, reshaping, rnn, wrappers
+from . import activations, core, merging, normalization, pooling, regularization, reshaping, rnn, wrappers
 
-FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers)
+FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, normalization, activations)
 
 
 def _collect() -> dict:
