@@ -44,17 +44,23 @@ def _along(v, axes: list[int], ndim: int, shape) -> np.ndarray:
     return np.asarray(v, np.float64).reshape(target)
 
 
-def _affine(layer):
-    """``(γ or None, β or None, the weights that follow)``, as ``center``/``scale`` say they are stored."""
+def _affine(layer, statistics: int = 0):
+    """``(γ or None, β or None, the ``statistics`` weights that follow)``, as ``center``/``scale`` say they are
+    stored; a ValueError where the layer holds fewer arrays than its options say."""
     w, opt = list(layer.weights), layer.options
-    gamma = w.pop(0) if opt.get("scale", True) or opt.get("rms_scaling", False) else None
-    beta = w.pop(0) if opt.get("center", True) and not opt.get("rms_scaling", False) else None
+    has_gamma = bool(opt.get("scale", True) or opt.get("rms_scaling", False))
+    has_beta = bool(opt.get("center", True) and not opt.get("rms_scaling", False))
+    if len(w) < has_gamma + has_beta + statistics:
+        raise ValueError(f"layer {layer.name!r} ({layer.kind}) has {len(w)} weight arrays; its options "
+                         f"(center={has_beta}, scale={has_gamma}) need {has_gamma + has_beta + statistics}")
+    gamma = w.pop(0) if has_gamma else None
+    beta = w.pop(0) if has_beta else None
     return gamma, beta, w
 
 
 def batch_normalization(layer, inputs, masks, tape=None):
     x, opt = inputs[0], layer.options
-    gamma, beta, (mean, variance, *_) = _affine(layer)
+    gamma, beta, (mean, variance, *_) = _affine(layer, statistics=2)
     axes = _axes(opt.get("axis", -1), x.ndim)
     along = lambda v: _along(v, axes, x.ndim, x.shape)  # noqa: E731
     y = (x - along(mean)) / np.sqrt(along(variance) + float(opt.get("epsilon", 1e-3)))

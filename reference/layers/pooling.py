@@ -12,7 +12,9 @@
         torch:              where "same" needs an odd total padding on some axis, Keras's torch backend pads
                             by REPLICATING the edge (keras/src/backend/torch/nn.py L274-283) and then counts
                             those copies in the average: its AveragePooling differs from the other backends
-                            there, and verify reports it (MaxPooling is unaffected: the edge is in the window)
+                            where a window holds the copy beside two or more entries (with one, the mean of
+                            x and x is x), and verify reports it as FAIL (MaxPooling is unaffected: the edge
+                            is in the window)
     GlobalAveragePooling1D  y = sum_t m_t x_t / sum_t m_t  (mean without a mask; a row with no
                             valid step is 0/0 = NaN, as in Keras; global_average_pooling1d.py L70-83)
                                                                     mask' = None (L85-86)
