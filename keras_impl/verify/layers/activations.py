@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from reference.layers import Layer
 
 from ..load import refuse_layer
@@ -18,6 +20,28 @@ ROWS = [
     ("Softmax", "axis (an int or a list), a mask (masked entries -1e9, then 0, as Keras)", "-",
      f"{TEST}::test_masked_models_verify"),
 ]
+
+
+def _rounded_in_float32(value: float) -> bool:
+    return float(np.float32(value)) != value
+
+
+def float32_constants_on_tensorflow(graph) -> list[str]:
+    """The layers TensorFlow computes with a float32-rounded constant even in float64
+    (``keras_impl.parity.tolerances.TF_FLOAT32_CONSTANT_CAUSE``): a leaky_relu whose slope float32 cannot hold
+    (LeakyReLU; ReLU with only a negative_slope, which Keras runs as leaky_relu: activations.py L78-80; the
+    ``leaky_relu`` activation, slope 0.2) and every gelu."""
+    names = []
+    for layer in graph.layers:
+        opt = layer.options
+        slope = {"LeakyReLU": opt.get("negative_slope")}.get(layer.kind)
+        if layer.kind == "ReLU" and opt.get("max_value") is None and not opt.get("threshold"):
+            slope = opt.get("negative_slope") or None
+        if opt.get("activation") == "leaky_relu":
+            slope = 0.2
+        if opt.get("activation") == "gelu" or (slope is not None and _rounded_in_float32(slope)):
+            names.append(layer.name)
+    return names
 
 
 def _number(layer, name: str, option: str, allow_none: bool = False):
