@@ -129,6 +129,8 @@ def as_float64_model(model):
         return node
 
     config = patch(model.get_config())
-    clone = type(model).from_config(config)
+    with warnings.catch_warnings():  # rebuilding the graph warns again of each mask a layer drops: modelled
+        warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
+        clone = type(model).from_config(config)
     clone.set_weights(model.get_weights())
     return clone

@@ -320,3 +320,32 @@ def test_the_layers_tensorflow_computes_with_float32_constants():
               Layer("act_tanh", "Activation", ("x",), {"activation": "tanh"})]
     graph = LayerGraph(("x",), tuple(layers), ("act_tanh",))
     assert float32_constants_on_tensorflow(graph) == ["leaky", "relu_leaky", "dense_gelu", "act_leaky"]
+
+
+def test_the_memory_estimate_reads_pooling_and_normalization_configs(saved):
+    """budget.py from the file's config alone: pooled shapes divided by the strides, global pooling to the channels,
+    the other kinds keep their input's shape."""
+    from keras_impl.verify.budget import estimate
+    from keras_impl.verify.load import read_config
+    needs = {n.name: n for n in estimate(read_config(saved["rank4"]), batch=2)}
+    assert needs["max2"].outputs == 2 * 4 * 2 * 4            # (7, 6) pooled by strides (2, 3), rounded up
+    assert needs["max2_same"].outputs == 2 * 4 * 6 * 4       # strides (2, 1)
+    assert needs["avg2_cf"].outputs == 2 * 7 * 3 * 2         # channels_first: (7, 6, 4) -> (7, 3, 2)
+    assert needs["gap2"].outputs == needs["gmp2_keep"].outputs == 2 * 4
+    assert needs["gap2_cf"].outputs == 2 * 7
+    assert needs["gn_2"].outputs == needs["bn_axis2"].outputs == 2 * 7 * 6 * 4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_keras2_file_of_these_layers_verifies(dtype, capsys, tmp_path):
+    """A tf_keras 2.21 .h5 (parity_tests/fixtures/make_keras2_fixtures.py ``normalization_pooling``): Keras 2's
+    configs of these layers (LeakyReLU's ``alpha``, BatchNormalization's axis list) load and verify."""
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "keras2" / "normalization_pooling.h5"
+    rows = _passes(*_verify(capsys, path, tmp_path, "--dtype", dtype))
+    assert "Keras 2 file" in json.loads((tmp_path / "report.json").read_text())["saved_by"]
+    classes = {r["class"] for r in rows.values()}
+    assert {"BatchNormalization", "LayerNormalization", "UnitNormalization", "LeakyReLU", "PReLU", "ELU", "ReLU",
+            "GaussianNoise", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D"} <= classes
+    assert rows["dense"]["options"].endswith("gelu") and rows["dense_1"]["options"].endswith("silu")
+    assert rows["batch_normalization"]["mask"].endswith("valid")  # the Masking's mask reaches it
