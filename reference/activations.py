@@ -38,7 +38,7 @@ keras/src/activations/activations.py and keras/src/backend/numpy/nn.py (lines th
     log_softmax     a - max a - log sum exp(a - max a)                      over the last axis
     sparsemax       max(a - tau, 0), tau the threshold that makes the output sum to 1 (Martins and Astudillo
                     2016), over the last axis: tau = (sum of the k largest - 1) / k, k the support's size. NOT
-                    Keras 3.15.1's: its backends sum the cumulative sums over the support (numpy nn.py L229-230,
+                    Keras 3.15.1's: its backends sum the cumulative sums over the support (numpy nn.py L230-231,
                     jax nn.py L179-180, and tensorflow's and torch's alike), whose rows do not sum to 1; verify
                     reports such a layer as FAIL, which it is
 
