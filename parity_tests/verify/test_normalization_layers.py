@@ -187,8 +187,9 @@ def _passes(rc, text, rows):
     return {r["layer"]: r for r in rows}
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("model", ["rank3", "rank4", "rank5"])
+@pytest.mark.parametrize("model, dtype", [
+    ("rank3", "float32"), ("rank3", "float64"), ("rank4", "float32"), ("rank5", "float32"),
+    pytest.param("rank4", "float64", marks=pytest.mark.slow), pytest.param("rank5", "float64", marks=pytest.mark.slow)])
 def test_single_layers_verify(model, dtype, saved, capsys, tmp_path, backend):
     result = _verify(capsys, saved[model], tmp_path, "--dtype", dtype)
     if (model, dtype, backend) == ("rank5", "float64", "tensorflow"):
