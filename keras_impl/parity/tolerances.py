@@ -91,6 +91,17 @@ FLOAT64_DEMOTED_CAUSE = ("Keras computes parts of a float64 model in float32 on 
                          "applied in result_type L276")
 
 
+# TensorFlow computes a float64 model in float64, except ops that hold a float32 constant: leaky_relu's slope is a
+# float32 op attribute (tensorflow/python/ops/nn_ops.py L3699, gen_nn_ops.leaky_relu(alpha=...)), and gelu
+# casts 1/sqrt(2) to float64 from a float32 tensor (nn_ops.py L3756, math_ops.cast of a Python float). A
+# constant rounded to float32 is off by up to 2^-24 of itself (6e-8), so such a layer and every layer after it
+# carry float32 rounding: measured 1.5e-9 (LeakyReLU 0.1) and 5.0e-9 (gelu on |x| <= 5) at the layer, 1.2e-9
+# after a GroupNormalization; a model holding one is held to the float32 bound, as JAX's and torch's float64 is.
+TF_FLOAT32_CONSTANT_CAUSE = ("TensorFlow computes {layers} with a float32-rounded constant even in float64: "
+                             "leaky_relu's slope is a float32 attribute (tensorflow/python/ops/nn_ops.py L3699), "
+                             "gelu casts 1/sqrt(2) from float32 (L3756)")
+
+
 def float64_exact(backend: str) -> bool:
     """Whether Keras computes a float64 model in float64 throughout on ``backend`` (TensorFlow only)."""
     return backend == "tensorflow"
@@ -126,6 +137,14 @@ _BOUNDS = {  # what -> dtype -> (exact backend, demoted backend)
     "adam_update": {"float32": (Bound("rel", ADAM_UPDATE_FLOAT32_REL),) * 2,
                     "float64": (Bound("rel", ADAM_UPDATE_FLOAT64_REL),) * 2},
 }
+
+
+def verify_bound(dtype: str, backend: str, float32_constant_layers=()) -> Bound:
+    """``bound("verify", ...)``, or the float32 bound with its cause where a float64 model on TensorFlow holds
+    layers TensorFlow computes with a float32 constant (``float32_constant_layers``, their names)."""
+    if dtype == "float64" and float64_exact(backend) and float32_constant_layers:
+        return Bound("abs", FLOAT32_ABS, TF_FLOAT32_CONSTANT_CAUSE.format(layers=", ".join(float32_constant_layers)))
+    return bound("verify", dtype, backend)
 
 
 def bound(what: str, dtype: str, backend: str) -> Bound:

@@ -97,11 +97,12 @@ def float64_keras():
 
 def _report(model, described, path: Path, saved_by: str, options: dict, user_inputs) -> VerifyReport:
     from keras_impl.backend import backend_info
-    from keras_impl.parity.tolerances import bound
+    from keras_impl.parity.tolerances import verify_bound
 
     from .compare import compare
     from .decisions import decisions
     from .diagnose import diagnose
+    from .layers.activations import float32_constants_on_tensorflow
     from .inputs import check_user_inputs, draw_inputs
     dtype = options["dtype"]
     if user_inputs is not None:
@@ -112,7 +113,7 @@ def _report(model, described, path: Path, saved_by: str, options: dict, user_inp
     if dtype == "float64":
         inputs = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs]
     info = backend_info()
-    b = bound("verify", dtype, info["backend"])
+    b = verify_bound(dtype, info["backend"], float32_constants_on_tensorflow(described.graph))
     values = {}
     rows = compare(model, described, inputs, b, values)
     diagnosis = diagnose(described, rows, values)

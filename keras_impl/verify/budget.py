@@ -143,11 +143,26 @@ def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple
         return weights, tuple(shape[:1]) + out
     if kind == "Concatenate":
         return 0, tuple(shape[:-1]) + (sum((s[-1] or 1) if s else 1 for s in inputs),)
-    if kind in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
-        return 0, tuple(shape[-1:])
+    if kind.startswith("Global") and kind.endswith(("Pooling1D", "Pooling2D", "Pooling3D")):
+        return 0, tuple(shape[:1] if cfg.get("data_format") == "channels_first" else shape[-1:])
+    if kind.endswith(("Pooling1D", "Pooling2D", "Pooling3D")):
+        return 0, _pooled(shape, cfg)
     if kind == "Flatten":
         return 0, (_size(shape, timesteps),)
     return 0, tuple(shape)
+
+
+def _pooled(shape: tuple, cfg: dict) -> tuple:
+    """A pooling layer's output shape: each spatial axis divided by its stride (rounded up: "same"'s size, an
+    upper bound of "valid"'s); axes the config leaves unknown stay so."""
+    spatial = range(1, len(shape)) if cfg.get("data_format") == "channels_first" else range(len(shape) - 1)
+    strides = cfg.get("strides") or cfg.get("pool_size") or ()
+    strides = [strides] * len(spatial) if isinstance(strides, int) else list(strides)
+    out = list(shape)
+    for axis, stride in zip(spatial, strides):
+        if isinstance(out[axis], int) and isinstance(stride, int) and stride >= 1:
+            out[axis] = -(-out[axis] // stride)
+    return tuple(out)
 
 
 def _declared_input(entry: dict):

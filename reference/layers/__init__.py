@@ -5,9 +5,10 @@ and ``bilstm verify`` run.
     registry.py     the one table of kinds: Keras's class name -> forward, gathered from the families
     core.py         InputLayer, Masking, Embedding, Dense, Activation
     rnn.py          LSTM, GRU, SimpleRNN, Bidirectional
-    regularization.py, pooling.py, reshaping.py, merging.py   the rest, in Keras's layout
     convolutional.py Conv1D/2D/3D, SeparableConv, DepthwiseConv, Conv1D/2DTranspose (one ``convolve``)
     conv_lstm.py    ConvLSTM1D/2D/3D
+    regularization.py, pooling.py, reshaping.py, merging.py, normalization.py, activations.py
+                    the rest, in Keras's layout
     spec_graph.py   the LayerGraph of a ``reference.ModelSpec``
 """
 from ..activations import LAYER_ACTIVATIONS as ACTIVATIONS  # what a Dense may use: keras_impl.verify reads it here

@@ -1,26 +1,94 @@
-"""Keras's pooling layers (keras/src/layers/pooling/), channels_last.
+"""Keras's pooling layers (keras/src/layers/pooling/), channels_last unless ``data_format`` is channels_first.
 
+    MaxPooling{1,2,3}D      y = the max of each window             mask' = None (no supports_masking: Keras drops
+    AveragePooling{1,2,3}D  y = the mean of each window's entries   the mask with a warning, layer.py L1038-1044)
+                            inside the input: with padding="same" the padding is NOT counted (jax and numpy's
+                            reduce_window divide by a window count, keras/src/backend/numpy/nn.py L312-349;
+                            tensorflow's avg_pool; torch's avg_pool with count_include_pad=False,
+                            keras/src/backend/torch/nn.py L410-481, but see below)
+        windows:            ``pool_size`` k, ``strides`` s (default k); "valid": out = floor((n - k) / s) + 1;
+                            "same": out = ceil(n / s), total padding max((out - 1) s + k - n, 0), the smaller
+                            half before (TensorFlow's rule, which every backend follows)
+        torch:              where "same" needs an odd total padding on some axis, Keras's torch backend pads
+                            by REPLICATING the edge (keras/src/backend/torch/nn.py L274-283) and then counts
+                            those copies in the average: its AveragePooling differs from the other backends
+                            where a window holds the copy beside two or more entries (with one, the mean of
+                            x and x is x), and verify reports it as FAIL (MaxPooling is unaffected: the edge
+                            is in the window)
     GlobalAveragePooling1D  y = sum_t m_t x_t / sum_t m_t  (mean without a mask; a row with no
-                            valid step is 0/0 = NaN, as in Keras)   mask' = None
+                            valid step is 0/0 = NaN, as in Keras; global_average_pooling1d.py L70-83)
+                                                                    mask' = None (L85-86)
     GlobalMaxPooling1D      y = max_t x_t over EVERY step: Keras's layer does not take the mask
-                            (it drops it with a warning)            mask' = None
+                            (no supports_masking, it drops it with a warning)            mask' = None
+    GlobalAveragePooling2D/3D, GlobalMaxPooling2D/3D
+                            the mean / max over every spatial axis (no supports_masking) mask' = None
+
+Options: pooling ``pool_size``, ``strides`` (tuples, one entry a spatial axis), ``padding``, ``data_format``;
+global pooling ``data_format`` and ``keepdims`` (the spatial axes kept, of size 1). The windows are strided views
+(``np.lib.stride_tricks.sliding_window_view``), reduced at once: no loop over positions.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 
-def global_average_pooling_1d(layer, inputs, masks, tape=None):
-    x, mask = inputs[0], masks[0]
-    if mask is None:
-        return x.mean(axis=1), None
-    m = mask[..., None].astype(np.float64)
+def _spatial_axes(ndim: int, data_format: str) -> tuple[int, ...]:
+    return tuple(range(2, ndim)) if data_format == "channels_first" else tuple(range(1, ndim - 1))
+
+
+def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
+    """(before, after) of padding="same" on an axis of size ``n``: TensorFlow's rule, the odd one after."""
+    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def _windows(x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> np.ndarray:
+    """Every window of ``x`` (padded with ``fill`` for "same"), window entries on trailing axes."""
+    if padding == "same":
+        pads = [(0, 0)] * x.ndim
+        for a, k, s in zip(axes, pool, strides):
+            pads[a] = same_padding(x.shape[a], k, s)
+        x = np.pad(x, pads, constant_values=fill)
+    views = np.lib.stride_tricks.sliding_window_view(x, tuple(pool), axis=tuple(axes))
+    index = [slice(None)] * views.ndim
+    for a, s in zip(axes, strides):
+        index[a] = slice(None, None, s)
+    return views[tuple(index)]
+
+
+def pooling(layer, inputs, masks, tape=None):
+    """Max or average pooling of any rank (the kind says which); ``(B, *spatial, C)`` or channels_first."""
+    x, opt = inputs[0], layer.options
+    axes = _spatial_axes(x.ndim, opt.get("data_format", "channels_last"))
+    pool = tuple(opt["pool_size"])
+    strides = tuple(opt.get("strides") or pool)
+    padding = opt.get("padding", "valid")
+    window_axes = tuple(range(-len(pool), 0))
+    if layer.kind.startswith("Max"):
+        return _windows(x, axes, pool, strides, padding, -np.inf).max(axis=window_axes), None
+    total = _windows(x, axes, pool, strides, padding, 0.0).sum(axis=window_axes)
+    ones = np.ones([x.shape[a] if a in axes else 1 for a in range(x.ndim)])
+    count = _windows(ones, axes, pool, strides, padding, 0.0).sum(axis=window_axes)  # entries inside the input
+    return total / count, None
+
+
+def global_pooling(layer, inputs, masks, tape=None):
+    """GlobalMax / GlobalAverage pooling 1D, 2D, 3D; GlobalAveragePooling1D averages the valid steps only."""
+    x, mask, opt = inputs[0], masks[0], layer.options
+    channels_first = opt.get("data_format", "channels_last") == "channels_first"
+    axes = _spatial_axes(x.ndim, opt.get("data_format", "channels_last"))
+    keepdims = bool(opt.get("keepdims", False))
+    if layer.kind.startswith("GlobalMax"):
+        return x.max(axis=axes, keepdims=keepdims), None
+    if mask is None or layer.kind != "GlobalAveragePooling1D":
+        return x.mean(axis=axes, keepdims=keepdims), None
+    m = np.expand_dims(mask, 1 if channels_first else 2).astype(np.float64)  # L73-75: the mask on the steps axis
     with np.errstate(invalid="ignore", divide="ignore"):  # a row with no valid step: NaN, as in Keras
-        return np.where(m > 0, x, 0.0).sum(axis=1) / m.sum(axis=1), None
+        return (np.where(m > 0, x, 0.0).sum(axis=axes, keepdims=keepdims)
+                / np.broadcast_to(m, x.shape).sum(axis=axes, keepdims=keepdims)), None
 
 
-def global_max_pooling_1d(layer, inputs, masks, tape=None):
-    return inputs[0].max(axis=1), None
-
-
-FORWARD = {"GlobalAveragePooling1D": global_average_pooling_1d, "GlobalMaxPooling1D": global_max_pooling_1d}
+FORWARD = {f"{mode}Pooling{d}D": pooling for mode in ("Max", "Average") for d in (1, 2, 3)} | {
+    f"Global{mode}Pooling{d}D": global_pooling for mode in ("Max", "Average") for d in (1, 2, 3)}

@@ -8,9 +8,10 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
-from . import conv_lstm, convolutional, core, merging, pooling, regularization, reshaping, rnn, wrappers
+from . import activations, conv_lstm, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn, wrappers
 
-FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm)
+FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm,
+            normalization, activations)
 
 
 def _collect() -> dict:

@@ -1,5 +1,9 @@
 """Keras's core layers -> the oracle's (``reference/layers/core.py``): InputLayer, Masking, Embedding, Dense,
-Activation."""
+Activation.
+
+A Dense's or Activation's activation is read by its Keras name (every built-in but ``threshold``, which needs
+arguments a name cannot carry: ``reference/activations.py``); a function Keras cannot name is refused.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +12,13 @@ from reference.layers import ACTIVATIONS, Layer
 
 from ..load import refuse_layer
 from .common import activation_name, float_weights
+
+
+ROWS = [
+    ("Activation, Dense (activation=)", "every Keras 3.15.1 built-in activation by name: "
+     + ", ".join(ACTIVATIONS), "threshold (it needs arguments), unnamed functions",
+     "parity_tests/verify/test_normalization_layers.py::test_every_activation_verifies"),
+]
 
 
 def dense_options(layer, name: str, kind: str):
