@@ -13,7 +13,9 @@ embeddings), where float32 rounding grows with the values.
 
 Where Keras gave a layer an explicit mask (functional models), that mask must
 equal the one the oracle propagates by Keras's rules; a hand-made mask (an op of
-the user's passed as ``mask=``) is not modelled, and is refused (exit 2).
+the user's passed as ``mask=``) is not modelled, and is refused (exit 2). The mask Keras leaves on each
+layer's output must equal the oracle's mask' too (None counting as all True), or the layer FAILs: a mask
+dropped or passed on against Keras's rule is caught at the layer that does it.
 """
 from __future__ import annotations
 
@@ -54,13 +56,32 @@ def keras_outputs(model, described, inputs):
         out = sub(list(inputs), training=False)
     out = out if isinstance(out, (list, tuple)) else [out]
     arrays = [keras.ops.convert_to_numpy(o) for o in out]
-    return dict(zip(names + mask_nodes, arrays))
+    return dict(zip(names + mask_nodes, arrays)), dict(zip(names, map(_keras_mask, out)))
+
+
+def _keras_mask(tensor):
+    """The mask Keras left on a layer's output (an attribute of the tensor), as NumPy booleans, or None."""
+    import keras
+    from keras.src.backend import get_keras_mask
+    mask = get_keras_mask(tensor)
+    return None if mask is None else keras.ops.convert_to_numpy(mask).astype(bool)
+
+
+def masks_differ(keras_mask, oracle_mask) -> bool:
+    """Whether two output masks differ: None and an all-True mask mean the same to every consumer."""
+    if keras_mask is None or oracle_mask is None:
+        other = oracle_mask if keras_mask is None else keras_mask
+        return other is not None and not np.all(other)
+    oracle_mask = np.asarray(oracle_mask, bool)
+    return keras_mask.shape != oracle_mask.shape or not np.array_equal(keras_mask, oracle_mask)
+
+
+def mask_summary(mask) -> str:
+    return "-" if mask is None else f"{int(np.asarray(mask).sum())}/{np.asarray(mask).size} valid"
 
 
 def mask_text(mask_in, mask_out) -> str:
-    def one(m):
-        return "-" if m is None else f"{int(np.asarray(m).sum())}/{np.asarray(m).size} valid"
-    return f"{one(mask_in)} -> {one(mask_out)}"
+    return f"{mask_summary(mask_in)} -> {mask_summary(mask_out)}"
 
 
 def compare(model, described, inputs, bound) -> list[dict]:
@@ -71,11 +92,11 @@ def compare(model, described, inputs, bound) -> list[dict]:
     except (ValueError, TypeError) as exc:  # shapes the file's config and weights disagree on
         raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {one_line(exc)}") from None
     try:
-        keras_values = keras_outputs(model, described, inputs)
+        keras_values, keras_masks = keras_outputs(model, described, inputs)
     except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
         raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: "
                             f"{one_line(exc)}") from None
-    rows = []
+    rows, mask_failed = [], False  # mask_failed: an earlier layer's output mask differed from Keras's
     for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
@@ -88,13 +109,19 @@ def compare(model, described, inputs, bound) -> list[dict]:
         if actual.shape != expected.shape:
             abs_err = rel_err = float("inf")
             note = f"shape {actual.shape} != oracle {expected.shape}"
+        elif masks_differ(keras_masks[layer.name], mask_out):
+            note = f"Keras's output mask {mask_summary(keras_masks[layer.name])} != oracle's {mask_summary(mask_out)}"
+            mask_failed = True
         for k, source in enumerate(described.mask_sources.get(layer.name, [])):
             if source is None:
                 continue
             keras_mask = np.asarray(keras_values[source]).astype(bool)
             mine = in_masks[k] if k < len(in_masks) else None
             mine = np.ones(keras_mask.shape, bool) if mine is None else mine
-            if keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine):
+            if (keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine)) and mask_failed:
+                note = note or f"given a mask (from {source!r}) that differs from the oracle's, after an earlier " \
+                               "layer's mask differed"
+            elif keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine):
                 raise VerifyRefusal(f"layer {layer.name!r} is given a mask (from {source!r}) that is not the one its "
                                     "inputs' layers propagate: a hand-made mask is not modelled")
         verdict = "pass" if abs_err <= allowed and not note else "FAIL"
