@@ -64,7 +64,8 @@ def test_cropping_keeps_the_middle():
 
 
 def test_nearest_up_sampling_repeats():
-    assert run("UpSampling1D", [np.array([1.0, 2.0]).reshape(1, 2, 1)], size=2)[0][0, :, 0].tolist() == [1.0, 1.0, 2.0, 2.0]
+    y, _ = run("UpSampling1D", [np.array([1.0, 2.0]).reshape(1, 2, 1)], size=2)
+    assert y[0, :, 0].tolist() == [1.0, 1.0, 2.0, 2.0]
     x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
     y, _ = run("UpSampling2D", [x], size=(1, 2), interpolation="nearest")
     assert y[0, :, :, 0].tolist() == [[1.0, 1.0, 2.0, 2.0], [3.0, 3.0, 4.0, 4.0]]

@@ -291,3 +291,38 @@ def test_what_is_not_modelled_is_refused_by_name(case, tmp_path, capsys):
     keras.Model(x, make(keras.layers)(x)).save(path)
     rc, out, err = _verify(capsys, path)
     assert rc == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+def _with_config(source, target, mutate):
+    """``source`` (.keras) with its config.json edited by ``mutate(config)``."""
+    import zipfile
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                mutate(config)
+                data = json.dumps(config)
+            out.writestr(info.filename, data)
+    return target
+
+
+def _set_option(layer_name, key, value):
+    def mutate(config):
+        entry = next(e for e in config["config"]["layers"] if e["config"]["name"] == layer_name)
+        entry["config"][key] = value
+    return mutate
+
+
+@pytest.mark.parametrize("model, layer, key, value", [
+    ("encoder_decoder", "repeat", "n", 10 ** 12),
+    ("image_reshapes", "up_sampling2d_bilinear", "size", [10 ** 6, 10 ** 6]),
+    ("sequence_reshapes", "zero_padding1d", "padding", [10 ** 13, 1]),
+], ids=["repeat_vector_n", "up_sampling_size", "zero_padding"])
+def test_a_claimed_size_beyond_memory_is_refused_from_the_config(model, layer, key, value, saved, tmp_path, capsys):
+    """A few bytes of config claiming 1e12 numbers: refused by the budget in one line, naming the layer, before
+    Keras builds anything."""
+    path = _with_config(saved[model], tmp_path / "huge.keras", _set_option(layer, key, value))
+    rc, out, err = _verify(capsys, path)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert f"layer '{layer}'" in err and "of memory available here" in err, err

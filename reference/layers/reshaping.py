@@ -28,8 +28,10 @@ warns "does not support masking and will therefore destroy the mask information"
 the mask stays on it: on JAX a reshape to the same shape, an identity transpose, a crop of nothing (Reshape,
 Permute, Flatten of (B, D), Cropping with zeros) keep the mask, and a downstream LSTM reads it (Layer.__call__
 fills ``mask`` from the attribute, layer.py L947-959). keras_impl/verify probes the layer for it and sets the
-option ``keeps_mask``: then mask' = mask. Options are stored as Keras's config normalises them (tuples of ints; padding and
-cropping as ((before, after), ...)).
+option ``keeps_mask``: then mask' = mask.
+
+Options are stored as Keras's config normalises them (tuples of ints; padding and cropping as
+((before, after), ...)).
 """
 from __future__ import annotations
 

@@ -35,11 +35,11 @@ DESCRIBE = {**{cls: elementwise for cls in ELEMENTWISE}, "Concatenate": concaten
 
 ROWS = [
     ("Add, Subtract, Average", "N inputs (Subtract 2), ranks broadcast as Keras does; mask: OR of the inputs' "
-     "masks, None if any is None", "-", f"{TEST}::test_single_layer_models_verify"),
+     "masks, None if any is None", "-", f"{TEST}::test_models_verify_within_bounds"),
     ("Maximum, Minimum, Multiply", "N inputs; masked entries stand in as Keras's merge functions make them; "
-     "mask: OR of the masks", "-", f"{TEST}::test_masked_merges_verify"),
+     "mask: OR of the masks", "-", f"{TEST}::test_models_verify_within_bounds"),
     ("Concatenate", "any axis, N inputs; mask by Keras's rule for any axis (joined on the time axis, OR on the "
-     "last)", "-", f"{TEST}::test_masked_merges_verify"),
+     "last)", "-", f"{TEST}::test_models_verify_within_bounds"),
     ("Dot", "axes (int or pair, negative too), normalize (Keras's epsilon); mask dropped", "-",
-     f"{TEST}::test_single_layer_models_verify"),
+     f"{TEST}::test_models_verify_within_bounds"),
 ]

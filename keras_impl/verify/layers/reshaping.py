@@ -107,16 +107,17 @@ DESCRIBE = {"Reshape": reshape, "Permute": permute, "RepeatVector": repeat_vecto
             "ZeroPadding1D": zero_padding, "ZeroPadding2D": zero_padding, "Cropping1D": cropping,
             "Cropping2D": cropping, "UpSampling1D": up_sampling_1d, "UpSampling2D": up_sampling_2d}
 
+KEPT = "kept where JAX hands back the input itself: probed"
 ROWS = [
-    ("Reshape, Permute, RepeatVector", "target_shape (with -1), dims, n; the mask dropped", "-",
-     f"{TEST}::test_single_layer_models_verify"),
-    ("Flatten", "any rank, channels_last and channels_first; the mask dropped", "-",
-     f"{TEST}::test_single_layer_models_verify"),
-    ("ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D", "any padding/cropping, channels_last and "
-     "channels_first; the mask dropped", "ZeroPadding3D, Cropping3D (not in the registry)",
-     f"{TEST}::test_single_layer_models_verify"),
+    ("Reshape, Permute, RepeatVector", f"target_shape (with -1), dims, n; the mask dropped ({KEPT})", "-",
+     f"{TEST}::test_models_verify_within_bounds"),
+    ("Flatten", f"any rank, channels_last and channels_first; the mask dropped ({KEPT})", "-",
+     f"{TEST}::test_models_verify_within_bounds"),
+    ("ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D",
+     f"any padding/cropping, channels_last and channels_first; the mask dropped ({KEPT})",
+     "ZeroPadding3D, Cropping3D (not in the registry)", f"{TEST}::test_models_verify_within_bounds"),
     ("UpSampling1D, UpSampling2D", "size; interpolation nearest and bilinear (half-pixel centres), "
-     "channels_last and channels_first; the mask dropped",
+     f"channels_last and channels_first; the mask dropped ({KEPT})",
      "UpSampling2D interpolation bicubic, lanczos3, lanczos5, area; UpSampling3D",
-     f"{TEST}::test_single_layer_models_verify"),
+     f"{TEST}::test_models_verify_within_bounds"),
 ]
