@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from keras_impl.parity.tolerances import verify_layer_bound
 from reference.layers import graph_forward
 
 from .config_file import one_line
@@ -86,6 +87,8 @@ def mask_text(mask_in, mask_out) -> str:
 
 def compare(model, described, inputs, bound) -> list[dict]:
     """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict."""
+    import keras
+    backend = keras.backend.backend()
     graph = described.graph
     try:
         oracle = graph_forward(graph, inputs)
@@ -101,6 +104,7 @@ def compare(model, described, inputs, bound) -> list[dict]:
         if layer.kind == "InputLayer":
             continue
         expected, mask_out = oracle[layer.name]
+        keras_layer = described.keras_layers[layer.name]
         in_masks = [oracle[n][1] for n in layer.inbound]
         actual = keras_values[layer.name]
         note = ""
@@ -110,7 +114,8 @@ def compare(model, described, inputs, bound) -> list[dict]:
             note = f"shape {actual.shape} != oracle {expected.shape}"
         else:
             abs_err, rel_err, size = worst_errors(actual, expected)
-        allowed = bound.value * max(1.0, size)
+        layer_bound = verify_layer_bound(bound, layer.kind, layer.options, keras_layer.compute_dtype, backend)
+        allowed = layer_bound.value * max(1.0, size)
         if not note and masks_differ(keras_masks[layer.name], mask_out):
             note = f"Keras's output mask {mask_summary(keras_masks[layer.name])} != oracle's {mask_summary(mask_out)}"
             mask_failed = True
@@ -127,11 +132,13 @@ def compare(model, described, inputs, bound) -> list[dict]:
                 raise VerifyRefusal(f"layer {layer.name!r} is given a mask (from {source!r}) that is not the one its "
                                     "inputs' layers propagate: a hand-made mask is not modelled")
         verdict = "pass" if abs_err <= allowed and not note else "FAIL"
-        cls = type(described.keras_layers[layer.name]).__name__
+        cls = type(keras_layer).__name__
         rows.append({"layer": layer.name, "class": cls, "options": described.options.get(layer.name, ""),
                      "mask": mask_text(in_masks[0] if in_masks else None, mask_out),
                      "max_abs_error": abs_err, "max_rel_error": rel_err, "max_abs_output": size,
-                     "bound": f"{bound.value:g} x max(1, max|y|)", "allowed": allowed, "verdict": verdict,
+                     "bound": f"{layer_bound.value:g} x max(1, max|y|)"
+                              + (f" ({layer_bound.cause})" if layer_bound is not bound else ""),
+                     "allowed": allowed, "verdict": verdict,
                      "note": note})
     return rows
 
