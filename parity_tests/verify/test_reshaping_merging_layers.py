@@ -11,7 +11,7 @@ masked step's values are not zeros), a different size for every dimension, saved
                         broadcast ranks, Concatenate on the time and the last axis, Dot (axes, normalize); LSTMs
                         after merges check the masks Keras passes on
     bilstm_branches     Embedding(mask_zero) -> two BiLSTMs merged by Add, Average and Concatenate(axis=1)
-    encoder_decoder     Masking -> LSTM -> RepeatVector -> LSTM -> TimeDistributed(Dense)
+    encoder_decoder     Sequential: Masking -> LSTM -> RepeatVector -> LSTM -> TimeDistributed(Dense)
     crnn                Permute -> Reshape -> BiLSTM -> Reshape -> Flatten -> Dense, as a CRNN reshapes
 
 Each layer's output and output mask must match the oracle's; a planted fault (a wrong axis, a dropped mask, a
@@ -102,11 +102,10 @@ def _models():
         joined = L.LSTM(4, name="lstm_after_concat")(L.Concatenate(axis=1, name="concat_time")([a, b]))
         return keras.Model(ids, [added, L.Dense(2, name="head")(L.Concatenate()([averaged, joined]))])
 
-    def encoder_decoder():
-        x = keras.Input((8, 3))
-        code = L.LSTM(5, name="encoder")(L.Masking(0.0)(x))
-        h = L.LSTM(4, return_sequences=True, name="decoder")(L.RepeatVector(6, name="repeat")(code))
-        return keras.Model(x, L.TimeDistributed(L.Dense(2, activation="softmax"))(h))
+    def encoder_decoder():  # a Sequential model
+        return keras.Sequential([keras.Input((8, 3)), L.Masking(0.0), L.LSTM(5, name="encoder"),
+                                 L.RepeatVector(6, name="repeat"), L.LSTM(4, return_sequences=True, name="decoder"),
+                                 L.TimeDistributed(L.Dense(2, activation="softmax"))])
 
     def crnn():
         x = keras.Input((6, 5, 2))  # (H, W, C): the width becomes the time axis
