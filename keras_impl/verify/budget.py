@@ -141,14 +141,12 @@ def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple
         inner = cfg.get("layer") or {}
         weights, out = _layer(inner, [tuple(shape[1:])], timesteps)
         return weights, tuple(shape[:1]) + out
-    if kind == "Concatenate":
-        return 0, tuple(shape[:-1]) + (sum((s[-1] or 1) if s else 1 for s in inputs),)
     if kind.startswith("Global") and kind.endswith(("Pooling1D", "Pooling2D", "Pooling3D")):
         return 0, tuple(shape[:1] if cfg.get("data_format") == "channels_first" else shape[-1:])
     if kind.endswith(("Pooling1D", "Pooling2D", "Pooling3D")):
         return 0, _pooled(shape, cfg)
-    if kind == "Flatten":
-        return 0, (_size(shape, timesteps),)
+    if kind in RESHAPING or kind in MERGING:
+        return 0, (RESHAPING.get(kind) or MERGING.get(kind))(cfg, shape, inputs, timesteps)
     return 0, tuple(shape)
 
 
@@ -163,6 +161,104 @@ def _pooled(shape: tuple, cfg: dict) -> tuple:
         if isinstance(out[axis], int) and isinstance(stride, int) and stride >= 1:
             out[axis] = -(-out[axis] // stride)
     return tuple(out)
+
+
+def _ints(value) -> list[int]:
+    """The whole numbers in a size option (an int, or lists of them: (a, b), ((t, b), (l, r))); 1 for anything
+    else, which Keras's own loader refuses later."""
+    if isinstance(value, bool):
+        return [1]
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list):
+        return [n for v in value for n in _ints(v)]
+    return [1]
+
+
+def _times(dim, factor: int):
+    return None if dim is None else dim * factor
+
+
+def _reshape(cfg, shape, inputs, timesteps):
+    target = _ints(cfg.get("target_shape"))
+    if -1 in target:  # the free size: all the input's numbers over the others
+        known = math.prod(d for d in target if d != -1) or 1
+        target = [(_size(shape, timesteps) // known) if d == -1 else d for d in target]
+    return tuple(target)
+
+
+def _padded(cfg, shape, sign: int, key: str):
+    """ZeroPadding (sign 1) / Cropping (-1): the spatial axes after the batch, or after the channels."""
+    amounts = _ints(cfg.get(key, 0))
+    rank = len(shape) - 1
+    amounts = amounts * 2 * rank if len(amounts) == 1 else amounts
+    first = 1 if cfg.get("data_format") == "channels_first" else 0
+    out = list(shape)
+    for k in range(min(rank, len(amounts) // 2)):
+        if first + k < len(out) and out[first + k] is not None:
+            out[first + k] = max(0, out[first + k] + sign * (amounts[2 * k] + amounts[2 * k + 1]))
+    return tuple(out)
+
+
+def _upsampled(cfg, shape):
+    sizes = _ints(cfg.get("size", 2))
+    rank = len(shape) - 1
+    sizes = sizes * rank if len(sizes) == 1 else sizes
+    first = 1 if cfg.get("data_format") == "channels_first" else 0
+    out = list(shape)
+    for k, factor in enumerate(sizes[:rank]):
+        if first + k < len(out):
+            out[first + k] = _times(out[first + k], factor)
+    return tuple(out)
+
+
+def _broadcast(inputs):
+    """Merge layers: the inputs' shapes, ranks aligned as Keras does (axes inserted after the batch), largest."""
+    rank = max((len(s) for s in inputs), default=0)
+    aligned = [(1,) * (rank - len(s)) + tuple(s) for s in inputs]
+    return tuple(None if None in dims else max(dims) for dims in zip(*aligned))
+
+
+def _concatenated(cfg, inputs):
+    out = list(inputs[0]) if inputs and inputs[0] else [1]
+    axis = _ints(cfg.get("axis", -1))[0]
+    axis = axis - 1 if axis > 0 else axis  # shapes here leave out the batch
+    if -len(out) <= axis < len(out):
+        out[axis] = sum((s[axis] or 1) if s and -len(s) <= axis < len(s) else 1 for s in inputs)
+    return tuple(out)
+
+
+def _dotted(cfg, inputs):
+    """Dot: each input less its summed axis, the second's after the first's (at least one number)."""
+    left, right = (list(s) for s in (inputs + [(), ()])[:2])
+    axes = _ints(cfg.get("axes", -1))
+    axes = axes * 2 if len(axes) == 1 else axes
+    for dims, axis in ((left, axes[0]), (right, axes[1])):
+        index = axis - 1 if axis > 0 else len(dims) + axis
+        if 0 <= index < len(dims):
+            del dims[index]
+    return tuple(left + right) or (1,)
+
+
+RESHAPING = {
+    "Reshape": _reshape,
+    "Permute": lambda cfg, shape, inputs, t: tuple(shape[d - 1] if 1 <= d <= len(shape) else 1
+                                                   for d in _ints(cfg.get("dims"))),
+    "RepeatVector": lambda cfg, shape, inputs, t: (_ints(cfg.get("n", 1))[0],) + tuple(shape),
+    "Flatten": lambda cfg, shape, inputs, t: (_size(shape, t),),
+    "ZeroPadding1D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
+    "ZeroPadding2D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
+    "Cropping1D": lambda cfg, shape, inputs, t: _padded(cfg, shape, -1, "cropping"),
+    "Cropping2D": lambda cfg, shape, inputs, t: _padded(cfg, shape, -1, "cropping"),
+    "UpSampling1D": lambda cfg, shape, inputs, t: _upsampled(cfg, shape),
+    "UpSampling2D": lambda cfg, shape, inputs, t: _upsampled(cfg, shape),
+}
+MERGING = {
+    **{kind: lambda cfg, shape, inputs, t: _broadcast(inputs)
+       for kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")},
+    "Concatenate": lambda cfg, shape, inputs, t: _concatenated(cfg, inputs),
+    "Dot": lambda cfg, shape, inputs, t: _dotted(cfg, inputs),
+}
 
 
 def _declared_input(entry: dict):

@@ -13,7 +13,9 @@ embeddings), where float32 rounding grows with the values.
 
 Where Keras gave a layer an explicit mask (functional models), that mask must
 equal the one the oracle propagates by Keras's rules; a hand-made mask (an op of
-the user's passed as ``mask=``) is not modelled, and is refused (exit 2).
+the user's passed as ``mask=``) is not modelled, and is refused (exit 2). The mask Keras leaves on each
+layer's output must equal the oracle's mask' too (None counting as all True), or the layer FAILs: a mask
+dropped or passed on against Keras's rule is caught at the layer that does it.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from keras_impl.parity.tolerances import verify_layer_bound
 from reference.layers import graph_forward
 
 from .config_file import one_line
@@ -54,13 +57,32 @@ def keras_outputs(model, described, inputs):
         out = sub(list(inputs), training=False)
     out = out if isinstance(out, (list, tuple)) else [out]
     arrays = [keras.ops.convert_to_numpy(o) for o in out]
-    return dict(zip(names + mask_nodes, arrays))
+    return dict(zip(names + mask_nodes, arrays)), dict(zip(names, map(_keras_mask, out)))
+
+
+def _keras_mask(tensor):
+    """The mask Keras left on a layer's output (an attribute of the tensor), as NumPy booleans, or None."""
+    import keras
+    from keras.src.backend import get_keras_mask
+    mask = get_keras_mask(tensor)
+    return None if mask is None else keras.ops.convert_to_numpy(mask).astype(bool)
+
+
+def masks_differ(keras_mask, oracle_mask) -> bool:
+    """Whether two output masks differ: None and an all-True mask mean the same to every consumer."""
+    if keras_mask is None or oracle_mask is None:
+        other = oracle_mask if keras_mask is None else keras_mask
+        return other is not None and not np.all(other)
+    oracle_mask = np.asarray(oracle_mask, bool)
+    return keras_mask.shape != oracle_mask.shape or not np.array_equal(keras_mask, oracle_mask)
+
+
+def mask_summary(mask) -> str:
+    return "-" if mask is None else f"{int(np.asarray(mask).sum())}/{np.asarray(mask).size} valid"
 
 
 def mask_text(mask_in, mask_out) -> str:
-    def one(m):
-        return "-" if m is None else f"{int(np.asarray(m).sum())}/{np.asarray(m).size} valid"
-    return f"{one(mask_in)} -> {one(mask_out)}"
+    return f"{mask_summary(mask_in)} -> {mask_summary(mask_out)}"
 
 
 def compare(model, described, inputs, bound, values: dict | None = None) -> list[dict]:
@@ -68,47 +90,61 @@ def compare(model, described, inputs, bound, values: dict | None = None) -> list
 
     ``values``, a dict, receives both sides' outputs: ``oracle`` (name -> (y, mask)) and ``keras`` (name -> y).
     """
+    import keras
+    backend = keras.backend.backend()
     graph = described.graph
     try:
         oracle = graph_forward(graph, inputs)
     except (ValueError, TypeError) as exc:  # shapes the file's config and weights disagree on
         raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {one_line(exc)}") from None
     try:
-        keras_values = keras_outputs(model, described, inputs)
+        keras_values, keras_masks = keras_outputs(model, described, inputs)
     except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
         raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: "
                             f"{one_line(exc)}") from None
     if values is not None:
         values.update(oracle=oracle, keras=keras_values)
-    rows = []
+    rows, mask_failed = [], False  # mask_failed: an earlier layer's output mask differed from Keras's
     for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
         expected, mask_out = oracle[layer.name]
+        keras_layer = described.keras_layers[layer.name]
         in_masks = [oracle[n][1] for n in layer.inbound]
         actual = keras_values[layer.name]
         note = ""
-        if actual.shape != expected.shape:  # no element-wise error: a FAIL that says why (a wrong padding mode)
-            abs_err, rel_err, size = float("inf"), float("inf"), float(np.max(np.abs(expected), initial=0.0))
+        if actual.shape != expected.shape:  # nothing to subtract: a FAIL, not a broadcasting error
+            abs_err = rel_err = float("inf")
+            size = float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0))
             note = f"shape {actual.shape} != oracle {expected.shape}"
         else:
             abs_err, rel_err, size = worst_errors(actual, expected)
-        allowed = bound.value * max(1.0, size)
+        layer_bound = verify_layer_bound(bound, layer.kind, layer.options, keras_layer.compute_dtype, backend)
+        allowed = layer_bound.value * max(1.0, size)
+        if not note and masks_differ(keras_masks[layer.name], mask_out):
+            note = f"Keras's output mask {mask_summary(keras_masks[layer.name])} != oracle's {mask_summary(mask_out)}"
+            mask_failed = True
         for k, source in enumerate(described.mask_sources.get(layer.name, [])):
             if source is None:
                 continue
             keras_mask = np.asarray(keras_values[source]).astype(bool)
             mine = in_masks[k] if k < len(in_masks) else None
-            mine = np.ones(keras_mask.shape, bool) if mine is None else mine
-            if keras_mask.shape != mine.shape or not np.array_equal(keras_mask, mine):
+            if not masks_differ(keras_mask, mine):
+                continue
+            if mask_failed:  # the oracle's own mistake upstream, already a FAIL: this layer FAILs with it
+                note = note or f"given a mask (from {source!r}) that differs from the oracle's, after an earlier " \
+                               "layer's mask differed"
+            else:
                 raise VerifyRefusal(f"layer {layer.name!r} is given a mask (from {source!r}) that is not the one its "
                                     "inputs' layers propagate: a hand-made mask is not modelled")
         verdict = "pass" if abs_err <= allowed and not note else "FAIL"
-        cls = type(described.keras_layers[layer.name]).__name__
+        cls = type(keras_layer).__name__
         rows.append({"layer": layer.name, "class": cls, "options": described.options.get(layer.name, ""),
                      "mask": mask_text(in_masks[0] if in_masks else None, mask_out),
                      "max_abs_error": abs_err, "max_rel_error": rel_err, "max_abs_output": size,
-                     "bound": f"{bound.value:g} x max(1, max|y|)", "allowed": allowed, "verdict": verdict,
+                     "bound": f"{layer_bound.value:g} x max(1, max|y|)"
+                              + (f" ({layer_bound.cause})" if layer_bound is not bound else ""),
+                     "allowed": allowed, "verdict": verdict,
                      "note": note})
     return rows
 
@@ -135,7 +171,7 @@ def as_float64_model(model):
         return node
 
     config = patch(model.get_config())
-    with warnings.catch_warnings():  # rebuilding calls every layer again: a layer dropping a mask warns again
+    with warnings.catch_warnings():  # rebuilding the graph, a layer that drops a mask warns: modelled
         warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
         clone = type(model).from_config(config)
     clone.set_weights(model.get_weights())
