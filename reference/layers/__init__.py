@@ -6,6 +6,7 @@ and ``bilstm verify`` run.
     core.py         InputLayer, Masking, Embedding, Dense, Activation
     rnn.py          LSTM, GRU, SimpleRNN, Bidirectional
     regularization.py, pooling.py, reshaping.py, merging.py   the rest, in Keras's layout
+    attention.py    Attention, AdditiveAttention, MultiHeadAttention
     spec_graph.py   the LayerGraph of a ``reference.ModelSpec``
 """
 from ..activations import LAYER_ACTIVATIONS as ACTIVATIONS  # what a Dense may use: keras_impl.verify reads it here

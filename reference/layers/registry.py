@@ -8,9 +8,10 @@ A new family is one module and one entry in ``FAMILIES``.
 """
 from __future__ import annotations
 
-from . import core, merging, pooling, regularization, reshaping, rnn
+from . import attention, core, merging, pooling, regularization, reshaping, rnn
 
-FAMILIES = (core, rnn, regularization, pooling, reshaping, merging)
+FAMILIES = (core, rnn, regularization, pooling, reshaping, merging,
+            attention)
 WRAPPERS = ("TimeDistributed",)  # run by graph.layer_forward around the layer they wrap
 
 
