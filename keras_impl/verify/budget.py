@@ -48,7 +48,10 @@ def _inbound(entry: dict) -> list[str]:
     """The names of the layers feeding a functional layer (Keras 3 tensors' history, or Keras 2 node lists)."""
     nodes = entry.get("inbound_nodes") or []
     first = nodes[0] if nodes else []
-    names, stack = [], [first.get("args") if isinstance(first, dict) else first]  # Keras 3: masks are in kwargs
+    # Keras 3: masks are in kwargs, and so is MultiHeadAttention's key (read after the positional inputs)
+    kwargs = first.get("kwargs") if isinstance(first, dict) else None
+    key = kwargs.get("key") if isinstance(kwargs, dict) else None
+    names, stack = [], [[first.get("args"), key] if isinstance(first, dict) else first]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
