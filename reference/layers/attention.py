@@ -78,6 +78,22 @@ def _apply_scores(scores, value, q_mask, v_mask, causal: bool):
     return y
 
 
+def _summed_tanh(q, k, inside=None, outside=None):
+    """sum_d outside_d tanh(inside (q_t + k_j))_d for every pair (t, j): (.., Tq, D), (.., Tv, D) -> (.., Tq, Tv).
+
+    One batch row at a time: the (Tq, Tv, D) temporary Keras holds for the whole batch, in float64, would be
+    gigabytes at realistic sizes (32 x 200 x 200 x 256).
+    """
+    lead = q.shape[:-2]
+    q, k = q.reshape(-1, *q.shape[-2:]), k.reshape(-1, *k.shape[-2:])
+    out = np.empty((q.shape[0], q.shape[1], k.shape[1]))
+    for b in range(q.shape[0]):
+        summed = q[b][:, None, :] + k[b][None, :, :]  # (Tq, Tv, D)
+        t = np.tanh(summed if inside is None else inside * summed)
+        out[b] = t.sum(-1) if outside is None else t @ outside
+    return out.reshape(*lead, *out.shape[1:])
+
+
 def _query_value_key(layer, inputs, masks):
     r = roles(layer)
     q, v = inputs[r["query"]], inputs[r["value"]]
@@ -95,15 +111,14 @@ def attention(layer, inputs, masks, tape=None):
             scores = scores * scale
     else:  # concat
         weight = w.pop(0)
-        summed = q[..., :, None, :] + k[..., None, :, :]  # (B, Tq, Tv, D)
-        scores = weight * np.tanh(summed if scale is None else scale * summed).sum(-1)
+        scores = weight * _summed_tanh(q, k, inside=scale)
     return _apply_scores(scores, v, q_mask, v_mask, bool(opt.get("use_causal_mask"))), q_mask
 
 
 def additive_attention(layer, inputs, masks, tape=None):
     q, v, k, q_mask, v_mask = _query_value_key(layer, inputs, masks)
-    scale = layer.weights[0] if layer.options.get("use_scale") else 1.0
-    scores = (scale * np.tanh(q[..., :, None, :] + k[..., None, :, :])).sum(-1)  # (B, Tq, Tv)
+    scale = layer.weights[0] if layer.options.get("use_scale") else None
+    scores = _summed_tanh(q, k, outside=scale)  # (B, Tq, Tv)
     return _apply_scores(scores, v, q_mask, v_mask, bool(layer.options.get("use_causal_mask"))), q_mask
 
 
@@ -174,7 +189,7 @@ def multi_head_attention(layer, inputs, masks, tape=None):
     axes = opt.get("attention_axes")
     axes = tuple(range(1, rank - 2)) if axes is None else tuple(a if a >= 0 else rank - 1 + a for a in axes)
     dot, combine, scores_rank = _attention_equations(rank, axes)
-    scores = np.einsum(dot, K, Q / np.sqrt(float(opt["key_dim"])))  # (B, N, T.., S..)
+    scores = np.einsum(dot, K, Q / np.sqrt(float(opt["key_dim"])), optimize=True)  # (B, N, T.., S..)
     mask = _mha_mask(layer, r, inputs, masks, q, v)
     if mask is not None:
         expand_at = -len(axes) * 2 - 1  # Keras's _masked_softmax: from the heads' axis (L460-472)
@@ -185,7 +200,7 @@ def multi_head_attention(layer, inputs, masks, tape=None):
     fused = Q.ndim == 4 and not opt.get("dropout")  # Keras's ops.dot_product_attention path
     if mask is not None and not fused:  # the Softmax layer zeroes what it masked
         probs = np.where(mask, probs, 0.0)
-    out = np.einsum(combine, probs, V)  # (B, T.., N, Hv)
+    out = np.einsum(combine, probs, V, optimize=True)  # (B, T.., N, Hv)
     if wg is not None:
         out = out * (1.0 / (1.0 + np.exp(-_project(q, *wg))))
     kernel, b = wo
