@@ -209,3 +209,19 @@ def test_the_memory_estimate_reads_attention_configs(saved):
             entry["config"]["key_dim"] = 10 ** 9
     with pytest.raises(VerifyRefusal, match="MultiHeadAttention"):
         check_memory(config, available=10 ** 9)
+
+
+def test_value_dim_other_than_key_dim_without_dropout(tmp_path, capsys, backend):
+    """Keras 3.15.1 on JAX cannot run it (jax.nn.dot_product_attention wants equal head sizes): refused there,
+    by name, before Keras fails; verified on the other backends."""
+    import keras
+    x, v = keras.Input((5, 6)), keras.Input((4, 3))
+    model = keras.Model([x, v], keras.layers.MultiHeadAttention(2, 4, value_dim=7, name="wide_values")(x, v))
+    path = tmp_path / "wide.keras"
+    randomise_weights(model, np.random.default_rng(5)).save(path)
+    rc, out, err = run_bilstm(["verify", path], capsys)
+    if backend == "jax":
+        assert rc == 2 and out == "" and err.count("\n") == 1, err
+        assert "'wide_values' of class MultiHeadAttention is not supported (value_dim=7 != key_dim=4" in err
+    else:
+        assert rc == 0 and "1/1 layers within bounds" in out, out + err
