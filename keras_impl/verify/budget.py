@@ -96,7 +96,10 @@ def _inbound(entry: dict) -> list[str]:
     """The names of the layers feeding a functional layer (Keras 3 tensors' history, or Keras 2 node lists)."""
     nodes = entry.get("inbound_nodes") or []
     first = nodes[0] if nodes else []
-    names, stack = [], [first.get("args") if isinstance(first, dict) else first]  # Keras 3: masks are in kwargs
+    # Keras 3: masks are in kwargs, and so is MultiHeadAttention's key (read after the positional inputs)
+    kwargs = first.get("kwargs") if isinstance(first, dict) else None
+    key = kwargs.get("key") if isinstance(kwargs, dict) else None
+    names, stack = [], [[first.get("args"), key] if isinstance(first, dict) else first]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
@@ -112,6 +115,28 @@ def _inbound(entry: dict) -> list[str]:
             else:
                 stack.extend(reversed(node))
     return names
+
+
+def _count(value, default: int = 1) -> int:
+    """A size the config claims: a whole number from 1, else ``default`` (Keras refuses the config itself)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default
+
+
+def _attention(kind: str, cfg: dict, inputs: list[tuple]) -> tuple[int, tuple]:
+    """Attention layers: query, value[, key] shapes -> (weights, output shape)."""
+    query = inputs[0] if inputs else ()
+    value = inputs[1] if len(inputs) > 1 else query
+    last = [(s[-1] if s and s[-1] is not None else 1) for s in (query, value, inputs[2] if len(inputs) > 2 else value)]
+    if kind != "MultiHeadAttention":
+        return last[0] + 1, tuple(query[:-1]) + (last[1],)
+    heads, key_dim = _count(cfg.get("num_heads")), _count(cfg.get("key_dim"))
+    value_dim = _count(cfg.get("value_dim"), key_dim)
+    out = cfg.get("output_shape")
+    out = [out] if isinstance(out, int) else out if isinstance(out, list) and out else [last[0]]
+    out = [_count(d) for d in out]
+    gate = (last[0] + 1) * value_dim if cfg.get("use_gate") else 0
+    projections = heads * ((last[0] + 1) * key_dim + (last[2] + 1) * key_dim + (last[1] + 1) * value_dim + gate)
+    return projections + (heads * value_dim + 1) * math.prod(out), tuple(query[:-1]) + tuple(out)
 
 
 def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple]:
@@ -147,6 +172,8 @@ def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple
         return 0, _pooled(shape, cfg)
     if kind in RESHAPING or kind in MERGING:
         return 0, (RESHAPING.get(kind) or MERGING.get(kind))(cfg, shape, inputs, timesteps)
+    if kind in ("Attention", "AdditiveAttention", "MultiHeadAttention"):
+        return _attention(kind, cfg, inputs)
     return 0, tuple(shape)
 
 

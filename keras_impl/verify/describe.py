@@ -10,7 +10,10 @@ explicit ``mask=`` arguments computed by small op nodes (``NotEqual`` for
 Embedding and Masking, ``Any``, and the ops of Concatenate's ``compute_mask``).
 Those ops may only feed masks; ``Graph.mask_sources`` keeps, per layer, the node
 whose value Keras passed as its mask, so that ``compare.py`` can check it against
-the mask the oracle propagates by Keras's rules (reference/layers/).
+the mask the oracle propagates by Keras's rules (reference/layers/). Call arguments other than
+``mask`` and ``training`` are refused, except those a kind declares (``layers.CALL_ARGUMENTS``: attention's
+``key``, ``attention_mask``, ``use_causal_mask``...): a tensor among them is one more inbound layer, a mask
+passed by keyword is an explicit mask like the others.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from reference.layers import Layer, LayerGraph
 
 from .errors import VerifyRefusal
-from .layers import DESCRIBE
+from .layers import CALL_ARGUMENTS, DESCRIBE
 from .load import refuse_layer
 
 
@@ -36,11 +39,12 @@ class Graph:
     options: dict = field(default_factory=dict)        # layer name -> "options that matter", for the table
 
 
-def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
+def describe_layer(layer, name: str, inbound: tuple, call: dict | None = None) -> tuple[Layer, str]:
     """``(oracle Layer, options shown in the table)`` for one Keras layer, or a VerifyRefusal.
 
     The class must be Keras's own, exactly (``type(layer) is keras.layers.X``: a registered subclass is a
-    different layer, whatever it inherits); its family's module (``layers/``) checks its options.
+    different layer, whatever it inherits); its family's module (``layers/``) checks its options, and the call
+    arguments (``call``) of the kinds that take some (``layers.CALL_ARGUMENTS``).
     """
     import keras
     cls = type(layer)
@@ -50,6 +54,8 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
     describe = DESCRIBE.get(cls.__name__)
     if describe is None or cls is not getattr(keras.layers, cls.__name__, None):
         raise refuse_layer(name, cls.__name__)
+    if cls.__name__ in CALL_ARGUMENTS:
+        return describe(layer, name, inbound, call or {})
     return describe(layer, name, inbound)
 
 
@@ -127,22 +133,37 @@ def _describe_functional(model) -> Graph:
         if module.startswith("keras.src.ops"):
             mask_ops[name] = ops[name]  # checked below: it may only feed masks
             continue
-        inbound, masks = (), []
+        inbound, masks, call = (), [], {}
         if nodes:
             args, kwargs = nodes[0]["args"], nodes[0].get("kwargs", {})
             flat = args[0] if len(args) == 1 and isinstance(args[0], list) else args
             inbound = tuple(h for h in map(_history, flat) if h is not None)
             if len(inbound) != len(flat):
                 raise refuse_layer(name, entry["class_name"], "called with a constant argument")
+            accepted = CALL_ARGUMENTS.get(entry["class_name"], {})
             for key, value in kwargs.items():
+                role = accepted.get(key)
                 if key == "mask":
                     values = value if isinstance(value, list) else [value]
                     masks = [_history(v) for v in values]
-                elif value is not None and key != "training":
+                elif value is None or key == "training":
+                    continue
+                elif role == "option":
+                    call[key] = value
+                elif role is not None and _history(value) is None:
+                    raise refuse_layer(name, entry["class_name"], f"called with a constant {key}")
+                elif role == "input":
+                    call[key] = _history(value)
+                elif isinstance(role, int):  # an input's explicit mask, by keyword
+                    masks += [None] * (role + 1 - len(masks))
+                    masks[role] = _history(value)
+                else:
                     raise refuse_layer(name, entry["class_name"], f"called with {key}=...: not modelled")
+            inbound += tuple(call[k] for k, role in accepted.items() if role == "input" and k in call)
         data_nodes.update(inbound)
         layer = ops[name]
-        described, shown = describe_layer(layer, name, inbound)
+        # (the three-argument call where there are no call arguments: tests wrap describe_layer so)
+        described, shown = describe_layer(layer, name, inbound, call) if call else describe_layer(layer, name, inbound)
         layers.append(described)
         keras_layers[name], options[name] = layer, shown
         if any(m is not None for m in masks):

@@ -4,6 +4,7 @@ Drawn, per model input, by what reads it first:
     Embedding(mask_zero=True)   ids in [1, vocab) then trailing 0 padding (masked)
     Embedding(mask_zero=False)  ids in [0, vocab), no padding
     Masking(v)                  standard normal rows, then trailing rows equal to v (masked)
+    a boolean input             True with probability 0.7 (an attention_mask: some rows all False)
     anything else               standard normal rows
 Sequence lengths vary over the batch between 1 and T: the first row is full, the
 last (with batch >= 2) has one valid step, so a mask's every regime is exercised.
@@ -71,6 +72,9 @@ def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed
                 x = rng.integers(0, vocab, size=(batch,) + shape)
                 how = f"ids in [0, {vocab}), no padding"
             x = x.astype(dtype if "int" in dtype else np.float32 if dtype == "float32" else dtype)
+        elif dtype == "bool":
+            x = rng.random((batch,) + shape) < 0.7
+            how = "True with probability 0.7"
         else:
             x = rng.standard_normal((batch,) + shape)
             if masking is not None:

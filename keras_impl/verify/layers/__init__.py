@@ -8,10 +8,10 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
-from . import activations, conv_lstm, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn, wrappers
+from . import activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn, wrappers
 
 FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm,
-            normalization, activations)
+            normalization, activations, attention)
 
 
 def _collect() -> dict:
@@ -25,3 +25,7 @@ def _collect() -> dict:
 
 
 DESCRIBE = _collect()
+# Call arguments a kind takes besides its inputs, ``mask`` and ``training`` (a family's ``CALL_ARGUMENTS``):
+# name -> "input" (a tensor: one more inbound layer), "option" (a constant), or the index of the input whose
+# explicit mask it is. ``describe.py`` passes them to the kind's describe function as ``call``.
+CALL_ARGUMENTS = {kind: args for family in FAMILIES for kind, args in getattr(family, "CALL_ARGUMENTS", {}).items()}

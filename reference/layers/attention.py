@@ -1,0 +1,212 @@
+"""Keras's attention layers at inference (keras/src/layers/attention/), dropout the identity.
+
+Inputs by role, in the order of ``layer.options["inputs"]``: ``query`` (B, Tq, Dq), ``value`` (B, Tv, Dv), an
+optional ``key`` (B, Tv, Dk; the value when absent) and, for MultiHeadAttention, an optional ``attention_mask``
+(B, Tq, Tv), True where a query may attend. The masks are the inputs' own (Keras's masks, one per inbound).
+
+    Attention(score_mode, use_scale, use_causal_mask)              attention.py
+        dot:     s[t, j] = scale * q_t . k_j                        (scale = 1 without use_scale)
+        concat:  s[t, j] = c * sum_d tanh(scale * (q_t + k_j)_d)    (c = concat_score_weight)
+        s[t, j] -= 1e9 where the value mask or (causal) j > t masks it  (a subtraction, L174-180)
+        a = softmax_j(s);  y_t = sum_j a[t, j] v_j;  y_t = 0 where the query mask is False (L235-238)
+                                                                    mask' = the query's mask (L244-248)
+    AdditiveAttention(use_scale)                                    additive_attention.py
+        s[t, j] = sum_d scale_d tanh(q_t + k_j)_d  (scale = 1 without use_scale), then as Attention
+    MultiHeadAttention(num_heads N, key_dim H, value_dim Hv, output_shape, attention_axes, use_bias,
+                       use_gate, sliding_window, dropout, use_causal_mask)   multi_head_attention.py
+        Q = q Wq + bq (.., N, H);  K = k Wk + bk;  V = v Wv + bv (.., N, Hv)   (EinsumDense on the last axis)
+        s = (Q / sqrt(H)) . K over the channels, for every pair of positions on the attention axes
+        m = query mask [.., T, 1] & value mask [.., 1, S] & key mask (only when a key tensor is given)
+            & causal (row >= column) & |row - column| < sliding_window & attention_mask (L704-777)
+        a = softmax over the attention axes of where(m, s, -1e9): masked scores REPLACED. Two paths, as in
+            Keras (L521-525): (B, T, F) inputs without dropout go through ops.dot_product_attention, whose
+            kernels replace masked scores by -0.7 * float max (or add it on torch: the same softmax), so a
+            query row with no key left attends uniformly to EVERY key; otherwise (dropout > 0, or several
+            attention axes) through the Softmax layer, which then sets a = 0 where m is False (softmax.py
+            L81-83, L101-105), so such a row gives O = 0 (y = bo)
+        O = a . V;  O *= sigmoid(q Wg + bg) with use_gate;  y = O Wo + bo over (N, Hv)
+                                                                    mask' = the query's mask (L696-698)
+
+Keras's MultiHeadAttention reads the query's mask from the tensor itself (``get_keras_mask(query)``, L628)
+and then deletes the masks of its input tensors in place (L629-631): a layer that reads the same tensor
+after it sees no mask. ``keras_impl/verify`` refuses such sharing; here each layer sees its inputs' masks.
+
+Weights, in Keras's ``get_weights()`` order: Attention ``[scale] [concat_score_weight]`` (the ones it has);
+AdditiveAttention ``[scale (D,)]``; MultiHeadAttention ``query kernel (Dq, N, H), bias (N, H), key kernel
+(Dk, N, H), bias, [gate kernel (Dq, N, Hv), bias,] value kernel (Dv, N, Hv), bias, output kernel
+(N, Hv, *out), bias (*out)``, biases absent with ``use_bias=False``.
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+# Keras's additive bias for a masked Attention / AdditiveAttention score (attention.py L177; float16 aside).
+MASKED_SCORE_OFFSET = 1.0e9
+# What the Softmax layer puts in place of a masked MultiHeadAttention score (softmax.py L7-11, L81-83).
+MASKED_SCORE = -1.0e9
+
+
+def roles(layer) -> dict:
+    """The layer's inputs by role (``query``, ``value``, ``key``, ``attention_mask``) -> inbound index."""
+    names = layer.options.get("inputs", ("query", "value", "key")[:max(2, len(layer.inbound))])
+    return {role: k for k, role in enumerate(names)}
+
+
+def _softmax(s: np.ndarray, axes) -> np.ndarray:
+    e = np.exp(s - s.max(axis=axes, keepdims=True))
+    return e / e.sum(axis=axes, keepdims=True)
+
+
+def _causal(tq: int, tv: int) -> np.ndarray:
+    """(Tq, Tv): True where column <= row, counted from the top left as Keras does (cumsum of ones)."""
+    return np.arange(tq)[:, None] >= np.arange(tv)[None, :]
+
+
+def _apply_scores(scores, value, q_mask, v_mask, causal: bool):
+    """Keras's ``Attention._apply_scores`` then the query mask: (B, Tq, Tv) scores -> (B, Tq, Dv)."""
+    allowed = None if v_mask is None else np.asarray(v_mask, bool)[..., None, :]  # (B, 1, Tv)
+    if causal:
+        tri = _causal(*scores.shape[-2:])[None]  # (1, Tq, Tv)
+        allowed = tri if allowed is None else allowed & tri
+    if allowed is not None:
+        scores = np.where(allowed, scores, scores - MASKED_SCORE_OFFSET)
+    y = _softmax(scores, -1) @ value
+    if q_mask is not None:
+        y = np.where(np.asarray(q_mask, bool)[..., None], y, 0.0)
+    return y
+
+
+def _summed_tanh(q, k, inside=None, outside=None):
+    """sum_d outside_d tanh(inside (q_t + k_j))_d for every pair (t, j): (.., Tq, D), (.., Tv, D) -> (.., Tq, Tv).
+
+    One batch row at a time: the (Tq, Tv, D) temporary Keras holds for the whole batch, in float64, would be
+    gigabytes at realistic sizes (32 x 200 x 200 x 256).
+    """
+    lead = q.shape[:-2]
+    q, k = q.reshape(-1, *q.shape[-2:]), k.reshape(-1, *k.shape[-2:])
+    out = np.empty((q.shape[0], q.shape[1], k.shape[1]))
+    for b in range(q.shape[0]):
+        summed = q[b][:, None, :] + k[b][None, :, :]  # (Tq, Tv, D)
+        t = np.tanh(summed if inside is None else inside * summed)
+        out[b] = t.sum(-1) if outside is None else t @ outside
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def _query_value_key(layer, inputs, masks):
+    r = roles(layer)
+    q, v = inputs[r["query"]], inputs[r["value"]]
+    k = inputs[r["key"]] if "key" in r else v
+    return q, v, k, masks[r["query"]], masks[r["value"]]
+
+
+def attention(layer, inputs, masks, tape=None):
+    q, v, k, q_mask, v_mask = _query_value_key(layer, inputs, masks)
+    opt, w = layer.options, list(layer.weights)
+    scale = w.pop(0) if opt.get("use_scale") else None
+    if opt.get("score_mode", "dot") == "dot":
+        scores = q @ np.swapaxes(k, -1, -2)  # (B, Tq, Tv)
+        if scale is not None:
+            scores = scores * scale
+    else:  # concat
+        weight = w.pop(0)
+        scores = weight * _summed_tanh(q, k, inside=scale)
+    return _apply_scores(scores, v, q_mask, v_mask, bool(opt.get("use_causal_mask"))), q_mask
+
+
+def additive_attention(layer, inputs, masks, tape=None):
+    q, v, k, q_mask, v_mask = _query_value_key(layer, inputs, masks)
+    scale = layer.weights[0] if layer.options.get("use_scale") else None
+    scores = _summed_tanh(q, k, outside=scale)  # (B, Tq, Tv)
+    return _apply_scores(scores, v, q_mask, v_mask, bool(layer.options.get("use_causal_mask"))), q_mask
+
+
+def _attention_equations(rank: int, attn_axes: tuple):
+    """Keras's ``_build_attention_equation`` (multi_head_attention.py L890-945): projected tensors of ``rank``
+    (batch, <other axes>, <attention axes>, heads, channels) -> (dot product, combine, scores rank)."""
+    letters = string.ascii_lowercase
+    target = letters[:rank]
+    batch_dims = tuple(np.delete(range(rank), attn_axes + (rank - 1,)))
+    source, offset = "", rank
+    for i in range(rank):
+        if i in batch_dims or i == rank - 1:
+            source += target[i]
+        else:
+            source += letters[offset]
+            offset += 1
+    product = "".join([target[i] for i in batch_dims] + [target[i] for i in attn_axes]
+                      + [source[i] for i in attn_axes])
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+def _project(x, kernel, bias):
+    """EinsumDense on the last axis: (..., D) x (D, *out) -> (..., *out), plus the bias."""
+    y = np.tensordot(x, kernel, axes=([-1], [0]))
+    return y if bias is None else y + bias
+
+
+def _mha_mask(layer, r, inputs, masks, q, v):
+    """Keras's ``_compute_attention_mask`` (L704-777) with the causal mask folded in (L574-583), or None."""
+    opt = layer.options
+    m = None
+
+    def both(a, b):
+        return b if a is None else a & b
+    if masks[r["query"]] is not None:
+        m = np.asarray(masks[r["query"]], bool)[..., None]  # (B, T, 1)
+    if masks[r["value"]] is not None:
+        m = both(m, np.asarray(masks[r["value"]], bool)[..., None, :])  # (B, 1, S)
+    if "key" in r and masks[r["key"]] is not None:
+        m = both(m, np.asarray(masks[r["key"]], bool)[..., None, :])
+    tq, tv = q.shape[1], v.shape[1]
+    if opt.get("use_causal_mask"):
+        m = both(m, _causal(tq, tv)[None])  # (1, T, S)
+    window = opt.get("sliding_window")
+    if window is not None:
+        m = both(m, (np.abs(np.arange(tq)[:, None] - np.arange(tv)[None, :]) < window)[None])
+    if "attention_mask" in r:
+        given = np.asarray(inputs[r["attention_mask"]]).astype(bool)
+        m = given if m is None else given & m
+    return m
+
+
+def multi_head_attention(layer, inputs, masks, tape=None):
+    opt, r = layer.options, roles(layer)
+    q, v = inputs[r["query"]], inputs[r["value"]]
+    k = inputs[r["key"]] if "key" in r else v
+    w = list(layer.weights)
+    bias = opt.get("use_bias", True)
+
+    def dense():
+        kernel = w.pop(0)
+        return kernel, (w.pop(0) if bias else None)
+    wq, wk = dense(), dense()
+    wg = dense() if opt.get("use_gate") else None
+    wv, wo = dense(), dense()
+    Q, K, V = _project(q, *wq), _project(k, *wk), _project(v, *wv)  # (B, T.., N, H), (B, S.., N, H), (.., N, Hv)
+    rank = Q.ndim
+    axes = opt.get("attention_axes")
+    axes = tuple(range(1, rank - 2)) if axes is None else tuple(a if a >= 0 else rank - 1 + a for a in axes)
+    dot, combine, scores_rank = _attention_equations(rank, axes)
+    scores = np.einsum(dot, K, Q / np.sqrt(float(opt["key_dim"])), optimize=True)  # (B, N, T.., S..)
+    mask = _mha_mask(layer, r, inputs, masks, q, v)
+    if mask is not None:
+        expand_at = -len(axes) * 2 - 1  # Keras's _masked_softmax: from the heads' axis (L460-472)
+        while mask.ndim < scores.ndim:
+            mask = np.expand_dims(mask, expand_at)
+        scores = np.where(mask, scores, MASKED_SCORE)
+    probs = _softmax(scores, tuple(range(scores_rank - len(axes), scores_rank)))
+    fused = Q.ndim == 4 and not opt.get("dropout")  # Keras's ops.dot_product_attention path
+    if mask is not None and not fused:  # the Softmax layer zeroes what it masked
+        probs = np.where(mask, probs, 0.0)
+    out = np.einsum(combine, probs, V, optimize=True)  # (B, T.., N, Hv)
+    if wg is not None:
+        out = out * (1.0 / (1.0 + np.exp(-_project(q, *wg))))
+    kernel, b = wo
+    y = np.tensordot(out, kernel, axes=([-2, -1], [0, 1]))  # (B, T.., *output_shape)
+    return (y if b is None else y + b), masks[r["query"]]
+
+
+FORWARD = {"Attention": attention, "AdditiveAttention": additive_attention,
+           "MultiHeadAttention": multi_head_attention}
