@@ -9,7 +9,6 @@ and ``bilstm verify`` run.
     conv_lstm.py    ConvLSTM1D/2D/3D
     regularization.py, pooling.py, reshaping.py, merging.py, normalization.py, activations.py
                     the rest, in Keras's layout
-    regularization.py, pooling.py, reshaping.py, merging.py   the rest, in Keras's layout
     attention.py    Attention, AdditiveAttention, MultiHeadAttention
     spec_graph.py   the LayerGraph of a ``reference.ModelSpec``
 """
