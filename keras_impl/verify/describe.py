@@ -5,23 +5,41 @@ registered subclass is a different layer, whatever it inherits), then every
 option that changes what the layer computes at inference, by its family's
 module in ``layers/`` (one per Keras family, as ``reference/layers/``).
 
+The model is walked as the graph Keras runs (a Sequential's too), call by call
+(``_Walk``): a layer called twice (shared weights) becomes two oracle layers,
+``dense`` and ``dense@1``; a nested Sequential or functional model's layers join
+the one list as ``sub/layer`` (``sub@1/layer`` for its second call). A layer with
+several outputs (``return_state``, ``merge_mode=None``) has one reference per
+output (``lstm``, ``lstm:1``...: ``reference/layers/outputs.py``), and its readers
+name the one they read. ``Graph.scope`` keeps the Keras tensor of every
+reference, in the graph it belongs to, for ``compare.keras_outputs``.
+
 Functional models saved by Keras 3.15 record the masks their layers received as
 explicit ``mask=`` arguments computed by small op nodes (``NotEqual`` for
 Embedding and Masking, ``Any``, and the ops of Concatenate's ``compute_mask``).
-Those ops may only feed masks; ``Graph.mask_sources`` keeps, per layer, the node
-whose value Keras passed as its mask, so that ``compare.py`` can check it against
-the mask the oracle propagates by Keras's rules (reference/layers/).
+Those ops may only feed masks; ``Graph.mask_sources`` keeps, per layer, the
+reference whose value Keras passed as its mask, so that ``compare.py`` can check
+it against the mask the oracle propagates by Keras's rules (reference/layers/).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-from reference.layers import Layer, LayerGraph
+from reference.layers import Layer, LayerGraph, layer_of, tensor_ref
 
 from .errors import VerifyRefusal
 from .layers import DESCRIBE
 from .load import refuse_layer
+
+
+@dataclass
+class Scope:
+    """One Keras graph and the symbolic tensors of it that give Keras's values, by tensor reference: the model's
+    own graph, or a nested model's (``calls``), which ``compare.keras_outputs`` runs on the values its call
+    received in the enclosing graph (a nested model's layers have no tensors in the enclosing graph)."""
+    inputs: list                                # the graph's input KerasTensors
+    tensors: dict = field(default_factory=dict)  # reference -> KerasTensor: every layer output, every mask op's
+    calls: list = field(default_factory=list)    # (KerasTensors of this graph fed to a nested model, its Scope)
 
 
 @dataclass
@@ -31,9 +49,9 @@ class Graph:
     keras_layers: dict                                 # layer name -> the Keras layer (InputLayers included)
     input_dtypes: dict                                 # input name -> Keras input dtype
     input_shapes: dict                                 # input name -> shape without the batch
-    mask_sources: dict = field(default_factory=dict)   # layer name -> [op/layer node names], Keras's explicit masks
-    mask_ops: dict = field(default_factory=dict)       # op node name -> the Keras operation
+    mask_sources: dict = field(default_factory=dict)   # layer name -> [reference or None], Keras's explicit masks
     options: dict = field(default_factory=dict)        # layer name -> "options that matter", for the table
+    scope: Scope | None = None                         # where Keras's value of every reference is read
 
 
 def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
@@ -51,18 +69,6 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
     if describe is None or cls is not getattr(keras.layers, cls.__name__, None):
         raise refuse_layer(name, cls.__name__)
     return describe(layer, name, inbound)
-
-
-def _history(arg) -> str | None:
-    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
-        return arg["config"]["keras_history"][0]
-    return None
-
-
-def _io_names(spec) -> list[str]:
-    if spec and isinstance(spec[0], str):
-        return [spec[0]]
-    return [s[0] for s in spec]
 
 
 def _refuse_reduced_precision(model) -> None:
@@ -99,61 +105,96 @@ def _describe_sequential(model) -> Graph:
     if not inputs:
         raise VerifyRefusal("the Sequential model has no input shape (it was never built on an Input): "
                             "cannot draw inputs for it")
-    layers, keras_layers, options = [Layer("input", "InputLayer")], {}, {}
-    prev = "input"
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        described, shown = describe_layer(layer, layer.name, (prev,))
-        layers.append(described)
-        keras_layers[layer.name], options[layer.name] = layer, shown
-        prev = layer.name
-    dtype, shape = _input_info(inputs[0])
-    return Graph(LayerGraph(("input",), tuple(layers), (prev,)), keras_layers, {"input": dtype}, {"input": shape},
-                 options=options)
+    return _describe_graph(model._functional, input_names=("input",))  # the graph Keras runs a Sequential as
 
 
 def _describe_functional(model) -> Graph:
-    config = model.get_config()
-    ops = {op.name: op for op in model.operations}
-    layers, keras_layers, options, mask_sources, mask_ops = [], {}, {}, {}, {}
-    data_nodes = set()  # nodes whose values feed some layer's data (not only masks)
-    for entry in config["layers"]:
-        name = entry.get("name") or entry["config"]["name"]
-        module = entry.get("module") or ""
-        nodes = entry.get("inbound_nodes", [])
-        if len(nodes) > 1:
-            raise refuse_layer(name, entry["class_name"], f"called {len(nodes)} times (a shared layer)")
-        if module.startswith("keras.src.ops"):
-            mask_ops[name] = ops[name]  # checked below: it may only feed masks
-            continue
-        inbound, masks = (), []
-        if nodes:
-            args, kwargs = nodes[0]["args"], nodes[0].get("kwargs", {})
-            flat = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-            inbound = tuple(h for h in map(_history, flat) if h is not None)
-            if len(inbound) != len(flat):
-                raise refuse_layer(name, entry["class_name"], "called with a constant argument")
-            for key, value in kwargs.items():
-                if key == "mask":
-                    values = value if isinstance(value, list) else [value]
-                    masks = [_history(v) for v in values]
-                elif value is not None and key != "training":
-                    raise refuse_layer(name, entry["class_name"], f"called with {key}=...: not modelled")
-        data_nodes.update(inbound)
-        layer = ops[name]
-        described, shown = describe_layer(layer, name, inbound)
-        layers.append(described)
-        keras_layers[name], options[name] = layer, shown
-        if any(m is not None for m in masks):
-            mask_sources[name] = masks
-    for name in mask_ops:
-        if name in data_nodes:
-            op = mask_ops[name]
-            raise refuse_layer(name, type(op).__name__, "a Keras op on the data path (ops may only compute masks)")
-    inputs, outputs = _io_names(config["input_layers"]), _io_names(config["output_layers"])
+    return _describe_graph(model)
+
+
+def _describe_graph(functional, input_names=None) -> Graph:
+    walk = _Walk()
+    inputs = list(input_names or [t._keras_history.operation.name for t in functional.inputs])
+    walk.layers.extend(Layer(name, "InputLayer") for name in inputs)
+    scope, outputs = walk.graph(functional, "", inputs)
     dtypes, shapes = {}, {}
-    for name, tensor in zip(inputs, model.inputs):
+    for name, tensor in zip(inputs, functional.inputs):
         dtypes[name], shapes[name] = _input_info(tensor)
-    return Graph(LayerGraph(tuple(inputs), tuple(layers), tuple(outputs)),
-                 keras_layers, dtypes, shapes, mask_sources, mask_ops, options)
+    return Graph(LayerGraph(tuple(inputs), tuple(walk.layers), tuple(outputs)), walk.keras_layers, dtypes, shapes,
+                 walk.mask_sources, walk.options, scope)
+
+
+class _Walk:
+    """Flattens a functional graph, nested models and shared layers included, into one list of oracle layers.
+
+    A layer called n times is n oracle layers sharing its weights: ``dense``, ``dense@1``, ... (its calls in the
+    graph's order); a nested model's layers are named ``model/layer`` (``model@1/layer`` for its second call),
+    its inputs being the tensors its call received. Every tensor is named by a reference (``tensor_ref``).
+    """
+
+    def __init__(self):
+        self.layers, self.keras_layers, self.options, self.mask_sources = [], {}, {}, {}
+        self.op_refs = {}  # reference -> the mask op (keras.src.ops) whose output it is
+
+    def graph(self, functional, prefix: str, input_refs) -> tuple[Scope, list]:
+        """``(Scope, output references)`` of one graph whose inputs are ``input_refs``; its layers appended."""
+        from keras.src.ops.function import make_node_key
+        produced = {id(t): ref for t, ref in zip(functional.inputs, input_refs)}  # KerasTensor -> reference
+        scope = Scope(list(functional.inputs))
+        for depth in sorted(functional._nodes_by_depth, reverse=True):  # the order Keras runs them in
+            for node in functional._nodes_by_depth[depth]:
+                if node.is_input:
+                    continue
+                op = node.operation
+                own = [n for i, n in enumerate(op._inbound_nodes) if make_node_key(op, i) in functional._nodes]
+                call = next(k for k, n in enumerate(own) if n is node)
+                name = prefix + op.name + (f"@{call}" if call else "")
+                if name in self.keras_layers or ":" in op.name:
+                    raise refuse_layer(name, type(op).__name__, "its name is taken by another layer's call or "
+                                                                "holds ':', with which verify names outputs")
+                refs = self.node(op, node, name, produced, scope)
+                for tensor, ref in zip(node.outputs, refs):
+                    produced[id(tensor)] = ref
+        return scope, [produced[id(t)] for t in functional.outputs]
+
+    def node(self, op, node, name: str, produced: dict, scope: Scope) -> list:
+        """The references of one call's outputs: an oracle layer, a nested model's outputs, or a mask op's."""
+        import keras
+        from keras.src import tree
+        cls = type(op).__name__
+        if (type(op).__module__ or "").startswith("keras.src.ops"):  # a mask op: its outputs, to check masks by
+            refs = [tensor_ref(name, k) for k in range(len(node.outputs))]
+            for ref, tensor in zip(refs, node.outputs):
+                self.op_refs[ref], scope.tensors[ref] = op, tensor
+            return refs
+        args = tree.flatten(node.arguments.args)
+        if any(id(a) not in produced for a in args):
+            raise refuse_layer(name, cls, "called with a constant argument")
+        inbound = tuple(produced[id(a)] for a in args)
+        masks = []
+        for key, value in node.arguments.kwargs.items():
+            if key == "mask":
+                values = value if isinstance(value, (list, tuple)) else [value]
+                if any(m is not None and id(m) not in produced for m in values):
+                    raise refuse_layer(name, cls, "given a mask from outside the model's graph")
+                masks = [None if m is None else produced[id(m)] for m in values]
+            elif value is not None and key != "training":
+                raise refuse_layer(name, cls, f"called with {key}=...: not modelled")
+        for ref in inbound:
+            if ref in self.op_refs:
+                raise refuse_layer(layer_of(ref), type(self.op_refs[ref]).__name__,
+                                   "a Keras op on the data path (ops may only compute masks)")
+        if type(op) is keras.Sequential or (isinstance(op, keras.Model) and cls == "Functional"):
+            if any(m is not None for m in masks):
+                raise refuse_layer(name, cls, "a nested model given a mask: not modelled")
+            child, outputs = self.graph(op._functional if type(op) is keras.Sequential else op, name + "/", inbound)
+            scope.calls.append((args, child))
+            return outputs
+        described, shown = describe_layer(op, name, inbound)
+        self.layers.append(described)
+        self.keras_layers[name], self.options[name] = op, shown
+        if any(m is not None for m in masks):
+            self.mask_sources[name] = masks
+        refs = [tensor_ref(name, k) for k in range(len(node.outputs))]
+        scope.tensors.update(zip(refs, node.outputs))
+        return refs
