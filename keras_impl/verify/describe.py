@@ -141,13 +141,17 @@ class _Walk:
         from keras.src.ops.function import make_node_key
         produced = {id(t): ref for t, ref in zip(functional.inputs, input_refs)}  # KerasTensor -> reference
         scope = Scope(list(functional.inputs))
+        order = {id(op): k for k, op in enumerate(functional.operations)}
         for depth in sorted(functional._nodes_by_depth, reverse=True):  # the order Keras runs them in
+            calls = []
             for node in functional._nodes_by_depth[depth]:
+                op = node.operation
+                own = [n for i, n in enumerate(op._inbound_nodes) if make_node_key(op, i) in functional._nodes]
+                calls.append((order[id(op)], next(k for k, n in enumerate(own) if n is node), node))
+            for _, call, node in sorted(calls, key=lambda c: c[:2]):  # within a depth: model order, then calls
                 if node.is_input:
                     continue
                 op = node.operation
-                own = [n for i, n in enumerate(op._inbound_nodes) if make_node_key(op, i) in functional._nodes]
-                call = next(k for k, n in enumerate(own) if n is node)
                 name = prefix + op.name + (f"@{call}" if call else "")
                 if name in self.keras_layers or ":" in op.name:
                     raise refuse_layer(name, type(op).__name__, "its name is taken by another layer's call or "

@@ -13,8 +13,8 @@ from ..activations import LAYER_ACTIVATIONS as ACTIVATIONS  # what a Dense may u
 from .graph import Layer, LayerGraph, graph_forward, layer_forward
 from .outputs import Outputs, layer_of, tensor_ref
 from .registry import KINDS, family_of
-from .rnn import RECURRENT_KINDS
+from .rnn import CELL_KINDS, RECURRENT_KINDS
 from .spec_graph import spec_graph
 
-__all__ = ["ACTIVATIONS", "KINDS", "RECURRENT_KINDS", "Layer", "LayerGraph", "Outputs", "family_of", "graph_forward",
+__all__ = ["ACTIVATIONS", "CELL_KINDS", "KINDS", "RECURRENT_KINDS", "Layer", "LayerGraph", "Outputs", "family_of", "graph_forward",
            "layer_forward", "layer_of", "spec_graph", "tensor_ref"]

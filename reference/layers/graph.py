@@ -18,13 +18,19 @@ first (or only) output, ``"lstm:1"``, ``"lstm:2"``... the next ones (``tensor_re
 Keras's ``keras_history`` is ``[layer, node_index, tensor_index]``: the node is
 the layer itself here, a layer called twice being two layers, e.g. ``dense`` and
 ``dense@1``). ``inbound`` and ``LayerGraph.outputs`` hold references, and
-``graph_forward`` returns one ``(value, mask)`` per reference. What each kind computes, and which mask
-it passes on (Keras 3.15.1's rules), is written in its family's module,
-registered in ``registry.py``. The one wrapper is here:
+``graph_forward`` returns one ``(value, mask)`` per reference.
+
+What each kind computes, and which mask it passes on (Keras 3.15.1's rules),
+is written in its family's module, registered in ``registry.py``. The one
+wrapper is here:
 
     TimeDistributed(inner)  y[:, t] = inner(x[:, t]) for every t: the inner layer run on (B*T, ...) and
-                            reshaped back; without an ``inner`` option, a Dense (``activation`` and its
-                            ``(kernel, bias)`` weights)                mask' = mask
+                            reshaped back, its own mask' dropped; without an ``inner`` option, a Dense
+                            (``activation`` and its ``(kernel, bias)`` weights)            mask' = mask
+                            (Keras 3.15.1 keras/src/layers/rnn/time_distributed.py L54: supports_masking and
+                            no compute_mask, so Layer.compute_mask passes the mask on). An inner layer whose
+                            call takes a mask gets each step's (B,) column of it (L120-125): not modelled,
+                            refused (``inner_reads_mask``) when a mask reaches the wrapper.
 """
 from __future__ import annotations
 
@@ -87,6 +93,9 @@ def _time_distributed(layer: Layer, inputs: list, masks: list, tape):
     if inner is None:  # TimeDistributed(Dense): a Dense on the last axis is the same map
         return FORWARD["Dense"](layer, inputs, masks, tape)
     x = inputs[0]
+    if masks[0] is not None and layer.options.get("inner_reads_mask", False):
+        raise ValueError(f"layer {layer.name!r}: TimeDistributed passes each step's column of its mask to its inner "
+                         f"{inner.kind}, which the oracle does not model")
     batch, steps = x.shape[:2]
     y, _ = layer_forward(inner, [x.reshape(batch * steps, *x.shape[2:])], [None])
     return y.reshape(batch, steps, *y.shape[1:]), masks[0]

@@ -40,6 +40,7 @@ from ..recurrent import layer_call
 from .outputs import Outputs
 
 RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}  # Keras class -> reference cell
+CELL_KINDS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}  # what an RNN layer may wrap
 
 
 def cell_weights(layer) -> tuple[CellWeights, ...]:
