@@ -125,3 +125,23 @@ def bidirectional(layer, name, inbound):
 
 
 DESCRIBE = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "RNN": rnn, "Bidirectional": bidirectional}
+
+ROWS = [
+    ("LSTM, GRU, SimpleRNN", "activation and recurrent_activation each one of the oracle's cell activations; "
+                             "go_backwards, return_sequences, return_state (a row per state), use_bias, "
+                             "zero_output_for_mask, GRU reset_after; dropout, recurrent_dropout, unroll, use_cudnn "
+                             "change nothing at inference",
+     "other activations, stateful, initial_state at the call, time_major=True (Keras 2)",
+     "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+    ("RNN(LSTMCell, GRUCell, SimpleRNNCell), RNN(StackedRNNCells)", "the cells' options as above; the RNN's "
+                                                                    "go_backwards, return_sequences, return_state "
+                                                                    "(every cell's states in turn), "
+                                                                    "zero_output_for_mask",
+     "any other cell (a custom one, a nested StackedRNNCells), stateful, Bidirectional of an RNN",
+     "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
+    ("Bidirectional(LSTM, GRU or SimpleRNN)", "merge modes concat, sum, ave, mul and None (two outputs); "
+                                             "return_state; a backward_layer of other units, activations, even "
+                                             "another of the three classes",
+     "a wrapped RNN(cell) or other layer",
+     "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
+]
