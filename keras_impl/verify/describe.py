@@ -74,7 +74,7 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
 def _refuse_reduced_precision(model) -> None:
     """A layer computing or storing in 16-bit floats, refused by name (as ``load.scan_config`` refuses it from a
     file's config; here for a model given in memory)."""
-    for layer in [model, *model.layers]:
+    for layer in model._flatten_layers(include_self=True, recursive=True):  # nested models' layers too
         policy = getattr(layer, "dtype_policy", None)
         if {str(getattr(policy, key, None)) for key in ("compute_dtype", "variable_dtype")} & {"float16", "bfloat16"}:
             raise VerifyRefusal(f"layer {layer.name!r} ({type(layer).__name__}) computes in "
@@ -113,10 +113,14 @@ def _describe_functional(model) -> Graph:
 
 
 def _describe_graph(functional, input_names=None) -> Graph:
-    walk = _Walk()
     inputs = list(input_names or [t._keras_history.operation.name for t in functional.inputs])
+    walk = _Walk(inputs)
     walk.layers.extend(Layer(name, "InputLayer") for name in inputs)
     scope, outputs = walk.graph(functional, "", inputs)
+    for ref in outputs:
+        if ref in walk.op_refs:
+            raise refuse_layer(layer_of(ref), type(walk.op_refs[ref]).__name__,
+                               "a Keras op as a model output (ops may only compute masks)")
     dtypes, shapes = {}, {}
     for name, tensor in zip(inputs, functional.inputs):
         dtypes[name], shapes[name] = _input_info(tensor)
@@ -132,9 +136,10 @@ class _Walk:
     its inputs being the tensors its call received. Every tensor is named by a reference (``tensor_ref``).
     """
 
-    def __init__(self):
+    def __init__(self, inputs):
         self.layers, self.keras_layers, self.options, self.mask_sources = [], {}, {}, {}
         self.op_refs = {}  # reference -> the mask op (keras.src.ops) whose output it is
+        self.names = set(inputs)  # every call's name so far: layers, ops, nested models
 
     def graph(self, functional, prefix: str, input_refs) -> tuple[Scope, list]:
         """``(Scope, output references)`` of one graph whose inputs are ``input_refs``; its layers appended."""
@@ -153,9 +158,10 @@ class _Walk:
                     continue
                 op = node.operation
                 name = prefix + op.name + (f"@{call}" if call else "")
-                if name in self.keras_layers or ":" in op.name:
+                if name in self.names or ":" in op.name:
                     raise refuse_layer(name, type(op).__name__, "its name is taken by another layer's call or "
                                                                 "holds ':', with which verify names outputs")
+                self.names.add(name)
                 refs = self.node(op, node, name, produced, scope)
                 for tensor, ref in zip(node.outputs, refs):
                     produced[id(tensor)] = ref
