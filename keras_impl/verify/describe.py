@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reference.layers import Layer, LayerGraph, layer_of, tensor_ref
+from reference.layers.registry import WRAPPERS
 
 from .errors import VerifyRefusal
 from .layers import DESCRIBE
@@ -68,6 +69,8 @@ def describe_layer(layer, name: str, inbound: tuple) -> tuple[Layer, str]:
     describe = DESCRIBE.get(cls.__name__)
     if describe is None or cls is not getattr(keras.layers, cls.__name__, None):
         raise refuse_layer(name, cls.__name__)
+    if cls.__name__ in WRAPPERS:  # a wrapper's inner layer is described by this same function
+        return describe(layer, name, inbound, describe_layer)
     return describe(layer, name, inbound)
 
 

@@ -12,8 +12,8 @@ from reference.layers import Layer
 from ..load import refuse_layer
 
 
-def time_distributed(layer, name, inbound):
-    from ..describe import describe_layer  # describe.py reads this registry: imported when first used
+def time_distributed(layer, name, inbound, describe_layer):
+    """``describe_layer``: ``describe.describe_layer``, handed in (describe.py reads this registry)."""
     inner_layer = layer.layer
     inner, shown = describe_layer(inner_layer, f"{name}/{inner_layer.name}", ())
     if inner.kind in ("InputLayer", "TimeDistributed") or getattr(inner_layer, "return_state", False) \
