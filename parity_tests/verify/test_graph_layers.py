@@ -120,10 +120,12 @@ def test_every_output_of_every_call_verifies(name, dtype, saved, capsys, tmp_pat
     assert all(r["verdict"] == "pass" and r["max_abs_error"] <= r["allowed"] for r in rows.values())
     if name == "cells":  # the RNN(LSTMCell) is the LSTM: the oracle gives both the same outputs
         assert rows["rnn_lstm_cell"]["max_abs_output"] == rows["lstm_twin"]["max_abs_output"]
-        assert "StackedRNNCells(GRUCell(6, reset_after=False), SimpleRNNCell(8, activation=relu))" in rows["stacked"]["options"]
+        assert ("StackedRNNCells(GRUCell(6, reset_after=False), SimpleRNNCell(8, activation=relu))"
+                in rows["stacked"]["options"])
         assert "merge=None, units=9+10" in rows["pair"]["options"]
         assert rows["pair:1"]["mask"].endswith("valid") and rows["pair:2"]["mask"].endswith("-> -")  # states: none
     if name == "wrappers":
+        assert rows["td_dense"]["options"] == "Dense(7, tanh)"
         valid = rows["embedding"]["mask"].split("-> ")[1]
         assert valid != "-" and rows["td_masked"]["mask"] == f"{valid} -> {valid}"  # passed on, then read
 

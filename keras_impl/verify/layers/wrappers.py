@@ -21,6 +21,7 @@ def time_distributed(layer, name, inbound, describe_layer):
         raise refuse_layer(name, "TimeDistributed", f"of a {type(inner_layer).__name__} with one output only "
                                                     "(no InputLayer, TimeDistributed, return_state or merge_mode=None)")
     options = {"inner": inner, "inner_reads_mask": bool(inner_layer._call_has_mask_arg)}
+    shown = shown.removeprefix("units=")  # as Keras's constructor reads: Dense(3, softmax)
     return Layer(name, "TimeDistributed", inbound, options), f"{type(inner_layer).__name__}({shown})"
 
 
