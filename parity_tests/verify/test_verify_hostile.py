@@ -2,8 +2,8 @@
 
 Each case is a file a stranger could send: a zip bomb inside a ``.keras``, a Keras 2 ``.h5`` whose layer name
 asks for unbounded work, configs claiming sizes no machine has, configs of the wrong shape, reduced precision,
-a Keras 2 file without its version, a nested model hiding a Lambda or a huge size. Every refusal is exit status 2 and exactly one line on
-stderr, said before anything is built. Cases that used to abort or exhaust the process run in a subprocess.
+a Keras 2 file without its version, a nested model hiding a Lambda or a huge size. Every refusal is exit
+status 2 and exactly one line on stderr, said before anything is built. Cases that used to abort or exhaust the process run in a subprocess.
 """
 from __future__ import annotations
 

@@ -16,5 +16,5 @@ from .registry import KINDS, family_of
 from .rnn import CELL_KINDS, RECURRENT_KINDS
 from .spec_graph import spec_graph
 
-__all__ = ["ACTIVATIONS", "CELL_KINDS", "KINDS", "RECURRENT_KINDS", "Layer", "LayerGraph", "Outputs", "family_of", "graph_forward",
-           "layer_forward", "layer_of", "spec_graph", "tensor_ref"]
+__all__ = ["ACTIVATIONS", "CELL_KINDS", "KINDS", "RECURRENT_KINDS", "Layer", "LayerGraph", "Outputs", "family_of",
+           "graph_forward", "layer_forward", "layer_of", "spec_graph", "tensor_ref"]

@@ -28,7 +28,8 @@ absent; Bidirectional ``merge_mode``, ``return_sequences`` and ``forward`` / ``b
 ``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options; RNN ``cells``, a
 list of such dicts (one cell, or StackedRNNCells' in order), with the layer options above. ``return_state``
 on each, False when absent. Weights: ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``;
-Bidirectional the forward triple then the backward one; RNN one triple per cell. A cell's activations: ``reference.ACTIVATIONS``.
+Bidirectional the forward triple then the backward one; RNN one triple per cell. A cell's activations:
+``reference.ACTIVATIONS``.
 """
 from __future__ import annotations
 
