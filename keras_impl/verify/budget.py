@@ -23,7 +23,8 @@ DEFAULT_BATCH = 4       # sequences drawn when --batch is not given
 DEFAULT_TIMESTEPS = 8   # sequence length drawn when the model's input leaves it free and --timesteps is not given
 ITEMSIZE = {"float32": 4, "float64": 8}
 ORACLE_ITEMSIZE = 8     # the oracle computes in float64
-GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, "LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1}
+CONTAINERS = ("Sequential", "Functional", "Model")  # a nested model: its layers are counted
 SEQUENCE_KEEPING = ("InputLayer", "Masking", "Dropout", "SpatialDropout1D", "Activation")
 CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 
@@ -148,6 +149,18 @@ def _layer(entry: dict, inputs: list[tuple], timesteps: int) -> tuple[int, tuple
         units = cfg.get("units", 1)
         weights = GATES[kind] * units * (features + units + 2)
         return weights, ((shape[0] if shape else None), units) if cfg.get("return_sequences") else (units,)
+    if kind == "RNN":  # its cell, or a StackedRNNCells' cells each reading the one before
+        cell = cfg.get("cell") if isinstance(cfg.get("cell"), dict) else {}
+        cells = (cell.get("config") or {}).get("cells") if cell.get("class_name") == "StackedRNNCells" else [cell]
+        weights, step = 0, (features,)
+        for c in (c for c in (cells if isinstance(cells, list) else []) if isinstance(c, dict)):
+            w, step = _layer({"class_name": c.get("class_name"), "config": c.get("config") or {}}, [step], timesteps)
+            weights += w
+        units = step[-1] if step else 1
+        return weights, ((shape[0] if shape else None), units) if cfg.get("return_sequences") else (units,)
+    if kind in ("LSTMCell", "GRUCell", "SimpleRNNCell"):  # one step: (features,) -> (units,)
+        units = cfg.get("units", 1)
+        return GATES[kind] * units * (features + units + 2), (units,)
     if kind == "Bidirectional":
         forward = cfg.get("layer") or {}
         backward = cfg.get("backward_layer") or forward
@@ -298,9 +311,13 @@ def _declared_input(entry: dict):
 
 def estimate(config: dict, batch: int = DEFAULT_BATCH, timesteps: int | None = None,
              dtype: str = "float32") -> list[LayerNeed]:
-    """Every layer's weights and outputs (a config whose structure ``structure.check_structure`` accepted)."""
-    free_t = timesteps or DEFAULT_TIMESTEPS
-    item = ITEMSIZE.get(dtype, 4)
+    """Every layer's weights and outputs (a config whose structure ``structure.check_structure`` accepted), a
+    nested model's layers included."""
+    return _estimate(config, batch, timesteps or DEFAULT_TIMESTEPS, ITEMSIZE.get(dtype, 4))[0]
+
+
+def _estimate(config: dict, batch: int, free_t: int, item: int, given: tuple | None = None):
+    """``(needs, output shape)`` of a model config; ``given``: the shape its call receives (a nested model)."""
     shapes: dict[str, tuple] = {}
     previous: tuple | None = None
     sequential = config.get("class_name") == "Sequential"
@@ -309,18 +326,26 @@ def estimate(config: dict, batch: int = DEFAULT_BATCH, timesteps: int | None = N
         name = entry["config"].get("name", "?")
         declared = _declared_input(entry)
         if sequential or not entry.get("inbound_nodes"):
-            inputs = [declared if declared is not None else previous or ()]
+            inputs = [declared if declared is not None else previous or given or ()]
         else:
             inputs = [shapes.get(n, ()) for n in _inbound(entry)] or [()]
         if entry["class_name"] == "InputLayer":
             weights, out = 0, inputs[0]
+        elif entry["class_name"] in CONTAINERS and isinstance((entry.get("config") or {}).get("layers"), list):
+            inner, out = _estimate(entry, batch, free_t, item, inputs[0])
+            needs.extend(inner)
+            shapes[name] = previous = out
+            continue
         else:
             weights, out = _layer(entry, inputs, free_t)
         shapes[name] = previous = out
         outputs = batch * _size(out, free_t)
         needs.append(LayerNeed(name, entry["class_name"], weights, outputs,
                                weights * (2 * item + ORACLE_ITEMSIZE) + outputs * (item + ORACLE_ITEMSIZE)))
-    return needs
+    output_layers = config["config"].get("output_layers")
+    first = output_layers[0] if isinstance(output_layers, list) and output_layers else None
+    first = first[0] if isinstance(first, list) and first else first
+    return needs, shapes.get(first, previous) if isinstance(first, str) else previous
 
 
 def check_memory(config: dict, batch: int = DEFAULT_BATCH, timesteps: int | None = None, dtype: str = "float32",

@@ -1,8 +1,9 @@
 """Every layer's output, Keras against the oracle, and the report ``bilstm verify`` prints and saves.
 
 Keras's intermediate outputs come from one sub-model, ``keras.Model(model.inputs,
-[every layer's output, every explicit mask])``, run once in inference mode; the
-oracle runs ``reference.layers.graph_forward`` in float64 on the same inputs and
+[every layer call's outputs, every explicit mask])``, run once in inference mode
+(and, for a nested model, one more of its own graph, run on the values its call
+received: ``describe.Scope``); the oracle runs ``reference.layers.graph_forward`` in float64 on the same inputs and
 the file's weights (as float64).
 
 The bound is ``keras_impl/parity/tolerances.bound("verify", dtype, backend)``
@@ -10,6 +11,9 @@ The bound is ``keras_impl/parity/tolerances.bound("verify", dtype, backend)``
 absolute for outputs within [-1, 1] (gates, tanh, probabilities), relative to the
 layer's largest output above that (a linear head, a sum merge, a user's large
 embeddings), where float32 rounding grows with the values.
+
+A layer with several outputs (``return_state``, ``merge_mode=None``) has a row per
+output, named by its reference (``lstm``, ``lstm:1``, ...), each within the bound.
 
 Where Keras gave a layer an explicit mask (functional models), that mask must
 equal the one the oracle propagates by Keras's rules; a hand-made mask (an op of
@@ -24,7 +28,7 @@ import warnings
 import numpy as np
 
 from keras_impl.parity.tolerances import verify_layer_bound
-from reference.layers import graph_forward
+from reference.layers import graph_forward, tensor_ref
 
 from .config_file import one_line
 from .errors import VerifyRefusal
@@ -42,22 +46,30 @@ def worst_errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float
     return worst, (worst / size if size > 0 else (0.0 if worst == 0 else float("inf"))), size
 
 
-def keras_outputs(model, described, inputs):
-    """Every layer's Keras output and every explicit mask, by node name, as NumPy arrays."""
+def keras_outputs(model, described, inputs) -> tuple[dict, dict]:
+    """``(values, masks)``: Keras's value of every reference in ``described.scope`` (layer outputs, explicit
+    masks) and of every model input, as NumPy arrays; and the mask Keras left on each of those outputs."""
     import keras
-    names = [layer.name for layer in described.graph.layers if layer.kind != "InputLayer"]
-    mask_nodes = sorted({m for ms in described.mask_sources.values() for m in ms if m is not None})
-    tensors = [described.keras_layers[n].output for n in names]
-    for m in mask_nodes:
-        node = described.mask_ops.get(m) or described.keras_layers.get(m)
-        tensors.append(node.output)
-    with warnings.catch_warnings():  # a layer dropping a mask (GlobalMaxPooling1D, Flatten): modelled
-        warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
-        sub = keras.Model(model.inputs, tensors)
-        out = sub(list(inputs), training=False)
-    out = out if isinstance(out, (list, tuple)) else [out]
-    arrays = [keras.ops.convert_to_numpy(o) for o in out]
-    return dict(zip(names + mask_nodes, arrays)), dict(zip(names, map(_keras_mask, out)))
+    values, masks = dict(zip(described.graph.inputs, inputs)), {}
+
+    def run(scope, feed):
+        refs = list(scope.tensors)
+        fed = [t for tensors, _ in scope.calls for t in tensors]  # what this graph hands its nested models
+        with warnings.catch_warnings():  # a layer dropping a mask (GlobalMaxPooling1D, Flatten): modelled
+            warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
+            sub = keras.Model(scope.inputs, [scope.tensors[r] for r in refs] + fed)
+            out = sub(list(feed), training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        arrays = [keras.ops.convert_to_numpy(o) for o in out]
+        values.update(zip(refs, arrays))
+        masks.update(zip(refs, map(_keras_mask, out[:len(refs)])))
+        rest = arrays[len(refs):]
+        for tensors, child in scope.calls:
+            run(child, rest[:len(tensors)])
+            rest = rest[len(tensors):]
+
+    run(described.scope, inputs)
+    return values, masks
 
 
 def _keras_mask(tensor):
@@ -81,14 +93,22 @@ def mask_summary(mask) -> str:
     return "-" if mask is None else f"{int(np.asarray(mask).sum())}/{np.asarray(mask).size} valid"
 
 
+def layer_refs(values: dict, name: str) -> list[str]:
+    """The references of a layer's outputs present in ``values``: ``name``, ``name:1``, ... (its Keras order)."""
+    refs = []
+    while tensor_ref(name, len(refs)) in values:
+        refs.append(tensor_ref(name, len(refs)))
+    return refs
+
+
 def mask_text(mask_in, mask_out) -> str:
     return f"{mask_summary(mask_in)} -> {mask_summary(mask_out)}"
 
 
 def compare(model, described, inputs, bound, values: dict | None = None) -> list[dict]:
-    """One row per layer (model order): errors against ``bound`` (a tolerances.Bound) and a verdict.
+    """One row per layer output (model order): errors against ``bound`` (a tolerances.Bound) and a verdict.
 
-    ``values``, a dict, receives both sides' outputs: ``oracle`` (name -> (y, mask)) and ``keras`` (name -> y).
+    ``values``, a dict, receives both sides' outputs: ``oracle`` (ref -> (y, mask)) and ``keras`` (ref -> y).
     """
     import keras
     backend = keras.backend.backend()
@@ -108,45 +128,64 @@ def compare(model, described, inputs, bound, values: dict | None = None) -> list
     for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
-        expected, mask_out = oracle[layer.name]
         keras_layer = described.keras_layers[layer.name]
-        in_masks = [oracle[n][1] for n in layer.inbound]
-        actual = keras_values[layer.name]
-        note = ""
-        if actual.shape != expected.shape:  # nothing to subtract: a FAIL, not a broadcasting error
-            abs_err = rel_err = float("inf")
-            size = float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0))
-            note = f"shape {actual.shape} != oracle {expected.shape}"
-        else:
-            abs_err, rel_err, size = worst_errors(actual, expected)
+        in_masks = [oracle[ref][1] for ref in layer.inbound]
+        explicit_note = _check_explicit_masks(layer.name, described.mask_sources.get(layer.name, []), in_masks,
+                                              keras_values, mask_failed)
         layer_bound = verify_layer_bound(bound, layer.kind, layer.options, keras_layer.compute_dtype, backend)
-        allowed = layer_bound.value * max(1.0, size)
-        if not note and masks_differ(keras_masks[layer.name], mask_out):
-            note = f"Keras's output mask {mask_summary(keras_masks[layer.name])} != oracle's {mask_summary(mask_out)}"
-            mask_failed = True
-        for k, source in enumerate(described.mask_sources.get(layer.name, [])):
-            if source is None:
-                continue
-            keras_mask = np.asarray(keras_values[source]).astype(bool)
-            mine = in_masks[k] if k < len(in_masks) else None
-            if not masks_differ(keras_mask, mine):
-                continue
-            if mask_failed:  # the oracle's own mistake upstream, already a FAIL: this layer FAILs with it
-                note = note or f"given a mask (from {source!r}) that differs from the oracle's, after an earlier " \
-                               "layer's mask differed"
-            else:
-                raise VerifyRefusal(f"layer {layer.name!r} is given a mask (from {source!r}) that is not the one its "
-                                    "inputs' layers propagate: a hand-made mask is not modelled")
-        verdict = "pass" if abs_err <= allowed and not note else "FAIL"
-        cls = type(keras_layer).__name__
-        rows.append({"layer": layer.name, "class": cls, "options": described.options.get(layer.name, ""),
-                     "mask": mask_text(in_masks[0] if in_masks else None, mask_out),
-                     "max_abs_error": abs_err, "max_rel_error": rel_err, "max_abs_output": size,
-                     "bound": f"{layer_bound.value:g} x max(1, max|y|)"
-                              + (f" ({layer_bound.cause})" if layer_bound is not bound else ""),
-                     "allowed": allowed, "verdict": verdict,
-                     "note": note})
+        for ref in layer_refs(keras_values, layer.name):  # every output Keras gives, each its row
+            row = _row(ref, type(keras_layer).__name__, described.options.get(layer.name, ""), in_masks,
+                       oracle.get(ref), keras_values[ref], layer_bound, layer_bound is not bound)
+            if not row["note"] and oracle.get(ref) and masks_differ(keras_masks.get(ref), oracle[ref][1]):
+                row["note"] = (f"Keras's output mask {mask_summary(keras_masks.get(ref))} != oracle's "
+                               f"{mask_summary(oracle[ref][1])}")
+                mask_failed = True
+            if explicit_note and not row["note"]:
+                row["note"] = explicit_note
+            if row["note"]:
+                row["verdict"] = "FAIL"
+            rows.append(row)
     return rows
+
+
+def _check_explicit_masks(name, sources, in_masks, keras_values, mask_failed: bool) -> str:
+    """Each mask Keras passed to layer ``name`` must be the one the oracle propagated to it: else a hand-made
+    mask, refused; or, after an earlier layer's output mask already differed (the oracle's own mistake
+    upstream, a FAIL), a note that this layer FAILs with it."""
+    for k, source in enumerate(sources):
+        if source is None:
+            continue
+        keras_mask = np.asarray(keras_values[source]).astype(bool)
+        mine = in_masks[k] if k < len(in_masks) else None
+        if not masks_differ(keras_mask, mine):
+            continue
+        if mask_failed:
+            return f"given a mask (from {source!r}) that differs from the oracle's, after an earlier layer's mask differed"
+        raise VerifyRefusal(f"layer {name!r} is given a mask (from {source!r}) that is not the one its "
+                            "inputs' layers propagate: a hand-made mask is not modelled")
+    return ""
+
+
+def _row(ref, cls, options, in_masks, oracle_value, actual, bound, named_bound: bool) -> dict:
+    """One output's row of the table: its errors against ``bound`` and its verdict (FAIL where the oracle has no
+    such output, or a shape differs: a FAIL that says why, not a broadcasting error)."""
+    expected, mask_out = oracle_value or (np.zeros(0), None)
+    note = "" if oracle_value else "the oracle has no such output"
+    if oracle_value and actual.shape != expected.shape:
+        abs_err = rel_err = float("inf")
+        size = float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0))
+        note = f"shape {actual.shape} != oracle {expected.shape}"
+    elif oracle_value:
+        abs_err, rel_err, size = worst_errors(actual, expected)
+    else:
+        abs_err, rel_err, size = float("inf"), float("inf"), 0.0
+    allowed = bound.value * max(1.0, size)
+    verdict = "pass" if abs_err <= allowed and not note else "FAIL"
+    return {"layer": ref, "class": cls, "options": options,
+            "mask": mask_text(in_masks[0] if in_masks else None, mask_out),
+            "max_abs_error": abs_err, "max_rel_error": rel_err, "max_abs_output": size,
+            "bound": f"{bound.value:g} x max(1, max|y|)" + (f" ({bound.cause})" if named_bound else ""),
+            "allowed": allowed, "verdict": verdict, "note": note}
 
 
 def format_table(rows: list[dict]) -> str:

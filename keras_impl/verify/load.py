@@ -20,9 +20,10 @@ which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
 temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
-its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) and
-nested models are refused by name. A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
-another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
+its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) is
+refused by name; a nested Sequential or functional model of Keras's own is scanned layer by layer (``describe.py``
+flattens it), an RNN's cells likewise (``CELL_KINDS``, StackedRNNCells). A Keras 2 file's
+``hard_sigmoid`` is refused too: Keras 3 loads the name as its own, another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
 model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
 3.15.1 cannot read that file back itself.
 """
@@ -38,7 +39,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from reference.layers import KINDS, RECURRENT_KINDS
+from reference.layers import CELL_KINDS, KINDS, RECURRENT_KINDS
 
 from .budget import DEFAULT_BATCH, check_memory
 from .config_file import one_line, read_config_text
@@ -67,7 +68,7 @@ KERAS2_CONFIG_KEYS = ("time_major", "batch_input_shape", "input_length")
 
 def supported_list() -> str:
     """The layer classes the oracle runs, read from its one registry (``reference/layers/registry.py``)."""
-    return ", ".join(SUPPORTED) + " (TimeDistributed of Dense only)"
+    return ", ".join(SUPPORTED) + f" (RNN of {', '.join(CELL_KINDS)} or StackedRNNCells of them)"
 
 
 def refuse_layer(name: str, class_name: str, why: str = "") -> VerifyRefusal:
@@ -138,18 +139,37 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
                             ".keras (model.save('model.keras'))")
     if class_name in CONTAINERS and entry.get("module") in (None, *KERAS_MODEL_MODULES) \
             and entry.get("registered_name") in (None, class_name):
-        raise refuse_layer(name, class_name, "a nested model: the oracle reads one flat list of layers; "
-                                             "rebuild the model with the inner model's layers inline")
+        layers = (entry.get("config") or {}).get("layers")
+        if not isinstance(layers, list):
+            raise refuse_layer(name, class_name, "a nested model without a list of layers (a subclassed model)")
+        _refuse_reduced_precision(entry, "nested model")
+        for inner in layers:  # describe.py flattens it into the one list of layers
+            scan_layer(inner)
+        return
     if not _is_keras_class(entry):
         raise refuse_layer(name, entry.get("registered_name") or class_name, "a custom class, not Keras's own")
     if wrapper == "Bidirectional" and class_name not in RECURRENT_KINDS:
         raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} only")
-    if wrapper == "TimeDistributed" and class_name != "Dense":
-        raise refuse_layer(name, class_name, "TimeDistributed of Dense only")
+    if wrapper == "TimeDistributed" and class_name == "InputLayer":
+        raise refuse_layer(name, class_name, "TimeDistributed of an InputLayer")
+    if wrapper == "RNN" or wrapper == "StackedRNNCells":
+        if class_name == "StackedRNNCells" and wrapper == "RNN":
+            for cell in (entry.get("config") or {}).get("cells") or []:
+                if not isinstance(cell, dict):
+                    raise refuse_layer(name, class_name, "a cell that is not a Keras object's config")
+                scan_layer(cell, wrapper=class_name)
+            return
+        if class_name not in CELL_KINDS:
+            raise refuse_layer(name, class_name, f"RNN of {', '.join(CELL_KINDS)} or StackedRNNCells of them")
+        return
     if class_name not in SUPPORTED:
         raise refuse_layer(name, class_name)
     _refuse_reduced_precision(entry, "layer")
     cfg = entry.get("config") or {}
+    if class_name == "RNN":
+        if not isinstance(cfg.get("cell"), dict):
+            raise refuse_layer(name, class_name, "a cell that is not a Keras object's config")
+        scan_layer(cfg["cell"], wrapper=class_name)
     for key in ("layer", "backward_layer"):
         if isinstance(cfg.get(key), dict):
             scan_layer(cfg[key], wrapper=class_name)
@@ -168,11 +188,14 @@ def keras2_markers(config) -> list[str]:
 
 
 def _walk_layers(entries):
+    """Every layer entry, those inside wrappers and nested models included."""
     for entry in entries:
         yield entry
         for key in ("layer", "backward_layer"):
             if isinstance(entry["config"].get(key), dict):
                 yield from _walk_layers([entry["config"][key]])
+        if entry.get("class_name") in CONTAINERS and isinstance(entry["config"].get("layers"), list):
+            yield from _walk_layers(entry["config"]["layers"])
 
 
 def _refuse_keras2_hard_sigmoid(node) -> None:

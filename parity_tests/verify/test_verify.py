@@ -378,6 +378,10 @@ def _unmodellable(case):
         inputs = keras.Input(shape, **input_options)
         return keras.Model(inputs, layer(inputs))
 
+    def initial_state():  # a state given at the call: not modelled (the oracle's layers start from zeros)
+        x, s = keras.Input((4, 2)), keras.Input((3,))
+        return keras.Model([x, s], L.GRU(3, name="seeded")(x, initial_state=[s]))
+
     def hand_made_mask():  # a mask the user computes and passes (mask=) is not what Keras's layers propagate
         ids = keras.Input((5,), dtype="int32")
         h = L.Embedding(9, 3, mask_zero=True)(ids)
@@ -387,13 +391,14 @@ def _unmodellable(case):
         "lambda": lambda: single(L.Lambda(lambda t: t * 2.0, name="doubling")),
         "softmax_lstm": lambda: single(L.LSTM(3, activation="softmax", name="softmax_lstm")),
         "gelu_gru": lambda: single(L.GRU(3, activation="gelu", name="gelu_gru")),
-        "time_distributed_gru": lambda: single(L.TimeDistributed(L.GRU(2), name="per_step"), (4, 3, 2)),
-        "lstm_merge_none": lambda: single(L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=None,
-                                                          name="pair")),
-        "gru_merge_none": lambda: single(L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode=None,
-                                                         name="pair")),
+        "time_distributed_lambda": lambda: single(L.TimeDistributed(L.Lambda(lambda t: t * 2.0, name="twice"),
+                                                                    name="per_step"), (4, 3, 2)),
+        "bidirectional_rnn_cell": lambda: single(L.Bidirectional(L.RNN(L.LSTMCell(3), return_sequences=True),
+                                                                 name="pair")),
+        "stacked_stacked_cells": lambda: single(L.RNN(L.StackedRNNCells([L.StackedRNNCells([L.GRUCell(2)])]),
+                                                      name="stack")),
         "stateful_rnn": lambda: single(L.SimpleRNN(3, stateful=True, name="carried"), batch_size=3),
-        "return_state_gru": lambda: single(lambda t: L.GRU(3, return_state=True, name="with_state")(t)[0]),
+        "initial_state": initial_state,
         "hand_made_mask": hand_made_mask,
     }[case]()
 
@@ -402,11 +407,11 @@ REFUSALS = [
     ("lambda", "'doubling' of class Lambda"),
     ("softmax_lstm", "'softmax_lstm' of class LSTM is not supported (activation='softmax'"),
     ("gelu_gru", "activation='gelu'"),
-    ("time_distributed_gru", "of class GRU is not supported (TimeDistributed of Dense only)"),
-    ("lstm_merge_none", "merge_mode=None"),
-    ("gru_merge_none", "'pair' of class Bidirectional"),
+    ("time_distributed_lambda", "'twice' of class Lambda"),
+    ("bidirectional_rnn_cell", "of class RNN is not supported (Bidirectional of LSTM, GRU, SimpleRNN only)"),
+    ("stacked_stacked_cells", "of class StackedRNNCells is not supported (RNN of LSTMCell, GRUCell, SimpleRNNCell"),
     ("stateful_rnn", "'carried' of class SimpleRNN"),
-    ("return_state_gru", "'with_state' of class GRU"),
+    ("initial_state", "'seeded' of class GRU is not supported (called with initial_state=...: not modelled)"),
     ("hand_made_mask", "'lstm_own_mask' is given a mask"),
 ]
 

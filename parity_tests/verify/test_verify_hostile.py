@@ -2,8 +2,8 @@
 
 Each case is a file a stranger could send: a zip bomb inside a ``.keras``, a Keras 2 ``.h5`` whose layer name
 asks for unbounded work, configs claiming sizes no machine has, configs of the wrong shape, reduced precision,
-a Keras 2 file without its version, a nested model. Every refusal is exit status 2 and exactly one line on
-stderr, said before anything is built. Cases that used to abort or exhaust the process run in a subprocess.
+a Keras 2 file without its version, a nested model hiding a Lambda or a huge size. Every refusal is exit
+status 2 and exactly one line on stderr, said before anything is built. Cases that used to abort or exhaust the process run in a subprocess.
 """
 from __future__ import annotations
 
@@ -284,18 +284,36 @@ def test_keras2_file_without_its_version_is_recognised_by_its_config(tmp_path, c
     assert "Keras 2 file by its config: batch_input_shape, time_major" in out
 
 
-# 7. A nested Sequential is named as a nested model.
+# 7. A nested model's layers are scanned and counted like the outer ones (verify flattens it): a Lambda inside is
+# refused by name, a size claimed inside is refused by the memory budget, both before anything is built.
 
-def test_nested_sequential_is_refused_as_a_nested_model(tmp_path, capsys):
+def _nested(tmp_path, inner_layer):
     import keras
     L = keras.layers
-    inner = keras.Sequential([L.Dense(2)], name="inner")
-    x = keras.Input((4, 3))
+    inner = keras.Sequential([keras.Input((4, 3)), inner_layer], name="inner")
+    x = keras.Input((4, 2))
     path = tmp_path / "nested.keras"
-    keras.Model(x, inner(L.LSTM(3, return_sequences=True)(x))).save(path)
-    rc, out, err = _verify(capsys, path)
-    _refused(rc, out, err, "'inner' of class Sequential", "a nested model")
-    assert "custom class" not in err
+    keras.Model(x, inner(L.LSTM(3, return_sequences=True, name="lstm")(x))).save(path)
+    return path
+
+
+def test_a_lambda_inside_a_nested_model_is_refused_by_name(tmp_path, capsys):
+    import keras
+    rc, out, err = _verify(capsys, _nested(tmp_path, keras.layers.Lambda(lambda t: t * 2.0, name="doubling")))
+    _refused(rc, out, err, "'doubling' of class Lambda")
+
+
+def test_a_size_claimed_inside_a_nested_model_is_refused_before_anything_is_built(tmp_path, backend):
+    import keras
+    source = _nested(tmp_path, keras.layers.Dense(2, name="inner_dense"))
+
+    def huge(config):
+        inner = _layer(config, "inner")
+        next(e for e in inner["config"]["layers"] if e["config"].get("name") == "inner_dense")["config"].update(
+            units=10 ** 12)
+    proc = _cli(_rewritten(source, tmp_path / "huge.keras", huge), "--backend", backend)
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert "'inner_dense' (Dense)" in proc.stderr and "of memory available here" in proc.stderr
 
 
 # 8. On JAX, a refusal is one line: no TensorFlow or absl lines, TensorFlow not even imported.

@@ -9,13 +9,28 @@ builder of such a description (``spec_graph``); ``keras_impl/verify`` reads
 one from a Keras file. Nothing here knows Keras.
 
 Each layer maps ``(x, mask)`` to ``(y, mask')``; a mask is (B, T) booleans,
-True where a step is valid, or None. What each kind computes, and which mask
-it passes on (Keras 3.15.1's rules), is written in its family's module,
-registered in ``registry.py``. The one wrapper is here:
+True where a step is valid, or None.
+
+A layer with several outputs (an RNN's ``return_state``, a Bidirectional's
+``merge_mode=None``) returns ``Outputs(((y0, mask0), (y1, mask1), ...))`` in
+Keras's order. Its tensors are named by *references*: ``"lstm"`` is a layer's
+first (or only) output, ``"lstm:1"``, ``"lstm:2"``... the next ones (``tensor_ref``;
+Keras's ``keras_history`` is ``[layer, node_index, tensor_index]``: the node is
+the layer itself here, a layer called twice being two layers, e.g. ``dense`` and
+``dense@1``). ``inbound`` and ``LayerGraph.outputs`` hold references, and
+``graph_forward`` returns one ``(value, mask)`` per reference.
+
+What each kind computes, and which mask it passes on (Keras 3.15.1's rules),
+is written in its family's module, registered in ``registry.py``. The one
+wrapper is here:
 
     TimeDistributed(inner)  y[:, t] = inner(x[:, t]) for every t: the inner layer run on (B*T, ...) and
-                            reshaped back; without an ``inner`` option, a Dense (``activation`` and its
-                            ``(kernel, bias)`` weights)                mask' = mask
+                            reshaped back, its own mask' dropped; without an ``inner`` option, a Dense
+                            (``activation`` and its ``(kernel, bias)`` weights)            mask' = mask
+                            (Keras 3.15.1 keras/src/layers/rnn/time_distributed.py L54: supports_masking and
+                            no compute_mask, so Layer.compute_mask passes the mask on). An inner layer whose
+                            call takes a mask gets each step's (B,) column of it (L120-125): not modelled,
+                            refused (``inner_reads_mask``) when a mask reaches the wrapper.
 """
 from __future__ import annotations
 
@@ -25,6 +40,7 @@ import numpy as np
 
 from ..cells import CellWeights
 from .registry import FORWARD, KINDS
+from .outputs import Outputs, layer_of, tensor_ref
 from .rnn import cell_weights
 
 
@@ -37,7 +53,7 @@ class Layer:
     """
     name: str
     kind: str
-    inbound: tuple[str, ...] = ()
+    inbound: tuple[str, ...] = ()  # tensor references (``tensor_ref``), one per input
     options: dict = field(default_factory=dict)
     weights: tuple = ()
 
@@ -61,14 +77,14 @@ class LayerGraph:
     def __post_init__(self):
         seen = set()
         for layer in self.layers:
-            missing = [n for n in layer.inbound if n not in seen]
+            missing = [n for n in layer.inbound if layer_of(n) not in seen]
             if missing:
                 raise ValueError(f"layer {layer.name!r} reads {missing}, which no earlier layer produces")
             if layer.kind == "InputLayer" and layer.name not in self.inputs:
                 raise ValueError(f"InputLayer {layer.name!r} is not among the graph's inputs {self.inputs}")
             seen.add(layer.name)
         for name in tuple(self.inputs) + tuple(self.outputs):
-            if name not in seen:
+            if layer_of(name) not in seen:
                 raise ValueError(f"graph input/output {name!r} is not a layer of the graph")
 
 
@@ -77,6 +93,9 @@ def _time_distributed(layer: Layer, inputs: list, masks: list, tape):
     if inner is None:  # TimeDistributed(Dense): a Dense on the last axis is the same map
         return FORWARD["Dense"](layer, inputs, masks, tape)
     x = inputs[0]
+    if masks[0] is not None and layer.options.get("inner_reads_mask", False):
+        raise ValueError(f"layer {layer.name!r}: TimeDistributed passes each step's column of its mask to its inner "
+                         f"{inner.kind}, which the oracle does not model")
     batch, steps = x.shape[:2]
     y, _ = layer_forward(inner, [x.reshape(batch * steps, *x.shape[2:])], [None])
     return y.reshape(batch, steps, *y.shape[1:]), masks[0]
@@ -93,7 +112,8 @@ def layer_forward(layer: Layer, inputs: list, masks: list, tape: list | None = N
 
 
 def graph_forward(graph: LayerGraph, inputs, *, masks=None, tape: dict | None = None) -> dict:
-    """Every layer's ``(output, mask)`` (a dict by layer name), for ``inputs`` in ``graph.inputs`` order.
+    """Every tensor's ``(value, mask)``, a dict by reference (``tensor_ref``: a layer's name for its first output),
+    for ``inputs`` in ``graph.inputs`` order.
 
     Float inputs are computed in float64; Embedding inputs are integer ids. ``masks``: one (B, T) mask
     or None per input (``model_forward``'s ``mask`` argument). With a ``tape`` (a dict), each layer's
@@ -110,7 +130,12 @@ def graph_forward(graph: LayerGraph, inputs, *, masks=None, tape: dict | None = 
     for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
-        ins = [values[n] for n in layer.inbound]
+        missing = [ref for ref in layer.inbound if ref not in values]
+        if missing:
+            raise ValueError(f"layer {layer.name!r} reads {missing}, which its layers do not output")
+        ins = [values[ref] for ref in layer.inbound]
         records = None if tape is None else tape.setdefault(layer.name, [])
-        values[layer.name] = layer_forward(layer, [v for v, _ in ins], [m for _, m in ins], records)
+        result = layer_forward(layer, [v for v, _ in ins], [m for _, m in ins], records)
+        for index, value in enumerate(result if isinstance(result, Outputs) else (result,)):
+            values[tensor_ref(layer.name, index)] = value
     return values

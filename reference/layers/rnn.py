@@ -1,17 +1,35 @@
-"""Keras's recurrent layers (keras/src/layers/rnn/): LSTM, GRU, SimpleRNN and Bidirectional, as the oracle's cells.
+"""Keras's recurrent layers (keras/src/layers/rnn/): LSTM, GRU, SimpleRNN, RNN(cell) and Bidirectional, as the
+oracle's cells.
 
     LSTM, GRU, SimpleRNN    reference.lstm_forward / gru_forward / simple_rnn_forward (mask honoured: reference/rnn.py)
                                                                     mask' = mask if return_sequences else None
+    RNN(cell)               the same loop for an LSTMCell, GRUCell or SimpleRNNCell; for StackedRNNCells(c1..cn)
+                            each step runs c1, then c2 on c1's new h, ...: since a masked step carries every
+                            cell's states, that is c1's layer over the whole sequence (its carried h at every
+                            step), then c2's over that, ...; go_backwards reads x and the mask reversed once,
+                            return_sequences and zero_output_for_mask apply to the last cell's outputs
+                                                                    mask' = mask if return_sequences else None
     Bidirectional           reference/bidirectional.py: two such calls (each copy its own cell), zero_output_for_mask =
                             return_sequences (Keras forces it), the second's sequence flipped back,
-                            then merged                             mask' = mask if return_sequences else None
+                            then merged (merge_mode None: the two halves, two outputs)
+                                                                    mask' = mask if return_sequences else None
+                                                                    (each half's, with merge_mode None)
+
+``return_state=True`` (keras/src/layers/rnn/rnn.py L449-451; bidirectional.py L243-273): the layer's outputs
+are ``[output, *final states]``, the states in the cell's order (h, c for an LSTM; every cell's in turn for
+StackedRNNCells; the forward copy's then the backward copy's for a Bidirectional, after its one or two
+outputs). Their masks: None for every state (rnn.py L257-268, compute_mask; bidirectional.py L503-519, whose
+``self.states`` is None unless stateful, so only the outputs get masks: Layer._set_mask_metadata zips the
+masks with the flat outputs, keras/src/layers/layer.py).
 
 Options: LSTM, GRU and SimpleRNN ``return_sequences``, ``go_backwards``, ``zero_output_for_mask`` and the cell's
 options ``activation``, ``recurrent_activation`` (not SimpleRNN), ``reset_after`` (GRU), Keras's defaults when
 absent; Bidirectional ``merge_mode``, ``return_sequences`` and ``forward`` / ``backward``, each a dict with
-``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options. Weights:
-``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``; Bidirectional the forward triple then
-the backward one. A cell's activations: ``reference.ACTIVATIONS``.
+``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options; RNN ``cells``, a
+list of such dicts (one cell, or StackedRNNCells' in order), with the layer options above. ``return_state``
+on each, False when absent. Weights: ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``;
+Bidirectional the forward triple then the backward one; RNN one triple per cell. A cell's activations:
+``reference.ACTIVATIONS``.
 """
 from __future__ import annotations
 
@@ -20,8 +38,10 @@ import numpy as np
 from ..bidirectional import MERGE, run_bidirectional
 from ..cells import Cell, CellWeights, check_cell_weights
 from ..recurrent import layer_call
+from .outputs import Outputs
 
 RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}  # Keras class -> reference cell
+CELL_KINDS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}  # what an RNN layer may wrap
 
 
 def cell_weights(layer) -> tuple[CellWeights, ...]:
@@ -39,20 +59,51 @@ def make_cell(options: dict, weights) -> Cell:
     return Cell(kind, activation=options.get("activation", "tanh"), use_bias=weights[2] is not None, **extra)
 
 
+def with_states(output, output_mask, states, outputs: int = 1):
+    """A layer's result: ``(output, mask')``, or with final ``states`` the ``Outputs`` of Keras's
+    ``return_state`` (the first ``outputs`` entries of ``output`` masked, the states not)."""
+    if states is None:
+        return output, output_mask
+    firsts = output if outputs > 1 else (output,)
+    return Outputs([(y, output_mask) for y in firsts] + [(s, None) for s in states])
+
+
 def recurrent(layer, inputs, masks, tape=None):
     """One LSTM, GRU or SimpleRNN layer; with a ``tape`` (a list) its ``RNNCache`` is appended, for BPTT."""
     x, mask, opt = inputs[0], masks[0], layer.options
-    rs = bool(opt["return_sequences"])
+    rs, return_state = bool(opt["return_sequences"]), bool(opt.get("return_state", False))
     # Initial states are zeros, so what a backend outputs before a row's first valid step (h0 or 0,
     # reference/rnn.py) is 0 either way.
     result = layer_call(make_cell({**opt, "cell": RECURRENT_KINDS[layer.kind]}, layer.weights), x, layer.weights,
                         mask=mask, go_backwards=bool(opt.get("go_backwards", False)), return_sequences=rs,
-                        zero_output_for_mask=bool(opt.get("zero_output_for_mask", False)),
+                        return_state=return_state, zero_output_for_mask=bool(opt.get("zero_output_for_mask", False)),
                         keep_cache=tape is not None)
     if tape is not None:
         result, cache = result
         tape.append(cache)
-    return result, (mask if rs else None)
+    output, states = (result[0], result[1:]) if return_state else (result, None)
+    return with_states(output, mask if rs else None, states)
+
+
+def rnn(layer, inputs, masks, tape=None):
+    """``RNN(cell)`` or ``RNN(StackedRNNCells(cells))``: each cell's layer over the previous one's carried states
+    (module docstring); the last cell's output is the layer's."""
+    x, mask, opt = inputs[0], masks[0], layer.options
+    rs, return_state = bool(opt["return_sequences"]), bool(opt.get("return_state", False))
+    if opt.get("go_backwards", False):  # every cell reads the reversed sequence: reverse it once
+        x, steps_mask = x[:, ::-1], (None if mask is None else mask[:, ::-1])
+    else:
+        steps_mask = mask
+    cells, states = opt["cells"], []
+    for k, cell_options in enumerate(cells):
+        weights = tuple(layer.weights[3 * k:3 * k + 3])
+        last = k == len(cells) - 1
+        # A lower cell's output at a masked step is its carried h, which the next cell does not read.
+        x, *final = layer_call(make_cell(cell_options, weights), x, weights, mask=steps_mask,
+                               return_sequences=rs or not last, return_state=True,
+                               zero_output_for_mask=last and bool(opt.get("zero_output_for_mask", False)))
+        states.extend(final)
+    return with_states(x, mask if rs else None, states if return_state else None)
 
 
 def bidirectional(layer, inputs, masks, tape=None):
@@ -68,13 +119,17 @@ def bidirectional(layer, inputs, masks, tape=None):
     states = tuple(np.zeros((x.shape[0], w.recurrent_kernel.shape[0])) for c, w in zip(cells, (fwd_w, bwd_w))
                    for _ in c.state_names)
     rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
-    (y_f, y_b), _, caches = run_bidirectional(x, fwd_w, bwd_w, states, mask, rs, keep_cache=tape is not None,
+    (y_f, y_b), final, caches = run_bidirectional(x, fwd_w, bwd_w, states, mask, rs, keep_cache=tape is not None,
                                               cell=cells[0], backward_cell=cells[1],
                                               go_backwards=tuple(bool(opt[d].get("go_backwards", False))
                                                                  for d in ("forward", "backward")))
     if tape is not None:
         tape.append({"halves": (y_f, y_b), "caches": caches})
-    return MERGE[opt["merge_mode"]](y_f, y_b), (mask if rs else None)
+    merge_mode = opt["merge_mode"]
+    states = final if opt.get("return_state", False) else None
+    if merge_mode is None and states is None:
+        return Outputs([(y, mask if rs else None) for y in (y_f, y_b)])
+    return with_states(MERGE[merge_mode](y_f, y_b), mask if rs else None, states, 2 if merge_mode is None else 1)
 
 
-FORWARD = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "Bidirectional": bidirectional}
+FORWARD = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "RNN": rnn, "Bidirectional": bidirectional}

@@ -1,5 +1,7 @@
 """Keras's recurrent layers -> the oracle's cells (``reference/layers/rnn.py``): LSTM, GRU, SimpleRNN, alone or
-in Bidirectional (whose two copies may even be different cells).
+in Bidirectional (whose two copies may even be different cells, of different options), and RNN of an LSTMCell,
+GRUCell, SimpleRNNCell or a StackedRNNCells of them; ``return_state`` on each, Bidirectional's
+``merge_mode=None``.
 
 Every layer's class is checked exactly (``type(layer) is keras.layers.LSTM``: a registered subclass is a
 different layer, whatever it inherits), then every option that changes what the layer computes at inference:
@@ -10,10 +12,32 @@ different layer, whatever it inherits), then every option that changes what the 
 from __future__ import annotations
 
 from reference.cells import ACTIVATIONS as CELL_ACTIVATIONS
-from reference.layers import RECURRENT_KINDS, Layer
+from reference.layers import CELL_KINDS, RECURRENT_KINDS, Layer
 
 from ..load import refuse_layer
 from .common import activation_name, float_weights
+
+
+def cell_options(source, cell: str, name: str, cls: str) -> dict:
+    """A cell's options as ``reference.layers`` reads them (``source``: an LSTM/GRU/SimpleRNN layer or a cell)."""
+    options = {"cell": cell, "activation": activation_name(source.activation)}
+    if cell != "simple_rnn":
+        options["recurrent_activation"] = activation_name(source.recurrent_activation)
+    for key in ("activation", "recurrent_activation"):
+        if key in options and options[key] not in CELL_ACTIVATIONS:
+            raise refuse_layer(name, cls, f"{key}={options[key]!r}; the oracle's cells implement "
+                                          f"{', '.join(CELL_ACTIVATIONS)}")
+    if cell == "gru":
+        options["reset_after"] = bool(source.reset_after)
+    return options
+
+
+def loop_options(layer, name: str, cls: str) -> dict:
+    """The options of Keras's RNN loop every recurrent layer shares, or a refusal of ``stateful``."""
+    if layer.stateful:
+        raise refuse_layer(name, cls, "stateful=True: states carried between calls are not modelled")
+    return {"go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
+            "return_state": bool(layer.return_state), "zero_output_for_mask": bool(layer.zero_output_for_mask)}
 
 
 def recurrent_options(layer, name: str) -> dict:
@@ -22,22 +46,7 @@ def recurrent_options(layer, name: str) -> dict:
     cls = type(layer).__name__
     if cls not in RECURRENT_KINDS or type(layer) is not getattr(keras.layers, cls):
         raise refuse_layer(name, cls, "a subclass or another class, not keras.layers.LSTM, GRU or SimpleRNN")
-    cell = RECURRENT_KINDS[cls]
-    options = {"cell": cell, "activation": activation_name(layer.activation)}
-    if cell != "simple_rnn":
-        options["recurrent_activation"] = activation_name(layer.recurrent_activation)
-    for key in ("activation", "recurrent_activation"):
-        if key in options and options[key] not in CELL_ACTIVATIONS:
-            raise refuse_layer(name, cls, f"{key}={options[key]!r}; the oracle's cells implement "
-                                          f"{', '.join(CELL_ACTIVATIONS)}")
-    if cell == "gru":
-        options["reset_after"] = bool(layer.reset_after)
-    if layer.stateful:
-        raise refuse_layer(name, cls, "stateful=True: states carried between calls are not modelled")
-    if layer.return_state:
-        raise refuse_layer(name, cls, "return_state=True: only the output sequence is compared")
-    return {**options, "go_backwards": bool(layer.go_backwards), "return_sequences": bool(layer.return_sequences),
-            "zero_output_for_mask": bool(layer.zero_output_for_mask)}
+    return {**cell_options(layer, RECURRENT_KINDS[cls], name, cls), **loop_options(layer, name, cls)}
 
 
 def recurrent_weights(layer) -> tuple:
@@ -55,13 +64,17 @@ def cell_options_shown(opt: dict) -> str:
     return ", ".join(shown)
 
 
+def loop_shown(opt: dict) -> str:
+    """The loop options for the table."""
+    shown = (f"go_backwards={opt['go_backwards']:d}" + (", sequences" if opt["return_sequences"] else ", last step")
+             + (", zero_output_for_mask" if opt["zero_output_for_mask"] else ""))
+    return shown + (", return_state" if opt["return_state"] else "")
+
+
 def recurrent(layer, name, inbound):
     opt = recurrent_options(layer, name)
     opt.pop("cell")  # the kind says it
-    shown = (f"units={layer.units}, go_backwards={opt['go_backwards']:d}"
-             + (", sequences" if opt["return_sequences"] else ", last step"))
-    if opt["zero_output_for_mask"]:
-        shown += ", zero_output_for_mask"
+    shown = f"units={layer.units}, {loop_shown(opt)}"
     if not layer.use_bias:
         shown += ", no bias"
     extra = cell_options_shown(opt)
@@ -69,21 +82,39 @@ def recurrent(layer, name, inbound):
             shown + (f", {extra}" if extra else ""))
 
 
+def rnn(layer, name, inbound):
+    """``keras.layers.RNN`` of one of Keras's cells (``CELL_KINDS``) or of a ``StackedRNNCells`` of them."""
+    import keras
+    cell = layer.cell
+    stacked = type(cell) is keras.layers.StackedRNNCells
+    cells = list(cell.cells) if stacked else [cell]
+    options, weights, shown = [], [], []
+    for k, c in enumerate(cells):
+        cls = type(c).__name__
+        where = f"{name}.cell" + (f".cells[{k}]" if stacked else "")
+        if cls not in CELL_KINDS or type(c) is not getattr(keras.layers, cls):
+            raise refuse_layer(where, cls, f"RNN of Keras's {', '.join(CELL_KINDS)} or a StackedRNNCells of them")
+        options.append(cell_options(c, CELL_KINDS[cls], where, cls))
+        weights.extend(recurrent_weights(c))
+        extra = cell_options_shown(options[-1])
+        shown.append(f"{cls}({c.units}{', no bias' if not c.use_bias else ''}{', ' + extra if extra else ''})")
+    opt = {"cells": options, **loop_options(layer, name, "RNN")}
+    cells_shown = f"StackedRNNCells({', '.join(shown)})" if stacked else shown[0]
+    return Layer(name, "RNN", inbound, opt, tuple(weights)), f"{cells_shown}, {loop_shown(opt)}"
+
+
 def bidirectional(layer, name, inbound):
-    if layer.merge_mode is None:
-        raise refuse_layer(name, "Bidirectional", "merge_mode=None gives two outputs; use concat, sum, ave or mul")
-    if layer.return_state:
-        raise refuse_layer(name, "Bidirectional", "return_state=True: only the output sequence is compared")
     fwd = recurrent_options(layer.forward_layer, f"{name}.forward_layer")
     bwd = recurrent_options(layer.backward_layer, f"{name}.backward_layer")
     opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
-           "forward": fwd, "backward": bwd}
+           "return_state": bool(layer.return_state), "forward": fwd, "backward": bwd}
     w = recurrent_weights(layer.forward_layer) + recurrent_weights(layer.backward_layer)
     f_cls, b_cls = type(layer.forward_layer).__name__, type(layer.backward_layer).__name__
     cells = f_cls if f_cls == b_cls else f"{f_cls}+{b_cls}"
     shown = (f"{cells}, merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
              f"go_backwards={fwd['go_backwards']:d}/{bwd['go_backwards']:d}"
-             + (", sequences" if opt["return_sequences"] else ", last step"))
+             + (", sequences" if opt["return_sequences"] else ", last step")
+             + (", return_state" if opt["return_state"] else ""))
     if not (layer.forward_layer.use_bias and layer.backward_layer.use_bias):
         shown += ", no bias"
     extras = [cell_options_shown(fwd), cell_options_shown(bwd)]
@@ -93,19 +124,24 @@ def bidirectional(layer, name, inbound):
     return Layer(name, "Bidirectional", inbound, opt, w), shown
 
 
-DESCRIBE = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "Bidirectional": bidirectional}
+DESCRIBE = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "RNN": rnn, "Bidirectional": bidirectional}
 
 ROWS = [
-    ("LSTM", "`activation` and `recurrent_activation` each one of " + ", ".join(CELL_ACTIVATIONS)
-     + " (Keras 3's hard_sigmoid); `go_backwards`, `return_sequences`, `use_bias` (False: no bias, the oracle's "
-     "`bias=None`), `zero_output_for_mask`; `dropout`, `recurrent_dropout`, `unroll`, `use_cudnn` change nothing "
-     "at inference", "other activations, `hard_sigmoid` in a Keras 2 file, `stateful`, `return_state`, "
-     "`time_major=True`", "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
-    ("GRU", "the same, and both forms of `reset_after` (True: bias (2, 3U); False: bias (3U,))", "the same",
-     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
-    ("SimpleRNN", "the same (`activation` only)", "the same",
-     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
-    ("Bidirectional", "of LSTM, GRU or SimpleRNN; merge modes concat, sum, ave, mul; a separate `backward_layer` "
-     "(its own weights and options, even another class)", "`merge_mode=None`, `return_state`",
-     "parity_tests/verify/test_verify.py::test_every_merge_mode_of_every_cell_form_verifies"),
+    ("LSTM, GRU, SimpleRNN", "activation and recurrent_activation each one of the oracle's cell activations; "
+                             "go_backwards, return_sequences, return_state (a row per state), use_bias, "
+                             "zero_output_for_mask, GRU reset_after; dropout, recurrent_dropout, unroll, use_cudnn "
+                             "change nothing at inference",
+     "other activations, stateful, initial_state at the call, time_major=True (Keras 2)",
+     "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
+    ("RNN(LSTMCell, GRUCell, SimpleRNNCell), RNN(StackedRNNCells)", "the cells' options as above; the RNN's "
+                                                                    "go_backwards, return_sequences, return_state "
+                                                                    "(every cell's states in turn), "
+                                                                    "zero_output_for_mask",
+     "any other cell (a custom one, a nested StackedRNNCells), stateful, Bidirectional of an RNN",
+     "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
+    ("Bidirectional(LSTM, GRU or SimpleRNN)", "merge modes concat, sum, ave, mul and None (two outputs); "
+                                             "return_state; a backward_layer of other units, activations, even "
+                                             "another of the three classes",
+     "a wrapped RNN(cell) or other layer",
+     "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
 ]

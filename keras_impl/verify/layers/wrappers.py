@@ -1,18 +1,34 @@
-"""Keras's TimeDistributed -> the oracle's wrapper (``reference/layers/graph.py``): of Dense."""
+"""Keras's TimeDistributed -> the oracle's wrapper (``reference/layers/graph.py``): of any layer described here.
+
+The inner layer is described as a layer of its own (its family's checks and refusals), named ``td/inner``.
+Keras 3.15.1 runs it on each step's slice with ``layer.call`` and, where that call takes a mask, hands it the
+step's (B,) column of the wrapper's mask (keras/src/layers/rnn/time_distributed.py L120-125): that the oracle
+does not model, so the oracle refuses such a wrapper when a mask reaches it (``inner_reads_mask``).
+"""
 from __future__ import annotations
 
 from reference.layers import Layer
 
-from .core import dense_options
+from ..load import refuse_layer
 
 
-def time_distributed(layer, name, inbound):
-    opt, w = dense_options(layer.layer, f"{name}.layer", "TimeDistributed")
-    return Layer(name, "TimeDistributed", inbound, opt, w), f"Dense({layer.layer.units}, {opt['activation']})"
+def time_distributed(layer, name, inbound, describe_layer):
+    """``describe_layer``: ``describe.describe_layer``, handed in (describe.py reads this registry)."""
+    inner_layer = layer.layer
+    inner, shown = describe_layer(inner_layer, f"{name}/{inner_layer.name}", ())
+    if inner.kind in ("InputLayer", "TimeDistributed") or getattr(inner_layer, "return_state", False) \
+            or getattr(inner_layer, "merge_mode", "concat") is None:
+        raise refuse_layer(name, "TimeDistributed", f"of a {type(inner_layer).__name__} with one output only "
+                                                    "(no InputLayer, TimeDistributed, return_state or merge_mode=None)")
+    options = {"inner": inner, "inner_reads_mask": bool(inner_layer._call_has_mask_arg)}
+    shown = shown.removeprefix("units=")  # as Keras's constructor reads: Dense(3, softmax)
+    return Layer(name, "TimeDistributed", inbound, options), f"{type(inner_layer).__name__}({shown})"
 
 
 DESCRIBE = {"TimeDistributed": time_distributed}
 
-ROWS = [
-    ("TimeDistributed", "of Dense", "any other wrapped layer", "parity_tests/verify/test_verify.py::test_models_verify_within_bounds"),
-]
+ROWS = [("TimeDistributed", "of any supported layer with one output, on any rank (the inner layer's own options "
+                            "and refusals); mask passed on unchanged",
+         "an inner layer whose call takes a mask, when a mask reaches the wrapper; return_state, merge_mode=None, "
+         "a nested TimeDistributed",
+         "parity_tests/verify/test_graph_layers.py::test_time_distributed_of_other_layers_verifies")]
