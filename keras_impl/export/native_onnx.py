@@ -351,8 +351,7 @@ class _Writer:
         compact steps back to time steps."""
         b = self.b
         steps = b.op("Cast", [mask], f"{name}/mask_int", to=_onnx_type("int64"))                  # (B, T)
-        count = b.op("ReduceSum", [steps, b.const(f"{name}/time_axis", [1], np.int64)], f"{name}/valid_count",
-                     keepdims=1)                                                                   # (B, 1)
+        count = valid_step_count(b, steps, name)                                                   # (B, 1)
         T = self.time_length(x, name)
         t_scalar = b.op("Squeeze", [T], f"{name}/T_scalar")
         positions = b.op("Cast", [b.op("Range", [b.const(f"{name}/zero_step", 0, np.int64), t_scalar,
@@ -416,6 +415,12 @@ class _Writer:
         return out
 
 
+def valid_step_count(b: _Builder, steps: str, name: str) -> str:
+    """Each row's count of valid steps, (B, 1) int64: what ONNX's ``sequence_lens`` would hold. The forward copy's
+    last output is read at count - 1, the reverse copy's valid steps start at T - count."""
+    return b.op("ReduceSum", [steps, b.const(f"{name}/time_axis", [1], np.int64)], f"{name}/valid_count", keepdims=1)
+
+
 def compact_index_forward(b: _Builder, valid_so_far: str, tag: str) -> str:
     """The forward copy's compact index of the last valid step among the first ``valid_so_far`` (>= 0)."""
     last = b.op("Sub", [valid_so_far, b.const(f"{tag}/one", 1, np.int64)], f"{tag}/last_valid_raw")
@@ -452,8 +457,11 @@ def write_onnx(graph, input_specs: dict, *, name: str = "bilstm_lab_native"):
                               producer_name="bilstm-lab native ONNX writer")
     inferred = shape_inference.infer_shapes(model, strict_mode=True)
     shapes = {v.name: v for v in inferred.graph.output}
-    for output in model.graph.output:  # the shapes inference found (symbolic batch and time), on the outputs
+    for output in model.graph.output:  # the shapes inference found, the batch and time axes named as the inputs'
         if shapes[output.name].type.tensor_type.HasField("shape"):
             output.type.CopyFrom(shapes[output.name].type)
+            for k, dim in enumerate(output.type.tensor_type.shape.dim[:2]):
+                if not dim.HasField("dim_value"):  # widths are fixed by the weights: a free one is batch or time
+                    dim.dim_param = (BATCH, TIME)[k]
     onnx.checker.check_model(model, full_check=True)
     return model
