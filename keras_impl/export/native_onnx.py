@@ -16,22 +16,25 @@ What each kind becomes (the semantics are the oracle's, reference/layers/):
     Activation, Dropout, SpatialDropout1D, Flatten, Concatenate(axis=-1)   as the oracle's
     GlobalAveragePooling1D  masked mean (a row with no valid step: 0/0 = NaN, as Keras); GlobalMaxPooling1D
     LSTM, GRU, SimpleRNN    one ONNX LSTM / GRU / RNN node, direction "forward" or "reverse" (go_backwards)
-    Bidirectional           one node with direction "bidirectional" (two nodes when the copies differ), merged
+    Bidirectional           one node with direction "bidirectional" (two when masked or the copies differ), merged
                             with Concat / Add / Mul / Add then Mul 0.5 (ave)
 
 Masks, exactly as Keras (reference/rnn.py's loop; reference/bidirectional.py): a masked step carries the
-states, so a layer's result depends only on its valid steps, in order. The graph gathers each row's valid
-steps to the front (TopK of the step index, + T where masked: the identity for right padding), runs the ONNX
-node with ``sequence_lens`` = the row's count of valid steps (computed in the graph from the ids or the
-Masking value; at least 1, a fully masked row is set to zeros after), and gathers each output step back:
+states, so a layer's result depends only on its valid steps, in order. The graph gathers each row's valid steps
+to the front (for a forward copy) or to the back (for a reverse copy), in order (TopK of the step index, + T
+where masked: the identity for right padding and a forward copy), runs the ONNX node on that, and gathers each
+output step back (``valid_step_count`` is what ``sequence_lens`` would hold):
 
     forward copy, at step t    the output after the row's valid steps <= t: compact index cumsum(m)[t] - 1
-    reverse copy, at step t    the output after its valid steps >= t: compact index cumsum(m)[t] - m[t]
+    reverse copy, at step t    the output after its valid steps >= t: compact index T - count + (valid before t)
     zero at t                  where the copy has seen no valid step yet (its output is h0 = 0), or where
                                m[t] is 0 and zero_output_for_mask (Bidirectional with return_sequences forces it)
-    last output                (return_sequences=False) the final state, Y_h, 0 for a fully masked row; with
-                               zero_output_for_mask, 0 where the last step read is masked
+    last output                (return_sequences=False) the output after every valid step, 0 for a fully
+                               masked row; with zero_output_for_mask, 0 where the last step read is masked
 
+The node gets no ``sequence_lens``: the steps after a row's valid ones are computed and never read, and
+OpenVINO 2026.4's ONNX frontend computed single-direction and RNN nodes with ``sequence_lens`` wrongly
+(0.1 to 0.65 off the oracle where ONNX Runtime matched). A masked Bidirectional is two nodes, one per copy.
 A mask with holes (not right-padded) is therefore computed exactly, not refused. Refused, in one line naming
 the layer (``NativeRefusal``): a kind this writer does not know, a cell activation ONNX's recurrent nodes do
 not take, a Bidirectional whose forward copy runs backwards, a TimeDistributed around anything but a Dense.

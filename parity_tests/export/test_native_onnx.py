@@ -358,6 +358,22 @@ def test_cli_native_route_verifies_the_tagger(tagger_file, tmp_path, capsys):
     assert (tmp_path / "native" / "model.onnx").is_file()
 
 
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("fmt, files, expected", [
+    ("onnx", ["model.onnx"], ["model.FAILED.onnx"]),
+    ("openvino", ["model.xml", "model.bin"], ["model.FAILED.bin", "model.FAILED.xml"]),
+    ("tf_saved_model", ["saved_model/"], ["saved_model.FAILED"]),
+])
+def test_mark_failed_renames_the_artifact_and_its_weights(tmp_path, fmt, files, expected):
+    from keras_impl.export.destination import EXPORT_ENTRIES, mark_failed
+    for name in files:
+        (tmp_path / name.rstrip("/")).mkdir() if name.endswith("/") else (tmp_path / name).write_text("x")
+    assert mark_failed(tmp_path, fmt) == {"openvino": "model.FAILED.xml"}.get(fmt, expected[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
+    assert set(expected) <= EXPORT_ENTRIES  # --overwrite may replace a folder that holds them
+
+
+@pytest.mark.slow
 @command_pass
 def test_a_failed_artifact_is_kept_under_a_name_that_says_so(tagger_file, tmp_path, monkeypatch, capsys):
     from onnx import numpy_helper
