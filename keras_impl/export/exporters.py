@@ -127,6 +127,8 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
     notes: list[str] = []
     if method == "native":
         _native(model, fmt, artifact_path, notes)
+        if not dynamic_batch:
+            notes.append("the native writer leaves the batch free whatever --static-batch asks: any batch runs")
         return {"route": "native ONNX writer", "dynamic_batch": True, "notes": notes}
     try:
         _refuse_known_wrong(model, backend, fmt)
