@@ -153,8 +153,7 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
                     model_file=model_file)
     return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
-            "routes": planned, "route_choice": route, "dynamic_batch": not static_batch, "verify": verify,
-            "precision": precision}
+            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision}
 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
@@ -271,7 +270,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         if not plan["verify"]:
             return 0, {**report, **taken}
         code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say)
-        if code == 0 or k == last:
+        # A runtime that computed in another precision (OpenVINO's bfloat16 default) fails every route alike.
+        if code == 0 or k == last or verified.get("ran_precision", "float32") != "float32":
             report.update(taken, verify=verified)
             return code, ({**report, "error": verified["error"]} if code == 2 else report)
         # Outside its bounds, or the runtime could not run it: the next route is tried, this one reported.
