@@ -416,3 +416,32 @@ def test_cli_auto_route_reaches_the_tagger(tagger_file, tmp_path, capsys, fmt, e
     report = _report(out)
     assert report["route"].startswith("native ONNX writer") and report["failed_routes"]
     assert any("every upstream route failed" in note for note in report["notes"])
+
+
+def _verified(verdict: str, precision: str = "float32") -> dict:
+    return {"verdict": verdict, "worst_vs_oracle": 0.5 if verdict == "FAIL" else 1e-8, "worst_vs_keras": 0.5,
+            "bounds": {"vs_oracle": 1e-5, "vs_keras": 1e-5}, "ran_precision": precision, "sets": [], "notes": []}
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("precision, taken", [("float32", "native ONNX writer"), ("bfloat16", "keras on tensorflow")])
+def test_an_upstream_artifact_outside_its_bounds_gives_way_to_the_native_route(tmp_path, monkeypatch, precision,
+                                                                                taken):
+    """Verified outside its bounds in float32, the upstream artifact gives way; in bfloat16 every route would
+    fail alike, so the search ends there."""
+    from keras_impl.export import pipeline
+    from keras_impl.export.routes import Route
+    verdicts = iter([(1, _verified("FAIL", precision)), (0, _verified("pass"))])
+    monkeypatch.setattr(pipeline, "spawn_worker", lambda job, backend, scratch, name: {
+        "ok": True, "export": {"dynamic_batch": True, "notes": []}, "sets": []})
+    monkeypatch.setattr(pipeline, "_verify", lambda *args: next(verdicts))
+    plan = {"format": "onnx", "source": "tensorflow", "model": {"file": str(tmp_path / "m.keras")},
+            "routes": [Route("onnx", "tensorflow", "keras", False), Route("onnx", "tensorflow", "native", False)],
+            "dynamic_batch": True, "verify": True, "precision": "native"}
+    code, report = pipeline._export(plan, tmp_path, tmp_path, lambda line: None)
+    assert report["route"] == taken
+    if taken == "native ONNX writer":
+        assert code == 0 and report["failed_routes"][0]["error"].startswith("verification failed")
+        assert any("every upstream route failed" in note for note in report["notes"])
+    else:
+        assert code == 1 and report["failed_routes"] == []
