@@ -308,18 +308,9 @@ def test_openvino_reads_the_same_artifacts(rng):
 # ------------------------------------------------------------------------------------ Keras and the CLI
 
 def tagger_model():
-    """The issue's tagger: Embedding(300, mask_zero) -> Bidirectional(LSTM(8), sum) -> Bidirectional(GRU(6),
-    concat) -> TimeDistributed(Dense(5, softmax)), free batch and time, random non-zero weights."""
-    import keras
-    ids = keras.Input((None,), dtype="int32", name="ids")
-    h = keras.layers.Embedding(300, 7, mask_zero=True, name="embedding")(ids)
-    h = keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True), merge_mode="sum", name="bilstm")(h)
-    h = keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True), merge_mode="concat", name="bigru")(h)
-    tags = keras.layers.TimeDistributed(keras.layers.Dense(5, activation="softmax"), name="tags")(h)
-    model = keras.Model(ids, tags)
-    rng = np.random.default_rng(3)
-    model.set_weights([rng.uniform(-0.7, 0.6, w.shape).astype(w.dtype) for w in model.get_weights()])
-    return model
+    """The issue's tagger, as the export matrix builds it (keras_impl/export/matrix_models.py)."""
+    from keras_impl.export.matrix_models import tagger
+    return tagger(3)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tf_saved_model", "litert"])
