@@ -4,6 +4,7 @@
     bilstm export --format litert --merge-mode sum --units 4 --verify    # a named model, random weights
     bilstm export model.keras --format openvino --verify --precision float32
     bilstm export model.keras --format onnx --json -            # the report as JSON on standard output
+    bilstm export tagger.keras --format onnx --route native --verify    # bilstm-lab's own ONNX writer
 
 This module only parses the command line, calls ``keras_impl.export.export`` (keras_impl/export/pipeline.py:
 the routes, the worker processes, the runtime check) and prints its report. This process never imports Keras.
@@ -18,6 +19,7 @@ import signal
 import sys
 
 from keras_impl.export.formats import FORMATS, PRECISIONS
+from keras_impl.export.routes import ROUTE_CHOICES
 from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, add_out_option, finite_float,
                                 json_target, positive_int, seed)
 from reference import CELLS, DIRECTIONS, MODEL_MERGE_MODES
@@ -49,6 +51,9 @@ def add_arguments(parser):
     parser.add_argument("--precision", choices=PRECISIONS, default="native",
                         help="the runtime's precision: its default (native) or float32 (default native)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
+    parser.add_argument("--route", choices=ROUTE_CHOICES, help="auto (default): the converters' routes in order, then "
+                        "for onnx and openvino bilstm-lab's own ONNX writer; upstream: the converters only; native: "
+                        "the writer only")
     add_json_option(parser, "the report")
     parser.add_argument("--matrix", action="store_true", help="instead of one export: every backend x format x "
                         "model; entries and tables written to --out only")
@@ -140,7 +145,7 @@ def run(args) -> int:
     json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision, static_batch=args.static_batch, overwrite=args.overwrite,
-                   seed=args.seed or 0)
+                   seed=args.seed or 0, route=args.route or "auto")
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),

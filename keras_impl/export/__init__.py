@@ -7,6 +7,7 @@ pipeline  ``export(model, fmt, ...) -> ExportReport``: the Python API that ``bil
 destination   ``--out``: checked, locked for the run, written atomically; nothing of the user's deleted
 formats  the formats, their artifact names and the errors every part raises
 exporters / worker   the export itself, in a process whose Keras backend is the route's (a Keras process)
+native_onnx   bilstm-lab's own ONNX writer from the layer list (the native route of onnx and openvino)
 runtimes / run_artifact   the artifact run in its real runtime, in a process without Keras
 verify   both, compared with Keras and with the oracle; matrix: every backend x format x model
 """

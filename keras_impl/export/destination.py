@@ -21,11 +21,11 @@ from pathlib import Path
 from keras_impl.folder_lock import FolderLock, FolderLocked
 from keras_impl.options import UsageError, check_writable_folder
 
-from .formats import ARTIFACT_NAME
+from .formats import ARTIFACT_NAME, COMPANION, FAILED_ARTIFACT_NAME
 
 REPORT_NAME = "export.json"
 # Everything an export ever writes into its folder (OpenVINO's weights sit beside model.xml in model.bin).
-EXPORT_ENTRIES = frozenset({REPORT_NAME, "model.bin", *ARTIFACT_NAME.values()})
+EXPORT_ENTRIES = frozenset({REPORT_NAME, *ARTIFACT_NAME.values(), *FAILED_ARTIFACT_NAME.values(), *COMPANION.values()})
 WORK_KINDS = ("scratch", "partial", "old")
 
 
@@ -60,6 +60,16 @@ def check_replaceable(out: Path) -> None:
     if foreign:
         raise UsageError(f"--out {out} holds files bilstm export did not write ({', '.join(foreign[:3])}"
                          f"{', ...' if len(foreign) > 3 else ''}); --overwrite would delete them")
+
+
+def mark_failed(staging: Path, fmt: str) -> str:
+    """Rename the artifact in ``staging`` (and its companion file) to the name that says it failed its
+    verification; the new name. A failed artifact is kept for diagnosis, never left where a good one goes."""
+    good, failed = ARTIFACT_NAME[fmt], FAILED_ARTIFACT_NAME[fmt]
+    for old, new in ((good, failed), (COMPANION.get(good), COMPANION.get(failed))):
+        if old is not None and (staging / old).exists():
+            os.rename(staging / old, staging / new)
+    return failed
 
 
 class Destination:

@@ -16,6 +16,9 @@ Methods (routes.METHODS):
                  ``STATIC_BATCH``, which lowers to builtins, and the note says so.
     jax_export   ``jax.export`` of the model's call with the weights as constants, the batch a symbolic
                  dimension; saved as ``Exported.serialize()`` bytes.
+    native       bilstm-lab's own ONNX writer (native_onnx.py) from the model's layer list
+                 (keras_impl/verify/describe.py), batch and time free; for OpenVINO that ONNX file read by
+                 OpenVINO's ONNX frontend (``openvino.convert_model``) and saved with float32 weights.
 """
 from __future__ import annotations
 
@@ -112,8 +115,8 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
     """Write ``model`` as ``fmt`` at ``artifact_path``; ``{"route", "dynamic_batch", "notes"}``."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if method not in ("keras", "jax_export"):
-        raise ValueError(f"method must be 'keras' or 'jax_export', got {method!r}")
+    if method not in ("keras", "jax_export", "native"):
+        raise ValueError(f"method must be 'keras', 'jax_export' or 'native', got {method!r}")
     if not isinstance(dynamic_batch, bool):
         raise TypeError(f"dynamic_batch must be a bool, got {dynamic_batch!r}")
     artifact_path = os.fspath(artifact_path)
@@ -122,6 +125,11 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
     backend = _backend()
     route = f"{method} on {backend}"
     notes: list[str] = []
+    if method == "native":
+        _native(model, fmt, artifact_path, notes)
+        if not dynamic_batch:
+            notes.append("the native writer leaves the batch free whatever --static-batch asks: any batch runs")
+        return {"route": "native ONNX writer", "dynamic_batch": True, "notes": notes}
     try:
         _refuse_known_wrong(model, backend, fmt)
         _call_once(model)
@@ -151,8 +159,50 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
     return {"route": route, "dynamic_batch": dynamic_batch, "notes": notes}
 
 
+def _native(model, fmt: str, artifact_path: str, notes: list) -> None:
+    """The native writer's ONNX file at ``artifact_path`` (onnx), or beside it, read by OpenVINO (openvino)."""
+    import onnx
+
+    from keras_impl.verify.describe import describe_model
+
+    from .native_onnx import NativeRefusal, write_onnx
+    route = "native ONNX writer"
+    described = describe_model(model)
+    specs = {name: (described.input_dtypes[name], described.input_shapes[name]) for name in described.graph.inputs}
+    try:
+        proto = write_onnx(described.graph, specs)
+    except NativeRefusal as exc:
+        raise ExportError(str(exc), route=route) from None
+    if fmt == "onnx":
+        onnx.save(proto, artifact_path)
+        return
+    if fmt != "openvino":
+        raise ExportError(f"the native ONNX writer reaches onnx and openvino, not {fmt}", route=route)
+    import openvino as ov
+    onnx_path = os.path.join(os.path.dirname(artifact_path), "native.onnx")
+    onnx.save(proto, onnx_path)
+    try:
+        converted = ov.convert_model(onnx_path)
+        ov.save_model(converted, artifact_path, compress_to_fp16=False)  # its default halves the weights
+    except Exception as exc:  # OpenVINO's own error, whatever its class: one line
+        raise ExportError(f"OpenVINO's ONNX frontend could not read the native ONNX file: {_one_line(exc)}",
+                          route=route) from exc
+    finally:
+        os.unlink(onnx_path)
+    notes.append("written as ONNX by the native writer, converted by OpenVINO's ONNX frontend")
+
+
 def _refuse_known_wrong(model, backend: str, fmt: str) -> None:
     """Routes that write an artifact that computes something else, measured here: refused before exporting."""
+    # A free time axis: axis 1 of any input, token ids (batch, time) included.
+    free_time = any(len(t.shape) >= 2 and t.shape[1] is None for t in model.inputs)
+    if backend == "tensorflow" and fmt in ("onnx", "tf_saved_model", "litert") and free_time \
+            and "TimeDistributed" in _layer_classes(model):
+        raise ExportError(
+            "refused: TimeDistributed over a free time axis runs vectorized_map (keras/src/layers/rnn/"
+            "time_distributed.py L136-140), which TensorFlow traces with the time axis replaced by the batch size "
+            "(measured: output (2, 2, 2) for input (2, 7, 3); a tagger's (1, 1, 5) for ids (1, 8)); fix the time "
+            "axis in the model's Input, or export onnx / openvino with --route native")
     if fmt != "onnx":
         return
     if backend == "torch" and "SimpleRNN" in _layer_classes(model):
@@ -161,18 +211,11 @@ def _refuse_known_wrong(model, backend: str, fmt: str) -> None:
             "rnn.py L201-203, input_length from keras/src/layers/rnn/rnn.py L357), which the ONNX exporter writes as "
             "a ReduceMax over a scalar that onnxruntime refuses to load (measured on SimpleRNN; the LSTM's "
             "artifact loads and matches)")
-    if not any(len(t.shape) >= 3 and t.shape[1] is None for t in model.inputs):
-        return
-    if backend == "torch":
+    if free_time and backend == "torch":
         raise ExportError(
             "refused: the model's time axis is free, and Keras's ONNX exporter on torch traces every free "
             "dimension at 1 (keras/src/export/onnx.py L147-150, replace_none_number=1), so the loop over time is "
             "fixed at one step: onnxruntime cannot run any other length (measured: Split node error at length 8)")
-    if backend == "tensorflow" and "TimeDistributed" in _layer_classes(model):
-        raise ExportError(
-            "refused: TimeDistributed over a free time axis runs vectorized_map (keras/src/layers/rnn/"
-            "time_distributed.py L136-140), which tf2onnx converts with the time axis replaced by the batch size "
-            "(measured: output (2, 2, 2) for input (2, 7, 3)); fix the time axis in the model's Input")
 
 
 def _layer_classes(model) -> set:

@@ -14,6 +14,19 @@ ARTIFACT_NAME = {
     "jax_export": "model.jax_export",
 }
 
+# Where an artifact that failed its verification lands instead: beside the report, under a name that says so
+# (OpenVINO's weights follow its .xml: model.FAILED.bin, which read_model finds by the .xml's stem).
+FAILED_ARTIFACT_NAME = {
+    "onnx": "model.FAILED.onnx",
+    "tf_saved_model": "saved_model.FAILED",
+    "litert": "model.FAILED.tflite",
+    "openvino": "model.FAILED.xml",
+    "torch_export": "model.FAILED.pt2",
+    "jax_export": "model.FAILED.jax_export",
+}
+# Files that travel with an artifact, by the artifact's name: OpenVINO's weights.
+COMPANION = {"model.xml": "model.bin", "model.FAILED.xml": "model.FAILED.bin"}
+
 # How a runtime computes: its own default ("native": OpenVINO may choose bfloat16) or float32.
 PRECISIONS = ("native", "float32")
 

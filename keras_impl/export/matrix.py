@@ -1,14 +1,16 @@
 """`bilstm export --matrix`: every source backend x format x model (an entry of the matrix), exported along
 the route `bilstm export` would take, run in the format's real runtime, compared with the oracle and with Keras.
 
-For each model (MODELS: small, random non-zero weights and biases, a different size for every dimension):
+For each model (MODELS: small, random non-zero weights and biases, a different size for every dimension; and
+matrix_models.BUILDERS, the tagger and a masked BiGRU classifier with free batch and time axes):
   1. one .keras file, built once (a .keras is backend-neutral: docs/parity.md);
   2. on each Keras backend, one process (this module as a child) exports that file to every format through
-     each method the backend has (routes.ON_BACKEND), with the worker's job (keras_impl/export/worker.py),
+     each method the backend has (routes.ON_BACKEND, and the native ONNX writer for onnx and openvino), with the
+     worker's job (keras_impl/export/worker.py),
      writing Keras's and the oracle's outputs for the input sets beside each artifact;
   3. each artifact runs in its runtime in a process without Keras (runtimes.run_sets_in_subprocess), float32
      and, where the runtime chooses its own precision (OpenVINO), also its native precision;
-  4. each entry (source backend, format, model) takes the first of routes.routes(source, format) whose export
+  4. each entry (source backend, format, model) takes the first of routes.planned_routes(source, format) whose export
      and run both worked, as `bilstm export` does: a reload onto another backend is that backend's export
      of the same .keras file. Its JSON (route, worst errors, precision, the failures of the routes before it,
      each with its one-line cause and upstream link) is written atomically as soon as the model's runs end.
@@ -36,6 +38,7 @@ import numpy as np
 
 from keras_impl.backend import BACKENDS
 from keras_impl.export.formats import ARTIFACT_NAME, FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+from keras_impl.export.matrix_models import BUILDERS
 
 BASE_SPEC = {"timesteps": 6, "features": 3, "units": 5}
 # model name -> ModelSpec options over BASE_SPEC (bidirectional LSTM, concat, unless said).
@@ -50,6 +53,7 @@ MODELS = {
     "GRU": {"cell": "gru"},
     "SimpleRNN": {"cell": "simple_rnn"},
 }
+MODEL_NAMES = tuple(MODELS) + tuple(BUILDERS)  # named by a ModelSpec, then built in Keras (matrix_models.py)
 WEIGHT_SEED = 12
 INPUT_SEED = 0
 EXPORT_TIMEOUT_S = 600     # one export in the child; past it, the export is a failure
@@ -83,7 +87,7 @@ def check_selection(backends, formats, models) -> tuple[tuple, tuple, tuple]:
     """The selection as tuples in the matrix's order; ValueError naming the argument on an unknown name."""
     chosen = []
     for name, given, known in (("backends", backends, BACKENDS), ("formats", formats, FORMATS),
-                               ("models", models, tuple(MODELS))):
+                               ("models", models, MODEL_NAMES)):
         given = known if given is None else tuple(given)
         unknown = [g for g in given if g not in known]
         if unknown or not given:
@@ -123,12 +127,18 @@ def _reusable(record, expected_key: dict, current_versions: dict, required: tupl
 
 
 # ---------------------------------------------------------------- step 2: the exports, in a Keras child
+def methods(fmt: str, backend: str) -> list[str]:
+    """The methods exported on ``backend`` for ``fmt``: its upstream exporters, then the native writer (whose
+    route runs on the source backend: routes.planned_routes)."""
+    from keras_impl.export.routes import NATIVE_FORMATS, ON_BACKEND
+    return list(ON_BACKEND[fmt][backend]) + (["native"] if fmt in NATIVE_FORMATS else [])
+
+
 def _export_jobs(out: Path, model: str, backend: str, formats, resume: bool, current_versions: dict) -> list:
     """The worker jobs still to do for one model on one backend (a reusable earlier export is kept)."""
-    from keras_impl.export.routes import ON_BACKEND
     jobs = []
     for fmt in formats:
-        for method in ON_BACKEND[fmt][backend]:
+        for method in methods(fmt, backend):
             folder = export_dir(out, model, backend, fmt, method)
             key = {"model": model, "backend": backend, "format": fmt, "method": method}
             stored = _read_json(folder / "export.json")
@@ -178,8 +188,9 @@ def child_main(task_path: str) -> int:
     from keras_impl.files import atomic_write_json
 
     backend = keras.backend.backend()
-    for build in task.get("build") or []:
-        model = worker.build_named_model(build["spec"], build["seed"])  # the project's one random-weights recipe
+    for build in task.get("build") or []:  # either builds with the project's one random-weights recipe
+        model = (BUILDERS[build["builder"]](build["seed"]) if "builder" in build
+                 else worker.build_named_model(build["spec"], build["seed"]))
         path = Path(build["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.keras")  # a whole file or none: renamed into place when saved
@@ -248,9 +259,8 @@ def _run_artifacts(out: Path, model: str, formats, resume: bool, current: dict) 
     once; returns how many ran (rather than reused)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from keras_impl.export.routes import ON_BACKEND
     exported = [(backend, fmt, method) for backend in BACKENDS for fmt in formats
-                for method in ON_BACKEND[fmt][backend]
+                for method in methods(fmt, backend)
                 if (_read_json(export_dir(out, model, backend, fmt, method) / "export.json") or {}).get("ok")]
     key = lambda e: {"model": model, "backend": e[0], "format": e[1], "method": e[2]}  # noqa: E731
     to_run = [e for e in exported if not (resume and _reusable(
@@ -262,12 +272,12 @@ def _run_artifacts(out: Path, model: str, formats, resume: bool, current: dict) 
 
 # ---------------------------------------------------------------- step 4: the entries
 def compose_entry(out: Path, source: str, fmt: str, model: str, current_versions: dict) -> dict:
-    """The entry: the first route (routes.routes order) whose export and run both worked, and every failure
-    before it."""
-    from keras_impl.export.routes import routes
+    """The entry: the first route (routes.planned_routes order: the native writer last) whose export and run both
+    worked, and every failure before it."""
+    from keras_impl.export.routes import planned_routes
     entry = {"key": {"source": source, "format": fmt, "model": model}, "versions": current_versions,
             "failures": [], "status": "no route"}
-    for route in routes(source, fmt, installed=BACKENDS):
+    for route in planned_routes(source, fmt, installed=BACKENDS):
         folder = export_dir(out, model, route.backend, fmt, route.method)
         exported = _read_json(folder / "export.json") or {"ok": False, "error": "not exported"}
         if not exported.get("ok"):
@@ -330,15 +340,15 @@ def _build_models(out: Path, models, resume: bool, current: dict) -> None:
     made it); an export made from an older file is dropped."""
     builds = []
     for model in models:
-        spec = {**BASE_SPEC, **MODELS[model]}
-        key = {"model": model, "spec": spec, "seed": WEIGHT_SEED, "weights": WEIGHTS_RECIPE}
+        how = {"builder": model} if model in BUILDERS else {"spec": {**BASE_SPEC, **MODELS[model]}}
+        key = {"model": model, **how, "seed": WEIGHT_SEED, "weights": WEIGHTS_RECIPE}
         model_file = model_dir(out, model) / "model.keras"
         if resume and model_file.is_file() and _reusable(_read_json(model_dir(out, model) / "build.json"), key,
                                                          current, ()):
             continue
         for stale in list(model_dir(out, model).glob("*/export.json")) + list(model_dir(out, model).glob("*/run.json")):
             stale.unlink()
-        builds.append({"key": key, "spec": spec, "seed": WEIGHT_SEED, "path": str(model_file)})
+        builds.append({"key": key, **how, "seed": WEIGHT_SEED, "path": str(model_file)})
     if not builds:
         return
     progress(f"building {len(builds)} model(s): {', '.join(b['key']['model'] for b in builds)}")
@@ -425,7 +435,7 @@ def render_matrix_section(entries: list[dict]) -> str:
     by_key = {(c["key"]["source"], c["key"]["format"], c["key"]["model"]): c for c in entries}
     sources = [b for b in BACKENDS if any(k[0] == b for k in by_key)]
     formats = [f for f in FORMATS if any(k[1] == f for k in by_key)]
-    models = [m for m in MODELS if any(k[2] == m for k in by_key)]
+    models = [m for m in MODEL_NAMES if any(k[2] == m for k in by_key)]
     lines = ["| source | model | " + " | ".join(formats) + " |", "|---|---|" + "---|" * len(formats)]
     for source in sources:
         for model in models:
@@ -442,6 +452,8 @@ def render_matrix_section(entries: list[dict]) -> str:
                 text = f"{_fmt_error(entry['worst_vs_oracle'])} / {_fmt_error(entry['worst_vs_keras'])}"
                 if entry["reloaded"]:
                     text += f" ↻{_backend_short(entry['route_backend'])}"
+                if entry.get("method") == "native":
+                    text += " native"
                 if not entry["dynamic_batch"]:
                     text += " b1"
                 native = entry.get("native")
@@ -461,7 +473,8 @@ def render_matrix_section(entries: list[dict]) -> str:
             "Each entry: worst absolute error against the oracle / against Keras over three input sets "
             "(batches 1, 3, 7; one sequence a call where the batch is static), float32; `↻tf` the .keras "
             "reloaded and exported on that backend, since the source backend's own route failed; `b1` a "
-            "static batch of 1; `tf[n]` the route through that backend failed first, for cause n below (routes "
+            "static batch of 1; `native` bilstm-lab's own ONNX writer (the native route); `tf[n]` the route "
+            "through that backend failed first, for cause n below (routes "
             "are tried in keras_impl/export/routes.py's order); ✗ no route works. Against Keras means the Keras "
             "model of the backend that exported.", ""]
     foot = ["", "Causes (the stage that failed, export or run, then the exporter's stated cause or the upstream "
@@ -498,6 +511,8 @@ def render_routes_section(entries: list[dict]) -> str:
 def _route_label(entry: dict) -> str:
     if entry["status"] == "no route":
         return "none works"
+    if entry.get("method") == "native":
+        return "native writer"
     where = f"reload on {entry['route_backend']}" if entry["reloaded"] else "direct"
     return where + (", batch 1" if not entry["dynamic_batch"] else "")
 
@@ -536,7 +551,7 @@ def read_entries(out: Path) -> list[dict]:
     entries = [json.loads(path.read_text(encoding="utf-8")) for path in files]
     def rank(known, name):  # a name this version does not know goes last, in name order
         return (list(known).index(name), "") if name in known else (len(known), name)
-    return sorted(entries, key=lambda e: (rank(MODELS, e["key"]["model"]), rank(BACKENDS, e["key"]["source"]),
+    return sorted(entries, key=lambda e: (rank(MODEL_NAMES, e["key"]["model"]), rank(BACKENDS, e["key"]["source"]),
                                           rank(FORMATS, e["key"]["format"])))
 
 

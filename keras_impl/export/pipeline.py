@@ -30,7 +30,7 @@ from keras_impl.backend import BACKENDS, BackendError, check_installed, configur
 from keras_impl.lifeline import run_tethered
 from keras_impl.options import UsageError
 
-from .destination import REPORT_NAME, Destination, check_out
+from .destination import REPORT_NAME, Destination, check_out, mark_failed
 from .formats import ARTIFACT_NAME, FORMATS, PRECISIONS, RUNTIME_PACKAGE
 
 WORKER_TIMEOUT_S = 1800   # one export (a masked torch.export took 4 minutes on 2 busy cores)
@@ -111,7 +111,8 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
-         precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0) -> dict:
+         precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
+         route: str = "auto") -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -139,8 +140,16 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     if verify and importlib.util.find_spec(RUNTIME_PACKAGE[fmt]) is None:
         raise UsageError(f"--verify runs {fmt} artifacts in {RUNTIME_PACKAGE[fmt]}, which is not "
                          f"installed: pip install '.[export]'")
-    from .routes import routes
-    planned = routes(source, fmt)
+    from .routes import NATIVE_FORMATS, ROUTE_CHOICES, planned_routes
+    if route not in ROUTE_CHOICES:
+        raise UsageError(f"unknown route {route!r}; expected one of {', '.join(ROUTE_CHOICES)}")
+    if route == "native" and fmt not in NATIVE_FORMATS:
+        raise UsageError(f"--route native writes {' and '.join(NATIVE_FORMATS)}, not {fmt}")
+    planned = planned_routes(source, fmt, route)
+    if route == "native":
+        for package in ("onnx",) + (("openvino",) if fmt == "openvino" else ()):
+            if importlib.util.find_spec(package) is None:
+                raise UsageError(f"--route native needs {package}, which is not installed: pip install '.[export]'")
     if not planned:
         raise UsageError(f"no route to {fmt} from {source}: its backends are not installed")
     out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
@@ -151,17 +160,21 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-           progress: Callable[[str], None] | None = None) -> ExportReport:
+           route: str = "auto", progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
 
     backend: the source backend (default $KERAS_BACKEND); verify: run the artifact in its runtime and compare
     with Keras and the oracle; precision: the runtime's ("native") or "float32"; static_batch: a batch of 1;
-    overwrite: replace ``out`` if an earlier export made it; progress: called with one line per step.
+    overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
+    ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
+    progress: called with one line per step. An artifact that fails its verification is kept under
+    ``formats.FAILED_ARTIFACT_NAME`` (model.FAILED.onnx), never under the good artifact's name.
     Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
-                         static_batch=static_batch, overwrite=overwrite, seed=seed), progress=progress)
+                         static_batch=static_batch, overwrite=overwrite, seed=seed, route=route),
+                    progress=progress)
 
 
 def run_plan(plan: dict, *, progress: Callable[[str], None] | None = None) -> ExportReport:
@@ -172,7 +185,12 @@ def run_plan(plan: dict, *, progress: Callable[[str], None] | None = None) -> Ex
         report = ExportReport(report, exit_status=code)
         if "route" in report:  # an artifact exists: keep it, with its report, even when a bound failed
             from keras_impl.files import atomic_write_json
-            report["artifact"] = str(out / ARTIFACT_NAME[plan["format"]])
+            name = ARTIFACT_NAME[plan["format"]]
+            if plan["verify"] and code != 0:  # failed its verification: under a name that says so
+                name = mark_failed(where.staging, plan["format"])
+                report["notes"] = report["notes"] + [f"the artifact failed its verification: kept as {name}, "
+                                                     f"not {ARTIFACT_NAME[plan['format']]}"]
+            report["artifact"] = str(out / name)
             atomic_write_json(where.staging / REPORT_NAME, report.to_json())
             where.move_into_place()
     return report
@@ -229,6 +247,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         report["model"] = {"file": str(model_file)}
     artifact = staging / ARTIFACT_NAME[fmt]
     predictions = scratch / "predictions.npz"
+    last = len(plan["routes"]) - 1
     for k, route in enumerate(plan["routes"]):
         say(f"exporting to {fmt}: {route.describe()}")
         t0 = time.perf_counter()
@@ -238,27 +257,37 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                               route.backend, scratch, f"route{k}")
         if result.get("refused"):
             return 2, {**report, "error": result["refused"]}
-        if result.get("ok"):
-            info = result["export"]
-            report.update(route=route.describe(), route_backend=route.backend, reloaded=route.reload,
-                          dynamic_batch=info["dynamic_batch"], notes=info["notes"], saved_by=result.get("saved_by"),
-                          export_seconds=round(time.perf_counter() - t0, 1))
-            break
-        say(f"  failed: {result.get('error')}")
-        report["failed_routes"].append({"route": route.describe(), "error": result.get("error"),
-                                        "upstream": result.get("upstream")})
-        _clear(staging)  # never a half artifact from a failed route
-    else:
-        first = report["failed_routes"][0]
-        return 2, {**report, "error": f"no route to {fmt} from {source} works; first: {first['error']}"
-                                      + (f" ({first['upstream']})" if first.get("upstream") else "")}
-    if plan["verify"]:
-        code, report["verify"] = _verify(fmt, artifact, predictions, route.backend, plan["precision"],
-                                         result["sets"], say, result.get("decision_rules"))
-        if code == 2:
-            return 2, {**report, "error": report["verify"]["error"]}
-        return code, report
-    return 0, report
+        if not result.get("ok"):
+            say(f"  failed: {result.get('error')}")
+            report["failed_routes"].append({"route": route.describe(), "error": result.get("error"),
+                                            "upstream": result.get("upstream")})
+            _clear(staging)  # never a half artifact from a failed route
+            continue
+        info = result["export"]
+        taken = dict(route=route.describe(), route_backend=route.backend, reloaded=route.reload,
+                     dynamic_batch=info["dynamic_batch"], notes=list(info["notes"]), saved_by=result.get("saved_by"),
+                     export_seconds=round(time.perf_counter() - t0, 1))
+        if route.method == "native" and report["failed_routes"]:
+            taken["notes"].append("taken because every upstream route failed to export or verify (above)")
+        if not plan["verify"]:
+            return 0, {**report, **taken}
+        code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say,
+                                 result.get("decision_rules"))
+        # A runtime that computed in another precision (OpenVINO's bfloat16 default) fails every route alike.
+        if code == 0 or k == last or verified.get("ran_precision", "float32") != "float32":
+            report.update(taken, verify=verified)
+            return code, ({**report, "error": verified["error"]} if code == 2 else report)
+        # Outside its bounds, or the runtime could not run it: the next route is tried, this one reported.
+        why = verified.get("error") or (f"verification failed: artifact vs oracle {verified['worst_vs_oracle']:.2e}, "
+                                        f"vs Keras {verified['worst_vs_keras']:.2e} (bounds "
+                                        f"{verified['bounds']['vs_oracle']:g}, {verified['bounds']['vs_keras']:g})")
+        say(f"  {why}")
+        report["failed_routes"].append({"route": route.describe(), "error": why, "upstream": None,
+                                        "verify": verified})
+        _clear(staging)
+    first = report["failed_routes"][0]
+    return 2, {**report, "error": f"no route to {fmt} from {source} works; first: {first['error']}"
+                                  + (f" ({first['upstream']})" if first.get("upstream") else "")}
 
 
 def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say,

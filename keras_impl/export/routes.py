@@ -26,7 +26,13 @@ from .formats import FORMATS
 METHODS = {
     "keras": "Keras's exporter, model.export(format=...)",
     "jax_export": "jax.export of the model's call, the batch a symbolic dimension",
+    "native": "bilstm-lab's own ONNX writer, from the layer list (native_onnx.py); OpenVINO reads that ONNX",
 }
+
+# The formats the native writer reaches: ONNX itself, and OpenVINO through its ONNX frontend. Its route runs
+# on the source backend (the worker reads the layer list there) and comes after every upstream route.
+NATIVE_FORMATS = ("onnx", "openvino")
+ROUTE_CHOICES = ("auto", "upstream", "native")  # --route: every route in order, the upstream ones, the native one
 
 # format -> backend -> methods on that backend, in the order tried (an empty list: no exporter there).
 ON_BACKEND = {
@@ -60,6 +66,8 @@ class Route:
     reload: bool        # True: the .keras file reloaded on ``backend``, which is not the source backend
 
     def describe(self) -> str:
+        if self.method == "native":
+            return "native ONNX writer" + (" read by OpenVINO's ONNX frontend" if self.fmt == "openvino" else "")
         how = f"{self.method} on {self.backend}"
         return f"reload the .keras on {self.backend}, then {self.method}" if self.reload else how
 
@@ -81,3 +89,13 @@ def routes(source_backend: str, fmt: str, *, installed=None) -> list[Route]:
         if backend != source_backend and backend in installed:
             planned += [Route(fmt, backend, m, True) for m in ON_BACKEND[fmt][backend]]
     return planned
+
+
+def planned_routes(source_backend: str, fmt: str, choice: str = "auto", *, installed=None) -> list[Route]:
+    """The routes ``bilstm export --route choice`` tries: "upstream" ``routes()``, "native" the native writer's
+    alone, "auto" both, the native route last (an empty list where the choice reaches no route)."""
+    if choice not in ROUTE_CHOICES:
+        raise ValueError(f"choice must be one of {', '.join(ROUTE_CHOICES)}, got {choice!r}")
+    upstream = [] if choice == "native" else routes(source_backend, fmt, installed=installed)
+    native = [Route(fmt, source_backend, "native", False)] if choice != "upstream" and fmt in NATIVE_FORMATS else []
+    return upstream + native

@@ -203,8 +203,24 @@ def test_entry_with_no_route_lists_every_failure(tmp_path):
     for backend in ("torch", "tensorflow", "jax"):
         _export_record(tmp_path, "sum", backend, "openvino", "keras", False, error=f"{backend} fails")
     entry = matrix.compose_entry(tmp_path, "torch", "openvino", "sum", VERSIONS)
-    assert entry["status"] == "no route"
-    assert [f["route_backend"] for f in entry["failures"]] == ["torch", "tensorflow", "jax"]
+    assert entry["status"] == "no route"  # the native writer's route last, on the source backend: not exported
+    assert [(f["route_backend"], f["route"]) for f in entry["failures"]][-1] == (
+        "torch", "native ONNX writer read by OpenVINO's ONNX frontend")
+    assert [f["route_backend"] for f in entry["failures"]] == ["torch", "tensorflow", "jax", "torch"]
+
+
+@backend_independent
+def test_entry_takes_the_native_route_where_every_upstream_route_fails(tmp_path):
+    """The tagger's case: every converter fails, the native writer's artifact runs; the table and the routes
+    table say so (catches a matrix that never reaches the native route, or hides which route it took)."""
+    for backend in ("tensorflow", "torch", "jax"):
+        _export_record(tmp_path, "tagger", backend, "onnx", "keras", False, error=f"E (cause: {backend} fails)")
+    _export_record(tmp_path, "tagger", "jax", "onnx", "native", True, worst=4e-8)
+    entry = matrix.compose_entry(tmp_path, "jax", "onnx", "tagger", VERSIONS)
+    assert entry["status"] == "pass" and entry["method"] == "native" and not entry["reloaded"]
+    assert len(entry["failures"]) == 3
+    assert "| jax | tagger | jax[1] tf[2] torch[3] 4.0e-08 / 2.0e-08 native |" in matrix.render_matrix_section([entry])
+    assert "| jax | native writer |" in matrix.render_routes_section([entry])
 
 
 @backend_independent
@@ -304,15 +320,17 @@ def test_resume_rechecks_what_it_reuses(tmp_path):
     assert not matrix._reusable({"key": {**key, "model": "mul"}, "versions": VERSIONS, "ok": True}, key, VERSIONS,
                                 ("ok",))
     assert not matrix._reusable({"key": key, "versions": VERSIONS}, key, VERSIONS, ("ok",))
-    _export_record(tmp_path, "sum", "tensorflow", "onnx", "keras", True)
+    for method in ("keras", "native"):
+        _export_record(tmp_path, "sum", "tensorflow", "onnx", method, True)
     # export.json says ok, but neither the artifact nor the predictions exist: the job is scheduled again
     jobs = matrix._export_jobs(tmp_path, "sum", "tensorflow", ("onnx",), True, VERSIONS)
-    assert [j["format"] for j in jobs] == ["onnx"]
-    folder = matrix.export_dir(tmp_path, "sum", "tensorflow", "onnx", "keras")
-    (folder / "model.onnx").write_bytes(b"x")
-    np.savez(folder / "predictions.npz", a=np.zeros(1))
+    assert [(j["format"], j["method"]) for j in jobs] == [("onnx", "keras"), ("onnx", "native")]
+    for method in ("keras", "native"):
+        folder = matrix.export_dir(tmp_path, "sum", "tensorflow", "onnx", method)
+        (folder / "model.onnx").write_bytes(b"x")
+        np.savez(folder / "predictions.npz", a=np.zeros(1))
     assert matrix._export_jobs(tmp_path, "sum", "tensorflow", ("onnx",), True, VERSIONS) == []
-    assert len(matrix._export_jobs(tmp_path, "sum", "tensorflow", ("onnx",), False, VERSIONS)) == 1
+    assert len(matrix._export_jobs(tmp_path, "sum", "tensorflow", ("onnx",), False, VERSIONS)) == 2
 
 
 @backend_independent
