@@ -6,7 +6,7 @@
     OPENBLAS_NUM_THREADS=1 XLA_FLAGS=--xla_cpu_multi_thread_eigen=false bilstm bench oracle --tag 1thread
 
 For each model of ``keras_impl/verify/zoo.py`` (weights and inputs drawn from ``--seed``), in this one
-process, on the same CPU:
+process, on the same CPU (``JAX_PLATFORMS=cpu`` is set, also where a GPU is present):
 
     oracle     ``reference.layers.graph_forward`` on the ``LayerGraph`` that
                ``keras_impl.verify.describe.describe_model`` reads from the Keras model: NumPy, float64,
@@ -120,7 +120,8 @@ def time_verify(model, batch: int) -> dict:
         start = time.perf_counter()
         proc = subprocess.run(command, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
         wall = time.perf_counter() - start
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    # the table's summary line (exit 0 or 1), or the refusal (exit 2, one line on standard error)
+    lines = [line for line in (proc.stderr if proc.returncode == 2 else proc.stdout).splitlines() if line.strip()]
     return {"wall_s": wall, "exit": proc.returncode, "last_line": lines[-1] if lines else ""}
 
 
@@ -199,10 +200,14 @@ def environment() -> dict:
 def run(args) -> int:
     check_arguments(args)
     from keras_impl.backend import BackendError, select_backend
+    os.environ["JAX_PLATFORMS"] = "cpu"  # the oracle's CPU, also where a GPU is present (and verify's, inherited)
     try:
         select_backend("jax")  # Keras-JAX is what the oracle is held to; before Keras is imported
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    from keras_impl.backend import device_name, print_header
+    print_header("bench oracle", backends="jax", device=device_name(), dtype="float32 (Keras), float64 (oracle)",
+                 chosen_by="the one this benchmark times")
     records = []
     for name in args.models:
         record = bench_model(name, args)
