@@ -3,7 +3,12 @@
     bilstm bench oracle                                     # every zoo model at its realistic size
     bilstm bench oracle --models bilstm_classifier crnn_ocr --repeats 7
     bilstm bench oracle --size small --skip-verify          # seconds: a smoke run
-    OPENBLAS_NUM_THREADS=1 XLA_FLAGS=--xla_cpu_multi_thread_eigen=false bilstm bench oracle --tag 1thread
+    OPENBLAS_NUM_THREADS=1 taskset -c 1 bilstm bench oracle --tag 1thread   # one thread a side, one core
+
+One thread a side (the last line: NumPy's OpenBLAS told so, and XLA's thread pool sized by the one CPU
+the process may run on) is the steady comparison on a shared machine: there, a multi-threaded OpenBLAS
+waits for its threads whenever another process holds a core, and the oracle's many small per-step
+matrix products slow down up to twentyfold (2026-12-07, 2 cores at load 12: 21.5 s against 1.3 s).
 
 For each model of ``keras_impl/verify/zoo.py`` (weights and inputs drawn from ``--seed``), in this one
 process, on the same CPU (``JAX_PLATFORMS=cpu`` is set, also where a GPU is present):
