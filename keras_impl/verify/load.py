@@ -18,7 +18,9 @@ Keras 2 (tf.keras, Keras 2.x) ``.h5`` files: Keras 3's legacy loader reads them,
 except that tf.keras's LSTM config carries ``time_major`` (removed from Keras 3,
 which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
-temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
+temporary copy of the file (nested models' layers included), which Keras then loads; ``time_major=True`` is
+refused. Attention's ``score_mode="dot"``, which Keras 3's .h5 loader would turn into a function, is kept a
+string (``H5_STRINGS_KEPT``).
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
 its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) and
 nested models are refused by name. A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
@@ -168,11 +170,14 @@ def keras2_markers(config) -> list[str]:
 
 
 def _walk_layers(entries):
+    """Every layer entry, those inside wrappers and nested models included."""
     for entry in entries:
         yield entry
         for key in ("layer", "backward_layer"):
             if isinstance(entry["config"].get(key), dict):
                 yield from _walk_layers([entry["config"][key]])
+        if isinstance(entry["config"].get("layers"), list):  # a nested Sequential or functional model
+            yield from _walk_layers(entry["config"]["layers"])
 
 
 def _refuse_keras2_hard_sigmoid(node) -> None:
@@ -214,6 +219,13 @@ def _drop_time_major(node) -> None:
     elif isinstance(node, list):
         for value in node:
             _drop_time_major(value)
+
+
+# Keras 3.15.1's legacy .h5 loader turns a config string that names a function of keras.layers into that
+# function (keras/src/legacy/saving/serialization.py L387-402): Attention's score_mode="dot" becomes the
+# function keras.layers.dot, which Attention then refuses ("Invalid value for argument score_mode"). Naming
+# "dot" as itself among the loader's custom objects keeps the string (looked up first, not a function).
+H5_STRINGS_KEPT = {"dot": "dot"}
 
 
 def _reserve_concatenate_names(config: dict) -> None:
@@ -320,7 +332,8 @@ def load_model(path: Path):
         try:
             with warnings.catch_warnings(), _quiet_keras_loader():  # advice about how the file's model was written:
                 warnings.simplefilter("ignore", UserWarning)  # not news here (a dropped mask, Keras 2's input_shape)
-                model = keras.saving.load_model(target, compile=False, safe_mode=True)
+                strings = H5_STRINGS_KEPT if path.suffix in (".h5", ".hdf5") else None
+                model = keras.saving.load_model(target, compile=False, safe_mode=True, custom_objects=strings)
         except Exception as exc:  # Keras's own refusal, kept verbatim (all of it, on one line): what it could not read
             raise VerifyRefusal(f"Keras {keras.version()} cannot load {path}: {type(exc).__name__}: "
                                 f"{one_line(exc)}") from None

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 from keras_impl.cli import main
@@ -85,3 +86,24 @@ def test_keras2_functional_with_masked_concatenate_verifies_in_a_fresh_process(b
     assert "5/5 layers within bounds" in proc.stdout
     for row in ("Embedding", "merge=concat", "merge=sum", "Concatenate", "Dense(3, softmax)"):
         assert row in proc.stdout
+
+
+def test_keras2_attention_score_mode_stays_a_string(monkeypatch):
+    """Keras 3.15.1's .h5 loader turns score_mode='dot' into the function keras.layers.dot, and Attention then
+    refuses it ('Invalid value for argument score_mode'): load.py keeps the string. Loaded here past the layer
+    scan (verify's oracle check, not Keras's loading, is what decides whether Attention is verified)."""
+    from keras_impl.verify import load, zoo
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    model, _, saved_by = load.load_model(FIXTURES / "zoo_bilstm_attention.h5")
+    assert "Keras 2 file" in saved_by
+    (attention,) = [layer for layer in model.layers if type(layer).__name__ == "Attention"]
+    assert attention.score_mode == "dot"
+    y = model.predict(zoo.inputs("bilstm_attention", "small")[0], verbose=0)
+    assert y.shape == (3, 3) and np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_keras2_nested_model_layers_are_read():
+    """A nested model's layers are walked like the others (time_major, Keras 2's markers, Concatenate names):
+    the siamese fixture's LSTM sits inside its nested encoder."""
+    from keras_impl.verify.load import keras2_markers, read_config
+    assert "time_major" in keras2_markers(read_config(FIXTURES / "zoo_siamese_shared.h5"))
