@@ -20,7 +20,8 @@ which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
 temporary copy of the file (nested models' layers included), which Keras then loads; ``time_major=True`` is
 refused. Attention's ``score_mode="dot"``, which Keras 3's .h5 loader would turn into a function, is kept a
-string (``H5_STRINGS_KEPT``).
+string (``H5_STRINGS_KEPT``); a nested model's calls are renumbered as Keras 3 counts them
+(``_renumber_keras2_nested_nodes``).
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
 its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) and
 nested models are refused by name. A Keras 2 file's ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own,
@@ -221,6 +222,27 @@ def _drop_time_major(node) -> None:
             _drop_time_major(value)
 
 
+def _renumber_keras2_nested_nodes(config: dict) -> None:
+    """Point a Keras 2 file's references to a nested model's calls at the nodes Keras 3 makes of them.
+
+    Keras 2 gives a nested Sequential or functional model a node of its own when it is built (node 0), so
+    its calls are nodes 1, 2...; Keras 3 makes none (its calls are 0, 1...). Its legacy loader reads the
+    indices as they are (keras/src/models/functional.py, ``deserialize_node``): the first call would read the
+    second's output, and the last index none ("disconnected nodes"). One less, in the inbound nodes and the
+    outputs that name such a model.
+    """
+    layers = config["config"]["layers"]
+    nested = {e["config"]["name"] for e in layers if e.get("class_name") in CONTAINERS}
+    if not nested:
+        return
+    refs = [ref for e in layers for node in e.get("inbound_nodes") or [] if isinstance(node, list) for ref in node]
+    outputs = config["config"].get("output_layers") or []
+    refs += [outputs] if outputs and isinstance(outputs[0], str) else list(outputs)
+    for ref in refs:
+        if isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested and isinstance(ref[1], int) and ref[1] > 0:
+            ref[1] -= 1
+
+
 # Keras 3.15.1's legacy .h5 loader turns a config string that names a function of keras.layers into that
 # function (keras/src/legacy/saving/serialization.py L387-402): Attention's score_mode="dot" becomes the
 # function keras.layers.dot, which Attention then refuses ("Invalid value for argument score_mode"). Naming
@@ -320,8 +342,11 @@ def load_model(path: Path):
         if keras2:
             _refuse_keras2_hard_sigmoid(config)
             _reserve_concatenate_names(config)
-        if path.suffix in (".h5", ".hdf5") and any("time_major" in e["config"]
-                                                   for e in _walk_layers(config["config"]["layers"])):
+        nested_keras2 = keras2 and any(e.get("class_name") in CONTAINERS for e in config["config"]["layers"])
+        if nested_keras2:
+            _renumber_keras2_nested_nodes(config)
+        if path.suffix in (".h5", ".hdf5") and (nested_keras2 or any(
+                "time_major" in e["config"] for e in _walk_layers(config["config"]["layers"]))):
             import h5py
             tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")
             target = Path(tmpdir) / path.name

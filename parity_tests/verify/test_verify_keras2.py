@@ -107,3 +107,18 @@ def test_keras2_nested_model_layers_are_read():
     the siamese fixture's LSTM sits inside its nested encoder."""
     from keras_impl.verify.load import keras2_markers, read_config
     assert "time_major" in keras2_markers(read_config(FIXTURES / "zoo_siamese_shared.h5"))
+
+
+def test_keras2_nested_model_called_twice_is_wired_as_saved(monkeypatch):
+    """Keras 2 numbers a nested model's calls from 1 (node 0 is its own), Keras 3 from 0: read as they are,
+    the siamese fixture's shared Dense would take its input from the wrong call, or none ("disconnected
+    nodes"). Loaded past the layer scan, its output must be the model recomputed by hand from its layers."""
+    from keras_impl.verify import load, zoo
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    model, _, _ = load.load_model(FIXTURES / "zoo_siamese_shared.h5")
+    left, right = zoo.inputs("siamese_shared", "small", seed=4)
+    encoder, project = model.get_layer("encoder"), model.get_layer("project")
+    head = model.layers[-1]
+    by_hand = head(np.concatenate([project(encoder(left)), project(encoder(right))], axis=-1))
+    assert np.allclose(model.predict([left, right], verbose=0), np.asarray(by_hand), atol=1e-6)
+    assert not np.allclose(model.predict([left, right], verbose=0), model.predict([right, left], verbose=0))
