@@ -122,3 +122,19 @@ def test_keras2_nested_model_called_twice_is_wired_as_saved(monkeypatch):
     by_hand = head(np.concatenate([project(encoder(left)), project(encoder(right))], axis=-1))
     assert np.allclose(model.predict([left, right], verbose=0), np.asarray(by_hand), atol=1e-6)
     assert not np.allclose(model.predict([left, right], verbose=0), model.predict([right, left], verbose=0))
+
+
+def test_keras2_robust_masking_attention_is_refused(tmp_path, monkeypatch):
+    """tf_keras's softmax_robust_masking=True masks the scores otherwise than Keras 3 does: refused by name."""
+    from keras_impl.verify import load
+    from keras_impl.verify.errors import VerifyRefusal
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    path = tmp_path / "robust.h5"
+    path.write_bytes((FIXTURES / "zoo_bilstm_mha.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        config = str(f.attrs["model_config"])
+        assert '"softmax_robust_masking": false' in config
+        f.attrs["model_config"] = config.replace('"softmax_robust_masking": false', '"softmax_robust_masking": true')
+    with pytest.raises(VerifyRefusal, match="'multi_head_attention' of class MultiHeadAttention is not supported "
+                                            r"\(softmax_robust_masking=True in a Keras 2 file"):
+        load.load_model(path)
