@@ -18,7 +18,11 @@ Keras 2 (tf.keras, Keras 2.x) ``.h5`` files: Keras 3's legacy loader reads them,
 except that tf.keras's LSTM config carries ``time_major`` (removed from Keras 3,
 which raises "Unrecognized keyword arguments passed to LSTM: {'time_major':
 False}"). ``time_major=False`` is Keras 3's only behaviour, so it is dropped from a
-temporary copy of the file, which Keras then loads; ``time_major=True`` is refused.
+temporary copy of the file (nested models' layers included), which Keras then loads; ``time_major=True`` is
+refused. Attention's ``score_mode="dot"``, which Keras 3's .h5 loader would turn into a function, is kept a
+string (``H5_STRINGS_KEPT``); a nested model's calls are renumbered as Keras 3 counts them
+(``_renumber_keras2_nested_nodes``), and a MultiHeadAttention's config and call read as Keras 3 writes them
+(``_keras2_attention``).
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
 its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) is
 refused by name; a nested Sequential or functional model of Keras's own is scanned layer by layer (``describe.py``
@@ -239,6 +243,75 @@ def _drop_time_major(node) -> None:
             _drop_time_major(value)
 
 
+def _renumber_keras2_nested_nodes(config: dict) -> None:
+    """Point a Keras 2 file's references to a nested model's calls at the nodes Keras 3 makes of them.
+
+    Keras 2 gives a nested Sequential or functional model a node of its own when it is built (node 0), so
+    its calls are nodes 1, 2...; Keras 3 makes none (its calls are 0, 1...). Its legacy loader reads the
+    indices as they are (keras/src/models/functional.py, ``deserialize_node``): the first call would read the
+    second's output, and the last index none ("disconnected nodes"). One less, in the inbound nodes and the
+    outputs that name such a model.
+    """
+    layers = config["config"]["layers"]
+    nested = {e["config"]["name"] for e in layers if e.get("class_name") in CONTAINERS}
+    if not nested:
+        return
+    refs = [ref for e in layers for node in e.get("inbound_nodes") or [] if isinstance(node, list) for ref in node]
+    outputs = config["config"].get("output_layers") or []
+    refs += [outputs] if outputs and isinstance(outputs[0], str) else list(outputs)
+    for ref in refs:
+        if isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested and isinstance(ref[1], int) and ref[1] > 0:
+            ref[1] -= 1
+
+
+# Keras 2's MultiHeadAttention config keys that Keras 3.15.1's constructor rejects ("Unrecognized keyword
+# arguments"): the build shapes (Keras 3 builds the layer when the loader calls it) and the masking switch.
+KERAS2_ATTENTION_KEYS = ("query_shape", "key_shape", "value_shape", "softmax_robust_masking")
+
+
+def _keras2_attention(config: dict) -> None:
+    """A Keras 2 MultiHeadAttention as Keras 3 reads it: its config without ``KERAS2_ATTENTION_KEYS``, and its
+    call's tensor keyword arguments (``value=``, ``key=``) in Keras 3's node form.
+
+    Keras 2 writes those arguments in a legacy node as ``[layer, node, tensor]`` lists, which Keras 3.15.1's
+    loader passes on as lists (keras/src/models/functional.py, ``deserialize_node``), so MultiHeadAttention
+    is built without a value ("build() missing ... 'value_shape'"); in Keras 3's form ({"args", "kwargs"},
+    tensors named by their history) the loader finds the tensors. ``softmax_robust_masking=False``
+    (tf_keras's default) adds a large negative number to masked scores before the softmax, as Keras 3 does
+    (keras/src/layers/activations/softmax.py); True is refused rather than silently replaced.
+    """
+    def is_tensor(value) -> bool:
+        return isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and \
+            all(isinstance(i, int) for i in value[1:])
+
+    def tensor(history) -> dict:  # shape and dtype are placeholders: the loader takes the tensor the history names
+        return {"class_name": "__keras_tensor__", "config": {"shape": [], "dtype": "float32",
+                                                             "keras_history": list(history)}}
+
+    for entry in config["config"]["layers"]:
+        if entry.get("class_name") != "MultiHeadAttention":
+            continue
+        cfg = entry["config"]
+        if cfg.get("softmax_robust_masking"):
+            raise refuse_layer(cfg.get("name", "?"), "MultiHeadAttention", "softmax_robust_masking=True in a "
+                               "Keras 2 file: Keras 3 masks the scores with a large negative number only")
+        for key in KERAS2_ATTENTION_KEYS:
+            cfg.pop(key, None)
+        nodes = entry.get("inbound_nodes") or []
+        for k, node in enumerate(nodes):
+            if isinstance(node, list) and len(node) == 1 and len(node[0]) == 4 and isinstance(node[0][3], dict):
+                *query, kwargs = node[0]
+                nodes[k] = {"args": [tensor(query)],
+                            "kwargs": {key: tensor(v) if is_tensor(v) else v for key, v in kwargs.items()}}
+
+
+# Keras 3.15.1's legacy .h5 loader turns a config string that names a function of keras.layers into that
+# function (keras/src/legacy/saving/serialization.py L387-402): Attention's score_mode="dot" becomes the
+# function keras.layers.dot, which Attention then refuses ("Invalid value for argument score_mode"). Naming
+# "dot" as itself among the loader's custom objects keeps the string (looked up first, not a function).
+H5_STRINGS_KEPT = {"dot": "dot"}
+
+
 def _reserve_concatenate_names(config: dict) -> None:
     """Keep Keras 3's mask op of a Keras 2 Concatenate from taking that layer's own name.
 
@@ -331,8 +404,15 @@ def load_model(path: Path):
         if keras2:
             _refuse_keras2_hard_sigmoid(config)
             _reserve_concatenate_names(config)
-        if path.suffix in (".h5", ".hdf5") and any("time_major" in e["config"]
-                                                   for e in _walk_layers(config["config"]["layers"])):
+        nested_keras2 = keras2 and any(e.get("class_name") in CONTAINERS for e in config["config"]["layers"])
+        if nested_keras2:
+            _renumber_keras2_nested_nodes(config)
+        attention_keras2 = keras2 and any(e.get("class_name") == "MultiHeadAttention"
+                                          for e in config["config"]["layers"])
+        if attention_keras2:
+            _keras2_attention(config)
+        if path.suffix in (".h5", ".hdf5") and (nested_keras2 or attention_keras2 or any(
+                "time_major" in e["config"] for e in _walk_layers(config["config"]["layers"]))):
             import h5py
             tmpdir = tempfile.mkdtemp(prefix="bilstm-verify-")
             target = Path(tmpdir) / path.name
@@ -343,7 +423,8 @@ def load_model(path: Path):
         try:
             with warnings.catch_warnings(), _quiet_keras_loader():  # advice about how the file's model was written:
                 warnings.simplefilter("ignore", UserWarning)  # not news here (a dropped mask, Keras 2's input_shape)
-                model = keras.saving.load_model(target, compile=False, safe_mode=True)
+                strings = H5_STRINGS_KEPT if path.suffix in (".h5", ".hdf5") else None
+                model = keras.saving.load_model(target, compile=False, safe_mode=True, custom_objects=strings)
         except Exception as exc:  # Keras's own refusal, kept verbatim (all of it, on one line): what it could not read
             raise VerifyRefusal(f"Keras {keras.version()} cannot load {path}: {type(exc).__name__}: "
                                 f"{one_line(exc)}") from None

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 from keras_impl.cli import main
@@ -85,3 +86,57 @@ def test_keras2_functional_with_masked_concatenate_verifies_in_a_fresh_process(b
     assert "5/5 layers within bounds" in proc.stdout
     for row in ("Embedding", "merge=concat", "merge=sum", "Concatenate", "Dense(3, softmax)"):
         assert row in proc.stdout
+
+
+def test_keras2_attention_score_mode_stays_a_string(monkeypatch):
+    """Keras 3.15.1's .h5 loader turns score_mode='dot' into the function keras.layers.dot, and Attention then
+    refuses it ('Invalid value for argument score_mode'): load.py keeps the string. Loaded here past the layer
+    scan (verify's oracle check, not Keras's loading, is what decides whether Attention is verified)."""
+    from keras_impl.verify import load, zoo
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    model, _, saved_by = load.load_model(FIXTURES / "zoo_bilstm_attention.h5")
+    assert "Keras 2 file" in saved_by
+    (attention,) = [layer for layer in model.layers if type(layer).__name__ == "Attention"]
+    assert attention.score_mode == "dot"
+    y = model.predict(zoo.inputs("bilstm_attention", "small")[0], verbose=0)
+    assert y.shape == (3, 3) and np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_keras2_nested_model_layers_are_read():
+    """A nested model's layers are walked like the others (time_major, Keras 2's markers, Concatenate names):
+    the siamese fixture's LSTM sits inside its nested encoder."""
+    from keras_impl.verify.load import keras2_markers, read_config
+    assert "time_major" in keras2_markers(read_config(FIXTURES / "zoo_siamese_shared.h5"))
+
+
+def test_keras2_nested_model_called_twice_is_wired_as_saved(monkeypatch):
+    """Keras 2 numbers a nested model's calls from 1 (node 0 is its own), Keras 3 from 0: read as they are,
+    the siamese fixture's shared Dense would take its input from the wrong call, or none ("disconnected
+    nodes"). Loaded past the layer scan, its output must be the model recomputed by hand from its layers."""
+    from keras_impl.verify import load, zoo
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    model, _, _ = load.load_model(FIXTURES / "zoo_siamese_shared.h5")
+    left, right = zoo.inputs("siamese_shared", "small", seed=4)
+    encoder, project = model.get_layer("encoder"), model.get_layer("project")
+    head = model.layers[-1]
+    import keras
+    branches = [keras.ops.convert_to_numpy(project(encoder(ids))) for ids in (left, right)]
+    by_hand = keras.ops.convert_to_numpy(head(np.concatenate(branches, axis=-1)))
+    assert np.allclose(model.predict([left, right], verbose=0), by_hand, atol=1e-6)
+    assert not np.allclose(model.predict([left, right], verbose=0), model.predict([right, left], verbose=0))
+
+
+def test_keras2_robust_masking_attention_is_refused(tmp_path, monkeypatch):
+    """tf_keras's softmax_robust_masking=True masks the scores otherwise than Keras 3 does: refused by name."""
+    from keras_impl.verify import load
+    from keras_impl.verify.errors import VerifyRefusal
+    monkeypatch.setattr(load, "scan_config", lambda *args, **kwargs: None)
+    path = tmp_path / "robust.h5"
+    path.write_bytes((FIXTURES / "zoo_bilstm_mha.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        config = str(f.attrs["model_config"])
+        assert '"softmax_robust_masking": false' in config
+        f.attrs["model_config"] = config.replace('"softmax_robust_masking": false', '"softmax_robust_masking": true')
+    with pytest.raises(VerifyRefusal, match="'multi_head_attention' of class MultiHeadAttention is not supported "
+                                            r"\(softmax_robust_masking=True in a Keras 2 file"):
+        load.load_model(path)

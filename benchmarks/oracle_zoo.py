@@ -1,0 +1,231 @@
+"""``bilstm bench oracle``: the oracle's forward against Keras-JAX's compiled float32 forward, on the test zoo.
+
+    bilstm bench oracle                                     # every zoo model at its realistic size
+    bilstm bench oracle --models bilstm_classifier crnn_ocr --repeats 7
+    bilstm bench oracle --size small --skip-verify          # seconds: a smoke run
+    OPENBLAS_NUM_THREADS=1 taskset -c 1 bilstm bench oracle --tag 1thread   # one thread a side, one core
+
+One thread a side (the last line: NumPy's OpenBLAS told so, and XLA's thread pool sized by the one CPU
+the process may run on) is the steady comparison on a shared machine: there, a multi-threaded OpenBLAS
+waits for its threads whenever another process holds a core, and the oracle's many small per-step
+matrix products slow down up to twentyfold (2026-12-07, 2 cores at load 12: 21.5 s against 1.3 s).
+
+For each model of ``keras_impl/verify/zoo.py`` (weights and inputs drawn from ``--seed``), in this one
+process, on the same CPU (``JAX_PLATFORMS=cpu`` is set, also where a GPU is present):
+
+    oracle     ``reference.layers.graph_forward`` on the ``LayerGraph`` that
+               ``keras_impl.verify.describe.describe_model`` reads from the Keras model: NumPy, float64,
+               every layer's output kept (what ``bilstm verify`` runs)
+    Keras-JAX  ``jax.jit`` of ``model.stateless_call(..., training=False)`` in float32, compiled and warmed
+               up, timed to ``block_until_ready``
+    verify     the wall time of ``bilstm verify MODEL.keras --backend jax --batch B`` in a fresh process
+               (Keras's import, the load, both forwards, the table: what a user waits for), and its exit status
+
+Each forward: ``--warmup`` untimed calls, then ``--repeats`` timed; the median and the quartiles. The ratio
+is oracle / Keras-JAX (issue 17's target: at most 3 on the realistic sizes), with the ratios of the
+quartiles as its band. A model whose layers the oracle does not implement yet is skipped, with verify's
+refusal line, and the others run. The outputs of the two forwards are compared too (``max_rel_diff``:
+max |oracle - Keras| / max(1, max |oracle|), as verify measures it), so that a fast wrong forward shows.
+
+Writes ``oracle_zoo[_<tag>].json`` and ``.md`` (a table) atomically into ``./results/bench/<machine>/``
+(``--out`` for another folder); files already there are replaced only with ``--overwrite``. Exit status 0,
+or 1 when a model the oracle supports did not verify (verify's exit status was not 0).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.destination import check_new_files, check_out_folder
+from benchmarks.environment import describe_machine
+from benchmarks.oracle_speed import ratio_with_spread, timed
+from keras_impl.files import atomic_write_json, atomic_write_text
+from keras_impl.options import UsageError, checked, int_in, seed
+from keras_impl.verify import zoo
+
+TARGET_RATIO = 3.0  # issue 17: the oracle within 3x of Keras-JAX's compiled float32 forward
+VERIFY_TIMEOUT_S = 900
+
+
+def add_arguments(parser) -> None:
+    # Numbers are read as text and checked in run(): a bad one is one line with this command's prefix.
+    parser.add_argument("--models", nargs="+", metavar="NAME", default=list(zoo.NAMES),
+                        help=f"zoo models to time (default all: {', '.join(zoo.NAMES)})")
+    parser.add_argument("--size", default="realistic", help="the zoo's size: realistic (default) or small")
+    parser.add_argument("--repeats", default="7", help="timed calls a forward, at least 3 for quartiles (default 7)")
+    parser.add_argument("--warmup", default="2", help="untimed calls first, at least 1 (default 2: the jit compiles)")
+    parser.add_argument("--seed", default="0", help="seed of the weights and inputs (default 0)")
+    parser.add_argument("--skip-verify", action="store_true", help="do not time bilstm verify on each model")
+    parser.add_argument("--tag", default="", help="suffix of the results files, e.g. 1thread")
+    parser.add_argument("--out", default=None, help="folder for the results (default results/bench/<machine>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results files of the same name")
+
+
+def result_paths(out: Path, tag: str = "") -> tuple[Path, Path]:
+    stem = f"oracle_zoo_{tag}" if tag else "oracle_zoo"
+    return out / f"{stem}.json", out / f"{stem}.md"
+
+
+def check_arguments(args) -> None:
+    """Every argument checked before Keras is imported or anything is written (UsageError: one line, exit 2)."""
+    unknown = [m for m in args.models if m not in zoo.ZOO]
+    if unknown:
+        raise UsageError(f"--models: unknown zoo model {unknown[0]!r}; expected some of {', '.join(zoo.NAMES)}")
+    if len(set(args.models)) != len(args.models):
+        raise UsageError("--models names a model twice")
+    if args.size not in zoo.SIZES:
+        raise UsageError(f"--size must be one of {', '.join(zoo.SIZES)}, got {args.size!r}")
+    args.repeats = checked(int_in("--repeats", 3, 1000), args.repeats)
+    args.warmup = checked(int_in("--warmup", 1, 100), args.warmup)
+    args.seed = checked(seed("--seed"), args.seed)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]*", args.tag):
+        raise UsageError(f"--tag must be letters, digits, '_', '.' or '-', got {args.tag!r}")
+    args.out = check_out_folder(args.out)
+    if not args.overwrite:
+        check_new_files(list(result_paths(args.out, args.tag)))
+
+
+def keras_jax_forward(model, xs):
+    """A closure running the model's compiled float32 forward on ``xs`` (in ``model.inputs`` order) to completion."""
+    import jax
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    args = [jax.numpy.asarray(x) for x in xs]
+    args = args if len(args) > 1 else args[0]
+
+    @jax.jit
+    def forward(trainable, non_trainable, x):
+        y, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        return y
+
+    return lambda: forward(trainable, non_trainable, args).block_until_ready()
+
+
+def relative_difference(ours: np.ndarray, theirs) -> float:
+    """max |oracle - Keras| / max(1, max |oracle|): verify's measure of one output."""
+    theirs = np.asarray(theirs, np.float64)
+    return float(np.max(np.abs(ours - theirs)) / max(1.0, float(np.max(np.abs(ours)))))
+
+
+def time_verify(model, batch: int) -> dict:
+    """``bilstm verify`` of ``model`` (saved as .keras in a temporary folder) in a fresh process: wall time, exit
+    status and its last line (the summary, or the refusal)."""
+    with tempfile.TemporaryDirectory(prefix="bilstm-bench-oracle-") as folder:
+        path = Path(folder) / f"{model.name}.keras"
+        model.save(path)
+        command = [sys.executable, "-m", "keras_impl.cli", "verify", str(path), "--backend", "jax",
+                   "--batch", str(batch)]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+        wall = time.perf_counter() - start
+    # the table's summary line (exit 0 or 1), or the refusal (exit 2, one line on standard error)
+    lines = [line for line in (proc.stderr if proc.returncode == 2 else proc.stdout).splitlines() if line.strip()]
+    return {"wall_s": wall, "exit": proc.returncode, "last_line": lines[-1] if lines else ""}
+
+
+def bench_model(name: str, args) -> dict:
+    """One zoo model's record: timings, ratio, agreement, verify; or ``skipped`` with verify's refusal."""
+    from keras_impl.verify.describe import describe_model
+    from keras_impl.verify.errors import VerifyRefusal
+    from reference.layers import graph_forward
+    dims = zoo.dims(name, args.size)
+    model = zoo.build(name, args.size, seed=args.seed)
+    xs = zoo.inputs(name, args.size, seed=args.seed)
+    record = {"model": name, "size": args.size, "dims": dims,
+              "inputs": [{"shape": list(x.shape), "dtype": str(x.dtype)} for x in xs],
+              "parameters": int(model.count_params())}
+    try:
+        graph = describe_model(model).graph
+    except VerifyRefusal as exc:
+        return {**record, "skipped": str(exc)}
+    output = graph.outputs[0]  # every zoo model has one output
+    oracle = lambda: graph_forward(graph, xs)  # noqa: E731
+    keras_forward = keras_jax_forward(model, xs)
+    record["max_rel_diff"] = relative_difference(oracle()[output][0], keras_forward())
+    record["oracle"] = timed(oracle, args.repeats, args.warmup)
+    record["keras_jax"] = timed(keras_forward, args.repeats, args.warmup)
+    record.update(ratio_with_spread(record["oracle"], record["keras_jax"]))
+    record["within_target"] = record["ratio"] <= TARGET_RATIO
+    if not args.skip_verify:
+        record["verify"] = time_verify(model, dims["batch"])
+    return record
+
+
+def progress_line(r: dict) -> str:
+    if "skipped" in r:
+        return f"{r['model']:18s} skipped: {r['skipped']}"
+    o, k = r["oracle"], r["keras_jax"]
+    line = (f"{r['model']:18s} oracle {o['median_s'] * 1e3:9.1f} ms (IQR {o['iqr_s'] * 1e3:6.1f})"
+            f"  keras-jax {k['median_s'] * 1e3:8.1f} ms (IQR {k['iqr_s'] * 1e3:5.1f})"
+            f"  ratio {r['ratio']:5.2f} [{r['ratio_q1']:.2f}, {r['ratio_q3']:.2f}]  diff {r['max_rel_diff']:.1e}")
+    if "verify" in r:
+        line += f"  verify {r['verify']['wall_s']:5.1f} s (exit {r['verify']['exit']})"
+    return line
+
+
+def markdown(result: dict) -> str:
+    env = result["environment"]
+    lines = [f"# Oracle vs Keras-JAX forward on the test zoo ({result['size']} sizes)", "",
+             f"{env['cpu']}, {env['cpu_count']} cores, load {env['loadavg_1m']:.2f}; numpy {env['numpy']}, "
+             f"jax {env['jax']}, keras {env['keras']}; {result['repeats']} repeats after {result['warmup']} "
+             f"warm-up calls, seed {result['seed']}; {env['timestamp']}.", "",
+             "Median ms (interquartile range); ratio = oracle / Keras-JAX, its band the ratios of the quartiles; "
+             f"target: ratio <= {TARGET_RATIO:g}. verify: wall time of `bilstm verify` (fresh process, jax).", "",
+             "| model | inputs | oracle ms | Keras-JAX ms | ratio [q1, q3] | <= 3x | max rel diff | verify s (exit) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["records"]:
+        shapes = " + ".join("x".join(map(str, i["shape"])) for i in r["inputs"])
+        if "skipped" in r:
+            lines.append(f"| {r['model']} | {shapes} | skipped: {r['skipped'].replace('|', '/')} | | | | | |")
+            continue
+        o, k = r["oracle"], r["keras_jax"]
+        verify = f"{r['verify']['wall_s']:.1f} ({r['verify']['exit']})" if "verify" in r else "-"
+        lines.append(f"| {r['model']} | {shapes} | {o['median_s'] * 1e3:.1f} ({o['iqr_s'] * 1e3:.1f}) | "
+                     f"{k['median_s'] * 1e3:.1f} ({k['iqr_s'] * 1e3:.1f}) | {r['ratio']:.2f} [{r['ratio_q1']:.2f}, "
+                     f"{r['ratio_q3']:.2f}] | {'yes' if r['within_target'] else 'NO'} | {r['max_rel_diff']:.1e} | "
+                     f"{verify} |")
+    return "\n".join(lines) + "\n"
+
+
+def environment() -> dict:
+    import jax
+    import keras
+    return {**describe_machine(), "numpy": np.__version__, "jax": jax.__version__, "keras": keras.version(),
+            "loadavg_1m": os.getloadavg()[0], "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS"), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def run(args) -> int:
+    check_arguments(args)
+    from keras_impl.backend import BackendError, select_backend
+    os.environ["JAX_PLATFORMS"] = "cpu"  # the oracle's CPU, also where a GPU is present (and verify's, inherited)
+    try:
+        select_backend("jax")  # Keras-JAX is what the oracle is held to; before Keras is imported
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    from keras_impl.backend import device_name, print_header
+    print_header("bench oracle", backends="jax", device=device_name(), dtype="float32 (Keras), float64 (oracle)",
+                 chosen_by="the one this benchmark times")
+    records = []
+    for name in args.models:
+        record = bench_model(name, args)
+        records.append(record)
+        print(progress_line(record), flush=True)
+    result = {"what": "oracle forward (NumPy float64) vs Keras-JAX jit forward (float32), test zoo",
+              "size": args.size, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
+              "target_ratio": TARGET_RATIO, "environment": environment(), "records": records}
+    json_path, md_path = result_paths(args.out, args.tag)
+    atomic_write_json(json_path, result)
+    atomic_write_text(md_path, markdown(result))
+    print("wrote", json_path, md_path)
+    failed = [r["model"] for r in records if r.get("verify", {}).get("exit", 0) != 0]
+    if failed:
+        print(f"verify did not pass on: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
