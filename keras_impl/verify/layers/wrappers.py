@@ -31,4 +31,4 @@ ROWS = [("TimeDistributed", "of any supported layer with one output, on any rank
                             "and refusals); mask passed on unchanged",
          "an inner layer whose call takes a mask, when a mask reaches the wrapper; return_state, merge_mode=None, "
          "a nested TimeDistributed",
-         "parity_tests/verify/test_graph_layers.py::test_time_distributed_of_other_layers_verifies")]
+         "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies")]
