@@ -84,6 +84,9 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
     inputs = [np.asarray(keras_values[n], np.float64) if n in keras_values else oracle[n][0] for n in layer.inbound]
     masks = [oracle[n][1] for n in layer.inbound]
     result = {"layer": name, "class": failing["class"], "allowed": allowed}
+    if failing.get("note"):  # not a difference of values (a mask, a shape, an output the oracle lacks)
+        result["local"] = {"error": None, "fault": f"{failing['note']}: a difference of structure, not of values"}
+        return result
     try:
         local = layer_forward(layer, inputs, masks)[0]
     except (ValueError, TypeError) as exc:
