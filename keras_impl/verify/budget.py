@@ -55,8 +55,8 @@ def _ints(value, rank: int) -> tuple:
 def _conv(kind: str, cfg: dict, shape: tuple) -> tuple[int, tuple]:
     """``(weights, output shape)`` of a convolution (any ``filters``/``kernel_size`` config) or a ConvLSTM.
 
-    The spatial size per axis: n / s for "same" (n s for a transpose conv), n - k_eff + 1 over s for "valid"
-    (n s + k_eff for a transpose), a free size left free; channels become ``filters`` (C M for a depthwise conv).
+    The spatial size per axis: n / s for "same", n - k_eff + 1 over s for "valid", Keras's own rule for a
+    transpose conv, a free size left free; channels become ``filters`` (C M for a depthwise conv).
     """
     steps = shape[:1] if kind in CONV_LSTM else ()
     shape = shape[len(steps):]
@@ -71,21 +71,28 @@ def _conv(kind: str, cfg: dict, shape: tuple) -> tuple[int, tuple]:
     multiplier = cfg.get("depth_multiplier", 1) if isinstance(cfg.get("depth_multiplier", 1), int) else 1
     filters = cfg.get("filters") if isinstance(cfg.get("filters"), int) else channels * multiplier
     groups = cfg.get("groups", 1) if isinstance(cfg.get("groups", 1), int) and cfg.get("groups", 1) > 0 else 1
+    bias = 0 if cfg.get("use_bias") is False else 1
     if kind in CONV_LSTM:
-        weights = 4 * filters * (taps * (channels + filters) + 1)
+        weights = 4 * filters * (taps * (channels + filters) + bias)
     elif kind.startswith("Separable"):
-        weights = taps * channels * multiplier + channels * multiplier * filters + filters
+        weights = taps * channels * multiplier + channels * multiplier * filters + bias * filters
     elif kind.startswith("Depthwise"):
-        weights = (taps + 1) * channels * multiplier
+        weights = (taps + bias) * channels * multiplier
     else:
-        weights = (taps * channels // groups + 1) * filters
+        weights = (taps * channels // groups + bias) * filters
+    given = cfg.get("output_padding")  # None, an int or one per axis (0 allowed)
+    given = given if isinstance(given, list) else [given] * rank if isinstance(given, int) else [None] * rank
     out = []
-    for n, k, s, d in zip(spatial, kernel, strides, dilation):
+    for n, k, s, d, op in zip(spatial, kernel, strides, dilation, given + [None] * rank):
         k_eff = (k - 1) * d + 1
         if not isinstance(n, int):
             out.append(None)  # a free axis stays free: _size counts the time axis as the timesteps drawn
-        elif "Transpose" in kind:
-            out.append(n * s + (k_eff if cfg.get("padding") == "valid" else 0))
+        elif "Transpose" in kind:  # keras/src/backend/common/backend_utils.py _get_output_shape_given_tf_padding
+            op = op if isinstance(op, int) and op >= 0 else None  # a config is a claim: anything else, the default
+            if cfg.get("padding") == "valid":
+                out.append((n - 1) * s + k_eff + (max(k_eff, s) - k_eff if op is None else op))
+            else:
+                out.append(n * s if op is None else (n - 1) * s + k_eff % 2 + op)
         else:
             out.append(-(-n // s) if cfg.get("padding") != "valid" else max(-(-(n - k_eff + 1) // s), 1))
     if kind in CONV_LSTM and not cfg.get("return_sequences"):

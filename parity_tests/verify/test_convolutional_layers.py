@@ -294,3 +294,19 @@ def test_conv_lstm_mask_matches_keras(go_backwards, zero_output, rng, backend):
     y, out_mask = layer_forward(described, [x.astype(np.float64)], [mask])
     np.testing.assert_allclose(y, expected, atol=1e-5)
     assert out_mask is mask
+
+
+@pytest.mark.parametrize("name", ["sequence_1d", "image_2d", "conv3d_first", "next_frame"])
+def test_memory_estimate_counts_conv_weights_and_outputs(name, saved):
+    """verify's budget (``keras_impl/verify/budget.py``), read from the file's config alone, counts each conv's and
+    ConvLSTM's weights exactly and its output at the shape Keras builds (strides, padding, transposes, channels
+    first, return_sequences)."""
+    import keras
+
+    from keras_impl.verify.budget import estimate
+    from keras_impl.verify.load import read_config
+    needs = {n.name: n for n in estimate(read_config(saved[name]), batch=2)}
+    model = keras.saving.load_model(saved[name], compile=False)
+    for layer in model.layers:
+        assert needs[layer.name].weights == sum(int(np.prod(w.shape)) for w in layer.get_weights()), layer.name
+        assert needs[layer.name].outputs == 2 * int(np.prod(layer.output.shape[1:])), layer.name
