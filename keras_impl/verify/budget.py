@@ -210,7 +210,7 @@ def _pooled(shape: tuple, cfg: dict) -> tuple:
     return tuple(out)
 
 
-def _ints(value) -> list[int]:
+def _numbers(value) -> list[int]:
     """The whole numbers in a size option (an int, or lists of them: (a, b), ((t, b), (l, r))); 1 for anything
     else, which Keras's own loader refuses later."""
     if isinstance(value, bool):
@@ -218,7 +218,7 @@ def _ints(value) -> list[int]:
     if isinstance(value, int):
         return [value]
     if isinstance(value, list):
-        return [n for v in value for n in _ints(v)]
+        return [n for v in value for n in _numbers(v)]
     return [1]
 
 
@@ -227,7 +227,7 @@ def _times(dim, factor: int):
 
 
 def _reshape(cfg, shape, inputs, timesteps):
-    target = _ints(cfg.get("target_shape"))
+    target = _numbers(cfg.get("target_shape"))
     if -1 in target:  # the free size: all the input's numbers over the others
         known = math.prod(d for d in target if d != -1) or 1
         target = [(_size(shape, timesteps) // known) if d == -1 else d for d in target]
@@ -236,7 +236,7 @@ def _reshape(cfg, shape, inputs, timesteps):
 
 def _padded(cfg, shape, sign: int, key: str):
     """ZeroPadding (sign 1) / Cropping (-1): the spatial axes after the batch, or after the channels."""
-    amounts = _ints(cfg.get(key, 0))
+    amounts = _numbers(cfg.get(key, 0))
     rank = len(shape) - 1
     amounts = amounts * 2 * rank if len(amounts) == 1 else amounts
     first = 1 if cfg.get("data_format") == "channels_first" else 0
@@ -248,7 +248,7 @@ def _padded(cfg, shape, sign: int, key: str):
 
 
 def _upsampled(cfg, shape):
-    sizes = _ints(cfg.get("size", 2))
+    sizes = _numbers(cfg.get("size", 2))
     rank = len(shape) - 1
     sizes = sizes * rank if len(sizes) == 1 else sizes
     first = 1 if cfg.get("data_format") == "channels_first" else 0
@@ -268,7 +268,7 @@ def _broadcast(inputs):
 
 def _concatenated(cfg, inputs):
     out = list(inputs[0]) if inputs and inputs[0] else [1]
-    axis = _ints(cfg.get("axis", -1))[0]
+    axis = _numbers(cfg.get("axis", -1))[0]
     axis = axis - 1 if axis > 0 else axis  # shapes here leave out the batch
     if -len(out) <= axis < len(out):
         out[axis] = sum((s[axis] or 1) if s and -len(s) <= axis < len(s) else 1 for s in inputs)
@@ -278,7 +278,7 @@ def _concatenated(cfg, inputs):
 def _dotted(cfg, inputs):
     """Dot: each input less its summed axis, the second's after the first's (at least one number)."""
     left, right = (list(s) for s in (inputs + [(), ()])[:2])
-    axes = _ints(cfg.get("axes", -1))
+    axes = _numbers(cfg.get("axes", -1))
     axes = axes * 2 if len(axes) == 1 else axes
     for dims, axis in ((left, axes[0]), (right, axes[1])):
         index = axis - 1 if axis > 0 else len(dims) + axis
@@ -290,8 +290,8 @@ def _dotted(cfg, inputs):
 RESHAPING = {
     "Reshape": _reshape,
     "Permute": lambda cfg, shape, inputs, t: tuple(shape[d - 1] if 1 <= d <= len(shape) else 1
-                                                   for d in _ints(cfg.get("dims"))),
-    "RepeatVector": lambda cfg, shape, inputs, t: (_ints(cfg.get("n", 1))[0],) + tuple(shape),
+                                                   for d in _numbers(cfg.get("dims"))),
+    "RepeatVector": lambda cfg, shape, inputs, t: (_numbers(cfg.get("n", 1))[0],) + tuple(shape),
     "Flatten": lambda cfg, shape, inputs, t: (_size(shape, t),),
     "ZeroPadding1D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
     "ZeroPadding2D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
