@@ -41,10 +41,13 @@ def agreement(rule: str, actual, expected, mask=None) -> dict:
 
 def decisions(graph, oracle: dict, keras_values: dict) -> list[dict]:
     """One entry per model output with a decision rule: ``{"output", "rule", "agree", "total", "closest_call"}``."""
+    from reference.layers import layer_of
     layers = {layer.name: layer for layer in graph.layers}
     found = []
-    for name in graph.outputs:
-        rule = decision_rule(layers[name])
+    for name in graph.outputs:  # references: "head", or "lstm:1" for a layer's second output
+        rule = decision_rule(layers[layer_of(name)]) if layer_of(name) == name else None
+        if rule is None or name not in oracle:
+            continue
         expected, mask = oracle[name]
         if rule is None or (rule == "argmax" and np.shape(expected)[-1] < 2) or name not in keras_values:
             continue

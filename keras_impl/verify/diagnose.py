@@ -16,10 +16,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.layers import layer_forward
+from reference.layers import Outputs, layer_forward, layer_of
 from reference.layers.rnn import RECURRENT_KINDS
 
 from .hypotheses import matching
+
+
+def first_output(result) -> np.ndarray:
+    """A layer forward's (first) output: ``(y, mask)``, or the first pair of ``Outputs``."""
+    return result[0][0] if isinstance(result, Outputs) else result[0]
+
+
+def output_of(result, ref: str) -> np.ndarray:
+    """The output a reference (``lstm``, ``lstm:2``) names, from a layer forward's result."""
+    index = int(ref.rpartition(":")[2]) if layer_of(ref) != ref else 0
+    return result[index][0] if isinstance(result, Outputs) else result[0]
 
 
 def _max_abs(a, b) -> float:
@@ -64,10 +75,12 @@ def _directions(layer, keras_layer, inputs, masks, allowed: float) -> list[dict]
         return []
     if layer.kind in RECURRENT_KINDS:
         backwards = bool(layer.options.get("go_backwards"))
-        y = layer_forward(layer, inputs, masks)[0]
+        y = first_output(layer_forward(layer, inputs, masks))
         return [] if y.ndim != 3 else [("backward" if backwards else "forward", None, y, backwards, False)]
     tape: list = []
     layer_forward(layer, inputs, masks, tape)
+    if not tape or "halves" not in tape[0]:  # a forward that keeps no record: no directions to tell apart
+        return []
     return [(d, k, half, bool(layer.options[d].get("go_backwards", d == "backward")), True)
             for k, (d, half) in enumerate(zip(("forward", "backward"), tape[0]["halves"]))]
 
@@ -77,24 +90,27 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
     failing = next((row for row in rows if row["verdict"] != "pass"), None)
     if failing is None:
         return None
-    name, allowed = failing["layer"], failing["allowed"]
+    ref, allowed = failing["layer"], failing["allowed"]  # a reference: "lstm", or "lstm:2" for a later output
+    name = layer_of(ref)
     layer = next(lay for lay in described.graph.layers if lay.name == name)
     oracle, keras_values = values["oracle"], values["keras"]
-    actual = np.asarray(keras_values[name], np.float64)
+    actual = np.asarray(keras_values[ref], np.float64)
     inputs = [np.asarray(keras_values[n], np.float64) if n in keras_values else oracle[n][0] for n in layer.inbound]
     masks = [oracle[n][1] for n in layer.inbound]
-    result = {"layer": name, "class": failing["class"], "allowed": allowed}
+    result = {"layer": ref, "class": failing["class"], "allowed": allowed}
     if failing.get("note"):  # not a difference of values (a mask, a shape, an output the oracle lacks)
         result["local"] = {"error": None, "fault": f"{failing['note']}: a difference of structure, not of values"}
         return result
     try:
-        local = layer_forward(layer, inputs, masks)[0]
+        local = output_of(layer_forward(layer, inputs, masks), ref)
     except (ValueError, TypeError) as exc:
         result["local"] = {"error": None, "fault": f"the oracle cannot run the layer on Keras's inputs: {exc}"}
         return result
     local_error = _max_abs(actual, local) if np.shape(actual) == np.shape(local) else float("inf")
     result["local"] = {"error": local_error, "fault": "local" if local_error > allowed else "inherited"}
     if local_error <= allowed:
+        return result
+    if ref != name:  # a later output (a returned state): its value is compared, its steps and conventions not
         return result
     directions = []
     entries = _directions(layer, described.keras_layers[name], inputs, masks, allowed)

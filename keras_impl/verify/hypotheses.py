@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from reference.bidirectional import MERGE as MERGE_OF
-from reference.layers import Layer, layer_forward
+from reference.layers import Layer, Outputs, layer_forward
 from reference.layers.rnn import RECURRENT_KINDS
 from reference.vocabulary import MERGE_MODES
 
@@ -102,12 +102,17 @@ def _unflipped_backward(layer, inputs, masks):
 
 def _merge_as(mode: str):
     def compute(layer, inputs, masks):
-        return layer_forward(replace(layer, options={**layer.options, "merge_mode": mode}), inputs, masks)[0]
+        return _first(layer_forward(replace(layer, options={**layer.options, "merge_mode": mode}), inputs, masks))
     return compute
 
 
+def _first(result):
+    """A layer forward's first output (``(y, mask)`` or ``Outputs``)."""
+    return result[0][0] if isinstance(result, Outputs) else result[0]
+
+
 def _run(change):
-    return lambda layer, inputs, masks: layer_forward(change(layer), inputs, masks)[0]
+    return lambda layer, inputs, masks: _first(layer_forward(change(layer), inputs, masks))
 
 
 LSTM_ONNX_ORDER = (0, 3, 1, 2)  # Keras's i, f, c, o blocks read as ONNX's i, o, f, c
@@ -117,7 +122,7 @@ GRU_TORCH_ORDER = (1, 0, 2)  # z, r, h <-> r, z, n
 HYPOTHESES = [
     Hypothesis("outputs reversed in time (a go_backwards sequence not flipped back)",
                lambda layer, masks: layer.kind in (*RECURRENT_KINDS, "Bidirectional") and _sequences(layer),
-               lambda layer, inputs, masks: layer_forward(layer, inputs, masks)[0][:, ::-1]),
+               lambda layer, inputs, masks: _first(layer_forward(layer, inputs, masks))[:, ::-1]),
     Hypothesis("go_backwards read the other way",
                lambda layer, masks: layer.kind in (*RECURRENT_KINDS, "Bidirectional"),
                _run(lambda layer: _with_copy_options(layer, lambda o: {**o, "go_backwards": not o.get("go_backwards", False)}))),
@@ -125,7 +130,7 @@ HYPOTHESES = [
                lambda layer, masks: layer.kind == "Bidirectional" and _sequences(layer), _unflipped_backward),
     Hypothesis("the mask ignored",
                lambda layer, masks: any(m is not None for m in masks),
-               lambda layer, inputs, masks: layer_forward(layer, inputs, [None] * len(masks))[0]),
+               lambda layer, inputs, masks: _first(layer_forward(layer, inputs, [None] * len(masks)))),
     Hypothesis("zero_output_for_mask the other way (masked steps zeroed, or the previous output repeated)",
                lambda layer, masks: layer.kind in RECURRENT_KINDS and _sequences(layer) and masks[0] is not None,
                _run(lambda layer: replace(layer, options={**layer.options, "zero_output_for_mask":
@@ -150,7 +155,8 @@ def matching(layer: Layer, inputs: list, masks: list, actual: np.ndarray, allowe
         if not h.applies(layer, masks):
             continue
         try:
-            y = np.asarray(h.compute(layer, inputs, masks), np.float64)
+            y = h.compute(layer, inputs, masks)
+            y = np.asarray(y[0][0] if isinstance(y, Outputs) else y, np.float64)
         except (ValueError, TypeError, IndexError):  # the mistake cannot even run on this layer's shapes
             continue
         if y.shape != np.shape(actual):

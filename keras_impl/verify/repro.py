@@ -83,7 +83,11 @@ def _layer_alone(keras_layer, inputs: list, mask):
 def write_repro(folder: Path, described, diagnosis: dict, values: dict) -> list[Path]:
     """The reproducer of ``diagnosis``'s layer in ``folder`` (created); the files written, in order."""
     from keras_impl.files import atomic_write_bytes, atomic_write_text
-    name = diagnosis["layer"]
+    from reference.layers import layer_of
+
+    from .diagnose import output_of
+    ref = diagnosis["layer"]
+    name = layer_of(ref)
     layer = next(lay for lay in described.graph.layers if lay.name == name)
     keras_layer = described.keras_layers[name]
     oracle, keras_values = values["oracle"], values["keras"]
@@ -91,7 +95,8 @@ def write_repro(folder: Path, described, diagnosis: dict, values: dict) -> list[
     inputs = [x.astype(keras_layer.compute_dtype) if x.dtype.kind == "f" else x for x in inputs]
     masks = [oracle[n][1] for n in layer.inbound]
     mask = next((m for m in masks if m is not None), None)
-    expected = layer_forward(layer, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs], masks)[0]
+    expected = output_of(layer_forward(layer, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs],
+                                       masks), ref)
     folder.mkdir(parents=True, exist_ok=True)
     model = _layer_alone(keras_layer, inputs, mask)
     arrays = {f"x{k}": x for k, x in enumerate(inputs)}
