@@ -239,14 +239,17 @@ def test_a_planted_fault_fails_naming_the_layer(model, layer, change, saved, cap
 
 
 def test_a_conv_that_passed_the_mask_on_would_fail(saved, capsys, monkeypatch):
-    """The oracle's Conv1D wrongly handing its input mask on: the BiLSTM after it masks steps Keras runs."""
+    """The oracle's Conv1D wrongly handing its input mask on: the conv's values are right but its output mask is
+    not Keras's (none), so the conv FAILs first, saying so, and the BiLSTM after it, masking steps Keras runs."""
     from reference.layers import registry
     conv = registry.FORWARD["Conv1D"]
     monkeypatch.setitem(registry.FORWARD, "Conv1D", lambda layer, inputs, masks, tape=None:
                         (conv(layer, inputs, masks)[0], masks[0]))
     rc, out, _ = _verify(capsys, saved["cnn_bilstm"])
     assert rc == 1, out
-    assert _first_failing_row(out).startswith("bilstm"), out  # the conv's own output is right, its mask is not
+    first = _first_failing_row(out)
+    assert first.startswith("conv") and "Keras's output mask - != oracle's" in first, out
+    assert "FAIL: conv, bilstm" in out, out
 
 
 @pytest.mark.parametrize("case, message", [
