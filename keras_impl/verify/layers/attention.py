@@ -21,7 +21,8 @@ _SCORES = {"use_causal_mask": "option", "return_attention_scores": "option"}
 CALL_ARGUMENTS = {
     "Attention": _SCORES,
     "AdditiveAttention": _SCORES,
-    "MultiHeadAttention": {"key": "input", "attention_mask": "input", "query_mask": 0, "value_mask": 1,
+    # value by keyword: a Keras 2 file's call as load.py rewrites it (query positional, value=, key=)
+    "MultiHeadAttention": {"value": "input", "key": "input", "attention_mask": "input", "query_mask": 0, "value_mask": 1,
                            "key_mask": 2, **_SCORES},
 }
 
