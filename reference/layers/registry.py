@@ -8,7 +8,8 @@ A new family is one module and one entry in ``FAMILIES``.
 """
 from __future__ import annotations
 
-from . import activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn
+from . import (activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization,
+               reshaping, rnn)
 
 FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, convolutional, conv_lstm, normalization,
             activations, attention)

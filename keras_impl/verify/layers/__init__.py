@@ -8,7 +8,8 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
-from . import activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn, wrappers
+from . import (activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization,
+               reshaping, rnn, wrappers)
 
 FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm,
             normalization, activations, attention)
