@@ -138,8 +138,9 @@ def _passes(capsys, path, dtype, tmp_path, backend):
     return rows
 
 
-@pytest.mark.parametrize("name", DEFAULT)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+# float32 for every default model; float64 for the 2-D chain in the default suite, for all in make test-full.
+@pytest.mark.parametrize("name, dtype", [(n, "float32") for n in DEFAULT] + [
+    (n, "float64") if n == "image_2d" else pytest.param(n, "float64", marks=pytest.mark.slow) for n in DEFAULT])
 def test_conv_layers_verify(name, dtype, saved, capsys, tmp_path, backend):
     rows = _passes(capsys, saved[name], dtype, tmp_path, backend)
     if dtype == "float64" and backend == "tensorflow":  # float64 throughout: far below float32 rounding

@@ -221,7 +221,7 @@ def test_masked_models_verify(dtype, saved, capsys, tmp_path, backend):
     assert softmax["mask"].split(" -> ")[0] == softmax["mask"].split(" -> ")[1] != "-"
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_tagger_with_layer_normalization_verifies(dtype, saved, capsys, tmp_path):
     rows = _passes(*_verify(capsys, saved["tagger"], tmp_path, "--dtype", dtype))
     assert rows["norm"]["class"] == "LayerNormalization"
@@ -229,7 +229,7 @@ def test_tagger_with_layer_normalization_verifies(dtype, saved, capsys, tmp_path
     assert before == after != "-"  # the mask goes through, with padding in it
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_every_activation_verifies(dtype, saved, capsys, tmp_path, backend):
     """Every activation passes but sparsemax, which FAILs on every backend: Keras 3.15.1's sparsemax sums the
     cumulative sums over the support where the threshold takes the one at its end (keras/src/backend/{jax,numpy,
@@ -345,7 +345,7 @@ def test_the_memory_estimate_reads_pooling_and_normalization_configs(saved):
     assert needs["gn_2"].outputs == needs["bn_axis2"].outputs == 2 * 7 * 6 * 4
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_keras2_file_of_these_layers_verifies(dtype, capsys, tmp_path):
     """A tf_keras 2.21 .h5 (parity_tests/fixtures/make_keras2_fixtures.py ``normalization_pooling``): Keras 2's
     configs of these layers (LeakyReLU's ``alpha``, BatchNormalization's axis list) load and verify."""

@@ -76,7 +76,13 @@ def test_zoo_model_verifies_at_realistic_size(name, tmp_path, capsys, backend):
     check_verifies_whole(name, "realistic", tmp_path, capsys, backend)
 
 
-@pytest.mark.parametrize("name", zoo.NAMES)
+# Every Keras 2 file in make test-full; in the default suite three that cover the load fixes and the layer
+# families between them (convolutions and reshapes, attention, a nested model called twice).
+KERAS2_DEFAULT = ("crnn_ocr", "bilstm_mha", "siamese_shared")
+
+
+@pytest.mark.parametrize("name", [n if n in KERAS2_DEFAULT else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in zoo.NAMES])
 def test_zoo_keras2_fixture_verifies(name, tmp_path, capsys, backend):
     path = FIXTURES / f"zoo_{name}.h5"
     with h5py.File(path, "r") as f:  # a genuine Keras 2 file, small enough to commit
