@@ -56,14 +56,14 @@ VERIFY_TIMEOUT_S = 900
 
 def add_arguments(parser) -> None:
     # Numbers are read as text and checked in run(): a bad one is one line with this command's prefix.
-    parser.add_argument("--models", nargs="+", metavar="NAME", default=list(zoo.NAMES),
-                        help=f"zoo models to time (default all: {', '.join(zoo.NAMES)})")
-    parser.add_argument("--size", default="realistic", help="the zoo's size: realistic (default) or small")
+    parser.add_argument("--models", nargs="+", metavar="NAME",
+                        help=f"zoo models to time (default: all, {', '.join(zoo.NAMES)})")
+    parser.add_argument("--size", default="realistic", help="the zoo's size: realistic or small (default realistic)")
     parser.add_argument("--repeats", default="7", help="timed calls a forward, at least 3 for quartiles (default 7)")
     parser.add_argument("--warmup", default="2", help="untimed calls first, at least 1 (default 2: the jit compiles)")
     parser.add_argument("--seed", default="0", help="seed of the weights and inputs (default 0)")
     parser.add_argument("--skip-verify", action="store_true", help="do not time bilstm verify on each model")
-    parser.add_argument("--tag", default="", help="suffix of the results files, e.g. 1thread")
+    parser.add_argument("--tag", help="suffix of the results files, e.g. 1thread (default: none)")
     parser.add_argument("--out", default=None, help="folder for the results (default results/bench/<machine>)")
     parser.add_argument("--overwrite", action="store_true", help="replace results files of the same name")
 
@@ -75,6 +75,7 @@ def result_paths(out: Path, tag: str = "") -> tuple[Path, Path]:
 
 def check_arguments(args) -> None:
     """Every argument checked before Keras is imported or anything is written (UsageError: one line, exit 2)."""
+    args.models = list(zoo.NAMES) if args.models is None else args.models
     unknown = [m for m in args.models if m not in zoo.ZOO]
     if unknown:
         raise UsageError(f"--models: unknown zoo model {unknown[0]!r}; expected some of {', '.join(zoo.NAMES)}")
@@ -85,6 +86,7 @@ def check_arguments(args) -> None:
     args.repeats = checked(int_in("--repeats", 3, 1000), args.repeats)
     args.warmup = checked(int_in("--warmup", 1, 100), args.warmup)
     args.seed = checked(seed("--seed"), args.seed)
+    args.tag = args.tag or ""
     if not re.fullmatch(r"[A-Za-z0-9_.-]*", args.tag):
         raise UsageError(f"--tag must be letters, digits, '_', '.' or '-', got {args.tag!r}")
     args.out = check_out_folder(args.out)

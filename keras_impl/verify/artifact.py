@@ -216,7 +216,7 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dic
 
 
 def format_artifact_report(r: dict) -> str:
-    lines = [f"bilstm verify --artifact: {r['artifact']} ({r['format']}, run in {r['runtime']}, computed in "
+    lines = [f"artifact {r['artifact']} ({r['format']}, run in {r['runtime']}, computed in "
              f"{r['ran_precision']}) against the oracle of {r['model']} (Keras on {r['backend']})"]
     lines += [f"  note: {n}" for n in r["notes"]]
     for row in r["sets"]:

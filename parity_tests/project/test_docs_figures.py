@@ -51,11 +51,13 @@ def test_no_superseded_headline_is_left_in_the_docs():
 
 
 def keras2_fixtures() -> dict[str, int]:
-    """The Keras 2 fixtures by what they hold: verified LSTM models, GRU, SimpleRNN, and the refused one."""
-    kinds = {"lstm": 0, "gru": 0, "simple_rnn": 0, "refused": 0}
+    """The Keras 2 fixtures by what they hold: verified LSTM models, GRU, SimpleRNN, the refused one, and the
+    models of the other layers (the test zoo's, normalization and pooling)."""
+    kinds = {"lstm": 0, "gru": 0, "simple_rnn": 0, "refused": 0, "other layers": 0}
     for path in KERAS2.glob("*.h5"):
         name = path.stem
-        kind = ("refused" if "hard_sigmoid" in name else "gru" if "gru" in name
+        kind = ("other layers" if name.startswith("zoo_") or name == "normalization_pooling"
+                else "refused" if "hard_sigmoid" in name else "gru" if "gru" in name
                 else "simple_rnn" if "simple_rnn" in name or "birnn" in name else "lstm")
         kinds[kind] += 1
     return kinds
