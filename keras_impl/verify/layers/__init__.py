@@ -8,24 +8,14 @@ the two together. A new family is one module here, one in ``reference/layers/``,
 """
 from __future__ import annotations
 
+from reference.layers.registry import merge_tables
+
 from . import (activations, attention, conv_lstm, convolutional, core, merging, normalization, pooling, regularization,
                reshaping, rnn, wrappers)
 
 FAMILIES = (core, rnn, regularization, pooling, reshaping, merging, wrappers, convolutional, conv_lstm,
             normalization, activations, attention)
-
-
-def _collect() -> dict:
-    table = {}
-    for family in FAMILIES:
-        for kind, describe in family.DESCRIBE.items():
-            if kind in table:
-                raise RuntimeError(f"layer kind {kind!r} is described twice ({family.__name__})")
-            table[kind] = describe
-    return table
-
-
-DESCRIBE = _collect()
+DESCRIBE = merge_tables({family.__name__: family.DESCRIBE for family in FAMILIES}, "described")
 # Call arguments a kind takes besides its inputs, ``mask`` and ``training`` (a family's ``CALL_ARGUMENTS``):
 # name -> "input" (a tensor: one more inbound layer), "option" (a constant), or the index of the input whose
 # explicit mask it is. ``describe.py`` passes them to the kind's describe function as ``call``.
