@@ -2,7 +2,7 @@
 
     bilstm export model.keras --format onnx --verify            # KERAS_BACKEND's route, else a reload
     bilstm export --format litert --merge-mode sum --units 4 --verify    # a named model, random weights
-    bilstm export model.keras --format openvino --verify --precision float32
+    bilstm export model.keras --format openvino --verify --precision native   # the runtime's own default
     bilstm export model.keras --format onnx --json -            # the report as JSON on standard output
     bilstm export tagger.keras --format onnx --route native --verify    # bilstm-lab's own ONNX writer
 
@@ -48,8 +48,9 @@ def add_arguments(parser):
                         help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
                         help="run the artifact in its runtime and compare with Keras and the oracle")
-    parser.add_argument("--precision", choices=PRECISIONS, default="native",
-                        help="the runtime's precision: its default (native) or float32 (default native)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="float32: the artifact is float32 and the runtime asked to compute in float32; native: "
+                        "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16) (default float32)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--route", choices=ROUTE_CHOICES, help="auto (default): the converters' routes in order, then "
                         "for onnx and openvino bilstm-lab's own ONNX writer; upstream: the converters only; native: "
@@ -77,7 +78,7 @@ def check_matrix_arguments(args) -> None:
     if given:
         raise UsageError(f"--matrix runs every model, format and backend: leave out "
                          f"{', '.join('MODEL' if g == 'model_file' else '--' + g.replace('_', '-') for g in given)}")
-    if args.precision != "native":
+    if args.precision is not None:
         raise UsageError("--matrix runs each runtime in float32 and, where it differs, its native precision: "
                          "leave out --precision")
     if args.out is not None and not args.out.strip():
@@ -144,12 +145,12 @@ def run(args) -> int:
     chosen_by = "--backend" if args.backend else backend_origin()
     json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
-                   precision=args.precision, static_batch=args.static_batch, overwrite=args.overwrite,
+                   precision=args.precision or "float32", static_batch=args.static_batch, overwrite=args.overwrite,
                    seed=args.seed or 0, route=args.route or "auto")
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),
-                          dtype=f"{args.precision} runtime precision", chosen_by=chosen_by)]
+                          dtype=f"{args.precision or 'float32'} runtime precision", chosen_by=chosen_by)]
 
     def progress(line: str) -> None:
         while header:

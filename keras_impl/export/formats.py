@@ -27,8 +27,9 @@ FAILED_ARTIFACT_NAME = {
 # Files that travel with an artifact, by the artifact's name: OpenVINO's weights.
 COMPANION = {"model.xml": "model.bin", "model.FAILED.xml": "model.FAILED.bin"}
 
-# How a runtime computes: its own default ("native": OpenVINO may choose bfloat16) or float32.
-PRECISIONS = ("native", "float32")
+# How a runtime computes: float32 (the default: every runtime is asked for it, OpenVINO through its
+# INFERENCE_PRECISION_HINT) or the runtime's own default ("native": OpenVINO chooses bfloat16 on a CPU with BF16).
+PRECISIONS = ("float32", "native")
 
 # The Python package that runs each format, and the pip extra that installs it.
 RUNTIME_PACKAGE = {

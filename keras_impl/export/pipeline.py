@@ -111,7 +111,7 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
-         precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
+         precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
          route: str = "auto") -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
@@ -159,13 +159,14 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
-           precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
+           precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
            route: str = "auto", progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
 
     backend: the source backend (default $KERAS_BACKEND); verify: run the artifact in its runtime and compare
-    with Keras and the oracle; precision: the runtime's ("native") or "float32"; static_batch: a batch of 1;
+    with Keras and the oracle; precision: "float32" (every runtime asked to
+    compute in float32) or "native" (the runtime's own default: OpenVINO's bfloat16 on a CPU with BF16); static_batch: a batch of 1;
     overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
     progress: called with one line per step. An artifact that fails its verification is kept under

@@ -13,7 +13,7 @@ Errors are ``max |artifact - expected|``, allowed ``bound * max(1, max |oracle|)
 applies its bound; the bounds are ``keras_impl/parity/tolerances.bound``: "output" (float32) against the
 oracle, "artifact" against Keras. A runtime that ran in another precision than float32 (OpenVINO's bfloat16
 default on CPUs that have it) is named in the report and still judged against the float32 bounds: its
-verdict fails unless ``--precision float32`` makes it compute in float32.
+verdict fails; ``--precision float32`` (the default) asks it for float32, ``--precision native`` takes its default.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
     notes = []
     if ran_precision != "float32":
         notes.append(f"the runtime computed in {ran_precision}, not float32 (its default here); judged against "
-                     f"the float32 bounds: --precision float32 asks it for float32")
+                     f"the float32 bounds: --precision float32 (the default) asks it for float32")
     return {"sets": rows, "worst_vs_oracle": worst("vs_oracle"), "worst_vs_keras": worst("vs_keras"),
             "worst_keras_vs_oracle": worst("keras_vs_oracle"), "ran_precision": ran_precision,
             "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,

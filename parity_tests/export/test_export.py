@@ -211,7 +211,7 @@ def test_an_altered_artifact_fails_verification(masked_model_file, tmp_path, mon
 
 WIDE = [  # (source backend, format, model options, a note the export must carry, or None)
     ("tensorflow", "litert", ["--merge-mode", "mul"], "Flex"),
-    ("torch", "openvino", ["--merge-mode", "sum", "--precision", "float32"], None),
+    ("torch", "openvino", ["--merge-mode", "sum"], None),  # float32 by default: OpenVINO asked for f32
     ("torch", "torch_export", ["--merge-mode", "concat"], None),
     ("torch", "torch_export", ["--mask-value", "0"], "static batch"),
     ("jax", "jax_export", ["--merge-mode", "ave", "--mask-value", "0"], None),

@@ -269,3 +269,23 @@ def test_a_bad_json_argument_is_refused_in_one_line_before_any_work(tmp_path, ca
     code, out, err = bilstm(argv, capsys)
     assert code == 2 and len(err.splitlines()) == 1 and says in err and err.startswith("bilstm export: error: "), err
     assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.parametrize("given, asked", [([], "float32"), (["--precision", "native"], "native")])
+def test_every_runtime_is_asked_for_float32_unless_native_is_given(tmp_path, capsys, fake_worker, monkeypatch,
+                                                                   given, asked):
+    """float32 is the default: the runtime check gets it (OpenVINO's f32 hint), and the header says it; native
+    is an opt-in (a default back at native would leave OpenVINO in bfloat16 on a CPU with BF16)."""
+    seen = []
+
+    def verify(fmt, artifact, predictions, backend, precision, *rest):
+        seen.append(precision)
+        return 0, {"verdict": "pass", "worst_vs_oracle": 0.0, "worst_vs_keras": 0.0, "ran_precision": "float32",
+                   "bounds": {"vs_oracle": 1e-5, "vs_keras": 1e-5, "kind": "abs"}, "sets": [], "notes": []}
+    spawn = pipeline.spawn_worker  # fake_worker's, with the input sets a verifying worker reports
+    monkeypatch.setattr(pipeline, "spawn_worker", lambda *a: {**spawn(*a), "sets": []})
+    monkeypatch.setattr(pipeline, "_verify", verify)
+    monkeypatch.setattr(pipeline.importlib.util, "find_spec", lambda name: True)  # the runtime "installed"
+    code, out, err = bilstm([*NAMED, "--out", tmp_path / "onnx", "--verify", *given], capsys)
+    assert code == 0, err
+    assert seen == [asked] and f"{asked} runtime precision" in err.splitlines()[0]
