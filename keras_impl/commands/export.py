@@ -50,7 +50,12 @@ def add_arguments(parser):
                         help="run the artifact in its runtime and compare with Keras and the oracle")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="float32: the artifact is float32 and the runtime asked to compute in float32; native: "
-                        "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16) (default float32)")
+                        "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16); float16, bfloat16, "
+                        "int8-dynamic, int8-static: the artifact converted by its format's toolchain, where it has "
+                        "one, and verified against bounds derived from that precision (default float32)")
+    parser.add_argument("--calibration", metavar="FILE.npy",
+                        help="with --precision int8-static: model inputs (an .npy) to calibrate the activations' "
+                        "ranges on (default: 32 sequences drawn from the model's input description)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--route", choices=ROUTE_CHOICES, help="auto (default): the converters' routes in order, then "
                         "for onnx and openvino bilstm-lab's own ONNX writer; upstream: the converters only; native: "
@@ -125,6 +130,13 @@ def _device() -> str:
     return f"gpu:{names[0]}" if names else "cpu"
 
 
+def _precision_header(precision: str) -> str:
+    from keras_impl.export.precision import runtime_precision
+    if precision in ("float32", "native"):
+        return f"{precision} runtime precision"
+    return f"{precision} artifact, {runtime_precision(precision)} runtime precision"
+
+
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)  # unwinds: the worker is killed and the scratch folders removed on the way
 
@@ -146,11 +158,11 @@ def run(args) -> int:
     json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision or "float32", static_batch=args.static_batch, overwrite=args.overwrite,
-                   seed=args.seed or 0, route=args.route or "auto")
+                   seed=args.seed or 0, route=args.route or "auto", calibration=args.calibration)
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),
-                          dtype=f"{args.precision or 'float32'} runtime precision", chosen_by=chosen_by)]
+                          dtype=_precision_header(args.precision or "float32"), chosen_by=chosen_by)]
 
     def progress(line: str) -> None:
         while header:

@@ -111,8 +111,12 @@ def _signature(model, dynamic_batch: bool):
     return specs if len(specs) == 1 else [specs]
 
 
-def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, method: str = "keras") -> dict:
-    """Write ``model`` as ``fmt`` at ``artifact_path``; ``{"route", "dynamic_batch", "notes"}``."""
+def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, method: str = "keras",
+                 converter_options: dict | None = None) -> dict:
+    """Write ``model`` as ``fmt`` at ``artifact_path``; ``{"route", "dynamic_batch", "notes"}``.
+
+    ``converter_options``: LiteRT on TensorFlow only, the TFLiteConverter's settings (precision.litert_options).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if method not in ("keras", "jax_export", "native"):
@@ -141,7 +145,7 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
             raise ExportError("Keras has no jax.export exporter: method jax_export on the jax backend exports it",
                               route=route)
         elif fmt == "litert" and backend == "tensorflow":
-            dynamic_batch = _keras_litert_tf(model, artifact_path, dynamic_batch, notes)
+            dynamic_batch = _keras_litert_tf(model, artifact_path, dynamic_batch, notes, converter_options or {})
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporters' own advice (deprecations, tracer notes)
@@ -247,16 +251,18 @@ def _keras_torch(model, artifact_path, dynamic_batch: bool, notes: list) -> bool
     return dynamic_batch
 
 
-def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list) -> bool:
-    """Keras's LiteRT exporter; a dynamic batch that needs Flex ops falls back to a static batch."""
-    model.export(artifact_path, format="litert", verbose=False, input_signature=_signature(model, dynamic_batch))
+def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list, options: dict) -> bool:
+    """Keras's LiteRT exporter (``options`` go to its TFLiteConverter: precision.litert_options); a dynamic batch
+    that needs Flex ops falls back to a static batch."""
+    model.export(artifact_path, format="litert", verbose=False, input_signature=_signature(model, dynamic_batch),
+                 **options)
     with open(artifact_path, "rb") as f:
         flex = FLEX_MARKER in f.read()
     if flex and dynamic_batch:
         os.unlink(artifact_path)
         notes.append("a dynamic batch lowers the recurrent loop to TensorList ops that need the Flex delegate, "
                      "which ai-edge-litert lacks: exported with a static batch instead")
-        return _keras_litert_tf(model, artifact_path, False, notes)
+        return _keras_litert_tf(model, artifact_path, False, notes, options)
     if flex:
         raise ExportError("the LiteRT artifact needs Flex (TensorFlow) ops even with a static batch; "
                           "ai-edge-litert cannot run them", route="keras on tensorflow")

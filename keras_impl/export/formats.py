@@ -27,9 +27,12 @@ FAILED_ARTIFACT_NAME = {
 # Files that travel with an artifact, by the artifact's name: OpenVINO's weights.
 COMPANION = {"model.xml": "model.bin", "model.FAILED.xml": "model.FAILED.bin"}
 
-# How a runtime computes: float32 (the default: every runtime is asked for it, OpenVINO through its
-# INFERENCE_PRECISION_HINT) or the runtime's own default ("native": OpenVINO chooses bfloat16 on a CPU with BF16).
-PRECISIONS = ("float32", "native")
+# The artifact's precision and the runtime's: float32 (the default: the artifact float32 and every runtime asked
+# for it, OpenVINO through its INFERENCE_PRECISION_HINT), the runtime's own default ("native": OpenVINO chooses
+# bfloat16 on a CPU with BF16), or a reduced precision from the format's toolchain (precision.py).
+PRECISIONS = ("float32", "native", "float16", "bfloat16", "int8-dynamic", "int8-static")
+# What a runtime can be asked to compute in (runtimes.py): bfloat16 is OpenVINO's hint.
+RUNTIME_PRECISIONS = ("float32", "native", "bfloat16")
 
 # The Python package that runs each format, and the pip extra that installs it.
 RUNTIME_PACKAGE = {

@@ -80,8 +80,14 @@ def _report_lines(report: dict):
     yield f"  batch: {'dynamic' if report['dynamic_batch'] else 'static'}"
     for note in report["notes"]:
         yield f"  note: {note}"
+    if report.get("precision"):
+        p = report["precision"]
+        yield f"  precision: {p['precision']}, by {p['toolchain']}"
+        if p.get("calibration"):
+            yield f"  calibration: {p['calibration']}"
     if report.get("artifact"):
-        yield f"  artifact: {report['artifact']}"
+        yield f"  artifact: {report['artifact']}" + (f" ({report['artifact_bytes']} bytes)"
+                                                      if "artifact_bytes" in report else "")
     v = report.get("verify")
     if not v or "sets" not in v:
         return
@@ -89,14 +95,23 @@ def _report_lines(report: dict):
     for note in v["notes"]:
         yield f"  note: {note}"
     for r in v["sets"]:
+        units = ""
+        if "unit" in r:
+            name = v["units"]["unit"]
+            units = (f" = {r['vs_oracle_units']:.2f} {name} of {r['unit']:.1e}; the weights alone "
+                     f"{r['weight_error']:.2e} = {r['weight_error_units']:.2f} {name}; bound {r['bound']:.2e}")
         yield (f"  set {r['set']} inputs {', '.join(str(tuple(s)) for s in r['inputs'])} output {r['output']} "
-               f"{tuple(r['shape'])}: vs oracle {r['vs_oracle']:.2e}, vs Keras {r['vs_keras']:.2e} "
+               f"{tuple(r['shape'])}: vs oracle {r['vs_oracle']:.2e}{units}, vs Keras {r['vs_keras']:.2e} "
                f"(Keras vs oracle {r['keras_vs_oracle']:.2e}) {r['verdict']}"
                + (f" (shape {tuple(r['shape'])}, expected {tuple(r['expected_shape'])})"
                   if r["shape"] != r["expected_shape"] else ""))
     from .verify import decision_lines
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
+    if "units" in v:
+        u = v["units"]
+        yield (f"  in {v['precision']} units: worst {u['worst_vs_oracle']:.2f} {u['unit']}; the weights alone "
+               f"{u['weight_error_units']:.2f} {u['unit']} ({u['weight_error']:.2e})")
     yield (f"worst: artifact vs oracle {v['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs Keras "
            f"{v['worst_vs_keras']:.2e} (bound {b['vs_keras']:g}, {b['kind']}): {v['verdict']}")
 
@@ -112,12 +127,23 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
          precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-         route: str = "auto") -> dict:
+         route: str = "auto", calibration=None) -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    from .precision import check as check_precision
+    refusal = check_precision(fmt, precision)
+    if refusal:
+        raise UsageError(refusal)
+    if calibration is not None:
+        if precision != "int8-static":
+            raise UsageError(f"--calibration goes with --precision int8-static, not {precision}")
+        calibration = Path(calibration)
+        if calibration.suffix != ".npy" or not calibration.is_file():
+            raise UsageError(f"--calibration must name an .npy file of model inputs, got {str(calibration)!r}")
+        calibration = str(calibration.resolve())
     source = backend or configured_backend()
     if source not in BACKENDS:
         raise UsageError(f"unknown backend {source!r} (from KERAS_BACKEND); expected one of {', '.join(BACKENDS)}")
@@ -155,18 +181,21 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
                     model_file=model_file)
     return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
-            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision}
+            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision,
+            "calibration": calibration}
 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-           route: str = "auto", progress: Callable[[str], None] | None = None) -> ExportReport:
+           route: str = "auto", calibration=None, progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
 
     backend: the source backend (default $KERAS_BACKEND); verify: run the artifact in its runtime and compare
     with Keras and the oracle; precision: "float32" (every runtime asked to
-    compute in float32) or "native" (the runtime's own default: OpenVINO's bfloat16 on a CPU with BF16); static_batch: a batch of 1;
+    compute in float32), "native" (the runtime's own default: OpenVINO's bfloat16 on a CPU with BF16), or a
+    reduced precision the format's toolchain makes (precision.py: "float16", "bfloat16", "int8-dynamic",
+    "int8-static", the last calibrated on ``calibration``, an .npy of inputs, else on inputs drawn for it); static_batch: a batch of 1;
     overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
     progress: called with one line per step. An artifact that fails its verification is kept under
@@ -174,7 +203,8 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
-                         static_batch=static_batch, overwrite=overwrite, seed=seed, route=route),
+                         static_batch=static_batch, overwrite=overwrite, seed=seed, route=route,
+                         calibration=calibration),
                     progress=progress)
 
 
@@ -192,9 +222,20 @@ def run_plan(plan: dict, *, progress: Callable[[str], None] | None = None) -> Ex
                 report["notes"] = report["notes"] + [f"the artifact failed its verification: kept as {name}, "
                                                      f"not {ARTIFACT_NAME[plan['format']]}"]
             report["artifact"] = str(out / name)
+            report["artifact_bytes"] = artifact_bytes(where.staging, name)
             atomic_write_json(where.staging / REPORT_NAME, report.to_json())
             where.move_into_place()
     return report
+
+
+def artifact_bytes(folder: Path, name: str) -> int:
+    """The artifact's size on disk: a file, a folder's files (SavedModel), or OpenVINO's .xml with its .bin."""
+    from .formats import COMPANION
+    path = folder / name
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    companion = folder / COMPANION[name] if name in COMPANION else None
+    return path.stat().st_size + (companion.stat().st_size if companion and companion.is_file() else 0)
 
 
 def _last_line(text: str) -> str:
@@ -254,6 +295,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         t0 = time.perf_counter()
         result = spawn_worker({"model": str(model_file), "format": fmt, "method": route.method,
                                "artifact": str(artifact), "dynamic_batch": plan["dynamic_batch"],
+                               "precision": plan.get("precision", "float32"), "calibration": plan.get("calibration"),
                                "predictions": str(predictions) if plan["verify"] else None},
                               route.backend, scratch, f"route{k}")
         if result.get("refused"):
@@ -265,6 +307,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
             _clear(staging)  # never a half artifact from a failed route
             continue
         info = result["export"]
+        if info.get("precision"):
+            report["precision"] = info["precision"]
         taken = dict(route=route.describe(), route_backend=route.backend, reloaded=route.reload,
                      dynamic_batch=info["dynamic_batch"], notes=list(info["notes"]), saved_by=result.get("saved_by"),
                      export_seconds=round(time.perf_counter() - t0, 1))
@@ -274,8 +318,11 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
             return 0, {**report, **taken}
         code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say,
                                  result.get("decision_rules"))
-        # A runtime that computed in another precision (OpenVINO's bfloat16 default) fails every route alike.
-        if code == 0 or k == last or verified.get("ran_precision", "float32") != "float32":
+        # A runtime that computed in another precision than asked (OpenVINO's bfloat16 default) fails every
+        # route alike.
+        from .precision import runtime_precision
+        expected = "float32" if plan["precision"] == "native" else runtime_precision(plan["precision"])
+        if code == 0 or k == last or verified.get("ran_precision", "float32") != expected:
             report.update(taken, verify=verified)
             return code, ({**report, "error": verified["error"]} if code == 2 else report)
         # Outside its bounds, or the runtime could not run it: the next route is tried, this one reported.
@@ -298,16 +345,20 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
     from .runtimes import run_sets_in_subprocess
     from .formats import ArtifactRunError, RuntimeUnavailable
     from .verify import compare, unpack
+    from .precision import runtime_precision
     with np.load(predictions, allow_pickle=False) as arrays:
         sets = unpack(arrays)
     shapes = "; ".join(", ".join(str(tuple(x.shape)) for x in s["inputs"]) for s in sets)
-    say(f"running {len(sets)} input sets ({shapes}) in {RUNTIME_PACKAGE[fmt]}, precision {precision}")
+    asked = runtime_precision(precision)
+    say(f"running {len(sets)} input sets ({shapes}) in {RUNTIME_PACKAGE[fmt]}, precision {asked}")
     try:  # one runtime process: the runtime imported and the artifact loaded once
         outputs, ran_precision = run_sets_in_subprocess(fmt, artifact, [s["inputs"] for s in sets],
-                                                                 precision=precision, timeout_s=RUNTIME_TIMEOUT_S)
+                                                        precision=asked, timeout_s=RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}
-    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=rules)
+    from .precision import rounds_activations
+    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=rules, precision=precision,
+                     arithmetic=rounds_activations(fmt, precision))
     for row in result["sets"]:
         row["drawn"] = about[row["set"]]
     return (0 if result["verdict"] == "pass" else 1), result

@@ -1,6 +1,6 @@
 """The process that runs one artifact in its runtime, and cannot import Keras.
 
-    python -m keras_impl.export.run_artifact FORMAT ARTIFACT INPUTS.npz OUTPUTS.npz [--precision float32|native]
+    python -m keras_impl.export.run_artifact FORMAT ARTIFACT INPUTS.npz OUTPUTS.npz [--precision float32|native|bfloat16]
         [--parent-pid PID]
 
 A deployment runs an artifact without Keras; so does this process. Keras is blocked before anything else is
@@ -51,14 +51,14 @@ def main(argv=None) -> int:
     import numpy as np
 
     from keras_impl.export.formats import FORMATS, ArtifactRunError, RuntimeUnavailable
-    from keras_impl.export.runtimes import PRECISIONS, one_line, pack_sets, run_artifact, unpack_sets
+    from keras_impl.export.runtimes import RUNTIME_PRECISIONS, one_line, pack_sets, run_artifact, unpack_sets
 
     parser = argparse.ArgumentParser(prog="python -m keras_impl.export.run_artifact")
     parser.add_argument("format", choices=FORMATS)
     parser.add_argument("artifact")
     parser.add_argument("inputs", help="an .npz file: s{set}_{input}, inputs in the model's order")
     parser.add_argument("outputs", help="where the outputs go, an .npz file")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--precision", choices=RUNTIME_PRECISIONS, default="float32")
     parser.add_argument("--parent-pid", type=int, help="die with this process (keras_impl/lifeline.py)")
     args = parser.parse_args(argv)
     if args.parent_pid is not None:

@@ -8,7 +8,9 @@
 Both return (outputs, ran_precision): the artifact's outputs as float NumPy arrays, in the artifact's output
 order, and the floating-point precision the runtime computed in ("float32"; "bfloat16" where OpenVINO's CPU
 plugin chose it). `precision="float32"` asks the runtime for float32 where it would choose otherwise
-(OpenVINO's INFERENCE_PRECISION_HINT); "native" takes the runtime's default, as a user who sets nothing gets.
+(OpenVINO's INFERENCE_PRECISION_HINT); "native" takes the runtime's default, as a user who sets nothing gets;
+"bfloat16" asks OpenVINO for bfloat16 (its hint; the other runtimes have no such setting and compute as the
+artifact says).
 
 Errors: RuntimeUnavailable when the runtime is not installed; ArtifactRunError (one line) when it cannot load
 or run the artifact, StaticShapeError (an ArtifactRunError) when the artifact's input shape is fixed and the
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_impl.export.formats import FORMATS, PRECISIONS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
+from keras_impl.export.formats import (FORMATS, RUNTIME_PACKAGE, RUNTIME_PRECISIONS, ArtifactRunError,
+                                      RuntimeUnavailable)
 from keras_impl.lifeline import run_tethered
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -74,8 +77,8 @@ def check_arguments(fmt, artifact_path, inputs, precision) -> tuple[Path, list[n
         if not isinstance(x, np.ndarray):
             raise TypeError(f"inputs[{k}] must be a NumPy array, got {type(x).__name__}")
         arrays.append(np.ascontiguousarray(x))
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in RUNTIME_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(RUNTIME_PRECISIONS)}, got {precision!r}")
     return path, arrays
 
 
@@ -158,7 +161,8 @@ def _run_openvino(ov, path, inputs, precision):
     for port, x in zip(model.inputs, inputs):
         shape = tuple(-1 if d.is_dynamic else d.get_length() for d in port.get_partial_shape())
         _check_shape(port.get_any_name(), shape, x.shape)
-    config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "float32" else {}
+    config = {"float32": {"INFERENCE_PRECISION_HINT": "f32"}, "bfloat16": {"INFERENCE_PRECISION_HINT": "bf16"},
+              "native": {}}[precision]
     compiled = core.compile_model(model, "CPU", config)
     # The precision the plugin actually computes in: bf16 by default on a CPU with AMX or AVX512-BF16, f32 on
     # one without (Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") lists "BF16" where it has them).

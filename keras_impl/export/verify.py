@@ -59,6 +59,13 @@ def expected_outputs(model, described, inputs) -> tuple[list, list, list]:
     return keras_out, [oracle[name][0] for name in described.graph.outputs], masks
 
 
+def rounded_outputs(graph, inputs) -> list:
+    """The oracle's outputs on ``graph`` (its weights rounded: precision.rounded_graph), in float64."""
+    from reference.layers import graph_forward
+    values = graph_forward(graph, inputs)
+    return [values[name][0] for name in graph.outputs]
+
+
 def decision_rules(described) -> list:
     """Per model output: "argmax", "threshold" or None (keras_impl/verify/decisions.py), for ``compare``."""
     from keras_impl.verify.decisions import decision_rule
@@ -66,7 +73,7 @@ def decision_rules(described) -> list:
     return [decision_rule(layers[name]) for name in described.graph.outputs]
 
 
-PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks"}  # .npz key stem -> set key
+PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks", "rounded": "rounded"}  # .npz key stem -> set key
 
 
 def pack(sets: list[dict]) -> dict:
@@ -98,14 +105,19 @@ def _errors(actual, expected) -> tuple[float, float]:
 
 
 def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran_precision: str,
-            rules: list | None = None) -> dict:
+            rules: list | None = None, precision: str = "float32", arithmetic: bool = False) -> dict:
     """The verdict for one artifact: worst errors against the oracle and Keras over every set and output.
 
     With ``rules`` (``decision_rules``), the decisions of each classifier output are counted as well: how many
     of the artifact's agree with the oracle's, on valid steps, over every set (they do not change the verdict).
+    With a reduced ``precision`` (precision.REDUCED), each set's ``rounded`` outputs (the oracle on the weights
+    rounded as that precision stores them) give the weights' own error E_w, and each output is held to
+    tolerances.artifact_precision_bound, its errors also given in the precision's units; ``arithmetic``: the
+    runtime rounds activations to that precision too (precision.rounds_activations).
     """
-    from keras_impl.parity.tolerances import bound
+    from keras_impl.parity.tolerances import artifact_precision_bound, artifact_precision_unit, bound
     oracle_bound, keras_bound = bound("output", "float32", backend), bound("artifact", "float32", backend)
+    reduced = precision not in ("float32", "native")
     rows = []
     for k, (s, outs) in enumerate(zip(sets, artifact_outputs)):
         if len(outs) != len(s["oracle"]):
@@ -115,24 +127,48 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
             vs_keras, _ = _errors(got, keras_out)
             keras_vs_oracle, _ = _errors(keras_out, oracle_out)
             scale = max(1.0, size)
-            ok = vs_oracle <= oracle_bound.value * scale and vs_keras <= keras_bound.value * scale
-            rows.append({"set": k, "output": j, "shape": list(np.shape(got)),
-                         "expected_shape": list(np.shape(oracle_out)),
-                         "inputs": [list(np.shape(x)) for x in s["inputs"]],
-                         "vs_oracle": vs_oracle, "vs_keras": vs_keras, "keras_vs_oracle": keras_vs_oracle,
-                         "scale": scale, "verdict": "pass" if ok else "FAIL"})
+            row = {"set": k, "output": j, "shape": list(np.shape(got)), "expected_shape": list(np.shape(oracle_out)),
+                   "inputs": [list(np.shape(x)) for x in s["inputs"]],
+                   "vs_oracle": vs_oracle, "vs_keras": vs_keras, "keras_vs_oracle": keras_vs_oracle, "scale": scale}
+            if reduced:
+                weight_error, _ = _errors(s["rounded"][j], oracle_out)
+                unit = artifact_precision_unit(precision, size)
+                steps = max((x.shape[1] for x in s["inputs"] if np.ndim(x) >= 2), default=1)
+                allowed = artifact_precision_bound(precision, weight_error, size, arithmetic=arithmetic,
+                                                   steps=steps).value
+                ok = vs_oracle <= allowed and vs_keras <= allowed
+                row.update(weight_error=weight_error, unit=unit, bound=allowed, vs_oracle_units=vs_oracle / unit,
+                           weight_error_units=weight_error / unit)
+            else:
+                ok = vs_oracle <= oracle_bound.value * scale and vs_keras <= keras_bound.value * scale
+            rows.append({**row, "verdict": "pass" if ok else "FAIL"})
     decisions = _decisions(sets, artifact_outputs, rules or [])
     worst = lambda key: max((r[key] for r in rows), default=0.0)  # noqa: E731
     notes = []
-    if ran_precision != "float32":
+    if ran_precision != "float32" and precision in ("float32", "native"):
         notes.append(f"the runtime computed in {ran_precision}, not float32 (its default here); judged against "
                      f"the float32 bounds: --precision float32 (the default) asks it for float32")
-    return {"sets": rows, "worst_vs_oracle": worst("vs_oracle"), "worst_vs_keras": worst("vs_keras"),
-            "worst_keras_vs_oracle": worst("keras_vs_oracle"), "ran_precision": ran_precision,
-            "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,
-                       "kind": "abs, scaled by max(1, max |oracle output|)"},
-            "notes": notes, "decisions": decisions,
-            "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}
+    elif precision == "bfloat16" and ran_precision != "bfloat16":
+        notes.append(f"asked for bfloat16, the runtime computed in {ran_precision} (a CPU without BF16)")
+    result = {"sets": rows, "worst_vs_oracle": worst("vs_oracle"), "worst_vs_keras": worst("vs_keras"),
+              "worst_keras_vs_oracle": worst("keras_vs_oracle"), "ran_precision": ran_precision,
+              "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,
+                         "kind": "abs, scaled by max(1, max |oracle output|)"},
+              "notes": notes, "decisions": decisions, "precision": precision,
+              "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}
+    if reduced:
+        from keras_impl.parity.tolerances import ARTIFACT_PRECISION_FACTOR
+        tightest = min(rows, key=lambda r: r["bound"] / max(r["vs_oracle"], 1e-300)) if rows else {}
+        result["bounds"] = {"vs_oracle": worst("bound"), "vs_keras": worst("bound"),
+                            "kind": f"{precision}: {ARTIFACT_PRECISION_FACTOR[precision]:g} x E_w (the weights' own "
+                                    f"error" + ((", at least T/2 units" if precision == "int8-static" else
+                                                 ", at least half a unit") if arithmetic else "")
+                                    + ") + the float32 bound, per output; the largest shown"}
+        result["units"] = {"unit": "ulp" if precision in ("float16", "bfloat16") else "int8 step",
+                           "worst_vs_oracle": worst("vs_oracle_units"), "weight_error": worst("weight_error"),
+                           "weight_error_units": worst("weight_error_units"),
+                           "tightest_bound_units": tightest.get("bound", 0.0) / tightest["unit"] if rows else 0.0}
+    return result
 
 
 def _decisions(sets, artifact_outputs, rules) -> list[dict]:

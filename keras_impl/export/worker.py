@@ -10,6 +10,8 @@ The job (JSON):
     model       the model file (.keras / .h5), loaded with Keras's safe mode (keras_impl/verify/load.py:
                 a Lambda, a custom class or a layer the oracle lacks is refused by name)
     format, method, artifact, dynamic_batch     the export (exporters.export_model)
+    precision, calibration    optional: the artifact's precision (precision.py; default float32) and, for
+                int8-static, an .npy of calibration inputs (default: drawn from the model's input description)
     predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
 
@@ -50,24 +52,45 @@ def _build(job: dict) -> dict:
 
 
 def _export(job: dict) -> dict:
+    import keras
+
     from keras_impl.files import atomic_write_bytes
     from keras_impl.verify.describe import describe_model
     from keras_impl.verify.load import load_model
 
     from .exporters import export_model
-    from .verify import decision_rules, expected_outputs, input_sets, pack
+    from .verify import decision_rules, expected_outputs, input_sets, pack, rounded_outputs
 
+    from . import precision as reduced
+    from .formats import ExportError
     model, _, saved_by = load_model(Path(job["model"]))
     described = describe_model(model)  # refuses, by name, what the oracle cannot compute
-    info = export_model(model, job["format"], job["artifact"], dynamic_batch=job["dynamic_batch"],
-                        method=job["method"])
+    precision, fmt = job.get("precision", "float32"), job["format"]
+    calibration, calibration_note = None, None
+    if precision == "int8-static":
+        calibration, calibration_note = reduced.calibration_sets(described, job.get("calibration"))
+    if fmt == "litert" and precision in reduced.REDUCED and keras.backend.backend() != "tensorflow":
+        raise ExportError(f"LiteRT's {precision} comes from TensorFlow's converter: export from tensorflow",
+                          route=f"{job['method']} on {keras.backend.backend()}")
+    info = export_model(model, fmt, job["artifact"], dynamic_batch=job["dynamic_batch"], method=job["method"],
+                        converter_options=reduced.litert_options(precision, calibration) if fmt == "litert" else None)
+    if precision in reduced.REDUCED:
+        try:
+            info["notes"] += reduced.reduce_artifact(fmt, job["artifact"], precision, calibration)
+        except Exception as exc:  # the toolchain's own error, whatever its class: one line
+            raise ExportError(f"{reduced.TOOLCHAIN[fmt][precision]} failed: {type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:300]}", route=info["route"]) from exc
+        info["precision"] = {"precision": precision, "toolchain": reduced.TOOLCHAIN[fmt][precision],
+                             "calibration": calibration_note}
     result = {"ok": True, "export": info, "saved_by": saved_by}
     if job.get("predictions"):
         from .exporters import STATIC_BATCH
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
                           static_batch=STATIC_BATCH)
+        rounded = reduced.rounded_graph(described.graph, precision) if precision in reduced.REDUCED else None
         for s in sets:
             s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
+            s["rounded"] = [] if rounded is None else rounded_outputs(rounded, s["inputs"])
         buffer = io.BytesIO()
         np.savez(buffer, **pack(sets))
         atomic_write_bytes(Path(job["predictions"]), buffer.getvalue())

@@ -8,6 +8,7 @@ computes parts of float64 in float32, the cause.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # float64 oracle against a float32 Keras model on the CPU (forward outputs and states).
@@ -177,3 +178,53 @@ def bound(what: str, dtype: str, backend: str) -> Bound:
         raise ValueError(f"unknown dtype {dtype!r}; expected 'float32' or 'float64'")
     exact, demoted = _BOUNDS[what][dtype]
     return exact if float64_exact(backend) else demoted
+
+
+# ---------------------------------------------------------------- artifacts in reduced precision
+# `bilstm export --precision float16|bfloat16|int8-dynamic|int8-static` (keras_impl/export/precision.py). An
+# error is expressed in units of the precision at the output's magnitude m = max(1, max |oracle output|):
+# float16 and bfloat16 one ulp at m, 2^floor(log2 m) * 2^(1-p) with p significand bits (11 and 8); int8 one
+# step of a symmetric int8 grid over [-m, m], m / 127. The bound is derived from the weights: the oracle run
+# in float64 on the weights rounded as the precision stores them (float16, bfloat16: to nearest even, exactly
+# what the converters do; int8: 255 steps over each weight tensor's range, the coarser of the converters'
+# per-tensor and per-channel grids) is off the oracle by E_w, what the stored weights alone cost. The artifact
+# is allowed ARTIFACT_PRECISION_FACTOR[p] * max(E_w, half a unit), plus the float32 bound: the factor counts
+# the rounding sources that E_w does not emulate, each at most as large as the weights' own (a first-order
+# error is linear in each perturbation, and an activation rounded to the same relative precision perturbs the
+# next layer as a weight would): float16, bfloat16: the activations a runtime computing in that precision
+# rounds too (2); int8-dynamic: the activations quantized at run time, and per-channel grids that differ from
+# ours (4); int8-static: 2, with the floor below counting its quantized activations.
+# Where the runtime rounds the activations themselves to the precision (ONNX's float16 graph, OpenVINO's
+# bfloat16 arithmetic, int8-static's quantized activations: ``arithmetic``), E_w is taken as at least half a
+# unit: an output rounded to the precision costs that much by itself. int8-static re-quantizes the state and
+# the gates at every step of the recurrence (a quantize-dequantize pair around each op of the loop), each off
+# by up to half a step of its calibrated range; to first order, through a recurrence whose gain is at most 1,
+# they add up over the T steps: its floor is T halves of a unit. Weight-only artifacts (LiteRT's and OpenVINO's
+# float16, int8-dynamic, whose outputs are float32) get no floor.
+ARTIFACT_PRECISION_BITS = {"float16": 11, "bfloat16": 8}
+ARTIFACT_PRECISION_FACTOR = {"float16": 2.0, "bfloat16": 2.0, "int8-dynamic": 4.0, "int8-static": 2.0}
+
+
+def artifact_precision_unit(precision: str, magnitude: float) -> float:
+    """One unit of ``precision`` at ``magnitude`` (>= 1): an ulp (float16, bfloat16) or an int8 step."""
+    m = max(1.0, float(magnitude))
+    if precision in ARTIFACT_PRECISION_BITS:
+        return 2.0 ** (math.floor(math.log2(m)) + 1 - ARTIFACT_PRECISION_BITS[precision])
+    if precision in ("int8-dynamic", "int8-static"):
+        return m / 127.0
+    raise ValueError(f"unknown reduced precision {precision!r}; expected one of "
+                     f"{', '.join(ARTIFACT_PRECISION_FACTOR)}")
+
+
+def artifact_precision_bound(precision: str, weight_error: float, magnitude: float, *,
+                             arithmetic: bool, steps: int = 1) -> Bound:
+    """The absolute bound for an artifact in ``precision`` against the oracle (see above): ``weight_error`` is
+    E_w, the rounded-weights oracle's distance from the oracle; ``magnitude`` max |oracle output|;
+    ``arithmetic``: whether the runtime rounds activations to the precision too; ``steps``: the sequences'
+    length (int8-static's floor)."""
+    unit = artifact_precision_unit(precision, magnitude)
+    floor = (max(1, steps) if precision == "int8-static" else 1) * unit / 2 if arithmetic else 0.0
+    value = (ARTIFACT_PRECISION_FACTOR[precision] * max(float(weight_error), floor)
+             + FLOAT32_ABS * max(1.0, float(magnitude)))
+    return Bound("abs", value, f"{precision}: {ARTIFACT_PRECISION_FACTOR[precision]:g} x E_w"
+                               + (f", E_w at least {floor / unit:g} unit," if floor else "") + " + the float32 bound")

@@ -1,0 +1,147 @@
+"""Artifacts in reduced precision (keras_impl/export/precision.py) against the bounds derived from that precision
+(keras_impl/parity/tolerances.artifact_precision_bound): each bound holds for the real artifact and fails for
+one whose stored weights are wrong in the way a broken toolchain would make them.
+
+No Keras: the models are reference.ModelSpec graphs with the project's random weights, written as float32 ONNX
+by the native writer (OpenVINO reads that file), converted by the format's own toolchain, run in the runtime
+in this process and compared by keras_impl.export.verify.compare, as `bilstm export --precision ... --verify`
+compares. Keras's own outputs are not involved (the oracle stands in for them). The tutorial's model
+(ModelSpec(): a Bidirectional LSTM(20), concat, a sigmoid head) and a masked one (Masking(0) in front, padded
+rows in every set).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from keras_impl.export import precision as reduced
+from keras_impl.export.verify import compare, rounded_outputs
+
+backend_independent = pytest.mark.backend_independent
+
+MODELS = {"tutorial": {}, "masked": {"mask_value": 0.0, "units": 6, "timesteps": 7, "features": 3}}
+BATCHES = (3, 5)
+
+
+def _require(*modules):
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (pip install .[export])")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """name -> (LayerGraph, float32 ONNX path, input sets with the oracle's outputs and masks)."""
+    _require("onnx", "onnxruntime")
+    import onnx
+
+    from keras_impl.export.native_onnx import write_onnx
+    from reference import ModelSpec, random_weights
+    from reference.layers import graph_forward
+    from reference.layers.spec_graph import spec_graph
+    made = {}
+    for name, options in MODELS.items():
+        spec = ModelSpec(**options)
+        graph = spec_graph(spec, random_weights(spec, np.random.default_rng(7)))
+        path = tmp_path_factory.mktemp(name) / "model.onnx"
+        onnx.save(write_onnx(graph, {graph.inputs[0]: ("float32", (spec.timesteps, spec.features))}), path)
+        rng = np.random.default_rng(11)
+        sets = []
+        for batch in BATCHES:
+            x = rng.normal(size=(batch, spec.timesteps, spec.features)).astype(np.float32)
+            if spec.mask_value is not None:  # trailing padding of different lengths, one row unpadded
+                for row, valid in enumerate(rng.integers(1, spec.timesteps + 1, size=batch)):
+                    x[row, valid:] = spec.mask_value
+            values = graph_forward(graph, [x])
+            out, mask = values[graph.outputs[0]]
+            sets.append({"inputs": [x], "oracle": [out], "keras": [out.astype(np.float32)],
+                         "masks": [np.zeros(0, bool) if mask is None else mask]})
+        made[name] = (graph, path, sets)
+    return made
+
+
+def _verdict(graph, sets, outputs, precision, *, arithmetic=False):
+    """compare's verdict for ``outputs`` held to ``precision``'s bound (the oracle on weights rounded as
+    ``precision`` stores them)."""
+    rounded = reduced.rounded_graph(graph, precision)
+    held = [{**s, "rounded": rounded_outputs(rounded, s["inputs"])} for s in sets]
+    return compare(held, outputs, backend="tensorflow", ran_precision="float32", rules=["threshold"],
+                   precision=precision, arithmetic=arithmetic)
+
+
+def _run(fmt, path, sets, precision="float32"):
+    from keras_impl.export.runtimes import run_artifact
+    return [run_artifact(fmt, path, s["inputs"], precision=precision)[0] for s in sets]
+
+
+@backend_independent
+@pytest.mark.parametrize("name", list(MODELS))
+def test_int8_dynamic_onnx_passes_and_a_wrong_weight_scale_fails(models, tmp_path, name):
+    """ONNX Runtime's quantize_dynamic artifact holds the int8-dynamic bound; the same artifact with one weight
+    tensor's scale 1.5 times too large (a requantization with a wrong scale) fails it."""
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+    graph, path, sets = models[name]
+    artifact = tmp_path / "model.onnx"
+    shutil.copy(path, artifact)
+    reduced.reduce_artifact("onnx", str(artifact), "int8-dynamic", None)
+    good = _verdict(graph, sets, _run("onnx", artifact, sets), "int8-dynamic")
+    assert good["verdict"] == "pass", good["units"]
+    assert 0 < good["units"]["worst_vs_oracle"] < 4 * max(good["units"]["weight_error_units"], 0.05)
+
+    model = onnx.load(artifact)
+    scales = [t for t in model.graph.initializer if t.name.endswith("_scale") and "W" in t.name]
+    assert scales, [t.name for t in model.graph.initializer]
+    scale = scales[0]
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(1.5), scale.name))
+    onnx.save(model, artifact)
+    bad = _verdict(graph, sets, _run("onnx", artifact, sets), "int8-dynamic")
+    assert bad["verdict"] == "FAIL", bad["units"]
+
+
+def _bfloat16_weights(path, out):
+    """The OpenVINO float16 artifact at ``path`` with every float16 constant rounded to bfloat16's 8 bits of
+    significand, as a runtime that silently computed the weights in bfloat16 would have them."""
+    import openvino as ov
+    from openvino import opset13
+    model = ov.Core().read_model(str(path))
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.f16:
+            values = op.get_data().astype(np.float64)
+            op.output(0).replace(opset13.constant(reduced.round_weight(values, "bfloat16").astype(np.float16))
+                                 .output(0))
+    ov.save_model(model, str(out), compress_to_fp16=False)
+
+
+@backend_independent
+@pytest.mark.parametrize("name", ["tutorial", pytest.param("masked", marks=pytest.mark.slow)])  # the time budget
+def test_float16_artifact_holds_its_bound_and_fails_it_with_bfloat16_weights(models, tmp_path, name):
+    """OpenVINO's FP16-compressed artifact (float16 weights, float32 arithmetic) holds the float16 bound; the same
+    artifact whose weights were rounded to bfloat16 fails the float16 bound and holds the bfloat16 one."""
+    _require("openvino")
+    import openvino as ov
+    graph, path, sets = models[name]
+    artifact = tmp_path / "model.xml"
+    # Core.read_model, not convert_model: the latter imports TensorFlow to look for a model of it (15 s here)
+    ov.save_model(ov.Core().read_model(str(path)), str(artifact), compress_to_fp16=False)
+    reduced.reduce_artifact("openvino", str(artifact), "float16", None)
+    good = _verdict(graph, sets, _run("openvino", artifact, sets), "float16")
+    assert good["verdict"] == "pass" and good["units"]["weight_error"] > 0, good["units"]
+
+    _bfloat16_weights(artifact, tmp_path / "bf16.xml")
+    outputs = _run("openvino", tmp_path / "bf16.xml", sets)
+    as_float16 = _verdict(graph, sets, outputs, "float16")
+    assert as_float16["verdict"] == "FAIL", as_float16["units"]
+    assert _verdict(graph, sets, outputs, "bfloat16")["verdict"] == "pass"
+
+
+@backend_independent
+def test_formats_without_a_toolchain_say_what_they_can_produce():
+    assert reduced.check("onnx", "int8-dynamic") is None and reduced.check("litert", "float16") is None
+    refusal = reduced.check("tf_saved_model", "int8-dynamic")
+    assert refusal.startswith("tf_saved_model cannot be produced in int8-dynamic") and "float32, native" in refusal
+    assert "float16" in reduced.check("onnx", "bfloat16")  # names what onnx can do instead
