@@ -33,7 +33,7 @@ PASSES := $(foreach b,jax torch tensorflow,$(if $(filter $(b),$(BACKENDS)),pass-
   $(foreach b,$(filter-out jax torch tensorflow,$(BACKENDS)),pass-$(b)-parity pass-$(b)-other)
 
 .PHONY: venv test test-keras test-one test-part test-oracle test-wheel test-full smoke reproduce bench-quick \
-  docs-export-matrix clean
+  docs-export-matrix docs-export-precision clean
 
 # One environment, set up to the size of the job: make reproduce installs its backend's extra alone
 # ($(VENV)/.installed-jax: pip install -e ".[jax]"); make venv, make test and the rest install the full set
@@ -140,6 +140,10 @@ reproduce: $(VENV)/.installed-$(BACKEND)
 docs-export-matrix: OUT = results/export-matrix
 docs-export-matrix: venv
 	$(PY) -m keras_impl.export.matrix render --from $(OUT)
+
+docs-export-precision: OUT = results/export-precision
+docs-export-precision: venv
+	$(PY) -m keras_impl.export.precision_matrix render --from $(OUT)
 
 bench-quick: venv
 	$(VENV)/bin/bilstm bench --quick

@@ -29,6 +29,13 @@ MAX_TIMESTEPS = 100_000
 SPEC_OPTIONS = ("cell", "merge_mode", "direction", "units", "timesteps", "features", "mask_value")
 
 
+def _seeds(text: str) -> int:
+    """--accuracy-seeds: 0 (off) to 100."""
+    if not text.strip().isdigit() or int(text) > 100:
+        raise argparse.ArgumentTypeError(f"--accuracy-seeds must be an integer from 0 to 100, got {text!r}")
+    return int(text)
+
+
 def _units(text: str) -> tuple[int, ...]:
     """--units 20 or 20,8 (stacked layers)."""
     parse = positive_int("--units", MAX_UNITS)
@@ -43,19 +50,26 @@ def add_arguments(parser):
                         help="a .keras (or Keras 2 .h5) file; leave out to export a model named by the options below")
     parser.add_argument("--format", choices=FORMATS, help="what to export to (required, except with --matrix)")
     add_backend_option(parser)
-    add_out_option(parser, "exports/<model>-<format>; with --matrix, results/export-matrix")
+    add_out_option(parser, "exports/<model>-<format>; with --matrix, results/export-matrix; with --matrix "
+                   "--precision all, results/export-precision")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
                         help="run the artifact in its runtime and compare with Keras and the oracle")
-    parser.add_argument("--precision", choices=PRECISIONS,
+    parser.add_argument("--precision", choices=PRECISIONS + ("all",),
                         help="float32: the artifact is float32 and the runtime asked to compute in float32; native: "
                         "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16); float16, bfloat16, "
                         "int8-dynamic, int8-static: the artifact converted by its format's toolchain, where it has "
-                        "one, and verified against bounds derived from that precision (default float32)")
+                        "one, and verified against bounds derived from that precision; all: with --matrix, the precision matrix "
+                        "(default float32)")
     parser.add_argument("--calibration", metavar="FILE.npy",
                         help="with --precision int8-static: model inputs (an .npy) to calibrate the activations' "
                         "ranges on (default: 32 sequences drawn from the model's input description)")
+    parser.add_argument("--accuracy-seeds", type=_seeds, metavar="N",
+                        help="with --verify, for a model named by options on the tutorial's problem (T=10, one "
+                        "feature): train N seeds as the experiments do, export each and report its held-out "
+                        "accuracy beside the float32 model's, with a 95%% interval; 0 turns it off (default 3 "
+                        "with a reduced --precision, else 0; about 10 s a seed)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--route", choices=ROUTE_CHOICES, help="auto (default): the converters' routes in order, then "
                         "for onnx and openvino bilstm-lab's own ONNX writer; upstream: the converters only; native: "
@@ -83,9 +97,9 @@ def check_matrix_arguments(args) -> None:
     if given:
         raise UsageError(f"--matrix runs every model, format and backend: leave out "
                          f"{', '.join('MODEL' if g == 'model_file' else '--' + g.replace('_', '-') for g in given)}")
-    if args.precision is not None:
-        raise UsageError("--matrix runs each runtime in float32 and, where it differs, its native precision: "
-                         "leave out --precision")
+    if args.precision not in (None, "all"):
+        raise UsageError("--matrix runs each runtime in float32 and, where it differs, its native precision; "
+                         "--precision all runs the precision matrix: leave out --precision or give all")
     if args.out is not None and not args.out.strip():
         raise UsageError("--out must name a folder")
 
@@ -123,6 +137,21 @@ def run_matrix_command(out: str | None, *, resume: bool) -> int:
     return 1 if counts.get("FAIL") else 0
 
 
+def run_precision_matrix_command(out: str | None, *, resume: bool) -> int:
+    """`bilstm export --matrix --precision all`: formats x precisions x models (precision_matrix.py)."""
+    from pathlib import Path
+
+    from keras_impl.export.precision_matrix import DEFAULT_OUT, run_precision_matrix
+    out = Path(out) if out else DEFAULT_OUT
+    result = run_precision_matrix(out, resume=resume, progress=lambda line: print(f"bilstm export: {line}",
+                                                                                   file=sys.stderr, flush=True))
+    counts = result["counts"]
+    print(f"bilstm export --matrix --precision all: {sum(counts.values())} cells: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+          + f"; written {', '.join(map(str, result['written']))}; entries in {out}/entries")
+    return 1 if counts.get("FAIL") else 0
+
+
 def _device() -> str:
     """The device a worker's framework will find, named without importing one (nvidia-smi): a GPU if present."""
     from benchmarks.environment import gpu_names
@@ -147,18 +176,23 @@ def run(args) -> int:
         check_matrix_arguments(args)
         print_header("export", backends=installed_backends(), device=_device(),
                      dtype="float32 and native runtime precision", chosen_by="--matrix: every installed backend")
+        if args.precision == "all":
+            return run_precision_matrix_command(args.out, resume=args.resume)
         return run_matrix_command(args.out, resume=args.resume)
     if args.format is None:
         raise UsageError("--format is required (one of " + ", ".join(FORMATS) + "), or --matrix")
     if args.resume:
         raise UsageError("--resume goes with --matrix only")
+    if args.precision == "all":
+        raise UsageError("--precision all goes with --matrix (the precision matrix); one export takes one precision")
     from keras_impl.backend import backend_origin
     from keras_impl.export.pipeline import plan, run_plan
     chosen_by = "--backend" if args.backend else backend_origin()
     json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision or "float32", static_batch=args.static_batch, overwrite=args.overwrite,
-                   seed=args.seed or 0, route=args.route or "auto", calibration=args.calibration)
+                   seed=args.seed or 0, route=args.route or "auto", calibration=args.calibration,
+                   accuracy_seeds=args.accuracy_seeds)
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),

@@ -108,6 +108,11 @@ def _report_lines(report: dict):
     from .verify import decision_lines
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
+    if report.get("accuracy"):
+        from .accuracy import accuracy_lines
+        acc = report["accuracy"]
+        yield from ([f"  held-out accuracy: not measured: {acc['error']}"] if "error" in acc
+                    else accuracy_lines(acc, report["verify"].get("precision", "float32")))
     if "units" in v:
         u = v["units"]
         yield (f"  in {v['precision']} units: worst {u['worst_vs_oracle']:.2f} {u['unit']}; the weights alone "
@@ -127,7 +132,7 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
          precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-         route: str = "auto", calibration=None) -> dict:
+         route: str = "auto", calibration=None, accuracy_seeds: int | None = None) -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -178,16 +183,38 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
                 raise UsageError(f"--route native needs {package}, which is not installed: pip install '.[export]'")
     if not planned:
         raise UsageError(f"no route to {fmt} from {source}: its backends are not installed")
+    accuracy_seeds = _accuracy_seeds(model, accuracy_seeds, verify, precision)
     out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
                     model_file=model_file)
     return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
             "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision,
-            "calibration": calibration}
+            "calibration": calibration, "accuracy_seeds": accuracy_seeds}
+
+
+DEFAULT_ACCURACY_SEEDS = 3  # seeds trained for held-out accuracy by default (accuracy.py: ~10 s a seed)
+
+
+def _accuracy_seeds(model, seeds, verify: bool, precision: str) -> int:
+    """How many seeds to train for the held-out accuracy: by default DEFAULT_ACCURACY_SEEDS for a named model of
+    the tutorial's problem exported in a reduced precision with --verify, else none; UsageError where asked for
+    and impossible."""
+    from reference import ModelSpec
+
+    from .accuracy import applies
+    from .precision import REDUCED
+    possible = isinstance(model, ModelSpec) and applies(model)
+    if seeds is None:
+        return DEFAULT_ACCURACY_SEEDS if possible and verify and precision in REDUCED else 0
+    if seeds and not (possible and verify):
+        raise UsageError("--accuracy-seeds trains a model named by options on the tutorial's problem (T=10, one "
+                         "feature, no Masking) and needs --verify")
+    return seeds
 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-           route: str = "auto", calibration=None, progress: Callable[[str], None] | None = None) -> ExportReport:
+           route: str = "auto", calibration=None, accuracy_seeds: int | None = None,
+           progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
 
@@ -204,7 +231,7 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
                          static_batch=static_batch, overwrite=overwrite, seed=seed, route=route,
-                         calibration=calibration),
+                         calibration=calibration, accuracy_seeds=accuracy_seeds),
                     progress=progress)
 
 
@@ -324,6 +351,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         expected = "float32" if plan["precision"] == "native" else runtime_precision(plan["precision"])
         if code == 0 or k == last or verified.get("ran_precision", "float32") != expected:
             report.update(taken, verify=verified)
+            if code in (0, 1) and plan.get("accuracy_seeds"):
+                report["accuracy"] = _accuracy(plan, route, info["dynamic_batch"], scratch, say)
             return code, ({**report, "error": verified["error"]} if code == 2 else report)
         # Outside its bounds, or the runtime could not run it: the next route is tried, this one reported.
         why = verified.get("error") or (f"verification failed: artifact vs oracle {verified['worst_vs_oracle']:.2e}, "
@@ -336,6 +365,26 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
     first = report["failed_routes"][0]
     return 2, {**report, "error": f"no route to {fmt} from {source} works; first: {first['error']}"
                                   + (f" ({first['upstream']})" if first.get("upstream") else "")}
+
+
+def _accuracy(plan: dict, route, dynamic_batch: bool, scratch: Path, say) -> dict:
+    """Held-out accuracy of the exported model against the float32 one, over seeds (accuracy.py)."""
+    from .accuracy import compare_heldout
+    from .formats import ArtifactRunError, RuntimeUnavailable
+    from .precision import runtime_precision
+    seeds = list(range(1, plan["accuracy_seeds"] + 1))
+    say(f"held-out accuracy: training {len(seeds)} seeds on the tutorial's problem, exporting each in "
+        f"{plan['precision']}")
+    job = {"spec": plan["model"]["spec"], "seeds": seeds, "format": plan["format"], "method": route.method,
+           "dynamic_batch": dynamic_batch, "precision": plan["precision"], "folder": str(scratch / "accuracy")}
+    result = spawn_worker({"accuracy": job}, route.backend, scratch, "accuracy")
+    if not result.get("ok"):
+        return {"error": result.get("error") or result.get("refused")}
+    try:
+        return compare_heldout(plan["format"], result["runs"], runtime_precision(plan["precision"]),
+                               RUNTIME_TIMEOUT_S)
+    except (RuntimeUnavailable, ArtifactRunError) as exc:
+        return {"error": " ".join(str(exc).split())}
 
 
 def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say,

@@ -7,6 +7,7 @@ the route names, and leaves its results in files the parent reads.
 The job (JSON):
     build       optional: ``{"spec": ModelSpec keyword arguments, "seed": int}`` builds that model with
                 random weights and saves it at ``model`` (nothing else is done)
+    accuracy    optional: train and export per seed instead (accuracy.train_and_export; nothing else is done)
     model       the model file (.keras / .h5), loaded with Keras's safe mode (keras_impl/verify/load.py:
                 a Lambda, a custom class or a layer the oracle lacks is refused by name)
     format, method, artifact, dynamic_batch     the export (exporters.export_model)
@@ -118,7 +119,13 @@ def main(argv: list[str]) -> int:
     from .formats import ExportError
     set_tf32(keras.backend.backend(), False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
     try:
-        result = _build(job) if job.get("build") else _export(job)
+        if job.get("build"):
+            result = _build(job)
+        elif job.get("accuracy"):
+            from .accuracy import train_and_export
+            result = {"ok": True, "runs": train_and_export(job["accuracy"], Path(job["accuracy"]["folder"]))}
+        else:
+            result = _export(job)
         code = 0
     except VerifyRefusal as exc:
         result, code = {"ok": False, "refused": str(exc)}, 2
