@@ -1,0 +1,44 @@
+"""The oracle's fast paths held to the literal equations they stand for (NumPy alone).
+
+Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
+rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
+shifted inputs.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from reference import random_arrays
+from reference.layers import convolutional
+from reference.layers.convolutional import convolve
+
+
+def conv_by_taps(x, kernel, strides, dilation):
+    """The literal "valid" convolution: for every tap, the input shifted by the tap (every s-th position) times
+    that tap's (C, F) slice of the kernel, summed over the taps."""
+    rank = kernel.ndim - 2
+    out = [(n - (k - 1) * d - 1) // s + 1 for n, k, s, d in zip(x.shape[1:-1], kernel.shape[:rank], strides, dilation)]
+    y = np.zeros((x.shape[0], *out, kernel.shape[-1]))
+    for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+        shifted = x[(slice(None),) + tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                                           for t, d, o, s in zip(tap, dilation, out, strides))]
+        y += shifted @ kernel[tap]
+    return y
+
+
+@pytest.mark.parametrize("buffer_bytes", [1, 700, convolutional.WINDOW_BUFFER_BYTES])
+@pytest.mark.parametrize("x_shape, k_shape, strides, dilation", [
+    ((3, 11, 4), (3, 4, 5), (2,), (1,)),
+    ((2, 9, 8, 3), (3, 2, 3, 4), (2, 1), (1, 2)),
+    ((2, 5, 6, 7, 2), (2, 3, 2, 2, 3), (1, 2, 3), (2, 1, 1)),
+])
+def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k_shape, strides, dilation,
+                                                                      buffer_bytes, rng, monkeypatch):
+    monkeypatch.setattr(convolutional, "WINDOW_BUFFER_BYTES", buffer_bytes)  # 1: one output row a chunk
+    x = rng.normal(size=x_shape)
+    (kernel,) = random_arrays([k_shape], rng)
+    fast = convolve(x, kernel, strides=strides, dilation_rate=dilation)
+    np.testing.assert_allclose(fast, conv_by_taps(x, kernel, strides, dilation), rtol=1e-12, atol=1e-13)
