@@ -2,7 +2,7 @@
 
 Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
 rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
-shifted inputs.
+shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reference import random_arrays
-from reference.layers import convolutional
+from reference.layers import convolutional, pooling
 from reference.layers.convolutional import convolve
 
 
@@ -42,3 +42,20 @@ def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k
     (kernel,) = random_arrays([k_shape], rng)
     fast = convolve(x, kernel, strides=strides, dilation_rate=dilation)
     np.testing.assert_allclose(fast, conv_by_taps(x, kernel, strides, dilation), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("x_shape, axes, pool, strides", [
+    ((3, 11, 4), (1,), (3,), (2,)),
+    ((2, 9, 8, 3), (1, 2), (2, 3), (2, 2)),
+    ((2, 3, 7, 6), (2, 3), (3, 2), (1, 3)),  # channels_first: the spatial axes last
+    ((2, 5, 6, 7, 2), (1, 2, 3), (2, 3, 2), (3, 1, 2)),
+])
+def test_pooling_by_window_offsets_is_the_reduction_of_every_window(x_shape, axes, pool, strides, padding, rng):
+    x = rng.normal(size=x_shape)
+    window_axes = tuple(range(-len(pool), 0))
+    for ufunc, fill, literal in ((np.maximum, -np.inf, np.max), (np.add, 0.0, np.sum)):
+        fast = pooling.reduce_windows(ufunc, x, axes, pool, strides, padding, fill)
+        windows = pooling._windows(x, axes, pool, strides, padding, fill)
+        np.testing.assert_allclose(fast, literal(windows, axis=window_axes), rtol=1e-13, atol=1e-14)
+        assert fast.shape == windows.shape[:x.ndim]
