@@ -2,16 +2,19 @@
 
 Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
 rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
-shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes.
+shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
+the whole-array erf (gelu's) against ``math.erf`` entry by entry.
 """
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 
 from reference import random_arrays
+from reference.erf import erf
 from reference.layers import convolutional, pooling
 from reference.layers.convolutional import convolve
 
@@ -59,3 +62,15 @@ def test_pooling_by_window_offsets_is_the_reduction_of_every_window(x_shape, axe
         windows = pooling._windows(x, axes, pool, strides, padding, fill)
         np.testing.assert_allclose(fast, literal(windows, axis=window_axes), rtol=1e-13, atol=1e-14)
         assert fast.shape == windows.shape[:x.ndim]
+
+
+def test_the_whole_array_erf_is_math_erf_to_a_few_ulps(rng):
+    x = np.concatenate([np.linspace(-7.0, 7.0, 20000), rng.normal(scale=3.0, size=5000),
+                        np.logspace(-300, 1.5, 500), -np.logspace(-300, 1.5, 501),
+                        [0.5, -0.5, np.nextafter(0.5, 1), 4.0, -4.0, np.nextafter(4.0, 5), 26.5, -27.0, 1e300]])
+    literal = np.array([math.erf(v) for v in x])
+    fast = erf(x.reshape(2, -1)).reshape(-1)  # any shape
+    assert np.max(np.abs(fast - literal) / np.abs(literal)) < 1e-15  # no entry of x is 0: erf(x) != 0
+    np.testing.assert_array_equal(erf(np.array([0.0, -0.0, np.inf, -np.inf])), [0.0, -0.0, 1.0, -1.0])
+    assert np.signbit(erf(np.array([-0.0]))[0]) and np.isnan(erf(np.array([np.nan]))[0])
+    assert erf(np.zeros((0, 3))).shape == (0, 3)
