@@ -52,6 +52,8 @@ import math
 
 import numpy as np
 
+from .erf import erf
+
 SELU_ALPHA = 1.6732632423543772848170429916717   # keras/src/backend/numpy/nn.py L138-139
 SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -77,7 +79,7 @@ def leaky_relu(z: np.ndarray, negative_slope: float = 0.2) -> np.ndarray:
 
 
 def _erf(z: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[np.float64])(z) if np.size(z) else np.asarray(z, np.float64)
+    return erf(z)  # reference/erf.py: Cody's approximations for the whole array, within ulps of math.erf
 
 
 def gelu(z: np.ndarray, approximate: bool = False) -> np.ndarray:

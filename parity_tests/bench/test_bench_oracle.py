@@ -26,7 +26,7 @@ SMALL = ["--size", "small", "--repeats", "3", "--warmup", "1"]
 def test_small_run_times_both_forwards_and_verify(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "bench", "oracle", *SMALL,
-                           "--models", "bilstm_classifier", "--out", str(out)],
+                           "--models", "bilstm_classifier", "--out", str(out), "--save-models", str(tmp_path / "zoo")],
                           capture_output=True, text=True, timeout=900, env={**os.environ, "KERAS_BACKEND": "torch"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = nonblank_lines(proc.stdout)
@@ -45,6 +45,8 @@ def test_small_run_times_both_forwards_and_verify(tmp_path):
     table = (out / "oracle_zoo.md").read_text()
     assert "| bilstm_classifier | 3x9 |" in table and "| model | inputs | oracle ms |" in table
     assert sorted(p.name for p in out.iterdir()) == ["oracle_zoo.json", "oracle_zoo.md"]  # no temporary left
+    assert [p.name for p in (tmp_path / "zoo").iterdir()] == ["bilstm_classifier.keras"]  # the model verify timed
+    assert len(record["oracle"]["times_s"]) == len(record["keras_jax"]["times_s"]) == 3  # interleaved, one each
 
 
 def test_a_refused_model_is_skipped_with_the_refusal(monkeypatch):
@@ -81,6 +83,16 @@ def test_bad_arguments_are_one_line_and_write_nothing(argv, message, tmp_path, c
     assert code == 2 and out == "" and nonblank_lines(err) == [err.strip()], err
     assert err.startswith("bilstm bench: error: ") and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.backend_independent
+def test_a_saved_model_already_there_is_kept_without_overwrite(tmp_path, capsys):
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "crnn_ocr.keras").write_text("earlier model\n")
+    code, _, err = run_bilstm(["bench", "oracle", *SMALL, "--models", "crnn_ocr", "--save-models", tmp_path / "zoo",
+                               "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "crnn_ocr.keras already exists" in err and not (tmp_path / "o").exists()
+    assert (tmp_path / "zoo" / "crnn_ocr.keras").read_text() == "earlier model\n"
 
 
 @pytest.mark.backend_independent

@@ -35,7 +35,9 @@ def relu(layer, inputs, masks, tape=None):
     y = np.where(x > theta, x, 0.0)
     if top is not None:
         y = np.clip(y, 0.0, float(top))
-    return y - slope * np.maximum(theta - x, 0.0), masks[0]
+    if slope:  # the negative part below the threshold (a pass over the whole array: skipped where it is 0)
+        y = y - slope * np.maximum(theta - x, 0.0)
+    return y, masks[0]
 
 
 def leaky_relu(layer, inputs, masks, tape=None):

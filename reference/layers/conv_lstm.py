@@ -58,7 +58,8 @@ def conv_lstm(layer, inputs, masks, tape=None):
     c = np.zeros_like(h)
     outputs = []
     for t in range(steps):
-        z = z_in[:, t] + convolve(h, recurrent_kernel, padding="same")
+        z = convolve(h, recurrent_kernel, padding="same")
+        z += z_in[:, t]  # in place on the fresh product
         z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
         c_new = activate(rec_act, z_f) * c + activate(rec_act, z_i) * activate(act, z_c)
         h_new = activate(rec_act, z_o) * activate(act, c_new)

@@ -63,11 +63,13 @@ def batch_normalization(layer, inputs, masks, tape=None):
     gamma, beta, (mean, variance, *_) = _affine(layer, statistics=2)
     axes = _axes(opt.get("axis", -1), x.ndim)
     along = lambda v: _along(v, axes, x.ndim, x.shape)  # noqa: E731
-    y = (x - along(mean)) / np.sqrt(along(variance) + float(opt.get("epsilon", 1e-3)))
+    # y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, each step in place on the fresh x - mean
+    y = x - along(mean)
+    y /= np.sqrt(along(variance) + float(opt.get("epsilon", 1e-3)))
     if gamma is not None:
-        y = y * along(gamma)
+        y *= along(gamma)
     if beta is not None:
-        y = y + along(beta)
+        y += along(beta)
     return y, masks[0]
 
 

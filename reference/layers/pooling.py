@@ -25,10 +25,12 @@
 
 Options: pooling ``pool_size``, ``strides`` (tuples, one entry a spatial axis), ``padding``, ``data_format``;
 global pooling ``data_format`` and ``keepdims`` (the spatial axes kept, of size 1). The windows are strided views
-(``np.lib.stride_tricks.sliding_window_view``), reduced at once: no loop over positions.
+(``np.lib.stride_tricks.sliding_window_view``); the pooling layers reduce them one window offset at a time, each
+offset a strided view of the whole input (``reduce_windows``: no loop over positions).
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -44,18 +46,45 @@ def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _padded(x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> np.ndarray:
+    """``x`` padded with ``fill`` for "same" (nothing for "valid")."""
+    if padding != "same":
+        return x
+    pads = [(0, 0)] * x.ndim
+    for a, k, s in zip(axes, pool, strides):
+        pads[a] = same_padding(x.shape[a], k, s)
+    return np.pad(x, pads, constant_values=fill)
+
+
 def _windows(x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> np.ndarray:
-    """Every window of ``x`` (padded with ``fill`` for "same"), window entries on trailing axes."""
-    if padding == "same":
-        pads = [(0, 0)] * x.ndim
-        for a, k, s in zip(axes, pool, strides):
-            pads[a] = same_padding(x.shape[a], k, s)
-        x = np.pad(x, pads, constant_values=fill)
+    """Every window of ``x`` (padded with ``fill`` for "same"), window entries on trailing axes: the literal form
+    of the windows, which ``reduce_windows`` reduces by offsets (``parity_tests/oracle/test_fast_paths.py``)."""
+    x = _padded(x, axes, pool, strides, padding, fill)
     views = np.lib.stride_tricks.sliding_window_view(x, tuple(pool), axis=tuple(axes))
     index = [slice(None)] * views.ndim
     for a, s in zip(axes, strides):
         index[a] = slice(None, None, s)
     return views[tuple(index)]
+
+
+def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> np.ndarray:
+    """``ufunc`` (np.maximum, np.add) over every window of ``x``: ``_windows(..).max / .sum`` over the window axes,
+    computed as one whole-array ``ufunc`` a window offset: for the offset (i, j, ..), the entry at offset (i, j, ..)
+    of every window is one strided view of ``x`` (long inner loops, where reducing a (2, 2) window's own axes is
+    a loop of two)."""
+    x = _padded(x, axes, pool, strides, padding, fill)
+    out = [(x.shape[a] - k) // s + 1 for a, k, s in zip(axes, pool, strides)]
+
+    def at(offset):
+        index = [slice(None)] * x.ndim
+        for a, i, n, s in zip(axes, offset, out, strides):
+            index[a] = slice(i, i + (n - 1) * s + 1, s)
+        return x[tuple(index)]
+    offsets = iter(itertools.product(*(range(k) for k in pool)))
+    result = np.array(at(next(offsets)))  # a copy: the reduction accumulates in it
+    for offset in offsets:
+        ufunc(result, at(offset), out=result)
+    return result
 
 
 def pooling(layer, inputs, masks, tape=None):
@@ -65,12 +94,11 @@ def pooling(layer, inputs, masks, tape=None):
     pool = tuple(opt["pool_size"])
     strides = tuple(opt.get("strides") or pool)
     padding = opt.get("padding", "valid")
-    window_axes = tuple(range(-len(pool), 0))
     if layer.kind.startswith("Max"):
-        return _windows(x, axes, pool, strides, padding, -np.inf).max(axis=window_axes), None
-    total = _windows(x, axes, pool, strides, padding, 0.0).sum(axis=window_axes)
+        return reduce_windows(np.maximum, x, axes, pool, strides, padding, -np.inf), None
+    total = reduce_windows(np.add, x, axes, pool, strides, padding, 0.0)
     ones = np.ones([x.shape[a] if a in axes else 1 for a in range(x.ndim)])
-    count = _windows(ones, axes, pool, strides, padding, 0.0).sum(axis=window_axes)  # entries inside the input
+    count = reduce_windows(np.add, ones, axes, pool, strides, padding, 0.0)  # entries inside the input
     return total / count, None
 
 
