@@ -7,6 +7,7 @@
     bilstm verify model.keras --plot growth.png      # where a layer fails: its error over the steps, drawn
     bilstm verify model.keras --repro repro/         # and a reproducer of it to attach to a bug report
     bilstm verify model.keras --artifact model.onnx  # an artifact you converted yourself, in its runtime
+    bilstm verify int8.keras --float-model f32.keras # a quantized model: its weights' error and its arithmetic's
 
 Reads the file through Keras's own loader (safe mode; layers the oracle does not
 implement are refused by name before anything is deserialized), computes the
@@ -44,6 +45,10 @@ def add_arguments(parser):
                         help="an exported artifact of this model (ONNX, SavedModel folder, .tflite, OpenVINO .xml, "
                              ".pt2, .jax_export), run in its runtime against the oracle; ONNX layer by layer")
     parser.add_argument("--format", choices=FORMATS, help="the artifact's format, where its name does not say it")
+    parser.add_argument("--float-model", metavar="FILE",
+                        help="for a quantized model: the float model it was made from, whose weights the oracle "
+                             "also runs (the weights' own error); default none: that error is not measured where "
+                             "the file holds only quantized weights")
     parser.add_argument("--repro", metavar="FOLDER",
                         help="when a layer fails on its own: write a reproducer there (the layer alone as .keras, "
                              "its inputs, the oracle's output, repro.py)")
@@ -53,6 +58,7 @@ def _artifact_options(args):
     """``--artifact``'s format, checked with the options it cannot take, before Keras is imported."""
     from keras_impl.verify.artifact import artifact_format
     clash = [flag for flag, given in (("--inputs", args.inputs), ("--repro", args.repro), ("--plot", args.plot),
+                                      ("--float-model", args.float_model),
                                       ("--batch", args.batch), ("--timesteps", args.timesteps),
                                       ("--dtype float64", args.dtype == "float64")) if given]
     if clash:
@@ -97,6 +103,9 @@ def run(args) -> int:
     if args.repro is not None:
         from keras_impl.verify.repro import check_repro_folder
         check_repro_folder(args.repro)
+    if args.float_model is not None:
+        from keras_impl.verify.load import check_model_path
+        check_model_path(args.float_model)
     try:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
@@ -106,12 +115,13 @@ def run(args) -> int:
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:
-        report = verify(path, **{**options, "inputs": user_inputs, "repro": args.repro})
+        report = verify(path, **{**options, "inputs": user_inputs, "repro": args.repro,
+                                 "float_model": args.float_model})
     except VerifyRefusal as exc:  # the model, not the arguments: said as today, "bilstm verify: <why>"
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
     # The header once the model is read (seconds): a model refused while reading costs one line, as every refusal.
-    print_keras_header("verify", dtype=args.dtype)
+    print_keras_header("verify", dtype=report.dtype if report.precision else args.dtype)
     plot_note = None
     if plot_path is not None:
         from keras_impl.verify.diagnose import plot_error_growth

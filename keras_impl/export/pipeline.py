@@ -161,10 +161,14 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
         named, stem = _named_model(model, seed)
         model_file = None
     else:
-        from keras_impl.verify.load import VerifyRefusal, check_model_path, read_config, scan_config
+        from keras_impl.verify.load import (VerifyRefusal, check_model_path, read_config, refuse_reduced_precision,
+                                            scan_config)
         try:
             model_file = check_model_path(str(model))
-            scan_config(read_config(model_file))  # a Lambda, a custom class, a layer the oracle lacks: by name
+            config = read_config(model_file)
+            scan_config(config)  # a Lambda, a custom class, a layer the oracle lacks: by name
+            refuse_reduced_precision(config, "export takes a float32 model (bilstm verify checks this one in its "
+                                             "own precision)")
         except (VerifyRefusal, ValueError) as exc:  # a refused layer, a path that is no model file
             raise UsageError(str(exc)) from None
         named, stem = {"file": str(model_file.resolve())}, model_file.stem

@@ -228,3 +228,64 @@ def artifact_precision_bound(precision: str, weight_error: float, magnitude: flo
              + FLOAT32_ABS * max(1.0, float(magnitude)))
     return Bound("abs", value, f"{precision}: {ARTIFACT_PRECISION_FACTOR[precision]:g} x E_w"
                                + (f", E_w at least {floor / unit:g} unit," if floor else "") + " + the float32 bound")
+
+
+# ---- Reduced precision and quantized models (`bilstm verify` of a mixed_float16, mixed_bfloat16, float16,
+# bfloat16 or Keras-quantized model; keras_impl/verify/precision.py). Each bound is in the units of the arithmetic
+# that causes the error, derived below and in docs/verify.md ("Reduced precision"); every layer is compared on
+# Keras's own inputs to it, so that a bound is the layer's own and errors from upstream do not count twice.
+
+def reduced_precision_bound(terms: int) -> float:
+    """A float16/bfloat16 layer's error against the oracle on the same weights and inputs, in ulps of the 16-bit
+    format at the layer's largest output ``max |y|``: ``1 + sqrt(terms) / 4``.
+
+    Half an ulp for rounding the output itself, half for its activation's own rounding (tanh, sigmoid, softmax
+    in 16 bits); then each of the ``terms`` products and sums that feed one output (fan_in x steps: the
+    inputs and recurrent units of a cell over the timesteps; 0 for a lookup) is rounded within half an ulp of
+    its own size. Those errors are independent and centred (uniform within half an ulp: standard deviation
+    ulp/sqrt(12) each); the terms are smaller than the output they add up to, typically by sqrt(terms), so
+    their sum stays within sqrt(terms)/4 ulps of the output, where the worst case (every term as large as the
+    output, all rounding one way) would be sqrt(terms)/2 x sqrt(terms). Measured 0.2 to 0.6 ulp (float16 and
+    bfloat16, Embedding, Bidirectional LSTM, Dense softmax, docs/verify.md); a bfloat16 computation held to
+    float16's ulp is 8 times its own and fails.
+    """
+    return 1.0 + (max(terms, 0) ** 0.5) / 4
+
+
+# How much an activation can stretch an error of its input (its Lipschitz constant in the max norm): softmax's
+# Jacobian p_k (delta_kj - p_j) sums to 2 p_k (1 - p_k) <= 1/2 over a row; tanh' <= 1, sigmoid' <= 1/4;
+# silu' <= 1.1, gelu' <= 1.13 (their maxima), selu's slope is scale x alpha = 1.7581 below 0. An activation not
+# listed has no quantized bound here (verify refuses the quantized layer that uses it, by name).
+ACTIVATION_STRETCH = {"linear": 1.0, "relu": 1.0, "relu6": 1.0, "leaky_relu": 1.0, "elu": 1.0, "softplus": 1.0,
+                      "softsign": 1.0, "tanh": 1.0, "sigmoid": 0.25, "hard_sigmoid": 1 / 6, "softmax": 0.5,
+                      "silu": 1.1, "swish": 1.1, "gelu": 1.13, "selu": 1.7581}
+
+
+def quantized_weights_bound(activation: str = "linear") -> float:
+    """The error of a layer's quantized weights (the oracle on the float weights against the oracle on the
+    dequantized ones, same inputs), in half quantisation steps, a hard bound: rounding to the nearest step
+    moves each weight by at most half a step (``w - q / s``, ``|.| <= 1 / (2 s)``), so an Embedding's output
+    moves by at most one half-step, and a Dense output by at most ``sum_i |x_i| x half-step_i`` (the unit
+    precision.py counts it in) times the activation's stretch. Measured up to 0.99 (Embedding rows, int8)."""
+    return ACTIVATION_STRETCH[activation]
+
+
+def int8_inputs_bound(activation: str = "linear") -> float:
+    """A Dense int8 layer's arithmetic error (Keras against the oracle on the dequantized weights), in half
+    int8 input steps, a hard bound: Keras quantizes each input row to int8 as well (``AbsMaxQuantizer``, one
+    step ``max |x_row| / 127``), each input moves by at most half a step, so an output moves by at most
+    ``half-step x sum_i |w_ij|`` (the unit) times the activation's stretch; the int8 products sum exactly in
+    int32, and float32 rounds the rescaling (QUANTIZED_SLACK_ABS)."""
+    return ACTIVATION_STRETCH[activation]
+
+
+def float8_inputs_bound(activation: str = "linear") -> float:
+    """A Dense float8 layer's arithmetic error, in units of half an e4m3 ulp of each input through the weights
+    (float8_e4m3fn keeps 3 mantissa bits: an input rounds within 2^-4 of itself, or 2^-10 of the scale below
+    2^-6), a hard bound as ``int8_inputs_bound``."""
+    return ACTIVATION_STRETCH[activation]
+
+
+# Added to every quantized layer's allowance: Keras rescales in float32 (q / s, the bias, the activation) and
+# quantized in float32 (round(w * s)), a few float32 ulps; the float32 verify bound, scaled by max(1, max|y|).
+QUANTIZED_SLACK_ABS = FLOAT32_ABS

@@ -54,19 +54,25 @@ def check_options(path, *, batch=None, timesteps=None, inputs=None, dtype="float
 
 
 def verify(path, *, batch: int | None = None, timesteps: int | None = None, inputs=None, dtype: str = "float32",
-           seed: int = 0, repro=None) -> VerifyReport:
+           seed: int = 0, repro=None, float_model=None) -> VerifyReport:
     """The report for the model in ``path`` (.keras, .h5), on the Keras backend in use.
 
     ``batch`` (default 4) sequences of ``timesteps`` steps (where the model's input leaves it free; default 8)
     are drawn from ``seed``; or ``inputs`` (an array or a .npy path) is used as given. ``dtype`` is what Keras
     computes in. With ``repro`` (a folder), a reproducer of the first failing layer is written there when that
-    layer is at fault on its own (``repro.py``). Raises ``UsageError`` for a bad option, ``VerifyRefusal`` for a
+    layer is at fault on its own (``repro.py``). A model in reduced precision (a float16 or bfloat16 dtype
+    policy) or quantized by Keras is verified in its own precision, each layer with the error of its weights and
+    of its arithmetic (``precision.py``); ``float_model`` (a path) gives the float weights a quantized file no
+    longer holds. Raises ``UsageError`` for a bad option, ``VerifyRefusal`` for a
     model that cannot be verified.
     """
     path, user_inputs = check_options(path, batch=batch, timesteps=timesteps, inputs=inputs, dtype=dtype, seed=seed)
     if repro is not None:
         from .repro import check_repro_folder
         repro = check_repro_folder(repro)
+    if float_model is not None:
+        from .load import check_model_path
+        float_model = check_model_path(str(float_model))
     from .load import load_model, read_config, scan_config
     if user_inputs is not None:
         batch, timesteps = user_inputs.shape[0], user_inputs.shape[1]
@@ -81,6 +87,11 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
     described = describe_model(model)  # refuses, by name, before any float64 rebuild
     options = {"batch": batch or DEFAULT_BATCH, "timesteps": timesteps, "dtype": dtype, "seed": seed,
                "repro": None if repro is None else Path(repro)}
+    from .precision import model_precision
+    precisions = model_precision(described)
+    if precisions is not None or float_model is not None:
+        from .precision_report import precision_report
+        return precision_report(model, described, precisions, path, saved_by, options, user_inputs, float_model)
     if dtype == "float64":
         with float64_keras():
             model = as_float64_model(model)

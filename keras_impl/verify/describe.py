@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from reference.layers import Layer, LayerGraph, layer_of, tensor_ref
 from reference.layers.registry import WRAPPERS
 
+from .dequantize import KINDS as QUANTIZED_KINDS
+from .dequantize import MODES as QUANTIZED_MODES
 from .errors import VerifyRefusal
 from .layers import CALL_ARGUMENTS, DESCRIBE
 from .load import refuse_layer
@@ -68,8 +70,9 @@ def describe_layer(layer, name: str, inbound: tuple, call: dict | None = None) -
     import keras
     cls = type(layer)
     quantized = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
-    if quantized is not None:
-        raise refuse_layer(name, cls.__name__, f"quantized ({quantized}): the oracle reads float weights only")
+    if quantized is not None and (quantized not in QUANTIZED_MODES or cls.__name__ not in QUANTIZED_KINDS):
+        raise refuse_layer(name, cls.__name__, f"quantized ({quantized}): verified for {', '.join(QUANTIZED_MODES)} "
+                                               f"on {', '.join(QUANTIZED_KINDS)} only")
     describe = DESCRIBE.get(cls.__name__)
     if describe is None or cls is not getattr(keras.layers, cls.__name__, None):
         raise refuse_layer(name, cls.__name__)
@@ -80,21 +83,9 @@ def describe_layer(layer, name: str, inbound: tuple, call: dict | None = None) -
     return describe(layer, name, inbound)
 
 
-def _refuse_reduced_precision(model) -> None:
-    """A layer computing or storing in 16-bit floats, refused by name (as ``load.scan_config`` refuses it from a
-    file's config; here for a model given in memory)."""
-    for layer in model._flatten_layers(include_self=True, recursive=True):  # nested models' layers too
-        policy = getattr(layer, "dtype_policy", None)
-        if {str(getattr(policy, key, None)) for key in ("compute_dtype", "variable_dtype")} & {"float16", "bfloat16"}:
-            raise VerifyRefusal(f"layer {layer.name!r} ({type(layer).__name__}) computes in "
-                                f"{getattr(policy, 'name', policy)}: reduced precision is not verified yet "
-                                "(the bounds are set for float32 and float64)")
-
-
 def describe_model(model) -> Graph:
     """The ``Graph`` of a loaded Sequential or functional Keras model."""
     import keras
-    _refuse_reduced_precision(model)
     if type(model) is keras.Sequential:
         return _describe_sequential(model)
     if not isinstance(model, keras.Model) or not hasattr(model, "operations") or type(model).__name__ != "Functional":

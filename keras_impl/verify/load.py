@@ -24,8 +24,8 @@ string (``H5_STRINGS_KEPT``); a nested model's calls are renumbered as Keras 3 c
 (``_renumber_keras2_nested_nodes``), and a MultiHeadAttention's config and call read as Keras 3 writes them
 (``_keras2_attention``).
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
-its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision (``REDUCED_PRECISION``) is
-refused by name; a nested Sequential or functional model of Keras's own is scanned layer by layer (``describe.py``
+its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision and quantization are found by
+``reduced_precision`` (verify checks them in their own precision, ``precision.py``); a nested Sequential or functional model of Keras's own is scanned layer by layer (``describe.py``
 flattens it), an RNN's cells likewise (``CELL_KINDS``, StackedRNNCells). A Keras 2 file's
 ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own, another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
 model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
@@ -62,8 +62,8 @@ MASK_OP_CLASSES = ("NotEqual", "Any", "All", "ExpandDims", "LogicalOr", "OnesLik
 # Keras's own model classes: a layer of one of these inside a model is a nested model, not a custom class.
 KERAS_MODEL_MODULES = ("keras", "keras.models", "keras.src.models.sequential", "keras.src.models.functional",
                        "keras.src.models.model")
-# dtype policies the oracle's comparison does not cover yet: their layers compute in 16-bit floats, whose
-# rounding no bound here is set for (a mixed_float16 model FAILs at 2.6e-4 against the float32 bound).
+# dtype policies whose layers compute in 16-bit floats: verified in their own precision (precision.py), refused by
+# the commands that take float32 models only (``refuse_reduced_precision``).
 REDUCED_PRECISION = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 # Config keys only Keras 2 (tf.keras 2.x) writes: tf.keras's RNN layers' `time_major` (Keras 3 removed it),
 # `batch_input_shape` (Keras 3 writes `batch_shape`), the Embedding's `input_length` (removed in Keras 3).
@@ -109,7 +109,6 @@ def scan_config(config: dict, batch: int | None = None, timesteps: int | None = 
     if config.get("registered_name") not in (None, config["class_name"]):
         raise refuse_layer(_layer_name(config), config.get("registered_name") or config["class_name"],
                            "a custom model class")
-    _refuse_reduced_precision(config, "the model")
     for entry in config["config"]["layers"]:
         scan_layer(entry)
     check_memory(config, batch or DEFAULT_BATCH, timesteps, dtype)
@@ -126,11 +125,37 @@ def _policy_name(dtype) -> str | None:
     return None
 
 
-def _refuse_reduced_precision(entry: dict, what: str) -> None:
-    policy = _policy_name((entry.get("config") or {}).get("dtype"))
-    if policy in REDUCED_PRECISION:
-        raise VerifyRefusal(f"{what} {_layer_name(entry)!r} ({entry.get('class_name', '?')}) computes in {policy}: "
-                            "reduced precision is not verified yet (the bounds are set for float32 and float64)")
+def reduced_precision(config: dict) -> str | None:
+    """The first layer of a file's config (nested models' and wrapped layers included) that computes in 16-bit
+    floats or is quantized, said in a few words (``layer 'head' (Dense) is quantized (int8)``), or None."""
+    def policy_of(entry):
+        dtype = (entry.get("config") or {}).get("dtype")
+        if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict) and dtype["config"].get("mode"):
+            return f"is quantized ({dtype['config']['mode']})"  # QuantizedDTypePolicy, Int4..., QuantizedFloat8...
+        policy = _policy_name(dtype)
+        return f"computes in {policy}" if policy in REDUCED_PRECISION else None
+
+    entries = [config]
+    while entries:
+        entry = entries.pop(0)
+        if not isinstance(entry, dict):
+            continue
+        found = policy_of(entry)
+        if found:
+            what = "model" if entry.get("class_name") in CONTAINERS else "layer"
+            return f"{what} {_layer_name(entry)!r} ({entry.get('class_name', '?')}) {found}"
+        cfg = entry.get("config") or {}
+        entries += [cfg[k] for k in ("layer", "backward_layer", "cell") if isinstance(cfg.get(k), dict)]
+        entries += [x for k in ("layers", "cells") if isinstance(cfg.get(k), list) for x in cfg[k]]
+    return None
+
+
+def refuse_reduced_precision(config: dict, why: str) -> None:
+    """The one guard for a command that handles float32 models only (``bilstm export``): a reduced-precision or
+    quantized model refused with one line, ``why`` saying what the command would do wrong."""
+    found = reduced_precision(config)
+    if found:
+        raise VerifyRefusal(f"{found}: {why}")
 
 
 def scan_layer(entry: dict, wrapper: str | None = None) -> None:
@@ -146,7 +171,6 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
         layers = (entry.get("config") or {}).get("layers")
         if not isinstance(layers, list):
             raise refuse_layer(name, class_name, "a nested model without a list of layers (a subclassed model)")
-        _refuse_reduced_precision(entry, "nested model")
         for inner in layers:  # describe.py flattens it into the one list of layers
             scan_layer(inner)
         return
@@ -168,7 +192,6 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
         return
     if class_name not in SUPPORTED:
         raise refuse_layer(name, class_name)
-    _refuse_reduced_precision(entry, "layer")
     cfg = entry.get("config") or {}
     if class_name == "RNN":
         if not isinstance(cfg.get("cell"), dict):

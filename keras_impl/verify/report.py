@@ -22,6 +22,7 @@ class VerifyReport:
     decisions: list = field(default_factory=list)  # per classifier output: decisions that agree (decisions.py)
     diagnosis: dict | None = None  # where and why the first failing layer differs (diagnose.py)
     repro: list = field(default_factory=list)  # the reproducer's files, when one was asked for and written
+    precision: dict | None = None  # a reduced-precision or quantized model: per-layer precision, end-to-end errors
 
     @property
     def verdict(self) -> str:
@@ -45,7 +46,10 @@ class VerifyReport:
                  f"{self.dtype}, keras {self.versions.get('keras')}"]
         lines += [f"  input {about['input']} {tuple(about['shape'])} {about['dtype']}: {about['drawn']}"
                   for about in self.inputs]
-        lines.append(format_table(self.layers))
+        if self.precision is None:
+            lines.append(format_table(self.layers))
+        else:
+            lines += _format_precision(self)
         lines += format_decisions(self.decisions)
         lines += format_diagnosis(self.diagnosis)
         if self.repro:
@@ -71,3 +75,18 @@ class VerifyReport:
         """A report read back from ``as_dict()`` or a ``--json`` file (the stored verdict is recomputed; a field
         added since the file was written takes its default)."""
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def _format_precision(report: VerifyReport) -> list[str]:
+    """A reduced-precision report's table (both errors per layer) and its model outputs' end-to-end errors."""
+    from .precision import format_precision_table
+    about = report.precision
+    lines = ["each layer on Keras's own inputs to it: weights err = oracle on the float weights - oracle on the "
+             "weights Keras computes with; arithmetic err = Keras - the latter"
+             + (f" (float weights: {about['float_model']})" if about.get("float_model") else "")]
+    lines.append(format_precision_table(report.layers))
+    for out in about["outputs"]:
+        fig = lambda v: "-" if v is None else f"{v:.2e}"  # noqa: E731
+        lines.append(f"model output {out['output']} end to end (max|y| {out['max_abs_output']:.2g}): arithmetic "
+                     f"{fig(out['arithmetic_error'])}, weights {fig(out['weights_error'])}")
+    return lines

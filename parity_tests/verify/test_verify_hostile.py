@@ -243,27 +243,32 @@ def test_keras2_h5_whose_model_config_is_a_number_is_refused(stored, expected, t
     _refused(*_verify(capsys, path), expected)
 
 
-# 5. Reduced precision: refused by name, never a false FAIL.
+# 5. Reduced precision: found by name in the file's config (verify checks it in its own precision,
+# test_precision.py; a command that takes float32 models only refuses it with that name).
 
 @pytest.mark.parametrize("policy, layer_dtype", [("mixed_float16", None), ("mixed_bfloat16", None),
                                                  (None, "bfloat16"), (None, "float16")])
-def test_reduced_precision_is_refused_by_name(policy, layer_dtype, tmp_path, capsys):
+def test_reduced_precision_is_found_by_name(policy, layer_dtype, tmp_path):
     import keras
+
+    from keras_impl.verify import VerifyRefusal
+    from keras_impl.verify.load import read_config, reduced_precision, refuse_reduced_precision
     L = keras.layers
     previous = keras.config.dtype_policy()
     try:
         if policy:
             keras.config.set_dtype_policy(policy)
-        model = keras.Sequential([keras.Input((5, 2)), L.LSTM(3), L.Dense(1, name="low", dtype=layer_dtype)])
+        model = keras.Sequential([keras.Input((5, 2)), L.LSTM(3, name="rnn"), L.Dense(1, name="low", dtype=layer_dtype)],
+                                 name="reduced")
     finally:
         keras.config.set_dtype_policy(previous)
     path = tmp_path / "reduced.keras"
     model.save(path)
-    _refused(*_verify(capsys, path), f"computes in {policy or layer_dtype}", "reduced precision is not verified")
-    from keras_impl.verify import VerifyRefusal
-    from keras_impl.verify.describe import describe_model
-    with pytest.raises(VerifyRefusal, match="reduced precision"):  # a model given in memory: refused too
-        describe_model(model)
+    config = read_config(path)
+    where = "model 'reduced' (Sequential)" if policy else "layer 'low' (Dense)"  # the first that holds the policy
+    assert reduced_precision(config) == f"{where} computes in {policy or layer_dtype}"
+    with pytest.raises(VerifyRefusal, match=f"computes in {policy or layer_dtype}: float32 only"):
+        refuse_reduced_precision(config, "float32 only")
 
 
 # 6. A Keras 2 file without its keras_version attribute: recognised by its config.

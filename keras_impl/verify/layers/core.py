@@ -10,6 +10,7 @@ import numpy as np
 
 from reference.layers import ACTIVATIONS, Layer
 
+from .. import dequantize
 from ..load import refuse_layer
 from .common import activation_name, float_weights
 
@@ -31,6 +32,8 @@ def dense_options(layer, name: str, kind: str):
         raise refuse_layer(name, kind, f"activation={act!r}; supported: {', '.join(ACTIVATIONS)}")
     if getattr(layer, "lora_enabled", False):
         raise refuse_layer(name, kind, "LoRA weights")
+    if dequantize.mode(layer) is not None:  # the weights Keras computes with, dequantized (zero bias included)
+        return {"activation": act}, dequantize.oracle_weights(layer, "Dense")
     w = float_weights(layer)
     if not layer.use_bias:
         w.append(np.zeros(w[0].shape[1]))
@@ -51,7 +54,8 @@ def masking(layer, name, inbound):
 def embedding(layer, name, inbound):
     if getattr(layer, "lora_enabled", False):
         raise refuse_layer(name, "Embedding", "LoRA weights")
-    return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, tuple(float_weights(layer))),
+    weights = dequantize.oracle_weights(layer, "Embedding") if dequantize.mode(layer) else tuple(float_weights(layer))
+    return (Layer(name, "Embedding", inbound, {"mask_zero": bool(layer.mask_zero)}, weights),
             f"vocab={layer.input_dim}, mask_zero={bool(layer.mask_zero)}")
 
 
