@@ -10,6 +10,8 @@ The job (JSON):
     model       the model file (.keras / .h5), loaded with Keras's safe mode (keras_impl/verify/load.py:
                 a Lambda, a custom class or a layer the oracle lacks is refused by name)
     format, method, artifact, dynamic_batch     the export (exporters.export_model)
+    static_timesteps    optional: the time axis fixed at that length in the export, and every input set drawn
+                at it
     predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
 
@@ -60,12 +62,12 @@ def _export(job: dict) -> dict:
     model, _, saved_by = load_model(Path(job["model"]))
     described = describe_model(model)  # refuses, by name, what the oracle cannot compute
     info = export_model(model, job["format"], job["artifact"], dynamic_batch=job["dynamic_batch"],
-                        method=job["method"])
+                        method=job["method"], static_timesteps=job.get("static_timesteps"))
     result = {"ok": True, "export": info, "saved_by": saved_by}
     if job.get("predictions"):
         from .exporters import STATIC_BATCH
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
-                          static_batch=STATIC_BATCH)
+                          static_batch=STATIC_BATCH, static_timesteps=info.get("static_timesteps"))
         for s in sets:
             s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
         buffer = io.BytesIO()
