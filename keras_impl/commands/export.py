@@ -20,6 +20,7 @@ import sys
 
 from keras_impl.export.formats import FORMATS, PRECISIONS
 from keras_impl.export.routes import ROUTE_CHOICES
+from keras_impl.export.time_axis import DEFAULT_STATIC_TIMESTEPS
 from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, add_out_option, finite_float,
                                 json_target, positive_int, seed)
 from reference import CELLS, DIRECTIONS, MODEL_MERGE_MODES
@@ -71,6 +72,10 @@ def add_arguments(parser):
                         "accuracy beside the float32 model's, with a 95%% interval; 0 turns it off (default 3 "
                         "with a reduced --precision, else 0; about 10 s a seed)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
+    parser.add_argument("--static-timesteps", type=positive_int("--static-timesteps", MAX_TIMESTEPS), metavar="N",
+                        help="export a time axis fixed at N steps instead of a free one (default: free; where no "
+                             "route with a free time axis works, the model's own length or "
+                             f"{DEFAULT_STATIC_TIMESTEPS} is taken automatically and the report says so)")
     parser.add_argument("--route", choices=ROUTE_CHOICES, help="auto (default): the converters' routes in order, then "
                         "for onnx and openvino bilstm-lab's own ONNX writer; upstream: the converters only; native: "
                         "the writer only")
@@ -192,7 +197,7 @@ def run(args) -> int:
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision or "float32", static_batch=args.static_batch, overwrite=args.overwrite,
                    seed=args.seed or 0, route=args.route or "auto", calibration=args.calibration,
-                   accuracy_seeds=args.accuracy_seeds)
+                   accuracy_seeds=args.accuracy_seeds, static_timesteps=args.static_timesteps)
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),

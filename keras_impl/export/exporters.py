@@ -1,8 +1,10 @@
 """The export itself, inside a Keras process (``KERAS_BACKEND`` fixed): one model, one format, one method.
 
-``export_model(model, fmt, artifact_path, dynamic_batch=..., method=...)`` writes the artifact and
-returns ``{"route", "dynamic_batch", "notes"}``; a failure raises ``ExportError`` whose message is the
-upstream error in one line, then its cause where known, with the upstream issue's link in ``upstream``.
+``export_model(model, fmt, artifact_path, dynamic_batch=..., method=..., static_timesteps=...)`` writes the
+artifact and returns ``{"route", "dynamic_batch", "static_timesteps", "notes"}``; a failure raises
+``ExportError`` whose message is the upstream error in one line, then its cause where known, with the upstream
+issue's link in ``upstream``. ``static_timesteps`` fixes a free time axis at that length in the exported
+signature, for every upstream method (time_axis.py says when bilstm export asks for it).
 
 Methods (routes.METHODS):
     keras        ``model.export(format=...)``, after one call of the model (Keras's ONNX exporter refuses a
@@ -87,9 +89,11 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
-def _input_shapes(model, batch):
-    """[(shape with ``batch`` first, dtype)] for each model input."""
-    return [((batch,) + tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs]
+def _input_shapes(model, batch, timesteps: int | None = None):
+    """[(shape with ``batch`` first and, given ``timesteps``, a free time axis (axis 1) fixed at it, dtype)] for
+    each model input."""
+    return [((batch,) + tuple(timesteps if k == 0 and d is None and timesteps is not None else d
+                              for k, d in enumerate(t.shape[1:])), str(t.dtype)) for t in model.inputs]
 
 
 def _sample(model, batch: int) -> list:
@@ -104,18 +108,21 @@ def _call_once(model) -> None:
     model(x[0] if len(x) == 1 else x, training=False)
 
 
-def _signature(model, dynamic_batch: bool):
+def _signature(model, dynamic_batch: bool, timesteps: int | None = None):
     import keras
     batch = None if dynamic_batch else STATIC_BATCH
-    specs = [keras.InputSpec(shape=s, dtype=d) for s, d in _input_shapes(model, batch)]
+    specs = [keras.InputSpec(shape=s, dtype=d) for s, d in _input_shapes(model, batch, timesteps)]
     return specs if len(specs) == 1 else [specs]
 
 
 def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, method: str = "keras",
-                 converter_options: dict | None = None) -> dict:
-    """Write ``model`` as ``fmt`` at ``artifact_path``; ``{"route", "dynamic_batch", "notes"}``.
+                 converter_options: dict | None = None, static_timesteps: int | None = None) -> dict:
+    """Write ``model`` as ``fmt`` at ``artifact_path``; ``{"route", "dynamic_batch", "static_timesteps", "notes"}``.
 
-    ``converter_options``: LiteRT on TensorFlow only, the TFLiteConverter's settings (precision.litert_options).
+    converter_options: LiteRT on TensorFlow only, the TFLiteConverter's settings (precision.litert_options).
+    static_timesteps: a free time axis (axis 1 of each input) fixed at that length in the exported signature
+    (time_axis.py); ``static_timesteps`` in the result is the length the artifact takes (None: free), the
+    model's own where its input fixes it. A length other than the model's own is refused (ExportError).
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -123,6 +130,9 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
         raise ValueError(f"method must be 'keras', 'jax_export' or 'native', got {method!r}")
     if not isinstance(dynamic_batch, bool):
         raise TypeError(f"dynamic_batch must be a bool, got {dynamic_batch!r}")
+    if static_timesteps is not None and (isinstance(static_timesteps, bool) or not isinstance(static_timesteps, int)
+                                         or static_timesteps < 1):
+        raise ValueError(f"static_timesteps must be a whole number of at least 1 or None, got {static_timesteps!r}")
     artifact_path = os.fspath(artifact_path)
     if os.path.basename(artifact_path) != ARTIFACT_NAME[fmt]:
         raise ValueError(f"artifact_path must end in {ARTIFACT_NAME[fmt]!r} for {fmt}, got {artifact_path!r}")
@@ -133,24 +143,32 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
         _native(model, fmt, artifact_path, notes)
         if not dynamic_batch:
             notes.append("the native writer leaves the batch free whatever --static-batch asks: any batch runs")
-        return {"route": "native ONNX writer", "dynamic_batch": True, "notes": notes}
+        if static_timesteps is not None:
+            notes.append("the native writer leaves the time axis free whatever --static-timesteps asks: "
+                         "any length runs")
+        return {"route": "native ONNX writer", "dynamic_batch": True, "static_timesteps": None, "notes": notes}
+    fixed = {t.shape[1] for t in model.inputs if len(t.shape) >= 2 and t.shape[1] is not None}
+    if static_timesteps is not None and fixed - {static_timesteps}:
+        raise ExportError(f"refused: --static-timesteps {static_timesteps}, but the model's input fixes its time "
+                          f"axis at {', '.join(map(str, sorted(fixed)))}", route=route)
     try:
-        _refuse_known_wrong(model, backend, fmt)
+        _refuse_known_wrong(model, backend, fmt, static_timesteps)
         _call_once(model)
         if method == "jax_export":
-            _jax_export(model, artifact_path, dynamic_batch)
+            _jax_export(model, artifact_path, dynamic_batch, static_timesteps)
         elif fmt == "torch_export":
-            dynamic_batch = _keras_torch(model, artifact_path, dynamic_batch, notes)
+            dynamic_batch = _keras_torch(model, artifact_path, dynamic_batch, notes, static_timesteps)
         elif fmt == "jax_export":
             raise ExportError("Keras has no jax.export exporter: method jax_export on the jax backend exports it",
                               route=route)
         elif fmt == "litert" and backend == "tensorflow":
-            dynamic_batch = _keras_litert_tf(model, artifact_path, dynamic_batch, notes, converter_options or {})
+            dynamic_batch = _keras_litert_tf(model, artifact_path, dynamic_batch, notes, converter_options or {},
+                                             static_timesteps)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporters' own advice (deprecations, tracer notes)
                 model.export(artifact_path, format=fmt, verbose=False,
-                             input_signature=_signature(model, dynamic_batch))
+                             input_signature=_signature(model, dynamic_batch, static_timesteps))
     except ExportError as exc:
         exc.route = exc.route or route
         raise
@@ -160,7 +178,11 @@ def export_model(model, fmt: str, artifact_path, *, dynamic_batch: bool = True, 
         raise ExportError(f"{route}: the exporter returned without writing {artifact_path}", route=route)
     if not dynamic_batch:
         notes.append(f"static batch of {STATIC_BATCH}: the artifact takes exactly {STATIC_BATCH} sequence a call")
-    return {"route": route, "dynamic_batch": dynamic_batch, "notes": notes}
+    if static_timesteps is not None and not fixed:
+        notes.append(f"static time axis of {static_timesteps}: the artifact takes exactly {static_timesteps} steps a "
+                     f"call; pad shorter sequences (a masked model ignores padded steps)")
+    return {"route": route, "dynamic_batch": dynamic_batch, "notes": notes,
+            "static_timesteps": static_timesteps if static_timesteps is not None else (min(fixed) if fixed else None)}
 
 
 def _native(model, fmt: str, artifact_path: str, notes: list) -> None:
@@ -196,17 +218,17 @@ def _native(model, fmt: str, artifact_path: str, notes: list) -> None:
     notes.append("written as ONNX by the native writer, converted by OpenVINO's ONNX frontend")
 
 
-def _refuse_known_wrong(model, backend: str, fmt: str) -> None:
+def _refuse_known_wrong(model, backend: str, fmt: str, static_timesteps: int | None = None) -> None:
     """Routes that write an artifact that computes something else, measured here: refused before exporting."""
-    # A free time axis: axis 1 of any input, token ids (batch, time) included.
-    free_time = any(len(t.shape) >= 2 and t.shape[1] is None for t in model.inputs)
+    # A free time axis: axis 1 of any input, token ids (batch, time) included, unless the signature fixes it.
+    free_time = static_timesteps is None and any(len(t.shape) >= 2 and t.shape[1] is None for t in model.inputs)
     if backend == "tensorflow" and fmt in ("onnx", "tf_saved_model", "litert") and free_time \
             and "TimeDistributed" in _layer_classes(model):
         raise ExportError(
             "refused: TimeDistributed over a free time axis runs vectorized_map (keras/src/layers/rnn/"
             "time_distributed.py L136-140), which TensorFlow traces with the time axis replaced by the batch size "
             "(measured: output (2, 2, 2) for input (2, 7, 3); a tagger's (1, 1, 5) for ids (1, 8)); fix the time "
-            "axis in the model's Input, or export onnx / openvino with --route native")
+            "axis (--static-timesteps N), or export onnx / openvino with --route native")
     if fmt != "onnx":
         return
     if backend == "torch" and "SimpleRNN" in _layer_classes(model):
@@ -233,7 +255,7 @@ def _layer_classes(model) -> set:
     return names
 
 
-def _keras_torch(model, artifact_path, dynamic_batch: bool, notes: list) -> bool:
+def _keras_torch(model, artifact_path, dynamic_batch: bool, notes: list, timesteps: int | None = None) -> bool:
     """format="torch" with an explicit dynamic batch (without one, Keras traces a batch of 1 and freezes it);
     where the masked RNN fixes the batch (BATCH_LOOP_CAUSE), a static batch instead, and the note says so."""
     import torch
@@ -242,40 +264,41 @@ def _keras_torch(model, artifact_path, dynamic_batch: bool, notes: list) -> bool
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.export(artifact_path, format="torch", verbose=False,
-                         input_signature=_signature(model, dynamic_batch), **kwargs)
+                         input_signature=_signature(model, dynamic_batch, timesteps), **kwargs)
     except RuntimeError as exc:
         if not dynamic_batch or not re.search(r"specialized it to be a constant", str(exc)):
             raise
         notes.append(f"a dynamic batch cannot be exported: {BATCH_LOOP_CAUSE}; exported with a static batch instead")
-        return _keras_torch(model, artifact_path, False, notes)
+        return _keras_torch(model, artifact_path, False, notes, timesteps)
     return dynamic_batch
 
 
-def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list, options: dict) -> bool:
+def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list, options: dict,
+                     timesteps: int | None = None) -> bool:
     """Keras's LiteRT exporter (``options`` go to its TFLiteConverter: precision.litert_options); a dynamic batch
     that needs Flex ops falls back to a static batch."""
-    model.export(artifact_path, format="litert", verbose=False, input_signature=_signature(model, dynamic_batch),
-                 **options)
+    model.export(artifact_path, format="litert", verbose=False,
+                 input_signature=_signature(model, dynamic_batch, timesteps), **options)
     with open(artifact_path, "rb") as f:
         flex = FLEX_MARKER in f.read()
     if flex and dynamic_batch:
         os.unlink(artifact_path)
         notes.append("a dynamic batch lowers the recurrent loop to TensorList ops that need the Flex delegate, "
                      "which ai-edge-litert lacks: exported with a static batch instead")
-        return _keras_litert_tf(model, artifact_path, False, notes, options)
+        return _keras_litert_tf(model, artifact_path, False, notes, options, timesteps)
     if flex:
         raise ExportError("the LiteRT artifact needs Flex (TensorFlow) ops even with a static batch; "
                           "ai-edge-litert cannot run them", route="keras on tensorflow")
     return dynamic_batch
 
 
-def _jax_export(model, artifact_path, dynamic_batch: bool) -> None:
+def _jax_export(model, artifact_path, dynamic_batch: bool, timesteps: int | None = None) -> None:
     import jax
     from jax import export
 
     if _backend() != "jax":
         raise ExportError("jax.export needs the jax backend", route=f"jax_export on {_backend()}")
-    shapes = _input_shapes(model, None)
+    shapes = _input_shapes(model, None, timesteps)
     symbols = []
     for k, (shape, _) in enumerate(shapes):
         batch = "b" if dynamic_batch else str(STATIC_BATCH)

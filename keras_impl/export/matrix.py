@@ -39,6 +39,7 @@ import numpy as np
 from keras_impl.backend import BACKENDS
 from keras_impl.export.formats import ARTIFACT_NAME, FORMATS, RUNTIME_PACKAGE, ArtifactRunError, RuntimeUnavailable
 from keras_impl.export.matrix_models import BUILDERS
+from keras_impl.export.time_axis import DEFAULT_STATIC_TIMESTEPS
 
 BASE_SPEC = {"timesteps": 6, "features": 3, "units": 5}
 # model name -> ModelSpec options over BASE_SPEC (bidirectional LSTM, concat, unless said).
@@ -105,8 +106,8 @@ def model_dir(out: Path, model: str) -> Path:
     return out / "models" / model
 
 
-def export_dir(out: Path, model: str, backend: str, fmt: str, method: str) -> Path:
-    return model_dir(out, model) / f"{backend}-{fmt}-{method}"
+def export_dir(out: Path, model: str, backend: str, fmt: str, method: str, static_timesteps: int | None = None) -> Path:
+    return model_dir(out, model) / (f"{backend}-{fmt}-{method}" + (f"-t{static_timesteps}" if static_timesteps else ""))
 
 
 def entry_path(out: Path, source: str, fmt: str, model: str) -> Path:
@@ -134,13 +135,34 @@ def methods(fmt: str, backend: str) -> list[str]:
     return list(ON_BACKEND[fmt][backend]) + (["native"] if fmt in NATIVE_FORMATS else [])
 
 
+def fallback_timesteps(model: str) -> int | None:
+    """The length of the automatic static-time routes for ``model`` (time_axis.choose): the models built in Keras
+    keep their time axis free (matrix_models.py), the ModelSpec ones fix it at BASE_SPEC's."""
+    return DEFAULT_STATIC_TIMESTEPS if model in BUILDERS else None
+
+
+def exports(model: str, fmt: str, backend: str) -> list[tuple[str, int | None]]:
+    """``(method, static_timesteps)`` of every export made on ``backend`` for ``fmt``: ``methods``, then each upstream
+    method again with a static time axis where the model's is free (the routes bilstm export falls back to)."""
+    from keras_impl.export.routes import ON_BACKEND
+    static = fallback_timesteps(model)
+    return [(m, None) for m in methods(fmt, backend)] + (
+        [(m, static) for m in ON_BACKEND[fmt][backend]] if static is not None else [])
+
+
+def _key(model: str, backend: str, fmt: str, method: str, static_timesteps: int | None) -> dict:
+    """An export's key; a free time axis adds nothing to it (a key from before static-time routes still matches)."""
+    key = {"model": model, "backend": backend, "format": fmt, "method": method}
+    return key if static_timesteps is None else {**key, "static_timesteps": static_timesteps}
+
+
 def _export_jobs(out: Path, model: str, backend: str, formats, resume: bool, current_versions: dict) -> list:
     """The worker jobs still to do for one model on one backend (a reusable earlier export is kept)."""
     jobs = []
     for fmt in formats:
-        for method in methods(fmt, backend):
-            folder = export_dir(out, model, backend, fmt, method)
-            key = {"model": model, "backend": backend, "format": fmt, "method": method}
+        for method, static_timesteps in exports(model, fmt, backend):
+            folder = export_dir(out, model, backend, fmt, method, static_timesteps)
+            key = _key(model, backend, fmt, method, static_timesteps)
             stored = _read_json(folder / "export.json")
             if resume and _reusable(stored, key, current_versions, ("ok",)) and (
                     not stored["ok"] or ((folder / ARTIFACT_NAME[fmt]).exists()
@@ -148,6 +170,7 @@ def _export_jobs(out: Path, model: str, backend: str, formats, resume: bool, cur
                 continue
             jobs.append({"key": key, "model": str(model_dir(out, model) / "model.keras"), "format": fmt,
                          "method": method, "artifact": str(folder / ARTIFACT_NAME[fmt]), "dynamic_batch": True,
+                         "static_timesteps": static_timesteps,
                          "predictions": str(folder / "predictions.npz"), "seed": INPUT_SEED,
                          "result": str(folder / "worker.json"), "record": str(folder / "export.json")})
     return jobs
@@ -224,13 +247,14 @@ def _timeout(signum, frame):
 
 
 # ---------------------------------------------------------------- step 3: each artifact in its runtime
-def _run_artifact(out: Path, model: str, backend: str, fmt: str, method: str, current_versions: dict) -> dict:
+def _run_artifact(out: Path, model: str, backend: str, fmt: str, method: str, static_timesteps: int | None,
+                  current_versions: dict) -> dict:
     """The artifact of one export, run in its runtime and compared; stored as run.json in its folder."""
     from keras_impl.export.runtimes import run_sets_in_subprocess
     from keras_impl.export.verify import compare, unpack
     from keras_impl.files import atomic_write_json
-    folder = export_dir(out, model, backend, fmt, method)
-    key = {"model": model, "backend": backend, "format": fmt, "method": method}
+    folder = export_dir(out, model, backend, fmt, method, static_timesteps)
+    key = _key(model, backend, fmt, method, static_timesteps)
     with np.load(folder / "predictions.npz", allow_pickle=False) as arrays:
         sets = unpack(arrays)
     record = {"key": key, "versions": current_versions}
@@ -259,10 +283,10 @@ def _run_artifacts(out: Path, model: str, formats, resume: bool, current: dict) 
     once; returns how many ran (rather than reused)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    exported = [(backend, fmt, method) for backend in BACKENDS for fmt in formats
-                for method in methods(fmt, backend)
-                if (_read_json(export_dir(out, model, backend, fmt, method) / "export.json") or {}).get("ok")]
-    key = lambda e: {"model": model, "backend": e[0], "format": e[1], "method": e[2]}  # noqa: E731
+    exported = [(backend, fmt, method, static) for backend in BACKENDS for fmt in formats
+                for method, static in exports(model, fmt, backend)
+                if (_read_json(export_dir(out, model, backend, fmt, method, static) / "export.json") or {}).get("ok")]
+    key = lambda e: _key(model, *e)  # noqa: E731
     to_run = [e for e in exported if not (resume and _reusable(
         _read_json(export_dir(out, model, *e) / "run.json"), key(e), current, ("ok",)))]
     with ThreadPoolExecutor(max_workers=RUN_PARALLEL) as pool:
@@ -277,8 +301,8 @@ def compose_entry(out: Path, source: str, fmt: str, model: str, current_versions
     from keras_impl.export.routes import planned_routes
     entry = {"key": {"source": source, "format": fmt, "model": model}, "versions": current_versions,
             "failures": [], "status": "no route"}
-    for route in planned_routes(source, fmt, installed=BACKENDS):
-        folder = export_dir(out, model, route.backend, fmt, route.method)
+    for route in planned_routes(source, fmt, installed=BACKENDS, fallback_timesteps=fallback_timesteps(model)):
+        folder = export_dir(out, model, route.backend, fmt, route.method, route.static_timesteps)
         exported = _read_json(folder / "export.json") or {"ok": False, "error": "not exported"}
         if not exported.get("ok"):
             entry["failures"].append({"route": route.describe(), "route_backend": route.backend, "stage": "export",
@@ -294,6 +318,8 @@ def compose_entry(out: Path, source: str, fmt: str, model: str, current_versions
         info = exported["export"]
         entry.update(status=ran["float32"]["verdict"], route=route.describe(), route_backend=route.backend,
                     method=route.method, reloaded=route.reload, dynamic_batch=info["dynamic_batch"],
+                    static_timesteps=info.get("static_timesteps") if route.static_timesteps else None,
+                    static_time_automatic=route.automatic,
                     notes=info["notes"], float32=ran["float32"], native=ran.get("native"),
                     worst_vs_oracle=ran["float32"]["worst_vs_oracle"],
                     worst_vs_keras=ran["float32"]["worst_vs_keras"],
@@ -456,6 +482,8 @@ def render_matrix_section(entries: list[dict]) -> str:
                     text += " native"
                 if not entry["dynamic_batch"]:
                     text += " b1"
+                if entry.get("static_timesteps"):
+                    text += f" t{entry['static_timesteps']}"
                 native = entry.get("native")
                 if native and native["ran_precision"] != "float32":
                     text += f"; {native['ran_precision']} {_fmt_error(native['worst_vs_oracle'])}"
@@ -473,8 +501,10 @@ def render_matrix_section(entries: list[dict]) -> str:
             "Each entry: worst absolute error against the oracle / against Keras over three input sets "
             "(batches 1, 3, 7; one sequence a call where the batch is static), float32; `↻tf` the .keras "
             "reloaded and exported on that backend, since the source backend's own route failed; `b1` a "
-            "static batch of 1; `native` bilstm-lab's own ONNX writer (the native route); `tf[n]` the route "
-            "through that backend failed first, for cause n below (routes "
+            f"static batch of 1; `t{DEFAULT_STATIC_TIMESTEPS}` a static time axis of {DEFAULT_STATIC_TIMESTEPS} "
+            "steps, taken automatically where no route with a free time axis worked (its three input sets then all "
+            f"{DEFAULT_STATIC_TIMESTEPS} steps long); `native` bilstm-lab's own ONNX writer (the native route); "
+            "`tf[n]` the route through that backend failed first, for cause n below (routes "
             "are tried in keras_impl/export/routes.py's order); ✗ no route works. Against Keras means the Keras "
             "model of the backend that exported.", ""]
     foot = ["", "Causes (the stage that failed, export or run, then the exporter's stated cause or the upstream "
@@ -514,7 +544,8 @@ def _route_label(entry: dict) -> str:
     if entry.get("method") == "native":
         return "native writer"
     where = f"reload on {entry['route_backend']}" if entry["reloaded"] else "direct"
-    return where + (", batch 1" if not entry["dynamic_batch"] else "")
+    return (where + (", batch 1" if not entry["dynamic_batch"] else "")
+            + (f", time {entry['static_timesteps']}" if entry.get("static_timesteps") else ""))
 
 
 def replace_section(text: str, markers: tuple[str, str], body: str) -> str:

@@ -41,7 +41,9 @@ class ExportReport(dict):
     """What an export did: a dict (JSON-serialisable with ``to_json``), printed as ``bilstm export`` prints it.
 
     Keys: format, source_backend, model ({"file"} or {"named": {"spec", "seed"}}), failed_routes, route,
-    route_backend, reloaded, dynamic_batch, notes, artifact, verify (the runtime's comparison), exit_status,
+    route_backend, reloaded, dynamic_batch, static_timesteps (the artifact's time length; None: free),
+    static_time_automatic (True where no route with a free time axis worked and a static one was taken), notes,
+    artifact, verify (the runtime's comparison), exit_status,
     and error (one line) when exit_status is 2.
     """
 
@@ -78,6 +80,9 @@ def _report_lines(report: dict):
         return
     yield f"  route: {report['route']}" + (" (the source backend has no working route)" if report["reloaded"] else "")
     yield f"  batch: {'dynamic' if report['dynamic_batch'] else 'static'}"
+    if report.get("static_timesteps") is not None:
+        yield (f"  time: static at {report['static_timesteps']}"
+               + (" (chosen automatically)" if report.get("static_time_automatic") else ""))
     for note in report["notes"]:
         yield f"  note: {note}"
     if report.get("precision"):
@@ -132,7 +137,8 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
          precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-         route: str = "auto", calibration=None, accuracy_seeds: int | None = None) -> dict:
+         route: str = "auto", calibration=None, accuracy_seeds: int | None = None,
+         static_timesteps: int | None = None) -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -157,9 +163,11 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     from reference import ModelSpec
+    from . import time_axis
     if isinstance(model, ModelSpec):
         named, stem = _named_model(model, seed)
         model_file = None
+        declared = [model.timesteps]
     else:
         from keras_impl.verify.load import (VerifyRefusal, check_model_path, read_config, refuse_reduced_precision,
                                             scan_config)
@@ -172,6 +180,11 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
         except (VerifyRefusal, ValueError) as exc:  # a refused layer, a path that is no model file
             raise UsageError(str(exc)) from None
         named, stem = {"file": str(model_file.resolve())}, model_file.stem
+        declared = time_axis.declared_time_lengths(config)
+    try:
+        static_timesteps, fallback_timesteps = time_axis.choose(static_timesteps, declared)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if verify and importlib.util.find_spec(RUNTIME_PACKAGE[fmt]) is None:
         raise UsageError(f"--verify runs {fmt} artifacts in {RUNTIME_PACKAGE[fmt]}, which is not "
                          f"installed: pip install '.[export]'")
@@ -180,7 +193,8 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
         raise UsageError(f"unknown route {route!r}; expected one of {', '.join(ROUTE_CHOICES)}")
     if route == "native" and fmt not in NATIVE_FORMATS:
         raise UsageError(f"--route native writes {' and '.join(NATIVE_FORMATS)}, not {fmt}")
-    planned = planned_routes(source, fmt, route)
+    planned = planned_routes(source, fmt, route, static_timesteps=static_timesteps,
+                             fallback_timesteps=fallback_timesteps)
     if route == "native":
         for package in ("onnx",) + (("openvino",) if fmt == "openvino" else ()):
             if importlib.util.find_spec(package) is None:
@@ -218,6 +232,7 @@ def _accuracy_seeds(model, seeds, verify: bool, precision: str) -> int:
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
            route: str = "auto", calibration=None, accuracy_seeds: int | None = None,
+           static_timesteps: int | None = None,
            progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
@@ -229,13 +244,15 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     "int8-static", the last calibrated on ``calibration``, an .npy of inputs, else on inputs drawn for it); static_batch: a batch of 1;
     overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
-    progress: called with one line per step. An artifact that fails its verification is kept under
+    static_timesteps: every upstream route exports the time axis fixed at that length (without it, a model with a
+    free time axis falls back to a static one, time_axis.py, where no free-time route works, and the report says
+    so); progress: called with one line per step. An artifact that fails its verification is kept under
     ``formats.FAILED_ARTIFACT_NAME`` (model.FAILED.onnx), never under the good artifact's name.
     Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
                          static_batch=static_batch, overwrite=overwrite, seed=seed, route=route,
-                         calibration=calibration, accuracy_seeds=accuracy_seeds),
+                         calibration=calibration, accuracy_seeds=accuracy_seeds, static_timesteps=static_timesteps),
                     progress=progress)
 
 
@@ -327,6 +344,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         result = spawn_worker({"model": str(model_file), "format": fmt, "method": route.method,
                                "artifact": str(artifact), "dynamic_batch": plan["dynamic_batch"],
                                "precision": plan.get("precision", "float32"), "calibration": plan.get("calibration"),
+                               "static_timesteps": route.static_timesteps,
                                "predictions": str(predictions) if plan["verify"] else None},
                               route.backend, scratch, f"route{k}")
         if result.get("refused"):
@@ -341,10 +359,14 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         if info.get("precision"):
             report["precision"] = info["precision"]
         taken = dict(route=route.describe(), route_backend=route.backend, reloaded=route.reload,
-                     dynamic_batch=info["dynamic_batch"], notes=list(info["notes"]), saved_by=result.get("saved_by"),
-                     export_seconds=round(time.perf_counter() - t0, 1))
+                     dynamic_batch=info["dynamic_batch"], static_timesteps=info.get("static_timesteps"),
+                     static_time_automatic=route.automatic, notes=list(info["notes"]),
+                     saved_by=result.get("saved_by"), export_seconds=round(time.perf_counter() - t0, 1))
         if route.method == "native" and report["failed_routes"]:
             taken["notes"].append("taken because every upstream route failed to export or verify (above)")
+        if route.automatic:
+            taken["notes"].insert(0, f"static time axis of {route.static_timesteps} chosen automatically: no route "
+                                     f"with a free time axis worked (above); --static-timesteps N sets the length")
         if not plan["verify"]:
             return 0, {**report, **taken}
         code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say,

@@ -13,6 +13,7 @@ it, then runs each route in a worker whose ``KERAS_BACKEND`` is the route's.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
 
@@ -64,12 +65,15 @@ class Route:
     backend: str        # the Keras backend the exporter runs on
     method: str         # a key of METHODS
     reload: bool        # True: the .keras file reloaded on ``backend``, which is not the source backend
+    static_timesteps: int | None = None   # the time axis fixed at this length in the signature (None: the model's)
+    automatic: bool = False               # a static time axis nobody asked for: every free-time route failed
 
     def describe(self) -> str:
         if self.method == "native":
             return "native ONNX writer" + (" read by OpenVINO's ONNX frontend" if self.fmt == "openvino" else "")
         how = f"{self.method} on {self.backend}"
-        return f"reload the .keras on {self.backend}, then {self.method}" if self.reload else how
+        how = f"reload the .keras on {self.backend}, then {self.method}" if self.reload else how
+        return how + (f", time axis static at {self.static_timesteps}" if self.static_timesteps else "")
 
 
 def routes(source_backend: str, fmt: str, *, installed=None) -> list[Route]:
@@ -91,11 +95,21 @@ def routes(source_backend: str, fmt: str, *, installed=None) -> list[Route]:
     return planned
 
 
-def planned_routes(source_backend: str, fmt: str, choice: str = "auto", *, installed=None) -> list[Route]:
+def planned_routes(source_backend: str, fmt: str, choice: str = "auto", *, installed=None,
+                   static_timesteps: int | None = None, fallback_timesteps: int | None = None) -> list[Route]:
     """The routes ``bilstm export --route choice`` tries: "upstream" ``routes()``, "native" the native writer's
-    alone, "auto" both, the native route last (an empty list where the choice reaches no route)."""
+    alone, "auto" both, the native route after the upstream ones (an empty list where the choice reaches no route).
+
+    static_timesteps: every upstream route exports a time axis fixed at that length (``--static-timesteps``);
+    fallback_timesteps: the upstream routes are tried once more at that length, last of all (after the native
+    writer, which keeps the time axis free), marked ``automatic`` (time_axis.choose gives both).
+    """
     if choice not in ROUTE_CHOICES:
         raise ValueError(f"choice must be one of {', '.join(ROUTE_CHOICES)}, got {choice!r}")
     upstream = [] if choice == "native" else routes(source_backend, fmt, installed=installed)
     native = [Route(fmt, source_backend, "native", False)] if choice != "upstream" and fmt in NATIVE_FORMATS else []
-    return upstream + native
+    if static_timesteps is not None:
+        return [dataclasses.replace(r, static_timesteps=static_timesteps) for r in upstream] + native
+    fallback = [dataclasses.replace(r, static_timesteps=fallback_timesteps, automatic=True)
+                for r in upstream] if fallback_timesteps is not None else []
+    return upstream + native + fallback

@@ -24,21 +24,25 @@ TIMESTEPS = (8, 3, 12)   # one per set, where the model's time axis is free (Non
 SEED = 0
 
 
-def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch: int = 1) -> list[dict]:
-    """``[{"inputs": [arrays], "about": [...]}]``: the sets the artifact runs on (call in a Keras process)."""
+def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch: int = 1,
+               static_timesteps: int | None = None) -> list[dict]:
+    """``[{"inputs": [arrays], "about": [...]}]``: the sets the artifact runs on (call in a Keras process).
+
+    static_timesteps: the artifact's time axis is static at that length: every set is drawn at it."""
     from keras_impl.verify.inputs import draw_inputs
     free_time = any(shape and shape[0] is None for shape in described.input_shapes.values())
+    lengths = [static_timesteps] * len(BATCHES) if static_timesteps is not None else TIMESTEPS
     sets = []
     if dynamic_batch:
         for k, batch in enumerate(BATCHES):
             arrays, about = draw_inputs(described, described.keras_layers, batch,
-                                        TIMESTEPS[k] if free_time else None, seed + k)
+                                        lengths[k] if free_time else None, seed + k)
             sets.append({"inputs": arrays, "about": about})
         return sets
     # A static batch: rows of one drawn batch, one call each, so padding still varies between calls.
     for k in range(len(BATCHES)):
         arrays, about = draw_inputs(described, described.keras_layers, len(BATCHES) * static_batch,
-                                    TIMESTEPS[k] if free_time else None, seed + k)
+                                    lengths[k] if free_time else None, seed + k)
         rows = slice(k * static_batch, (k + 1) * static_batch)
         sets.append({"inputs": [a[rows] for a in arrays],
                      "about": [{**a, "shape": [static_batch] + a["shape"][1:],

@@ -13,6 +13,8 @@ The job (JSON):
     format, method, artifact, dynamic_batch     the export (exporters.export_model)
     precision, calibration    optional: the artifact's precision (precision.py; default float32) and, for
                 int8-static, an .npy of calibration inputs (default: drawn from the model's input description)
+    static_timesteps    optional: the time axis fixed at that length in the export, and every input set drawn
+                at it
     predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
 
@@ -74,7 +76,8 @@ def _export(job: dict) -> dict:
         raise ExportError(f"LiteRT's {precision} comes from TensorFlow's converter: export from tensorflow",
                           route=f"{job['method']} on {keras.backend.backend()}")
     info = export_model(model, fmt, job["artifact"], dynamic_batch=job["dynamic_batch"], method=job["method"],
-                        converter_options=reduced.litert_options(precision, calibration) if fmt == "litert" else None)
+                        converter_options=reduced.litert_options(precision, calibration) if fmt == "litert" else None,
+                        static_timesteps=job.get("static_timesteps"))
     if precision in reduced.REDUCED:
         try:
             info["notes"] += reduced.reduce_artifact(fmt, job["artifact"], precision, calibration)
@@ -87,7 +90,7 @@ def _export(job: dict) -> dict:
     if job.get("predictions"):
         from .exporters import STATIC_BATCH
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
-                          static_batch=STATIC_BATCH)
+                          static_batch=STATIC_BATCH, static_timesteps=info.get("static_timesteps"))
         rounded = reduced.rounded_graph(described.graph, precision) if precision in reduced.REDUCED else None
         for s in sets:
             s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
