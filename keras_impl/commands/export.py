@@ -48,6 +48,8 @@ def add_arguments(parser):
                         help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
                         help="run the artifact in its runtime and compare with Keras and the oracle")
+    parser.add_argument("--inputs", metavar="FILE.npy", help="with --verify: run the artifact on this array "
+                        "instead of the input families (default: the families)")
     parser.add_argument("--precision", choices=PRECISIONS, default="native",
                         help="the runtime's precision: its default (native) or float32 (default native)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
@@ -145,7 +147,7 @@ def run(args) -> int:
     json_path = json_target(args.json)
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision, static_batch=args.static_batch, overwrite=args.overwrite,
-                   seed=args.seed or 0, route=args.route or "auto")
+                   seed=args.seed or 0, route=args.route or "auto", inputs=args.inputs)
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),

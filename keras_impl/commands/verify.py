@@ -52,20 +52,20 @@ def add_arguments(parser):
 def _artifact_options(args):
     """``--artifact``'s format, checked with the options it cannot take, before Keras is imported."""
     from keras_impl.verify.artifact import artifact_format
-    clash = [flag for flag, given in (("--inputs", args.inputs), ("--repro", args.repro), ("--plot", args.plot),
+    clash = [flag for flag, given in (("--repro", args.repro), ("--plot", args.plot),
                                       ("--batch", args.batch), ("--timesteps", args.timesteps),
                                       ("--dtype float64", args.dtype == "float64")) if given]
     if clash:
-        raise UsageError(f"--artifact runs the export checks' own input sets in float32: leave out {', '.join(clash)}")
+        raise UsageError(f"--artifact runs the input families (or --inputs) in float32: leave out {', '.join(clash)}")
     return artifact_format(args.artifact, args.format)
 
 
-def _run_artifact(args, path, fmt, json_path) -> int:
+def _run_artifact(args, path, fmt, json_path, user_inputs=None) -> int:
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal
     from keras_impl.verify.artifact import format_artifact_report, verify_artifact
     try:
-        report = verify_artifact(path, args.artifact, fmt=fmt)
+        report = verify_artifact(path, args.artifact, fmt=fmt, user_inputs=user_inputs)
     except VerifyRefusal as exc:
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +102,7 @@ def run(args) -> int:
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     if artifact_fmt is not None:
-        return _run_artifact(args, path, artifact_fmt, json_path)
+        return _run_artifact(args, path, artifact_fmt, json_path, user_inputs)
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:

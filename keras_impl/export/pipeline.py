@@ -88,13 +88,10 @@ def _report_lines(report: dict):
     yield f"  runtime: {RUNTIME_PACKAGE[report['format']]}, computed in {v['ran_precision']}"
     for note in v["notes"]:
         yield f"  note: {note}"
-    for r in v["sets"]:
-        yield (f"  set {r['set']} inputs {', '.join(str(tuple(s)) for s in r['inputs'])} output {r['output']} "
-               f"{tuple(r['shape'])}: vs oracle {r['vs_oracle']:.2e}, vs Keras {r['vs_keras']:.2e} "
-               f"(Keras vs oracle {r['keras_vs_oracle']:.2e}) {r['verdict']}"
-               + (f" (shape {tuple(r['shape'])}, expected {tuple(r['expected_shape'])})"
-                  if r["shape"] != r["expected_shape"] else ""))
-    from .verify import decision_lines
+    from .verify import decision_lines, set_line
+    yield from (set_line(r) for r in v["sets"])
+    if v.get("families"):
+        yield f"  {v['families']}"
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
     yield (f"worst: artifact vs oracle {v['worst_vs_oracle']:.2e} (bound {b['vs_oracle']:g}), artifact vs Keras "
@@ -112,7 +109,7 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
          precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-         route: str = "auto") -> dict:
+         route: str = "auto", inputs=None) -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -145,6 +142,14 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
         raise UsageError(f"unknown route {route!r}; expected one of {', '.join(ROUTE_CHOICES)}")
     if route == "native" and fmt not in NATIVE_FORMATS:
         raise UsageError(f"--route native writes {' and '.join(NATIVE_FORMATS)}, not {fmt}")
+    if inputs is not None:
+        if not verify:
+            raise UsageError("--inputs is what --verify runs the artifact on: give --verify too")
+        from keras_impl.verify.inputs import load_inputs_file
+        if not str(inputs).endswith(".npy") or not Path(inputs).is_file():
+            raise UsageError(f"--inputs must be an existing .npy file, got {str(inputs)!r}")
+        load_inputs_file(inputs)  # readable, finite, (batch, time, ...): checked before any work
+        inputs = str(Path(inputs).resolve())
     planned = planned_routes(source, fmt, route)
     if route == "native":
         for package in ("onnx",) + (("openvino",) if fmt == "openvino" else ()):
@@ -155,12 +160,13 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     out = check_out(Path("exports") / f"{stem}-{fmt}" if out is None else out, overwrite=overwrite,
                     model_file=model_file)
     return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
-            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision}
+            "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision,
+            "inputs": inputs}
 
 
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "native", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
-           route: str = "auto", progress: Callable[[str], None] | None = None) -> ExportReport:
+           route: str = "auto", inputs=None, progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
 
@@ -168,12 +174,13 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     with Keras and the oracle; precision: the runtime's ("native") or "float32"; static_batch: a batch of 1;
     overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
+    inputs: a .npy file the artifact is run on instead of the input families (with ``verify``);
     progress: called with one line per step. An artifact that fails its verification is kept under
     ``formats.FAILED_ARTIFACT_NAME`` (model.FAILED.onnx), never under the good artifact's name.
     Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
-                         static_batch=static_batch, overwrite=overwrite, seed=seed, route=route),
+                         static_batch=static_batch, overwrite=overwrite, seed=seed, route=route, inputs=inputs),
                     progress=progress)
 
 
@@ -253,7 +260,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         t0 = time.perf_counter()
         result = spawn_worker({"model": str(model_file), "format": fmt, "method": route.method,
                                "artifact": str(artifact), "dynamic_batch": plan["dynamic_batch"],
-                               "predictions": str(predictions) if plan["verify"] else None},
+                               "predictions": str(predictions) if plan["verify"] else None,
+                               "inputs": plan.get("inputs")},
                               route.backend, scratch, f"route{k}")
         if result.get("refused"):
             return 2, {**report, "error": result["refused"]}
@@ -271,8 +279,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
             taken["notes"].append("taken because every upstream route failed to export or verify (above)")
         if not plan["verify"]:
             return 0, {**report, **taken}
-        code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say,
-                                 result.get("decision_rules"))
+        code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result, say)
         # A runtime that computed in another precision (OpenVINO's bfloat16 default) fails every route alike.
         if code == 0 or k == last or verified.get("ran_precision", "float32") != "float32":
             report.update(taken, verify=verified)
@@ -290,8 +297,9 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                   + (f" ({first['upstream']})" if first.get("upstream") else "")}
 
 
-def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say,
-            rules=None) -> tuple[int, dict]:
+def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, drawn: dict,
+            say) -> tuple[int, dict]:
+    """The artifact on the worker's input sets (``drawn``: its result: what each set is and its family)."""
     import numpy as np
 
     from .runtimes import run_sets_in_subprocess
@@ -306,7 +314,10 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
                                                                  precision=precision, timeout_s=RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}
-    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=rules)
+    for s, family in zip(sets, drawn.get("families") or []):
+        s["family"] = family
+    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=drawn.get("decision_rules"),
+                     left_out=drawn.get("left_out"))
     for row in result["sets"]:
-        row["drawn"] = about[row["set"]]
+        row["drawn"] = drawn["sets"][row["set"]]
     return (0 if result["verdict"] == "pass" else 1), result

@@ -114,6 +114,8 @@ def _run_onnx(ort, path, inputs, precision):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     _check_count(names, inputs)
+    for port, x in zip(session.get_inputs(), inputs):  # an int is fixed; a name (dim_param) or None is free
+        _check_shape(port.name, tuple(d if isinstance(d, int) else -1 for d in port.shape), x.shape)
     outputs = session.run(None, dict(zip(names, inputs)))
     return outputs, _float_precision(outputs)
 
@@ -244,7 +246,9 @@ def run_in_subprocess(fmt: str, artifact_path, inputs, *, precision: str = "floa
 def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: str = "float32",
                            timeout_s: float = DEFAULT_TIMEOUT_S):
     """Several input sets (each a list of arrays, one per model input) through one runtime process, so the
-    runtime is imported and the artifact loaded once: ([outputs of each set], ran_precision)."""
+    runtime is imported once: ([outputs of each set], ran_precision). A set the runtime refused while others ran
+    (an input shape fixed at export) is its error, one line, in place of its outputs; when none ran, the
+    first error is raised."""
     if isinstance(input_sets, np.ndarray) or not isinstance(input_sets, (list, tuple)) or not input_sets:
         raise TypeError("input_sets must be a non-empty list of input lists")
     checked = [check_arguments(fmt, artifact_path, inputs, precision) for inputs in input_sets]
@@ -274,7 +278,10 @@ def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: st
                 report["kind"], ArtifactRunError)
             raise error_class(report["error"])
         with np.load(outputs_file) as stored:
-            outputs = unpack_sets(stored)
+            ran = iter(unpack_sets(stored))
+        errors = report.get("set_errors") or {}
+        # A set the runtime refused alone comes back as its one line, in its place (export/verify.compare).
+        outputs = [errors[str(k)] if str(k) in errors else next(ran) for k in range(len(input_sets))]
         return outputs, report["ran_precision"]
 
 
