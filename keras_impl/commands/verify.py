@@ -44,6 +44,9 @@ def add_arguments(parser):
                         help="an exported artifact of this model (ONNX, SavedModel folder, .tflite, OpenVINO .xml, "
                              ".pt2, .jax_export), run in its runtime against the oracle; ONNX layer by layer")
     parser.add_argument("--format", choices=FORMATS, help="the artifact's format, where its name does not say it")
+    parser.add_argument("--map", metavar="KERAS=ARTIFACT,...",
+                        help="with --artifact: which artifact input or output is which model input or output, where "
+                             "name, rank and order do not tell (default: matched by name, then by order)")
     parser.add_argument("--repro", metavar="FOLDER",
                         help="when a layer fails on its own: write a reproducer there (the layer alone as .keras, "
                              "its inputs, the oracle's output, repro.py)")
@@ -57,6 +60,11 @@ def _artifact_options(args):
                                       ("--dtype float64", args.dtype == "float64")) if given]
     if clash:
         raise UsageError(f"--artifact runs the input families (or --inputs) in float32: leave out {', '.join(clash)}")
+    from keras_impl.export.interface import parse_map
+    try:
+        args.map_pairs = parse_map(args.map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return artifact_format(args.artifact, args.format)
 
 
@@ -65,7 +73,7 @@ def _run_artifact(args, path, fmt, json_path, user_inputs=None) -> int:
     from keras_impl.verify import VerifyRefusal
     from keras_impl.verify.artifact import format_artifact_report, verify_artifact
     try:
-        report = verify_artifact(path, args.artifact, fmt=fmt, user_inputs=user_inputs)
+        report = verify_artifact(path, args.artifact, fmt=fmt, user_inputs=user_inputs, mapping=args.map_pairs)
     except VerifyRefusal as exc:
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
@@ -90,6 +98,8 @@ def run(args) -> int:
                "seed": args.seed}
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
     json_path = json_target(args.json)
+    if args.map is not None and args.artifact is None:
+        raise UsageError("--map says which artifact tensor is which: it goes with --artifact")
     artifact_fmt = None if args.artifact is None else _artifact_options(args)
     plot_path = None if args.plot is None else check_new_file(args.plot, "--plot")
     if plot_path is not None and plot_path.suffix.lower() != ".png":

@@ -3,8 +3,9 @@ from (``bilstm verify MODEL_FILE --artifact FILE``), with the same inputs and fi
 --verify``; for ONNX and OpenVINO, every layer inside it as well.
 
 The format is read from the artifact's name (``.onnx``, ``.tflite``, ``.xml`` (OpenVINO), ``.pt2``
-(torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. Inputs are fed in the
-artifact's input order (the Keras model's order); a different count is one line, exit 2. The inputs are the
+(torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. The artifact's inputs and
+outputs are matched to the model's by name, rank and order, or by ``--map keras_name=artifact_name,...``
+(keras_impl/export/interface.py; torch.export and jax.export by order); a mismatch is one line, exit 2. The inputs are the
 input families of keras_impl/verify/families.py (or ``--inputs``); a set the runtime refuses alone (a length
 fixed at export) is a FAIL row of its family. A static batch is met with one sequence a call.
 
@@ -55,13 +56,24 @@ def artifact_format(path, fmt: str | None = None) -> str:
     return found
 
 
-def _run(fmt, path, sets):
+def _interface(described, sets, mapping: dict) -> dict:
+    """The model's side of the match (keras_impl/export/interface.py): names and ranks, and ``--map``."""
+    graph = described.graph
+    return {"inputs": [(n, len(described.input_shapes[n]) + 1) for n in graph.inputs],
+            "outputs": [(n, np.ndim(y)) for n, y in zip(graph.outputs, sets[0]["oracle"])], "map": mapping}
+
+
+def _run(fmt, path, sets, interface=None, matched=None):
     from keras_impl.export.formats import ArtifactRunError, RuntimeUnavailable
+    from keras_impl.export.interface import InterfaceMismatch
     from keras_impl.export.runtimes import StaticShapeError, run_sets_in_subprocess
     try:
-        return run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], timeout_s=RUNTIME_TIMEOUT_S)
+        return run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], timeout_s=RUNTIME_TIMEOUT_S,
+                                      interface=interface, matched=matched)
     except StaticShapeError:
         raise
+    except InterfaceMismatch as exc:
+        raise VerifyRefusal(str(exc)) from None
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         raise VerifyRefusal(f"{RUNTIME_PACKAGE[fmt]} cannot run {path.name} on the model's inputs: "
                             f"{' '.join(str(exc).split())}") from None
@@ -184,7 +196,8 @@ def _static_batch(outputs) -> str | None:
     return next((o for o in outputs if isinstance(o, str) and STATIC_BATCH_SAYS in o), None)
 
 
-def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_inputs=None) -> dict:
+def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_inputs=None,
+                    mapping: dict | None = None) -> dict:
     """The report of the artifact against the oracle (and Keras) of the model in ``model_path``, on the input
     families (keras_impl/verify/families.py) or on ``user_inputs`` (an array: ``--inputs``)."""
     from keras_impl.backend import backend_info
@@ -200,8 +213,9 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_i
     model, _, _ = load_model(model_path)
     described = describe_model(model)
     sets, note = _sets(model, described, True, user_inputs), None
+    interface, matched = _interface(described, sets, mapping or {}), {}
     try:
-        outputs, ran = _run(fmt, artifact_path, sets)
+        outputs, ran = _run(fmt, artifact_path, sets, interface, matched)
         static = _static_batch(outputs)
     except StaticShapeError as exc:  # no set ran
         static = str(exc)
@@ -209,7 +223,7 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_i
         sets, note = _sets(model, described, False, user_inputs), f"static input shape " \
                                                                   f"({' '.join(static.split())}): one sequence a call"
         try:
-            outputs, ran = _run(fmt, artifact_path, sets)
+            outputs, ran = _run(fmt, artifact_path, sets, interface, matched)
         except StaticShapeError as again:
             raise VerifyRefusal(f"the artifact's inputs do not take the model's: {' '.join(str(again).split())}") \
                 from None
@@ -222,6 +236,9 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_i
                      left_out=getattr(sets, "left_out", []))
     if note:
         result["notes"].insert(0, note)
+    if matched:
+        result["notes"].insert(0, f"the artifact's inputs matched the model's {matched['inputs']}, its outputs "
+                                  f"{matched['outputs']}")
     report = {"model": str(model_path), "artifact": str(artifact_path), "format": fmt, "backend": backend,
               "runtime": RUNTIME_PACKAGE[fmt], **result, "layers": None}
     if fmt in TENSORS:  # inside the artifact: the first set it ran

@@ -74,14 +74,24 @@ def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, na
     assert f"first layer outside its bound inside the artifact: {layer}" in out
 
 
-def test_an_artifact_of_another_interface_is_one_line(made, tmp_path, capsys):
+def test_an_artifact_of_another_interface_is_one_line_and_map_says_which_is_which(made, tmp_path, capsys):
     import onnx
     model, artifact = made
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).standard_normal((2, 6, 3)).astype("float32"))
     onnx_model = onnx.load(str(artifact))
     onnx_model.graph.output.append(onnx.ValueInfoProto(name=onnx_model.graph.node[0].output[0]))
     onnx.save(onnx_model, str(tmp_path / "two.onnx"))
+    first, extra = (o.name for o in onnx_model.graph.output)
     rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx"], capsys)
-    assert rc == 2 and err.strip() == "bilstm verify: the artifact gives 2 outputs, the model 1: not the same interface"
+    assert rc == 2 and err.strip() == (f"bilstm verify: the artifact has 2 outputs ({first}, {extra}), the model 1 "
+                                       f"(head): not the same interface; --map names the outputs to compare")
+    # --map says which output is the model's: the artifact is checked, the extra output left unread
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx", "--map", f"head={first}",
+                               "--inputs", tmp_path / "x.npy"], capsys)
+    assert rc == 0 and "outputs by --map" in out, out + err
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx", "--map", f"head={extra}",
+                               "--inputs", tmp_path / "x.npy"], capsys)
+    assert rc == 1 and "outputs by --map" in out, out + err  # another tensor read as the head: outside its bound
 
 
 @pytest.mark.parametrize("argv, message", [
