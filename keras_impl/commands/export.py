@@ -57,6 +57,8 @@ def add_arguments(parser):
                         help="replace --out if an earlier export made it (its export.json, nothing else in it)")
     parser.add_argument("--verify", action="store_true",
                         help="run the artifact in its runtime and compare with Keras and the oracle")
+    parser.add_argument("--inputs", metavar="FILE.npy", help="with --verify: run the artifact on this array "
+                        "instead of the input families (default: the families)")
     parser.add_argument("--precision", choices=PRECISIONS + ("all",),
                         help="float32: the artifact is float32 and the runtime asked to compute in float32; native: "
                         "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16); float16, bfloat16, "
@@ -197,7 +199,7 @@ def run(args) -> int:
     checked = plan(model_argument(args), args.format, out=args.out, backend=args.backend, verify=args.verify,
                    precision=args.precision or "float32", static_batch=args.static_batch, overwrite=args.overwrite,
                    seed=args.seed or 0, route=args.route or "auto", calibration=args.calibration,
-                   accuracy_seeds=args.accuracy_seeds, static_timesteps=args.static_timesteps)
+                   accuracy_seeds=args.accuracy_seeds, static_timesteps=args.static_timesteps, inputs=args.inputs)
     # The header comes with the first progress line: once --out is locked (a second export to the same --out is
     # refused in one line, before it).
     header = [header_line("export", backends=checked["source"], device=_device(),

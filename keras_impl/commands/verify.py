@@ -49,6 +49,9 @@ def add_arguments(parser):
                         help="for a quantized model: the float model it was made from, whose weights the oracle "
                              "also runs (the weights' own error); default none: that error is not measured where "
                              "the file holds only quantized weights")
+    parser.add_argument("--map", metavar="KERAS=ARTIFACT,...",
+                        help="with --artifact: which artifact input or output is which model input or output, where "
+                             "name, rank and order do not tell (default: matched by name, then by order)")
     parser.add_argument("--repro", metavar="FOLDER",
                         help="when a layer fails on its own: write a reproducer there (the layer alone as .keras, "
                              "its inputs, the oracle's output, repro.py)")
@@ -57,21 +60,26 @@ def add_arguments(parser):
 def _artifact_options(args):
     """``--artifact``'s format, checked with the options it cannot take, before Keras is imported."""
     from keras_impl.verify.artifact import artifact_format
-    clash = [flag for flag, given in (("--inputs", args.inputs), ("--repro", args.repro), ("--plot", args.plot),
+    clash = [flag for flag, given in (("--repro", args.repro), ("--plot", args.plot),
                                       ("--float-model", args.float_model),
                                       ("--batch", args.batch), ("--timesteps", args.timesteps),
                                       ("--dtype float64", args.dtype == "float64")) if given]
     if clash:
-        raise UsageError(f"--artifact runs the export checks' own input sets in float32: leave out {', '.join(clash)}")
+        raise UsageError(f"--artifact runs the input families (or --inputs) in float32: leave out {', '.join(clash)}")
+    from keras_impl.export.interface import parse_map
+    try:
+        args.map_pairs = parse_map(args.map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return artifact_format(args.artifact, args.format)
 
 
-def _run_artifact(args, path, fmt, json_path) -> int:
+def _run_artifact(args, path, fmt, json_path, user_inputs=None) -> int:
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal
     from keras_impl.verify.artifact import format_artifact_report, verify_artifact
     try:
-        report = verify_artifact(path, args.artifact, fmt=fmt)
+        report = verify_artifact(path, args.artifact, fmt=fmt, user_inputs=user_inputs, mapping=args.map_pairs)
     except VerifyRefusal as exc:
         print(f"bilstm verify: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +104,8 @@ def run(args) -> int:
                "seed": args.seed}
     path, user_inputs = check_options(args.model_file, **options)  # UsageError: one line, exit 2 (keras_impl.cli)
     json_path = json_target(args.json)
+    if args.map is not None and args.artifact is None:
+        raise UsageError("--map says which artifact tensor is which: it goes with --artifact")
     artifact_fmt = None if args.artifact is None else _artifact_options(args)
     plot_path = None if args.plot is None else check_new_file(args.plot, "--plot")
     if plot_path is not None and plot_path.suffix.lower() != ".png":
@@ -111,7 +121,7 @@ def run(args) -> int:
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     if artifact_fmt is not None:
-        return _run_artifact(args, path, artifact_fmt, json_path)
+        return _run_artifact(args, path, artifact_fmt, json_path, user_inputs)
     from keras_impl.backend import print_keras_header
     from keras_impl.verify import VerifyRefusal, verify
     try:

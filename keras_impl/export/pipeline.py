@@ -99,18 +99,11 @@ def _report_lines(report: dict):
     yield f"  runtime: {RUNTIME_PACKAGE[report['format']]}, computed in {v['ran_precision']}"
     for note in v["notes"]:
         yield f"  note: {note}"
-    for r in v["sets"]:
-        units = ""
-        if "unit" in r:
-            name = v["units"]["unit"]
-            units = (f" = {r['vs_oracle_units']:.2f} {name} of {r['unit']:.1e}; the weights alone "
-                     f"{r['weight_error']:.2e} = {r['weight_error_units']:.2f} {name}; bound {r['bound']:.2e}")
-        yield (f"  set {r['set']} inputs {', '.join(str(tuple(s)) for s in r['inputs'])} output {r['output']} "
-               f"{tuple(r['shape'])}: vs oracle {r['vs_oracle']:.2e}{units}, vs Keras {r['vs_keras']:.2e} "
-               f"(Keras vs oracle {r['keras_vs_oracle']:.2e}) {r['verdict']}"
-               + (f" (shape {tuple(r['shape'])}, expected {tuple(r['expected_shape'])})"
-                  if r["shape"] != r["expected_shape"] else ""))
-    from .verify import decision_lines
+    from .verify import decision_lines, set_line
+    unit_name = v.get("units", {}).get("unit")
+    yield from (set_line(r, unit_name) for r in v["sets"])
+    if v.get("families"):
+        yield f"  {v['families']}"
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
     if report.get("accuracy"):
@@ -138,7 +131,7 @@ def _named_model(spec, seed: int) -> tuple[dict, str]:
 def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
          precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
          route: str = "auto", calibration=None, accuracy_seeds: int | None = None,
-         static_timesteps: int | None = None) -> dict:
+         static_timesteps: int | None = None, inputs=None) -> dict:
     """Every argument checked, nothing imported or written: the plan ``run_plan`` carries out, or UsageError."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -193,6 +186,14 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
         raise UsageError(f"unknown route {route!r}; expected one of {', '.join(ROUTE_CHOICES)}")
     if route == "native" and fmt not in NATIVE_FORMATS:
         raise UsageError(f"--route native writes {' and '.join(NATIVE_FORMATS)}, not {fmt}")
+    if inputs is not None:
+        if not verify:
+            raise UsageError("--inputs is what --verify runs the artifact on: give --verify too")
+        from keras_impl.verify.inputs import load_inputs_file
+        if not str(inputs).endswith(".npy") or not Path(inputs).is_file():
+            raise UsageError(f"--inputs must be an existing .npy file, got {str(inputs)!r}")
+        load_inputs_file(inputs)  # readable, finite, (batch, time, ...): checked before any work
+        inputs = str(Path(inputs).resolve())
     planned = planned_routes(source, fmt, route, static_timesteps=static_timesteps,
                              fallback_timesteps=fallback_timesteps)
     if route == "native":
@@ -206,7 +207,7 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
                     model_file=model_file)
     return {"model": named, "source": source, "format": fmt, "out": out, "overwrite": overwrite,
             "routes": planned, "dynamic_batch": not static_batch, "verify": verify, "precision": precision,
-            "calibration": calibration, "accuracy_seeds": accuracy_seeds}
+            "calibration": calibration, "accuracy_seeds": accuracy_seeds, "inputs": inputs}
 
 
 DEFAULT_ACCURACY_SEEDS = 3  # seeds trained for held-out accuracy by default (accuracy.py: ~10 s a seed)
@@ -232,7 +233,7 @@ def _accuracy_seeds(model, seeds, verify: bool, precision: str) -> int:
 def export(model, fmt: str, *, out=None, backend: str | None = None, verify: bool = False,
            precision: str = "float32", static_batch: bool = False, overwrite: bool = False, seed: int = 0,
            route: str = "auto", calibration=None, accuracy_seeds: int | None = None,
-           static_timesteps: int | None = None,
+           static_timesteps: int | None = None, inputs=None,
            progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``model`` (a .keras / Keras 2 .h5 path, or a ``reference.ModelSpec`` built with random weights
     drawn from ``seed``) to ``fmt`` in the folder ``out`` (default exports/<model>-<format>).
@@ -246,13 +247,15 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
     static_timesteps: every upstream route exports the time axis fixed at that length (without it, a model with a
     free time axis falls back to a static one, time_axis.py, where no free-time route works, and the report says
-    so); progress: called with one line per step. An artifact that fails its verification is kept under
+    so); inputs: a .npy file the artifact is run on instead of the input families (with ``verify``);
+    progress: called with one line per step. An artifact that fails its verification is kept under
     ``formats.FAILED_ARTIFACT_NAME`` (model.FAILED.onnx), never under the good artifact's name.
     Raises UsageError before any work for a bad argument; otherwise returns the report, exit status included.
     """
     return run_plan(plan(model, fmt, out=out, backend=backend, verify=verify, precision=precision,
                          static_batch=static_batch, overwrite=overwrite, seed=seed, route=route,
-                         calibration=calibration, accuracy_seeds=accuracy_seeds, static_timesteps=static_timesteps),
+                         calibration=calibration, accuracy_seeds=accuracy_seeds, static_timesteps=static_timesteps,
+                         inputs=inputs),
                     progress=progress)
 
 
@@ -345,7 +348,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                "artifact": str(artifact), "dynamic_batch": plan["dynamic_batch"],
                                "precision": plan.get("precision", "float32"), "calibration": plan.get("calibration"),
                                "static_timesteps": route.static_timesteps,
-                               "predictions": str(predictions) if plan["verify"] else None},
+                               "predictions": str(predictions) if plan["verify"] else None,
+                               "inputs": plan.get("inputs")},
                               route.backend, scratch, f"route{k}")
         if result.get("refused"):
             return 2, {**report, "error": result["refused"]}
@@ -369,8 +373,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                      f"with a free time axis worked (above); --static-timesteps N sets the length")
         if not plan["verify"]:
             return 0, {**report, **taken}
-        code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result["sets"], say,
-                                 result.get("decision_rules"))
+        code, verified = _verify(fmt, artifact, predictions, route.backend, plan["precision"], result, say)
         # A runtime that computed in another precision than asked (OpenVINO's bfloat16 default) fails every
         # route alike.
         from .precision import runtime_precision
@@ -413,8 +416,9 @@ def _accuracy(plan: dict, route, dynamic_batch: bool, scratch: Path, say) -> dic
         return {"error": " ".join(str(exc).split())}
 
 
-def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, about, say,
-            rules=None) -> tuple[int, dict]:
+def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, drawn: dict,
+            say) -> tuple[int, dict]:
+    """The artifact on the worker's input sets (``drawn``: its result: what each set is and its family)."""
     import numpy as np
 
     from .runtimes import run_sets_in_subprocess
@@ -431,9 +435,12 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
                                                         precision=asked, timeout_s=RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return 2, {"error": f"{RUNTIME_PACKAGE[fmt]} cannot run the artifact: {' '.join(str(exc).split())}"}
+    for s, family in zip(sets, drawn.get("families") or []):
+        s["family"] = family
     from .precision import rounds_activations
-    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=rules, precision=precision,
+    result = compare(sets, outputs, backend=backend, ran_precision=ran_precision, rules=drawn.get("decision_rules"),
+                     left_out=drawn.get("left_out"), precision=precision,
                      arithmetic=rounds_activations(fmt, precision))
     for row in result["sets"]:
-        row["drawn"] = about[row["set"]]
+        row["drawn"] = drawn["sets"][row["set"]]
     return (0 if result["verdict"] == "pass" else 1), result

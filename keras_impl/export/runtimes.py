@@ -117,6 +117,8 @@ def _run_onnx(ort, path, inputs, precision):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     _check_count(names, inputs)
+    for port, x in zip(session.get_inputs(), inputs):  # an int is fixed; a name (dim_param) or None is free
+        _check_shape(port.name, tuple(d if isinstance(d, int) else -1 for d in port.shape), x.shape)
     outputs = session.run(None, dict(zip(names, inputs)))
     return outputs, _float_precision(outputs)
 
@@ -246,9 +248,14 @@ def run_in_subprocess(fmt: str, artifact_path, inputs, *, precision: str = "floa
 
 
 def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: str = "float32",
-                           timeout_s: float = DEFAULT_TIMEOUT_S):
+                           timeout_s: float = DEFAULT_TIMEOUT_S, interface: dict | None = None,
+                           matched: dict | None = None):
     """Several input sets (each a list of arrays, one per model input) through one runtime process, so the
-    runtime is imported and the artifact loaded once: ([outputs of each set], ran_precision)."""
+    runtime is imported once: ([outputs of each set], ran_precision). A set the runtime refused while others ran
+    (an input shape fixed at export) is its error, one line, in place of its outputs; when none ran, the
+    first error is raised. With ``interface`` ({"inputs", "outputs": [[name, rank]], "map": {keras: artifact}})
+    the artifact's tensors are matched to the model's (keras_impl/export/interface.py): inputs fed and outputs
+    given in the model's order, ``matched`` (a dict) told how; a mismatch raises InterfaceMismatch."""
     if isinstance(input_sets, np.ndarray) or not isinstance(input_sets, (list, tuple)) or not input_sets:
         raise TypeError("input_sets must be a non-empty list of input lists")
     checked = [check_arguments(fmt, artifact_path, inputs, precision) for inputs in input_sets]
@@ -260,6 +267,9 @@ def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: st
         np.savez(inputs_file, **pack_sets([arrays for _, arrays in checked]))
         command = [sys.executable, "-m", "keras_impl.export.run_artifact", fmt, str(path.resolve()),
                    str(inputs_file), str(outputs_file), "--precision", precision, "--parent-pid", str(os.getpid())]
+        if interface is not None:
+            (Path(work) / "interface.json").write_text(json.dumps(interface), encoding="utf-8")
+            command += ["--interface", str(Path(work) / "interface.json")]
         # This copy of keras_impl first on the path, wherever the caller's working folder is.
         python_path = os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu",
@@ -274,11 +284,17 @@ def run_sets_in_subprocess(fmt: str, artifact_path, input_sets, *, precision: st
             tail = " ".join(stderr.split())[-300:]
             raise ArtifactRunError(f"{fmt} runtime crashed on {path.name} ({cause}){': ' + tail if tail else ''}")
         if "error" in report:
-            error_class = {"RuntimeUnavailable": RuntimeUnavailable, "StaticShapeError": StaticShapeError}.get(
-                report["kind"], ArtifactRunError)
+            from keras_impl.export.interface import InterfaceMismatch
+            error_class = {"RuntimeUnavailable": RuntimeUnavailable, "StaticShapeError": StaticShapeError,
+                           "InterfaceMismatch": InterfaceMismatch}.get(report["kind"], ArtifactRunError)
             raise error_class(report["error"])
         with np.load(outputs_file) as stored:
-            outputs = unpack_sets(stored)
+            ran = iter(unpack_sets(stored))
+        errors = report.get("set_errors") or {}
+        if matched is not None and report.get("matched"):
+            matched.update(report["matched"])
+        # A set the runtime refused alone comes back as its one line, in its place (export/verify.compare).
+        outputs = [errors[str(k)] if str(k) in errors else next(ran) for k in range(len(input_sets))]
         return outputs, report["ran_precision"]
 
 

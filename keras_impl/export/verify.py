@@ -2,11 +2,11 @@
 
 Two halves, in two processes:
 
-``input_sets`` and ``expected_outputs`` run in the worker (a Keras process): inputs drawn to fit the model
-by ``keras_impl/verify/inputs.py`` (token ids with trailing padding for an ``Embedding(mask_zero=True)``,
-padded rows for a ``Masking`` layer, lengths varying over the batch), at several batch sizes (``BATCHES``;
-one sequence a call, three times, for a static-batch artifact) and, where the model's time axis is free,
-several sequence lengths (``TIMESTEPS``); then Keras's and the oracle's outputs for each set.
+``input_sets`` and ``expected_outputs`` run in the worker (a Keras process): one set per input family that
+breaks deployments (keras_impl/verify/families.py: batch 1 and > 1, shorter and longer than traced, right
+and left padding, a fully masked row, a row of length 1, saturating magnitudes, the vocabulary's ends),
+drawn to fit the model by ``keras_impl/verify/inputs.py``, or the user's ``--inputs``; then Keras's and the
+oracle's outputs for each set.
 
 ``compare`` runs in the parent (no Keras): the artifact's outputs, from its own runtime, against both.
 Errors are ``max |artifact - expected|``, allowed ``bound * max(1, max |oracle|)`` as ``bilstm verify``
@@ -19,34 +19,29 @@ from __future__ import annotations
 
 import numpy as np
 
-BATCHES = (1, 3, 7)
-TIMESTEPS = (8, 3, 12)   # one per set, where the model's time axis is free (None)
 SEED = 0
 
 
 def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch: int = 1,
-               static_timesteps: int | None = None) -> list[dict]:
-    """``[{"inputs": [arrays], "about": [...]}]``: the sets the artifact runs on (call in a Keras process).
-
-    static_timesteps: the artifact's time axis is static at that length: every set is drawn at it."""
-    from keras_impl.verify.inputs import draw_inputs
-    free_time = any(shape and shape[0] is None for shape in described.input_shapes.values())
-    lengths = [static_timesteps] * len(BATCHES) if static_timesteps is not None else TIMESTEPS
-    sets = []
-    if dynamic_batch:
-        for k, batch in enumerate(BATCHES):
-            arrays, about = draw_inputs(described, described.keras_layers, batch,
-                                        lengths[k] if free_time else None, seed + k)
-            sets.append({"inputs": arrays, "about": about})
-        return sets
-    # A static batch: rows of one drawn batch, one call each, so padding still varies between calls.
-    for k in range(len(BATCHES)):
-        arrays, about = draw_inputs(described, described.keras_layers, len(BATCHES) * static_batch,
-                                    lengths[k] if free_time else None, seed + k)
-        rows = slice(k * static_batch, (k + 1) * static_batch)
-        sets.append({"inputs": [a[rows] for a in arrays],
-                     "about": [{**a, "shape": [static_batch] + a["shape"][1:],
-                                "drawn": f"rows {rows.start}..{rows.stop - 1} of: {a['drawn']}"} for a in about]})
+               static_timesteps: int | None = None, user_inputs=None) -> list[dict]:
+    """``[{"inputs": [arrays], "about": [...], "family": name}]``: the sets the artifact runs on (call in a Keras
+    process), one per input family that applies (keras_impl/verify/families.py); the list's ``left_out`` names
+    the families that do not. ``static_timesteps``: the artifact's time axis is fixed at that length (the
+    families of other lengths are left out). ``user_inputs`` (an array, ``--inputs``): that one set instead."""
+    from keras_impl.verify.families import InputSets, family_sets
+    if user_inputs is None:
+        return family_sets(described, dynamic_batch=dynamic_batch, seed=seed, static_batch=static_batch,
+                           static_timesteps=static_timesteps)
+    from keras_impl.verify.inputs import check_user_inputs
+    arrays, about = check_user_inputs(described, described.keras_layers, user_inputs)
+    sets = InputSets([{"inputs": arrays, "about": about, "family": "the user's --inputs"}])
+    if not dynamic_batch and arrays[0].shape[0] != static_batch:  # one call of static_batch rows at a time
+        rows = range(0, arrays[0].shape[0] - static_batch + 1, static_batch)
+        sets = InputSets([{"inputs": [a[k:k + static_batch] for a in arrays], "family": "the user's --inputs",
+                           "about": [{**a, "shape": [static_batch] + a["shape"][1:],
+                                      "drawn": f"rows {k}..{k + static_batch - 1} of the user's --inputs"}
+                                     for a in about]} for k in rows])
+    sets.left_out = []
     return sets
 
 
@@ -108,9 +103,14 @@ def _errors(actual, expected) -> tuple[float, float]:
     return worst, size
 
 
-def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran_precision: str,
-            rules: list | None = None, precision: str = "float32", arithmetic: bool = False) -> dict:
+def compare(sets: list[dict], artifact_outputs: list, *, backend: str, ran_precision: str,
+            rules: list | None = None, left_out: list | None = None, precision: str = "float32",
+            arithmetic: bool = False) -> dict:
     """The verdict for one artifact: worst errors against the oracle and Keras over every set and output.
+
+    A set's entry of ``artifact_outputs`` is its outputs, or one line where the runtime refused that set alone
+    (an input shape the artifact fixed at export): a FAIL row for each output, the line kept. Each row names
+    its set's input family (``family``); ``families`` says which failed, and a note which were ``left_out``.
 
     With ``rules`` (``decision_rules``), the decisions of each classifier output are counted as well: how many
     of the artifact's agree with the oracle's, on valid steps, over every set (they do not change the verdict).
@@ -124,6 +124,13 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
     reduced = precision not in ("float32", "native")
     rows = []
     for k, (s, outs) in enumerate(zip(sets, artifact_outputs)):
+        if isinstance(outs, str):  # the runtime refused this set alone (a length or batch fixed at export)
+            rows += [{"set": k, "output": j, "family": s.get("family"), "shape": None,
+                      "expected_shape": list(np.shape(o)), "inputs": [list(np.shape(x)) for x in s["inputs"]],
+                      "vs_oracle": float("inf"), "vs_keras": float("inf"), "keras_vs_oracle": _errors(kr, o)[0],
+                      "scale": 1.0, "verdict": "FAIL", "error": outs} for j, (kr, o) in enumerate(zip(s["keras"],
+                                                                                                   s["oracle"]))]
+            continue
         if len(outs) != len(s["oracle"]):
             raise ValueError(f"set {k}: the artifact gave {len(outs)} outputs, the model has {len(s['oracle'])}")
         for j, (got, keras_out, oracle_out) in enumerate(zip(outs, s["keras"], s["oracle"])):
@@ -131,8 +138,8 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
             vs_keras, _ = _errors(got, keras_out)
             keras_vs_oracle, _ = _errors(keras_out, oracle_out)
             scale = max(1.0, size)
-            row = {"set": k, "output": j, "shape": list(np.shape(got)), "expected_shape": list(np.shape(oracle_out)),
-                   "inputs": [list(np.shape(x)) for x in s["inputs"]],
+            row = {"set": k, "output": j, "family": s.get("family"), "shape": list(np.shape(got)),
+                   "expected_shape": list(np.shape(oracle_out)), "inputs": [list(np.shape(x)) for x in s["inputs"]],
                    "vs_oracle": vs_oracle, "vs_keras": vs_keras, "keras_vs_oracle": keras_vs_oracle, "scale": scale}
             if reduced:
                 weight_error, _ = _errors(s["rounded"][j], oracle_out)
@@ -146,9 +153,11 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
             else:
                 ok = vs_oracle <= oracle_bound.value * scale and vs_keras <= keras_bound.value * scale
             rows.append({**row, "verdict": "pass" if ok else "FAIL"})
-    decisions = _decisions(sets, artifact_outputs, rules or [])
-    worst = lambda key: max((r[key] for r in rows), default=0.0)  # noqa: E731
-    notes = []
+    decisions = _decisions([s for s, o in zip(sets, artifact_outputs) if not isinstance(o, str)],
+                           [o for o in artifact_outputs if not isinstance(o, str)], rules or [])
+    worst = lambda key: max((r[key] for r in rows if key in r), default=0.0)  # noqa: E731
+    from keras_impl.verify.families import failed_families_line, left_out_line
+    notes = [line for line in [left_out_line(left_out or [])] if line]
     if ran_precision != "float32" and precision in ("float32", "native"):
         notes.append(f"the runtime computed in {ran_precision}, not float32 (its default here); judged against "
                      f"the float32 bounds: --precision float32 (the default) asks it for float32")
@@ -159,10 +168,12 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
               "bounds": {"vs_oracle": oracle_bound.value, "vs_keras": keras_bound.value,
                          "kind": "abs, scaled by max(1, max |oracle output|)"},
               "notes": notes, "decisions": decisions, "precision": precision,
+              "families": failed_families_line(rows),
               "verdict": "pass" if rows and all(r["verdict"] == "pass" for r in rows) else "FAIL"}
     if reduced:
         from keras_impl.parity.tolerances import ARTIFACT_PRECISION_FACTOR
-        tightest = min(rows, key=lambda r: r["bound"] / max(r["vs_oracle"], 1e-300)) if rows else {}
+        measured = [r for r in rows if "bound" in r]
+        tightest = min(measured, key=lambda r: r["bound"] / max(r["vs_oracle"], 1e-300)) if measured else {}
         result["bounds"] = {"vs_oracle": worst("bound"), "vs_keras": worst("bound"),
                             "kind": f"{precision}: {ARTIFACT_PRECISION_FACTOR[precision]:g} x E_w (the weights' own "
                                     f"error" + ((", at least T/2 units" if precision == "int8-static" else
@@ -171,7 +182,7 @@ def compare(sets: list[dict], artifact_outputs: list[list], *, backend: str, ran
         result["units"] = {"unit": "ulp" if precision in ("float16", "bfloat16") else "int8 step",
                            "worst_vs_oracle": worst("vs_oracle_units"), "weight_error": worst("weight_error"),
                            "weight_error_units": worst("weight_error_units"),
-                           "tightest_bound_units": tightest.get("bound", 0.0) / tightest["unit"] if rows else 0.0}
+                           "tightest_bound_units": tightest["bound"] / tightest["unit"] if measured else 0.0}
     return result
 
 
@@ -198,6 +209,22 @@ def _decisions(sets, artifact_outputs, rules) -> list[dict]:
         if total:
             found.append({"output": j, "rule": shown, "agree": agree, "total": total, "closest_call": closest})
     return found
+
+
+def set_line(row: dict, unit_name: str | None = None) -> str:
+    """One set's row of the report (``bilstm export --verify`` and ``bilstm verify --artifact`` alike); in a
+    reduced precision (``unit_name``: "ulp" or "int8 step"), the errors in its units and the weights' own too."""
+    head = (f"  set {row['set']} {row.get('family') or ''}: inputs {', '.join(str(tuple(s)) for s in row['inputs'])}"
+            f" output {row['output']}")
+    if row.get("error"):
+        return f"{head}: the runtime refused it: {row['error']} FAIL"
+    units = ""
+    if unit_name and "unit" in row:
+        units = (f" = {row['vs_oracle_units']:.2f} {unit_name} of {row['unit']:.1e}; the weights alone "
+                 f"{row['weight_error']:.2e} = {row['weight_error_units']:.2f} {unit_name}; bound {row['bound']:.2e}")
+    return (f"{head} {tuple(row['shape'])}: vs oracle {row['vs_oracle']:.2e}{units}, vs Keras {row['vs_keras']:.2e} "
+            f"(Keras vs oracle {row['keras_vs_oracle']:.2e}) {row['verdict']}"
+            + (f" (expected shape {tuple(row['expected_shape'])})" if row["shape"] != row["expected_shape"] else ""))
 
 
 def decision_lines(decisions: list[dict]) -> list[str]:

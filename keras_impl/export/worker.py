@@ -15,8 +15,11 @@ The job (JSON):
                 int8-static, an .npy of calibration inputs (default: drawn from the model's input description)
     static_timesteps    optional: the time axis fixed at that length in the export, and every input set drawn
                 at it
-    predictions optional: an .npz to write the input sets and Keras's and the oracle's outputs to
-    result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn)}
+    predictions optional: an .npz to write the input sets (one per input family) and Keras's and the oracle's
+                outputs to
+    inputs      optional: a .npy array (``--inputs``, checked by the parent) run as the one set instead
+    result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn), "families"
+                (each set's), "left_out" ([family, why])}
 
 With ``--parent-pid`` (the export passes its pid, and a pipe as stdin) the worker dies with its parent
 (keras_impl/lifeline.py): a killed ``bilstm export`` leaves no worker writing an artifact behind.
@@ -89,8 +92,9 @@ def _export(job: dict) -> dict:
     result = {"ok": True, "export": info, "saved_by": saved_by}
     if job.get("predictions"):
         from .exporters import STATIC_BATCH
+        user = None if not job.get("inputs") else np.load(job["inputs"], allow_pickle=False)
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
-                          static_batch=STATIC_BATCH, static_timesteps=info.get("static_timesteps"))
+                          static_batch=STATIC_BATCH, static_timesteps=info.get("static_timesteps"), user_inputs=user)
         rounded = reduced.rounded_graph(described.graph, precision) if precision in reduced.REDUCED else None
         for s in sets:
             s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
@@ -99,6 +103,8 @@ def _export(job: dict) -> dict:
         np.savez(buffer, **pack(sets))
         atomic_write_bytes(Path(job["predictions"]), buffer.getvalue())
         result["sets"] = [s["about"] for s in sets]
+        result["families"] = [s["family"] for s in sets]
+        result["left_out"] = [list(pair) for pair in sets.left_out]
         result["decision_rules"] = decision_rules(described)
     return result
 

@@ -3,9 +3,11 @@ from (``bilstm verify MODEL_FILE --artifact FILE``), with the same inputs and fi
 --verify``; for ONNX and OpenVINO, every layer inside it as well.
 
 The format is read from the artifact's name (``.onnx``, ``.tflite``, ``.xml`` (OpenVINO), ``.pt2``
-(torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. Inputs are fed in the
-artifact's input order (the Keras model's order); a different count is one line, exit 2. A static batch is
-met with one sequence a call; a static time axis that the drawn lengths do not fit is said in one line.
+(torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. The artifact's inputs and
+outputs are matched to the model's by name, rank and order, or by ``--map keras_name=artifact_name,...``
+(keras_impl/export/interface.py; torch.export and jax.export by order); a mismatch is one line, exit 2. The inputs are the
+input families of keras_impl/verify/families.py (or ``--inputs``); a set the runtime refuses alone (a length
+fixed at export) is a FAIL row of its family. A static batch is met with one sequence a call.
 
 **Inside an ONNX or OpenVINO artifact**, every node's output is made a graph output and the artifact is run
 once more (ONNX Runtime with its optimisations off; OpenVINO on the CPU in float32; the first input set): a
@@ -54,21 +56,32 @@ def artifact_format(path, fmt: str | None = None) -> str:
     return found
 
 
-def _run(fmt, path, sets):
+def _interface(described, sets, mapping: dict) -> dict:
+    """The model's side of the match (keras_impl/export/interface.py): names and ranks, and ``--map``."""
+    graph = described.graph
+    return {"inputs": [(n, len(described.input_shapes[n]) + 1) for n in graph.inputs],
+            "outputs": [(n, np.ndim(y)) for n, y in zip(graph.outputs, sets[0]["oracle"])], "map": mapping}
+
+
+def _run(fmt, path, sets, interface=None, matched=None):
     from keras_impl.export.formats import ArtifactRunError, RuntimeUnavailable
+    from keras_impl.export.interface import InterfaceMismatch
     from keras_impl.export.runtimes import StaticShapeError, run_sets_in_subprocess
     try:
-        return run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], timeout_s=RUNTIME_TIMEOUT_S)
+        return run_sets_in_subprocess(fmt, path, [s["inputs"] for s in sets], timeout_s=RUNTIME_TIMEOUT_S,
+                                      interface=interface, matched=matched)
     except StaticShapeError:
         raise
+    except InterfaceMismatch as exc:
+        raise VerifyRefusal(str(exc)) from None
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         raise VerifyRefusal(f"{RUNTIME_PACKAGE[fmt]} cannot run {path.name} on the model's inputs: "
                             f"{' '.join(str(exc).split())}") from None
 
 
-def _sets(model, described, dynamic_batch: bool):
+def _sets(model, described, dynamic_batch: bool, user_inputs=None):
     from keras_impl.export.verify import expected_outputs, input_sets
-    sets = input_sets(described, dynamic_batch=dynamic_batch)
+    sets = input_sets(described, dynamic_batch=dynamic_batch, user_inputs=user_inputs)
     for s in sets:
         s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
     return sets
@@ -175,8 +188,18 @@ def _halves(values: dict, name: str, halves, allowed: float) -> list[dict]:
     return rows
 
 
-def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dict:
-    """The report of the artifact against the oracle (and Keras) of the model in ``model_path``."""
+STATIC_BATCH_SAYS = "(the batch fixed at export)"  # runtimes._check_shape's words for a batch fixed at export
+
+
+def _static_batch(outputs) -> str | None:
+    """The runtime's line where it refused a set for its batch alone (a static-batch artifact), else None."""
+    return next((o for o in outputs if isinstance(o, str) and STATIC_BATCH_SAYS in o), None)
+
+
+def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_inputs=None,
+                    mapping: dict | None = None) -> dict:
+    """The report of the artifact against the oracle (and Keras) of the model in ``model_path``, on the input
+    families (keras_impl/verify/families.py) or on ``user_inputs`` (an array: ``--inputs``)."""
     from keras_impl.backend import backend_info
     from keras_impl.export.runtimes import StaticShapeError
     from keras_impl.export.verify import compare, decision_rules
@@ -189,28 +212,38 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None) -> dic
     fmt = artifact_format(artifact_path, fmt)
     model, _, _ = load_model(model_path)
     described = describe_model(model)
-    sets, note = _sets(model, described, True), None
+    sets, note = _sets(model, described, True, user_inputs), None
+    interface, matched = _interface(described, sets, mapping or {}), {}
     try:
-        outputs, ran = _run(fmt, artifact_path, sets)
-    except StaticShapeError as exc:  # a static batch: one sequence a call
-        sets, note = _sets(model, described, False), f"static input shape ({' '.join(str(exc).split())}): " \
-                                                      "one sequence a call"
+        outputs, ran = _run(fmt, artifact_path, sets, interface, matched)
+        static = _static_batch(outputs)
+    except StaticShapeError as exc:  # no set ran
+        static = str(exc)
+    if static is not None:  # a static batch: one sequence a call
+        sets, note = _sets(model, described, False, user_inputs), f"static input shape " \
+                                                                  f"({' '.join(static.split())}): one sequence a call"
         try:
-            outputs, ran = _run(fmt, artifact_path, sets)
+            outputs, ran = _run(fmt, artifact_path, sets, interface, matched)
         except StaticShapeError as again:
             raise VerifyRefusal(f"the artifact's inputs do not take the model's: {' '.join(str(again).split())}") \
                 from None
-    if len(outputs[0]) != len(sets[0]["oracle"]):
-        raise VerifyRefusal(f"the artifact gives {len(outputs[0])} outputs, the model "
+    ran_outputs = next(o for o in outputs if not isinstance(o, str))
+    if len(ran_outputs) != len(sets[0]["oracle"]):
+        raise VerifyRefusal(f"the artifact gives {len(ran_outputs)} outputs, the model "
                             f"{len(sets[0]['oracle'])}: not the same interface")
     backend = backend_info()["backend"]
-    result = compare(sets, outputs, backend=backend, ran_precision=ran, rules=decision_rules(described))
+    result = compare(sets, outputs, backend=backend, ran_precision=ran, rules=decision_rules(described),
+                     left_out=getattr(sets, "left_out", []))
     if note:
         result["notes"].insert(0, note)
+    if matched:
+        result["notes"].insert(0, f"the artifact's inputs matched the model's {matched['inputs']}, its outputs "
+                                  f"{matched['outputs']}")
     report = {"model": str(model_path), "artifact": str(artifact_path), "format": fmt, "backend": backend,
               "runtime": RUNTIME_PACKAGE[fmt], **result, "layers": None}
-    if fmt in TENSORS:
-        report["layers"] = artifact_layers(fmt, artifact_path, described, sets[0]["inputs"],
+    if fmt in TENSORS:  # inside the artifact: the first set it ran
+        first = next(s for s, o in zip(sets, outputs) if not isinstance(o, str))
+        report["layers"] = artifact_layers(fmt, artifact_path, described, first["inputs"],
                                            bound("output", "float32", backend).value)
     return report
 
@@ -219,12 +252,10 @@ def format_artifact_report(r: dict) -> str:
     lines = [f"artifact {r['artifact']} ({r['format']}, run in {r['runtime']}, computed in "
              f"{r['ran_precision']}) against the oracle of {r['model']} (Keras on {r['backend']})"]
     lines += [f"  note: {n}" for n in r["notes"]]
-    for row in r["sets"]:
-        lines.append(f"  set {row['set']} inputs {', '.join(str(tuple(s)) for s in row['inputs'])} output "
-                     f"{row['output']} {tuple(row['shape'])}: vs oracle {row['vs_oracle']:.2e}, vs Keras "
-                     f"{row['vs_keras']:.2e} (Keras vs oracle {row['keras_vs_oracle']:.2e}) {row['verdict']}"
-                     + (f" (expected shape {tuple(row['expected_shape'])})"
-                        if row["shape"] != row["expected_shape"] else ""))
+    from keras_impl.export.verify import set_line
+    lines += [set_line(row) for row in r["sets"]]
+    if r.get("families"):
+        lines.append(f"  {r['families']}")
     if r["layers"] is not None:
         lines.append("  inside the artifact (first input set; a layer's tensor: named after it, of its shape):")
         for row in r["layers"]:

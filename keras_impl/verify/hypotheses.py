@@ -2,7 +2,10 @@
 
 Converters' issue trackers are full of the same few mistakes: a ``go_backwards`` sequence left reversed, a
 mask dropped on the way, the other ``zero_output_for_mask``, weights copied in another framework's gate
-order or the other GRU bias form, a Bidirectional's merge read as another. Each entry below computes what
+order or the other GRU bias form, a Bidirectional's merge read as another, Keras 2's hard_sigmoid where
+Keras 3's is meant, the other output before a row's first valid step (h0 on JAX, 0 on TensorFlow and torch:
+reference/rnn.py; it can differ only where the initial state is not zero, so the layer's initial states
+are read after its sequence input, ``inputs[1:]``, where a caller passes them). Each entry below computes what
 the failing layer would give under that mistake (the oracle's layer, changed), on the same inputs as the
 layer's Keras output (Keras's own inputs to it, so that an upstream error does not hide the match);
 ``diagnose.py`` reports every entry whose answer is within the layer's bound of Keras's.
@@ -115,6 +118,60 @@ def _run(change):
     return lambda layer, inputs, masks: _first(layer_forward(change(layer), inputs, masks))
 
 
+def _keras2_hard_sigmoid(layer: Layer) -> Layer:
+    """Each copy whose recurrent_activation is hard_sigmoid computing Keras 2's clip(0.2 a + 0.5, 0, 1) instead of
+    Keras 3's clip(a / 6 + 0.5, 0, 1): 0.2 a = (1.2 a) / 6, so its gates' pre-activations are taken x1.2 (the
+    gate columns of kernel, recurrent kernel and bias: LSTM i, f, o; GRU z, r; the candidate's untouched)."""
+    weights = list(layer.weights)
+    for opt, (start, _), kind in _copies(layer):
+        if kind == "simple_rnn" or opt.get("recurrent_activation", "sigmoid") != "hard_sigmoid":
+            continue
+        gates, blocks = ((0, 1, 3), 4) if kind == "lstm" else ((0, 1), 3)
+        for k in range(start, start + 3):
+            if weights[k] is None:
+                continue
+            w = np.array(weights[k], dtype=np.float64)
+            width = w.shape[-1] // blocks
+            for g in gates:
+                w[..., g * width:(g + 1) * width] *= 1.2
+            weights[k] = w
+    return replace(layer, weights=tuple(weights))
+
+
+def _uses_hard_sigmoid(layer: Layer, masks) -> bool:
+    return any(kind != "simple_rnn" and opt.get("recurrent_activation") == "hard_sigmoid"
+               for opt, _, kind in _copies(layer))
+
+
+def _initial_states(layer: Layer, inputs) -> list:
+    """A recurrent layer's initial states, where the call passes them (inputs after the sequence), else []."""
+    return [np.asarray(s, np.float64) for s in inputs[1:]] if layer.kind in RECURRENT_KINDS else []
+
+
+def _leading_mask_matters(layer: Layer, masks, inputs=None) -> bool:
+    """Whether the two leading-mask conventions can differ: a sequence output, masked steps kept as outputs,
+    a mask, and an initial h that is not zero (with zero states both conventions output 0)."""
+    opt = layer.options
+    return (layer.kind in RECURRENT_KINDS and _sequences(layer) and not opt.get("zero_output_for_mask", False)
+            and bool(masks) and masks[0] is not None
+            and (inputs is None or any(np.any(s) for s in _initial_states(layer, inputs)[:1])))
+
+
+def _other_leading_mask(layer, inputs, masks):
+    """The layer with the other ``initial_output`` (reference/rnn.py): masked steps before a row's first valid
+    one output 0 where the file's convention outputs h0, or h0 where it outputs 0."""
+    from reference.layers.rnn import make_cell
+    from reference.recurrent import layer_call
+    opt = layer.options
+    if not _leading_mask_matters(layer, masks, inputs):
+        raise ValueError("the conventions agree on this call")
+    other = "zeros" if opt.get("initial_output", "h0") == "h0" else "h0"
+    cell = make_cell({**opt, "cell": RECURRENT_KINDS[layer.kind]}, layer.weights)
+    return layer_call(cell, inputs[0], layer.weights, initial_state=_initial_states(layer, inputs) or None,
+                      mask=masks[0], go_backwards=bool(opt.get("go_backwards", False)), return_sequences=True,
+                      initial_output=other)
+
+
 LSTM_ONNX_ORDER = (0, 3, 1, 2)  # Keras's i, f, c, o blocks read as ONNX's i, o, f, c
 LSTM_ONNX_ORDER_BACK = (0, 2, 3, 1)  # and the copy the other way
 GRU_TORCH_ORDER = (1, 0, 2)  # z, r, h <-> r, z, n
@@ -145,6 +202,10 @@ HYPOTHESES = [
     Hypothesis("GRU gates in torch's order (r, z, n) instead of Keras's (z, r, h)", _has_cell("gru"),
                _run(lambda layer: _permute_gates(layer, "gru", GRU_TORCH_ORDER))),
     Hypothesis("a GRU of the other reset_after form (bias carried over)", _has_cell("gru"), _run(_other_reset_after)),
+    Hypothesis("Keras 2's hard_sigmoid (clip(0.2 a + 0.5)) instead of Keras 3's (clip(a / 6 + 0.5))",
+               _uses_hard_sigmoid, _run(_keras2_hard_sigmoid)),
+    Hypothesis("the other leading-mask convention (masked steps before a row's first valid one output 0, not h0, "
+               "or h0, not 0)", _leading_mask_matters, _other_leading_mask),
 ]
 
 

@@ -8,6 +8,10 @@ Drawn, per model input, by what reads it first:
     anything else               standard normal rows
 Sequence lengths vary over the batch between 1 and T: the first row is full, the
 last (with batch >= 2) has one valid step, so a mask's every regime is exercised.
+
+``draw_inputs``'s keywords let ``families.py`` draw the inputs that break deployments: given ``lengths``
+(0 for a fully masked row), ``padding="left"`` (the masked steps first), ``scale`` (standard normal values
+times it: gates pushed into saturation) and ``ids="ends"`` (token ids at both ends of the vocabulary only).
 """
 from __future__ import annotations
 
@@ -47,8 +51,38 @@ def resolve_shape(described, name: str, timesteps: int | None) -> tuple:
     return (t,) + tuple(shape[1:])
 
 
-def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed: int):
-    """``(arrays in graph.inputs order, description for the report)``."""
+def mask_sources(described) -> list:
+    """The layers that read a model input and make a mask from it: Masking, Embedding(mask_zero=True)."""
+    graph = described.graph
+    return [r for name in graph.inputs for r in consumers(graph, name)
+            if r.kind == "Masking" or (r.kind == "Embedding" and r.options.get("mask_zero"))]
+
+
+def token_inputs(described) -> list:
+    """The Embedding layers that read a model input (token ids)."""
+    graph = described.graph
+    return [r for name in graph.inputs for r in consumers(graph, name) if r.kind == "Embedding"]
+
+
+def _valid_steps(lengths: np.ndarray, T: int, padding: str) -> np.ndarray:
+    """(B, T) booleans: each row's ``lengths`` valid steps, first (right padding) or last (left padding)."""
+    steps = np.arange(T)[None, :]
+    if padding == "left":
+        return steps >= (T - lengths)[:, None]
+    return steps < lengths[:, None]
+
+
+def _ids(rng, size, low: int, vocab: int, ids: str | None):
+    """Token ids in [low, vocab): uniform, or with ``ids="ends"`` only the two lowest and two highest."""
+    if ids == "ends":
+        ends = np.unique(np.clip([low, low + 1, vocab - 2, vocab - 1], low, vocab - 1))
+        return rng.choice(ends, size=size)
+    return rng.integers(low, vocab, size=size)
+
+
+def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed: int, *, lengths=None,
+                padding: str = "right", scale: float = 1.0, ids: str | None = None):
+    """``(arrays in graph.inputs order, description for the report)``; the keywords: the module's docstring."""
     rng = np.random.default_rng(seed)
     graph = described.graph
     arrays, about = [], []
@@ -56,33 +90,37 @@ def draw_inputs(described, keras_layers, batch: int, timesteps: int | None, seed
         shape = resolve_shape(described, name, timesteps)
         readers = consumers(graph, name)
         T = shape[0]
-        lengths = draw_lengths(rng, batch, T)
-        valid = np.arange(T)[None, :] < lengths[:, None]  # (B, T)
+        row_lengths = draw_lengths(rng, batch, T) if lengths is None else np.minimum(np.asarray(lengths), T)
+        valid = _valid_steps(row_lengths, T, padding)  # (B, T)
+        lengths_said = f"lengths {row_lengths.tolist()}"
+        pad = "leading" if padding == "left" else "trailing"
         dtype = described.input_dtypes[name]
         embedding = next((r for r in readers if r.kind == "Embedding"), None)
         masking = next((r for r in readers if r.kind == "Masking"), None)
         if embedding is not None:
             vocab = keras_layers[embedding.name].input_dim
+            which = " (only the two lowest and two highest)" if ids == "ends" else ""
             if embedding.options["mask_zero"]:
                 if vocab < 2:
                     raise VerifyRefusal(f"Embedding {embedding.name!r} has input_dim={vocab}: no id besides padding")
-                x = np.where(valid, rng.integers(1, vocab, size=(batch,) + shape), 0)
-                how = f"ids in [1, {vocab}) with trailing 0 padding, lengths {lengths.tolist()}"
+                x = np.where(valid, _ids(rng, (batch,) + shape, 1, vocab, ids), 0)
+                how = f"ids in [1, {vocab}){which} with {pad} 0 padding, {lengths_said}"
             else:
-                x = rng.integers(0, vocab, size=(batch,) + shape)
-                how = f"ids in [0, {vocab}), no padding"
+                x = _ids(rng, (batch,) + shape, 0, vocab, ids)
+                how = f"ids in [0, {vocab}){which}, no padding"
             x = x.astype(dtype if "int" in dtype else np.float32 if dtype == "float32" else dtype)
         elif dtype == "bool":
             x = rng.random((batch,) + shape) < 0.7
             how = "True with probability 0.7"
         else:
-            x = rng.standard_normal((batch,) + shape)
+            x = rng.standard_normal((batch,) + shape) * scale
+            drawn = "standard normal" if scale == 1.0 else f"standard normal x {scale:g}"
             if masking is not None:
                 value = masking.options["mask_value"]
                 x = np.where(valid.reshape(valid.shape + (1,) * (len(shape) - 1)), x, value)
-                how = f"standard normal, trailing rows = {value:g} (masked), lengths {lengths.tolist()}"
+                how = f"{drawn}, {pad} rows = {value:g} (masked), {lengths_said}"
             else:
-                how = "standard normal, no padding"
+                how = f"{drawn}, no padding"
             x = x.astype(dtype if dtype.startswith("float") else np.float32)
         arrays.append(x)
         about.append({"input": name, "shape": list(x.shape), "dtype": str(x.dtype), "drawn": how})

@@ -209,3 +209,89 @@ def test_plot_and_repro_refusals_are_one_line(argv, message, models, tmp_path, c
     rc, out, err = run_bilstm(["verify", models["bi"], *argv], capsys)
     assert rc == 2 and err.strip().endswith(message) and len(err.strip().splitlines()) == 1
     assert (tmp_path / "taken" / "layer.keras").read_text() == "the user's own file"
+
+
+def test_a_backward_state_moved_in_keras_from_step_4_is_named_with_its_step(models, monkeypatch, backend):
+    """Keras's own backward copy planted: its states (h and c) moved by 0.01 from its 5th processing step on
+    (the loop unrolled so each step is a Python call on every backend): backward, processing step 4 (input
+    time 4 of 9), the forward copy within its bound, no known convention matching."""
+    import keras
+    from keras.src import backend as keras_backend
+    from keras_impl.verify import verify
+    original = keras.layers.LSTM.inner_loop
+
+    def planted(self, sequences, initial_state, mask, training=False):
+        if not self.go_backwards:
+            return original(self, sequences, initial_state, mask, training)
+        calls = []
+
+        def step(inputs, states):
+            output, new_states = self.cell(inputs, states, training=training)
+            calls.append(None)
+            if len(calls) > 4:  # processing steps 4, 5, ...
+                new_states = [s + 0.01 for s in new_states]
+                output = new_states[0]
+            return output, new_states
+        return keras_backend.rnn(step, sequences, list(initial_state), go_backwards=True, mask=mask, unroll=True,
+                                 input_length=sequences.shape[1], zero_output_for_mask=self.zero_output_for_mask,
+                                 return_all_outputs=self.return_sequences)
+    monkeypatch.setattr(keras.layers.LSTM, "inner_loop", planted)
+    report = verify(models["bi"], seed=1)
+    d = report.diagnosis
+    assert d["layer"] == "bi" and d["local"]["fault"] == "local"
+    forward, backward = d["directions"]
+    assert forward["first_step"] is None
+    assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 4, STEPS - 1 - 4)
+    assert 0 in backward["rows"] and _matched(report) == []
+
+
+def test_keras2_hard_sigmoid_is_named(tmp_path, monkeypatch):
+    """Keras computing Keras 2's hard_sigmoid for an LSTM's gates (its activation module's ``ops`` answering
+    hard_sigmoid with clip(0.2 a + 0.5)): the hypothesis that scales the gates' pre-activations by 1.2 matches."""
+    import keras
+    from keras.src.activations import activations
+    from keras_impl.verify import verify
+    path = _save(keras.Sequential([keras.Input((5, 3)), L_lstm(keras, recurrent_activation="hard_sigmoid"),
+                                   keras.layers.Dense(2, name="head")]), tmp_path / "hs.keras", 7)
+
+    class Keras2Ops:
+        def __getattr__(self, name):
+            return getattr(keras.ops, name)
+
+        @staticmethod
+        def hard_sigmoid(x):
+            return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+    monkeypatch.setattr(activations, "ops", Keras2Ops())
+    report = verify(path, seed=1)
+    assert report.failed_layers[0] == "lstm" and report.diagnosis["local"]["fault"] == "local"
+    assert _matched(report) == ["Keras 2's hard_sigmoid (clip(0.2 a + 0.5)) instead of Keras 3's (clip(a / 6 + 0.5))"]
+
+
+def L_lstm(keras, **options):
+    return keras.layers.LSTM(4, return_sequences=True, name="lstm", **options)
+
+
+def test_the_other_leading_mask_convention_is_named_where_keras_uses_it(backend):
+    """Keras's LSTM called with a non-zero initial state on left-padded rows: before a row's first valid step
+    it outputs h0 on JAX and 0 on TensorFlow and torch (reference/rnn.py). The oracle's layer takes h0; the
+    hypothesis names the other convention exactly where this backend uses it."""
+    import keras
+    from keras_impl.parity.divergences import initial_output
+    from keras_impl.verify.describe import describe_model
+    from keras_impl.verify.hypotheses import matching
+    from reference.layers import layer_forward
+    model = keras.Sequential([keras.Input((6, 3)), L_lstm(keras)])
+    randomise_weights(model, np.random.default_rng(8))
+    layer = next(lay for lay in describe_model(model).graph.layers if lay.name == "lstm")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 6, 3)).astype("float32")
+    h0, c0 = (rng.standard_normal((3, 4)).astype("float32") for _ in range(2))
+    mask = np.arange(6)[None, :] >= np.array([0, 2, 4])[:, None]  # left padding: 0, 2 and 4 leading masked steps
+    keras_out = keras.ops.convert_to_numpy(model.get_layer("lstm")(x, initial_state=[h0, c0], mask=mask))
+    found = {h["hypothesis"]: h for h in matching(layer, [x, h0, c0], [mask, None, None], keras_out, 1e-5)}
+    other = next(h for name, h in found.items() if name.startswith("the other leading-mask convention"))
+    assert other["matches"] == (initial_output(backend) == "zeros"), other
+    # the zero initial states verify's graph has: the conventions agree, and the entry does not apply
+    assert not any(name.startswith("the other leading-mask") for name in
+                   (h["hypothesis"] for h in matching(layer, [x], [mask], np.asarray(
+                       layer_forward(layer, [x], [mask])[0]), 1e-5)))

@@ -56,7 +56,8 @@ def test_an_onnx_artifact_is_checked_and_each_layer_found_inside_it(made, capsys
     model, artifact = made
     rc, out, err = run_bilstm(["verify", model, "--artifact", artifact], capsys)
     assert rc == 0, out + err
-    assert "set 2 inputs (7, 6, 3) output 0 (7, 6, 2)" in out
+    assert "set 1 batch > 1: inputs (3, 6, 3) output 0 (3, 6, 2)" in out
+    assert "set 3 left padding: inputs (2, 6, 3)" in out and "input families: every family passed" in out
     assert "    head: Identity:0:" in out and "pass" in out.split("    head:")[1].splitlines()[0]
     assert "first layer outside its bound" not in out
     decisions = next(line for line in out.splitlines() if "decisions of output 0" in line)
@@ -73,20 +74,30 @@ def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, na
     assert f"first layer outside its bound inside the artifact: {layer}" in out
 
 
-def test_an_artifact_of_another_interface_is_one_line(made, tmp_path, capsys):
+def test_an_artifact_of_another_interface_is_one_line_and_map_says_which_is_which(made, tmp_path, capsys):
     import onnx
     model, artifact = made
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).standard_normal((2, 6, 3)).astype("float32"))
     onnx_model = onnx.load(str(artifact))
     onnx_model.graph.output.append(onnx.ValueInfoProto(name=onnx_model.graph.node[0].output[0]))
     onnx.save(onnx_model, str(tmp_path / "two.onnx"))
+    first, extra = (o.name for o in onnx_model.graph.output)
     rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx"], capsys)
-    assert rc == 2 and err.strip() == "bilstm verify: the artifact gives 2 outputs, the model 1: not the same interface"
+    assert rc == 2 and err.strip() == (f"bilstm verify: the artifact has 2 outputs ({first}, {extra}), the model 1 "
+                                       f"(head): not the same interface; --map names the outputs to compare")
+    # --map says which output is the model's: the artifact is checked, the extra output left unread
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx", "--map", f"head={first}",
+                               "--inputs", tmp_path / "x.npy"], capsys)
+    assert rc == 0 and "outputs by --map" in out, out + err
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx", "--map", f"head={extra}",
+                               "--inputs", tmp_path / "x.npy"], capsys)
+    assert rc == 1 and "outputs by --map" in out, out + err  # another tensor read as the head: outside its bound
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--artifact", "model.bin"], "--artifact model.bin: cannot tell the format from the name; give --format"),
     (["--artifact", "missing.onnx"], "--artifact missing.onnx: no such file or folder"),
-    (["--artifact", "model.bin", "--repro", "r"], "--artifact runs the export checks' own input sets in float32: "
+    (["--artifact", "model.bin", "--repro", "r"], "--artifact runs the input families (or --inputs) in float32: "
                                                    "leave out --repro"),
 ])
 def test_artifact_refusals_are_one_line(made, argv, message, tmp_path, capsys, monkeypatch):
@@ -109,3 +120,53 @@ def test_an_openvino_artifact_shows_its_output_layer_by_place(made, tmp_path, ca
     head = out.split("    head: ")[1].splitlines()[0]
     assert head.endswith("pass") and "no tensor" not in head
     assert "    bi: no tensor of its own" in out
+
+
+# ---------------------------------------------------------------- the input families an artifact fails on
+
+
+@pytest.fixture(scope="module")
+def traced_at_8(tmp_path_factory):
+    """``(model file with a free time axis, an ONNX artifact of it whose time axis is fixed at 8)``: bilstm-lab's
+    own ONNX writer (no converter process), its input's time dimension then pinned, as an exporter that traces
+    the example length into the graph leaves it."""
+    import keras
+    from keras_impl.export.native_onnx import write_onnx
+    from keras_impl.verify.describe import describe_model
+    L = keras.layers
+    folder = tmp_path_factory.mktemp("traced")
+    model = keras.Sequential([keras.Input((None, 3), name="x"),
+                              L.Bidirectional(L.GRU(4, return_sequences=True), name="bi"), L.Dense(2, name="head")])
+    randomise_weights(model, np.random.default_rng(2)).save(folder / "free.keras")
+    described = describe_model(model)
+    proto = write_onnx(described.graph, {n: (described.input_dtypes[n], described.input_shapes[n])
+                                         for n in described.graph.inputs})
+    time_axis = proto.graph.input[0].type.tensor_type.shape.dim[1]
+    time_axis.ClearField("dim_param")
+    time_axis.dim_value = 8
+    import onnx
+    onnx.save(proto, str(folder / "traced8.onnx"))
+    return folder / "free.keras", folder / "traced8.onnx"
+
+
+def test_an_artifact_traced_at_one_length_fails_the_length_families_by_name(traced_at_8, capsys):
+    model, artifact = traced_at_8
+    rc, out, err = run_bilstm(["verify", model, "--artifact", artifact], capsys)
+    assert rc == 1, out + err
+    rows = {line.split(":")[0].strip(): line for line in out.splitlines() if line.startswith("  set ")}
+    assert rows["set 0 batch 1"].endswith(" pass") and rows["set 1 batch > 1"].endswith(" pass")
+    for family in ("shorter than traced", "longer than traced", "a row of length 1"):
+        line = next(line for key, line in rows.items() if key.endswith(family))
+        assert "the runtime refused it" in line and "static" in line and line.endswith("FAIL"), line
+    assert ("input families that failed: shorter than traced (set 2); longer than traced (set 3); "
+            "a row of length 1 (set 4)") in out
+    assert "right padding, left padding, a fully masked row (the model has no mask" in out  # left out, said
+
+
+def test_inputs_override_the_families_for_an_artifact(traced_at_8, tmp_path, capsys):
+    model, artifact = traced_at_8
+    np.save(tmp_path / "x.npy", np.random.default_rng(5).standard_normal((2, 8, 3)).astype("float32"))
+    rc, out, err = run_bilstm(["verify", model, "--artifact", artifact, "--inputs", tmp_path / "x.npy"], capsys)
+    assert rc == 0, out + err
+    sets = [line for line in out.splitlines() if line.startswith("  set ")]
+    assert len(sets) == 1 and sets[0].startswith("  set 0 the user's --inputs: inputs (2, 8, 3)"), sets
