@@ -76,7 +76,9 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
     from .load import load_model, read_config, scan_config
     if user_inputs is not None:
         batch, timesteps = user_inputs.shape[0], user_inputs.shape[1]
-    scan_config(read_config(path), batch or DEFAULT_BATCH, timesteps, dtype)  # sizes refused before any is built
+    config = read_config(path)
+    scan_config(config, batch or DEFAULT_BATCH, timesteps, dtype)  # sizes refused before any is built
+    _check_precision_options(path, config, dtype, repro, float_model)
     import keras
 
     from keras_impl.backend import set_tf32
@@ -97,6 +99,20 @@ def verify(path, *, batch: int | None = None, timesteps: int | None = None, inpu
             model = as_float64_model(model)
             return _report(model, describe_model(model), path, saved_by, options, user_inputs)
     return _report(model, described, path, saved_by, options, user_inputs)
+
+
+def _check_precision_options(path, config: dict, dtype: str, repro, float_model) -> None:
+    """Options that do not apply to a model in reduced precision or quantized (or only to one), refused from
+    the file's config before Keras loads it."""
+    from .load import reduced_precision
+    found = reduced_precision(config)
+    if found is None and float_model is not None:
+        raise VerifyRefusal(f"--float-model is for a model in reduced precision or quantized; {path} computes in "
+                            "float32")
+    if found is not None and dtype == "float64":
+        raise VerifyRefusal(f"{found}: the model is verified in its own precision, leave out --dtype float64")
+    if found is not None and repro is not None:
+        raise VerifyRefusal(f"{found}: --repro writes float32 reproducers, leave it out")
 
 
 def float64_keras():

@@ -153,6 +153,15 @@ def _activation(layer) -> str:
     return activation_name(layer.activation) if getattr(layer, "activation", None) is not None else "linear"
 
 
+def each_weight_check(keras_layer, kind: str, float_matrix: np.ndarray) -> _Check:
+    """Every quantized weight against its float weight, ``|w - w_q|``, in half quantisation steps: at most one
+    where Keras rounded to the nearest step (``quantized_weights_bound``), wherever the layer's inputs look."""
+    (matrix, *_), step = (dequantize.embedding_weights if kind == "Embedding" else dequantize.dense_weights)(keras_layer)
+    slack = QUANTIZED_SLACK_ABS * max(1.0, float(np.max(np.abs(float_matrix), initial=0.0)))
+    return _Check(np.abs(float_matrix - matrix), step / 2, quantized_weights_bound(), slack, "half steps",
+                  "1 half step (rounding to the nearest)")
+
+
 def weights_check(keras_layer, kind: str, x: np.ndarray, y_a, y_b) -> _Check:
     """The quantized weights' error ``|a - b|`` at the output, in half quantisation steps."""
     slack = QUANTIZED_SLACK_ABS * max(1.0, float(np.max(np.abs(y_a), initial=0.0)))
@@ -241,6 +250,10 @@ def precision_rows(described, float_layers: dict, keras_values: dict, oracle: di
                 y_a = output_of(result_a, ref)
                 if precision in ("int8", "int4", "float8"):
                     weights = weights_check(keras_layer, layer.kind, x, y_a, y_b).as_dict()
+                    each = each_weight_check(keras_layer, layer.kind, float_layers[layer.name].weights[0])
+                    weights["each_weight"] = each.as_dict()
+                    if not each.passed:
+                        weights["verdict"] = "FAIL"
                 else:  # float weights given for a 16-bit model: its variables' rounding, in ulps
                     weights = runtime_check(keras_layer, layer.kind, precision, x, y_a, y_b, terms).as_dict()
             verdict = "FAIL" if "FAIL" in (weights["verdict"], runtime["verdict"]) else "pass"
@@ -256,7 +269,10 @@ def _cell(check: dict) -> tuple[str, str]:
         return "-", check["unit"] if check["verdict"] == "-" else check["bound_text"]
     if check["unit"] == "same weights":
         return "0", "same weights"
-    return f"{check['error']:.2e}", f"{check['in_units']:.3g} {check['unit']} (<= {check['bound']:.3g})"
+    text = f"{check['in_units']:.3g} {check['unit']} (<= {check['bound']:.3g})"
+    if "each_weight" in check:  # the quantized weights themselves, wherever the inputs look
+        text += f"; each weight {check['each_weight']['in_units']:.3g} (<= {check['each_weight']['bound']:.3g})"
+    return f"{check['error']:.2e}", text
 
 
 def format_precision_table(rows: list[dict]) -> str:
