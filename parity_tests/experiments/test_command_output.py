@@ -13,11 +13,8 @@ from pathlib import Path
 import pytest
 
 from parity_tests.conftest import BACKEND
+from parity_tests.experiments.conftest import SMALL
 from parity_tests.experiments.test_experiments import run_cli
-
-# The smallest runs: two seeds (a paired interval needs two), a few updates. No --backend: the backend comes
-# from KERAS_BACKEND (or keras.json), as a user's default run; summary.json must still name it.
-SMALL = ["--seeds", "2", "--updates", "8", "--heldout", "6"]
 WIDTH = 100
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
@@ -52,14 +49,9 @@ def check_printed(stdout: str, verdict_lines: int) -> None:
     assert files and all(path.exists() for path in files), [p for p in files if not p.exists()]
 
 
-def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backend(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", BACKEND)
-    from keras_impl.experiments import summary as summary_module
-    titles, draw = [], summary_module.loss_figure
-    monkeypatch.setattr(summary_module, "loss_figure", lambda curves, title, *a, **k: (titles.append(title),
-                                                                                       draw(curves, title, *a, **k)))
-    out = tmp_path / "compare"
-    code, stdout, stderr = run_cli(["compare", *SMALL, "--out", str(out)], capsys)
+def test_compare_prints_a_compact_table_verdicts_and_files_and_records_its_backend(small_run):
+    run = small_run("compare")  # KERAS_BACKEND set, no --backend
+    code, stdout, stderr, out, titles = run.code, run.stdout, run.stderr, run.out, run.titles
     assert code == 0, stderr
     check_printed(stdout, verdict_lines=3)  # alike, falls sooner, stays lower
     assert re.search(r"^bilstm( +\d|$)", stdout, re.MULTILINE) and f"backend {BACKEND} on " in stdout
@@ -93,9 +85,9 @@ def test_merge_modes_prints_the_tutorials_claim(tmp_path, capsys):
     assert "1 after Holm over the 30 tests of merge-modes" in stderr and "use 11 or more seeds" in stderr
 
 
-def test_reproduce_prints_every_experiment_and_every_file(tmp_path, capsys):
-    out = tmp_path / "tutorial"
-    code, stdout, stderr = run_cli(["reproduce", *SMALL, "--demo-updates", "8", "--out", str(out)], capsys)
+def test_reproduce_prints_every_experiment_and_every_file(small_run):
+    run = small_run("reproduce", "--demo-updates", "8")
+    code, stdout, stderr, out = run.code, run.stdout, run.stderr, run.out
     assert code == 0, stderr
     check_printed(stdout, verdict_lines=2 + 3 + 1)  # two demos, compare's three claims, merge-modes' one
     for name in ("demo-bilstm", "demo-lstm", "compare", "merge-modes"):

@@ -84,20 +84,20 @@ def test_heldout_accuracy_counts_valid_steps_only():
 
 # ---------------------------------------------------------------- the command line, end to end
 
-def test_compare_writes_every_output(tmp_path, capsys):
-    out = tmp_path / "compare"
-    code, stdout, _ = run_cli(["compare", *TINY, "--out", str(out)], capsys)
-    assert code == 0
+def test_compare_writes_every_output(small_run):
+    run = small_run("compare")  # the run test_command_output reads: two seeds, 8 updates
+    code, stdout, out = run.code, run.stdout, run.out
+    assert code == 0, run.stderr
     for name in ("results.csv", "curves.csv", "pairs.csv", "summary.json", "loss.png", "loss.svg"):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["backend_info"]["backend"] == BACKEND and summary["backend_info"]["device"]
     assert summary["backend_info"]["keras"] == "3.15.1"
-    assert summary["seeds"] == [0, 1] and summary["updates"] == 20 and summary["wall_time_s"] > 0
+    assert summary["seeds"] == [0, 1] and summary["updates"] == 8 and summary["wall_time_s"] > 0
     assert set(summary["models"]) == {"lstm", "lstm_reversed", "bilstm"}
     assert len(summary["pairs"]) == 3 * len(metrics.METRICS)
     assert all(0 <= row["p_holm"] <= 1 for row in summary["pairs"] if row["p_holm"] is not None)
-    assert (out / "curves.csv").read_text().count("\n") == 1 + 3 * 2 * 20
+    assert (out / "curves.csv").read_text().count("\n") == 1 + 3 * 2 * 8
     assert (out / "results.csv").read_text().count("\n") == 1 + 3 * 2
     assert re.search(r"^bilstm( +\d|$)", stdout, re.MULTILINE), stdout  # its row (its block when too wide)
     # Paired: every model of a seed saw the same sequences, so the held-out examples are the same.
@@ -238,10 +238,10 @@ def test_the_claims_of_another_cell_name_its_models():
     assert not any("LSTM" in r["claim"] or "lstm" in r["measured"] for r in rows)
 
 
-def test_reproduce_writes_the_report(tmp_path, capsys):
-    out = tmp_path / "tutorial"
-    code, stdout, _ = run_cli(["reproduce", *TINY, "--demo-updates", "20", "--out", str(out)], capsys)
-    assert code == 0 and "REPORT.md" in stdout
+def test_reproduce_writes_the_report(small_run):
+    run = small_run("reproduce", "--demo-updates", "8")  # the run test_command_output reads
+    code, stdout, out = run.code, run.stdout, run.out
+    assert code == 0 and "REPORT.md" in stdout, run.stderr
     report = (out / "REPORT.md").read_text()
     for figure in ("compare/loss.png", "merge-modes/loss.png", "demo-bilstm/loss.png"):
         assert f"]({figure})" in report and (out / figure).stat().st_size > 0
