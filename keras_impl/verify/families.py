@@ -59,7 +59,7 @@ class Family:
 
 
 def _needs_mask(f: Facts):
-    return None if f.masked else "the model has no mask (no Masking or Embedding(mask_zero=True))"
+    return None if f.masked else "the model has no mask: no Masking or Embedding(mask_zero=True)"
 
 
 def _needs_free_time(f: Facts):
