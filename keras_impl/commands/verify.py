@@ -43,7 +43,7 @@ def add_arguments(parser):
                         help="when a layer fails: draw its error against the time step, each direction (PNG)")
     parser.add_argument("--artifact", metavar="FILE",
                         help="an exported artifact of this model (ONNX, SavedModel folder, .tflite, OpenVINO .xml, "
-                             ".pt2, .jax_export), run in its runtime against the oracle; ONNX layer by layer")
+                             ".pt2, .jax_export), run in its runtime against the oracle; ONNX, OpenVINO and LiteRT layer by layer")
     parser.add_argument("--format", choices=FORMATS, help="the artifact's format, where its name does not say it")
     parser.add_argument("--float-model", metavar="FILE",
                         help="for a quantized model: the float model it was made from, whose weights the oracle "

@@ -28,16 +28,16 @@ def input_sets(described, *, dynamic_batch: bool, seed: int = SEED, static_batch
     process), one per input family that applies (keras_impl/verify/families.py); the list's ``left_out`` names
     the families that do not. ``static_timesteps``: the artifact's time axis is fixed at that length (the
     families of other lengths are left out). ``user_inputs`` (an array, ``--inputs``): that one set instead."""
-    from keras_impl.verify.families import InputSets, family_sets
+    from keras_impl.verify.families import USER_INPUTS, InputSets, family_sets
     if user_inputs is None:
         return family_sets(described, dynamic_batch=dynamic_batch, seed=seed, static_batch=static_batch,
                            static_timesteps=static_timesteps)
     from keras_impl.verify.inputs import check_user_inputs
     arrays, about = check_user_inputs(described, described.keras_layers, user_inputs)
-    sets = InputSets([{"inputs": arrays, "about": about, "family": "the user's --inputs"}])
+    sets = InputSets([{"inputs": arrays, "about": about, "family": USER_INPUTS}])
     if not dynamic_batch and arrays[0].shape[0] != static_batch:  # one call of static_batch rows at a time
         rows = range(0, arrays[0].shape[0] - static_batch + 1, static_batch)
-        sets = InputSets([{"inputs": [a[k:k + static_batch] for a in arrays], "family": "the user's --inputs",
+        sets = InputSets([{"inputs": [a[k:k + static_batch] for a in arrays], "family": USER_INPUTS,
                            "about": [{**a, "shape": [static_batch] + a["shape"][1:],
                                       "drawn": f"rows {k}..{k + static_batch - 1} of the user's --inputs"}
                                      for a in about]} for k in rows])

@@ -1,6 +1,6 @@
 """An artifact made by anyone's converter, run in its own runtime against the oracle of the Keras model it came
 from (``bilstm verify MODEL_FILE --artifact FILE``), with the same inputs and figures as ``bilstm export
---verify``; for ONNX and OpenVINO, every layer inside it as well.
+--verify``; for ONNX, OpenVINO and LiteRT, every layer inside it as well.
 
 The format is read from the artifact's name (``.onnx``, ``.tflite``, ``.xml`` (OpenVINO), ``.pt2``
 (torch.export), ``.jax_export``, a SavedModel folder) or given with ``--format``. The artifact's inputs and
@@ -9,8 +9,9 @@ outputs are matched to the model's by name, rank and order, or by ``--map keras_
 input families of keras_impl/verify/families.py (or ``--inputs``); a set the runtime refuses alone (a length
 fixed at export) is a FAIL row of its family. A static batch is met with one sequence a call.
 
-**Inside an ONNX or OpenVINO artifact**, every node's output is made a graph output and the artifact is run
-once more (ONNX Runtime with its optimisations off; OpenVINO on the CPU in float32; the first input set): a
+**Inside an ONNX, OpenVINO or LiteRT artifact**, every node's output is made a graph output (ONNX, OpenVINO)
+or kept (LiteRT's ``experimental_preserve_all_tensors``) and the artifact is run once more (ONNX Runtime with
+its optimisations off; OpenVINO on the CPU in float32; the first input set the artifact ran): a
 Keras layer's tensor is the one whose name contains the layer's name and
 whose shape is the oracle's output shape for it, the closest to the oracle where several qualify (a
 converter names its nodes after the Keras layers: tf2onnx ``sequential/head/...``, Keras's exporters
@@ -131,7 +132,37 @@ def _openvino_tensors(path: Path, inputs: list) -> tuple[dict, list]:
     return values, keys
 
 
-TENSORS = {"onnx": _onnx_tensors, "openvino": _openvino_tensors}  # the runtimes that expose inner tensors
+def _litert_tensors(path: Path, inputs: list) -> tuple[dict, list]:
+    """Every tensor of a LiteRT artifact on ``inputs``, kept by the Interpreter's
+    ``experimental_preserve_all_tensors`` (without it the arena reuses intermediate buffers), keyed by the
+    converter's tensor name (``#index`` added where two share a name), and the keys of its own outputs."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+    with warnings.catch_warnings():  # its advice that preserving every tensor is for debugging: it is, here
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    for detail, x in zip(interpreter.get_input_details(), inputs):
+        if tuple(detail["shape"]) != x.shape:
+            interpreter.resize_tensor_input(detail["index"], list(x.shape), strict=True)
+    interpreter.allocate_tensors()
+    for detail, x in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
+    interpreter.invoke()
+    details = interpreter.get_tensor_details()
+    names = [d["name"] for d in details]
+    key = {d["index"]: d["name"] if names.count(d["name"]) == 1 else f"{d['name']}#{d['index']}" for d in details}
+    values = {}
+    for d in details:
+        try:
+            values[key[d["index"]]] = np.array(interpreter.get_tensor(d["index"]))
+        except ValueError:  # a tensor without data (a constant folded away, an unused scratch buffer)
+            continue
+    return values, [key[d["index"]] for d in interpreter.get_output_details()]
+
+
+# The runtimes that expose inner tensors.
+TENSORS = {"onnx": _onnx_tensors, "openvino": _openvino_tensors, "litert": _litert_tensors}
 
 
 def artifact_layers(fmt: str, path: Path, described, inputs: list, bound_value: float) -> list[dict]:

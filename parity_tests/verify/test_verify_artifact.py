@@ -1,8 +1,9 @@
 """``bilstm verify MODEL --artifact FILE`` (issue 18, item 4): an artifact made outside the tool's own export
 run, checked against the oracle, and for ONNX layer by layer, so that a planted fault is named.
 
-The artifact is made once by ``bilstm export`` on TensorFlow (Keras's exporter through tf2onnx) and then
-treated as anybody's file: copied, one initializer altered, an output added. What is checked does not
+The artifacts are made once outside the tool, by Keras's own exporters on TensorFlow in a plain Python
+process (ONNX through tf2onnx; LiteRT), and treated as anybody's files: copied, one initializer altered, an
+output added; another, traced at one length, by bilstm-lab's ONNX writer with its time axis pinned. What is checked does not
 depend on the Keras backend of the process, so it runs in one pass (backend_independent).
 """
 from __future__ import annotations
@@ -18,20 +19,39 @@ pytestmark = [pytest.mark.backend_independent]
 pytest.importorskip("onnxruntime", reason="the export extra's ONNX Runtime runs the artifact")
 
 
+MAKE_ARTIFACTS = """
+import sys
+import keras
+import numpy as np
+model = keras.saving.load_model(sys.argv[1])
+model(np.zeros((2, 6, 3), "float32"))  # Keras's ONNX exporter takes a model called at least once
+model.export(sys.argv[2], format="onnx", verbose=False)  # Keras on TensorFlow: tf2onnx
+# LiteRT: a batch of one (a free batch lowers the recurrent loop to TensorList ops that need the Flex delegate)
+model.export(sys.argv[3], format="litert", verbose=False,
+             input_signature=[keras.InputSpec(shape=(1, 6, 3), dtype="float32")])
+"""
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """``(model file, ONNX artifact)``: a masked BiLSTM tagger and its ONNX export by Keras on TensorFlow."""
+    """``(model file, ONNX artifact, LiteRT artifact)``: a masked BiLSTM tagger, and its ONNX (tf2onnx) and
+    LiteRT files made outside bilstm-lab, by Keras's own exporters on TensorFlow in a plain Python process."""
+    import os
+    import subprocess
+    import sys
+
     import keras
-    from keras_impl.export.pipeline import export
     L = keras.layers
     folder = tmp_path_factory.mktemp("artifact")
     model = keras.Sequential([keras.Input((6, 3)), L.Masking(0.0, name="masking"),
                               L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi"),
                               L.TimeDistributed(L.Dense(2, activation="softmax"), name="head")])
     randomise_weights(model, np.random.default_rng(1)).save(folder / "m.keras")
-    report = export(folder / "m.keras", "onnx", out=folder / "onnx", backend="tensorflow")
-    assert report.exit_status == 0, str(report)
-    return folder / "m.keras", folder / "onnx" / "model.onnx"
+    done = subprocess.run([sys.executable, "-c", MAKE_ARTIFACTS, str(folder / "m.keras"), str(folder / "model.onnx"),
+                           str(folder / "model.tflite")], env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder / "m.keras", folder / "model.onnx", folder / "model.tflite"
 
 
 def _altered(artifact, tmp_path, name_part, rank):
@@ -53,7 +73,7 @@ def _altered(artifact, tmp_path, name_part, rank):
 
 
 def test_an_onnx_artifact_is_checked_and_each_layer_found_inside_it(made, capsys):
-    model, artifact = made
+    model, artifact = made[:2]
     rc, out, err = run_bilstm(["verify", model, "--artifact", artifact], capsys)
     assert rc == 0, out + err
     assert "set 1 batch > 1: inputs (3, 6, 3) output 0 (3, 6, 2)" in out
@@ -65,18 +85,47 @@ def test_an_onnx_artifact_is_checked_and_each_layer_found_inside_it(made, capsys
     assert "(argmax over 2 classes)" in decisions and agree == total > 0
 
 
-@pytest.mark.parametrize("name_part, rank, layer", [("head", 2, "head"), ("backward_lstm", 2, "bi")],
-                         ids=["head_kernel", "backward_lstm_kernel"])
-def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, name_part, rank, layer):
-    model, artifact = made
-    rc, out, err = run_bilstm(["verify", model, "--artifact", _altered(artifact, tmp_path, name_part, rank)], capsys)
+@pytest.mark.parametrize("name_part, rank, layer, runtime", [("head", 2, "head", "onnx"),
+                                                             ("backward_lstm", 2, "bi", "onnx"),
+                                                             ("backward_lstm", 2, "bi", "openvino")],
+                         ids=["head_kernel", "backward_lstm_kernel", "backward_lstm_kernel-in-openvino"])
+def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, name_part, rank, layer, runtime):
+    """One initializer of the tf2onnx file moved: the layer it belongs to is the first outside its bound inside
+    the artifact, in ONNX Runtime and in OpenVINO (which reads the .onnx file itself: --format openvino)."""
+    if runtime == "openvino":
+        pytest.importorskip("openvino", reason="the export extra's OpenVINO runs the artifact")
+    model, artifact = made[:2]
+    rc, out, err = run_bilstm(["verify", model, "--artifact", _altered(artifact, tmp_path, name_part, rank),
+                               "--format", runtime, "--inputs", _inputs(tmp_path)], capsys)
     assert rc == 1, out + err
     assert f"first layer outside its bound inside the artifact: {layer}" in out
 
 
+def _inputs(tmp_path):
+    """A small --inputs array for the model of ``made`` (one set instead of the families: the families' own
+    test is below)."""
+    x = np.random.default_rng(4).standard_normal((3, 6, 3)).astype("float32")
+    x[1, 4:] = 0.0  # a padded row
+    np.save(tmp_path / "x.npy", x)
+    return tmp_path / "x.npy"
+
+
+def test_a_litert_artifact_is_checked_layer_by_layer_with_preserved_tensors(made, tmp_path, capsys):
+    """LiteRT's Interpreter with experimental_preserve_all_tensors keeps every intermediate tensor: the layers
+    whose tensors the converter named after them are found, the others said to have none of their own."""
+    pytest.importorskip("ai_edge_litert", reason="the export extra's LiteRT runs the artifact")
+    model, _, tflite = made
+    rc, out, err = run_bilstm(["verify", model, "--artifact", tflite, "--inputs", _inputs(tmp_path)], capsys)
+    assert rc == 0, out + err
+    assert "one sequence a call" in out
+    inside = out.split("inside the artifact")[1]
+    head = inside.split("    head: ")[1].splitlines()[0]
+    assert head.endswith("pass") and "no tensor" not in head, inside
+
+
 def test_an_artifact_of_another_interface_is_one_line_and_map_says_which_is_which(made, tmp_path, capsys):
     import onnx
-    model, artifact = made
+    model, artifact = made[:2]
     np.save(tmp_path / "x.npy", np.random.default_rng(3).standard_normal((2, 6, 3)).astype("float32"))
     onnx_model = onnx.load(str(artifact))
     onnx_model.graph.output.append(onnx.ValueInfoProto(name=onnx_model.graph.node[0].output[0]))
@@ -112,7 +161,7 @@ def test_an_openvino_artifact_shows_its_output_layer_by_place(made, tmp_path, ca
     torch's ops, so the head is found by its place as the artifact's output, and the others have none."""
     pytest.importorskip("openvino", reason="the export extra's OpenVINO runs the artifact")
     from keras_impl.export.pipeline import export
-    model, _ = made
+    model = made[0]
     report = export(model, "openvino", out=tmp_path / "ov", backend="torch")
     assert report.exit_status == 0, str(report)
     rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "ov" / "model.xml"], capsys)
