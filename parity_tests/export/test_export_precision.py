@@ -145,3 +145,19 @@ def test_formats_without_a_toolchain_say_what_they_can_produce():
     refusal = reduced.check("tf_saved_model", "int8-dynamic")
     assert refusal.startswith("tf_saved_model cannot be produced in int8-dynamic") and "float32, native" in refusal
     assert "float16" in reduced.check("onnx", "bfloat16")  # names what onnx can do instead
+
+
+@backend_independent
+@pytest.mark.parametrize("argv, says", [
+    (["--format", "tf_saved_model", "--precision", "int8-dynamic"], "it can produce float32, native"),
+    (["--format", "onnx", "--precision", "bfloat16"], "it can produce float32, native, float16, int8-dynamic"),
+    (["--format", "openvino", "--precision", "int8-static"], "NNCF"),
+    (["--format", "onnx", "--precision", "float16", "--calibration", "x.npy"], "goes with --precision int8-static"),
+    (["--format", "onnx", "--precision", "all"], "--precision all goes with --matrix"),
+    (["--format", "onnx", "--accuracy-seeds", "2", "--features", "3", "--verify"], "tutorial's problem"),
+])
+def test_a_precision_the_format_cannot_produce_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
+    from parity_tests.conftest import nonblank_lines, run_bilstm
+    code, out, err = run_bilstm(["export", *argv, "--backend", "torch", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and len(nonblank_lines(err)) == 1 and says in err, err
+    assert not (tmp_path / "x").exists()
