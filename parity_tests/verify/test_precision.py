@@ -21,7 +21,7 @@ import pytest
 from parity_tests.fixtures.make_precision_fixtures import FOLDER, build
 
 FLOAT = FOLDER / "float32.keras"
-LAYERS = ["embed", "bilstm", "head"]
+LAYERS = ["embed", "encoder", "head"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +35,8 @@ def keras_runs_once_per_model():
 
     def once(model, described, inputs):
         key = (json.dumps(model.get_config(), sort_keys=True, default=str),
-               tuple(np.asarray(w).tobytes() for w in model.get_weights()), tuple(np.asarray(x).tobytes() for x in inputs))
+               tuple(np.asarray(w).tobytes() for w in model.get_weights()),
+               tuple(np.asarray(x).tobytes() for x in inputs))
         if key not in cache:
             cache[key] = run(model, described, inputs)
         return cache[key]
@@ -85,7 +86,7 @@ def test_quantized_model_verifies_with_both_errors(mode):
         assert arithmetic["unit"] == "half input steps" and 0.01 < arithmetic["in_units"] <= arithmetic["bound"]
     else:
         assert arithmetic["unit"] == "float32 ulp"
-    assert rows["bilstm"]["weights"]["unit"] == "same weights"
+    assert rows["encoder"]["weights"]["unit"] == "same weights"
     outputs = report.precision["outputs"][0]
     assert outputs["weights_error"] > 0 and outputs["arithmetic_error"] > 0
 
@@ -229,3 +230,14 @@ def test_fixtures_are_the_documented_models():
                 assert len(found) == 9
                 for name in found:
                     np.testing.assert_array_equal(float_weights[name][()], other[name][()])
+
+
+@pytest.mark.backend_independent  # refused from the file's config, before any backend runs
+@pytest.mark.parametrize("name, says", [("int8", "layer 'embed' (Embedding) is quantized (int8)"),
+                                        ("mixed_float16", "layer 'embed' (Embedding) computes in mixed_float16")])
+def test_export_refuses_a_reduced_precision_model_in_one_line(name, says, tmp_path, capsys):
+    from parity_tests.conftest import nonblank_lines, run_bilstm
+    code, _, err = run_bilstm(["export", FOLDER / f"{name}.keras", "--format", "onnx", "--out", tmp_path / "o"],
+                              capsys)
+    assert code == 2 and says in err and "export takes a float32 model" in err, err
+    assert len(nonblank_lines(err)) == 1 and not (tmp_path / "o").exists()
