@@ -18,10 +18,19 @@ import h5py
 import numpy as np
 import pytest
 
+from parity_tests.conftest import BACKEND
 from parity_tests.fixtures.make_precision_fixtures import FOLDER, build
 
 FLOAT = FOLDER / "float32.keras"
 LAYERS = ["embed", "encoder", "head"]
+# On JAX, Keras runs a model op by op and XLA compiles every op anew for each dtype: a 16-bit model costs 8 to
+# 16 s there (1 s on TensorFlow and torch, measured with the backend warm). The default suite runs the 16-bit
+# models on TensorFlow and torch, the int8 model on all three; `-m slow` runs everything everywhere.
+
+
+def sixteen_bit(test):
+    """A test that runs a 16-bit model: in the default suite on TensorFlow and torch, in `-m slow` on JAX."""
+    return pytest.mark.slow(test) if BACKEND == "jax" else test
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,6 +65,7 @@ def _by_layer(report) -> dict:
 
 
 @pytest.mark.parametrize("policy, dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+@sixteen_bit
 def test_mixed_precision_model_verifies_layer_by_layer(policy, dtype):
     report = _verify(FOLDER / f"{policy}.keras")
     rows = _by_layer(report)
@@ -118,6 +128,7 @@ def test_float8_dense_verifies(float8_file):
     assert 0 < head["runtime"]["in_units"] <= head["runtime"]["bound"]
 
 
+@pytest.mark.backend_independent  # NumPy against keras.quantizers.unpack_int4: integer bit operations
 def test_unpacked_int4_nibbles_are_keras_own():
     import keras
 
@@ -157,6 +168,7 @@ def test_weights_requantized_with_a_wrong_scale_fail(tmp_path):
     assert rows["embed"]["verdict"] == "pass"
 
 
+@sixteen_bit
 def test_bfloat16_computation_held_to_float16_bound_fails(monkeypatch):
     """A model that claims float16 but computes in bfloat16 (8 times float16's ulp): every layer FAILs."""
     from keras_impl.verify import precision
