@@ -25,8 +25,8 @@ string (``H5_STRINGS_KEPT``); a nested model's calls are renumbered as Keras 3 c
 (``_keras2_attention``).
 A file is taken for Keras 2 by its ``keras_version`` or, without it, by
 its config's Keras-2-only keys (``KERAS2_CONFIG_KEYS``). Reduced precision and quantization are found by
-``reduced_precision`` (verify checks them in their own precision, ``precision.py``); a nested Sequential or functional model of Keras's own is scanned layer by layer (``describe.py``
-flattens it), an RNN's cells likewise (``CELL_KINDS``, StackedRNNCells). A Keras 2 file's
+``reduced_precision`` (verify checks them in their own precision, ``precision.py``); a nested Sequential or
+functional model of Keras's own is scanned layer by layer (``describe.py`` flattens it), an RNN's cells likewise (``CELL_KINDS``, StackedRNNCells). A Keras 2 file's
 ``hard_sigmoid`` is refused too: Keras 3 loads the name as its own, another function (``_refuse_keras2_hard_sigmoid``). A Keras 3 ``.h5`` of a functional
 model whose layers pass masks is refused with the reason (``MASK_OP_CLASSES``): Keras
 3.15.1 cannot read that file back itself.

@@ -156,7 +156,8 @@ def _activation(layer) -> str:
 def each_weight_check(keras_layer, kind: str, float_matrix: np.ndarray) -> _Check:
     """Every quantized weight against its float weight, ``|w - w_q|``, in half quantisation steps: at most one
     where Keras rounded to the nearest step (``quantized_weights_bound``), wherever the layer's inputs look."""
-    (matrix, *_), step = (dequantize.embedding_weights if kind == "Embedding" else dequantize.dense_weights)(keras_layer)
+    weights = dequantize.embedding_weights if kind == "Embedding" else dequantize.dense_weights
+    (matrix, *_), step = weights(keras_layer)
     slack = QUANTIZED_SLACK_ABS * max(1.0, float(np.max(np.abs(float_matrix), initial=0.0)))
     return _Check(np.abs(float_matrix - matrix), step / 2, quantized_weights_bound(), slack, "half steps",
                   "1 half step (rounding to the nearest)")
@@ -209,13 +210,15 @@ def runtime_check(keras_layer, kind: str, precision: str, x: np.ndarray, y_keras
                   f"{int8_inputs_bound(act):g} (inputs rounded to int8 per row, {act} x{ACTIVATION_STRETCH[act]:g})")
 
 
-def precision_rows(described, float_layers: dict, keras_values: dict, oracle: dict, precisions: dict) -> list[dict]:
-    """One row per layer output: both errors, on Keras's own inputs to the layer, each with its verdict.
+def precision_rows(described, float_layers: dict, keras_values: dict, oracle: dict, precisions: dict,
+                   keras_masks: dict | None = None) -> list[dict]:
+    """One row per layer output: both errors, on Keras's own inputs to the layer, each with its verdict; a mask
+    Keras leaves on an output that differs from the oracle's is a FAIL, as in the float32 comparison.
 
     ``float_layers``: layer name -> the oracle layer on float weights (a), where they differ from the weights
     Keras computes with; ``None`` for a quantized layer whose float weights are unknown.
     """
-    from .compare import layer_refs, mask_text
+    from .compare import layer_refs, mask_summary, mask_text, masks_differ
     rows = []
     for layer in described.graph.layers:
         if layer.kind == "InputLayer":
@@ -237,6 +240,9 @@ def precision_rows(described, float_layers: dict, keras_values: dict, oracle: di
             y_b = output_of(result_b, ref)
             y_keras = np.asarray(keras_values[ref], np.float64)
             note = "" if y_keras.shape == y_b.shape else f"shape {y_keras.shape} != oracle {y_b.shape}"
+            keras_mask = (keras_masks or {}).get(ref)
+            if not note and keras_mask is not None and masks_differ(keras_mask, oracle[ref][1]):
+                note = f"Keras's output mask {mask_summary(keras_mask)} != oracle's {mask_summary(oracle[ref][1])}"
             if note:
                 runtime = {"error": None, "in_units": None, "unit": "-", "bound": None, "bound_text": note,
                            "verdict": "FAIL"}
@@ -256,8 +262,9 @@ def precision_rows(described, float_layers: dict, keras_values: dict, oracle: di
                         weights["verdict"] = "FAIL"
                 else:  # float weights given for a 16-bit model: its variables' rounding, in ulps
                     weights = runtime_check(keras_layer, layer.kind, precision, x, y_a, y_b, terms).as_dict()
-            verdict = "FAIL" if "FAIL" in (weights["verdict"], runtime["verdict"]) else "pass"
-            rows.append({"layer": ref, "class": type(keras_layer).__name__, "options": described.options.get(layer.name, ""),
+            verdict = "FAIL" if "FAIL" in (weights["verdict"], runtime["verdict"]) or note else "pass"
+            rows.append({"layer": ref, "class": type(keras_layer).__name__,
+                         "options": described.options.get(layer.name, ""),
                          "precision": precision, "mask": mask_text(masks[0] if masks else None, oracle[ref][1]),
                          "max_abs_output": float(np.max(np.abs(np.nan_to_num(y_b)), initial=0.0)),
                          "weights": weights, "runtime": runtime, "verdict": verdict, "note": note})

@@ -82,11 +82,9 @@ def precision_report(model, described, precisions, path: Path, saved_by: str, op
         raise VerifyRefusal(f"--float-model is for a model in reduced precision or quantized; {path} computes in "
                             "float32")
     summary = policy_summary(precisions)
-    if options["dtype"] == "float64":
-        raise VerifyRefusal(f"{path} computes in {summary}: it is verified in its own precision, leave out "
-                            "--dtype float64")
-    if options["repro"] is not None:
-        raise VerifyRefusal(f"{path} computes in {summary}: --repro writes float32 reproducers, leave it out")
+    if options["dtype"] == "float64" or options["repro"] is not None:  # the config said so too (api.py), mostly
+        raise VerifyRefusal(f"{path} computes in {summary}: verified in its own precision, without --dtype "
+                            "float64 or --repro")
     float_layers = _float_layers_given(described, float_path) if float_path else _float_layers_kept(described)
     if user_inputs is not None:
         inputs, about = check_user_inputs(described, described.keras_layers, user_inputs)
@@ -98,10 +96,10 @@ def precision_report(model, described, precisions, path: Path, saved_by: str, op
     except (ValueError, TypeError) as exc:
         raise VerifyRefusal(f"the oracle cannot run this model as its file describes it: {exc}") from None
     try:
-        keras_values, _ = keras_outputs(model, described, inputs)
+        keras_values, keras_masks = keras_outputs(model, described, inputs)
     except Exception as exc:  # noqa: BLE001  Keras's own refusal of these inputs, kept verbatim
         raise VerifyRefusal(f"Keras cannot run the model on these inputs: {type(exc).__name__}: {exc}") from None
-    rows = precision_rows(described, float_layers, keras_values, oracle_b, precisions)
+    rows = precision_rows(described, float_layers, keras_values, oracle_b, precisions, keras_masks)
     oracle_a = None
     if all(layer is not None for layer in float_layers.values()):
         graph_a = replace(described.graph, layers=tuple(float_layers.get(x.name, x) for x in described.graph.layers))
