@@ -14,7 +14,7 @@ import pytest
 from scipy import stats as sps
 
 from keras_impl.experiments import metrics, stats
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, bilstm_in_one_fresh_process
 
 TINY = ["--seeds", "2", "--updates", "20", "--heldout", "30", "--backend", BACKEND]
 
@@ -318,31 +318,6 @@ def test_an_empty_out_is_refused_not_taken_for_the_current_folder(tmp_path, caps
     assert list(tmp_path.iterdir()) == [], "nothing may be written into the current folder"
 
 
-FRESH_PROCESS = r"""
-import contextlib, io, json, sys
-from keras_impl.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse stops this way
-            code = exc.code
-    results.append({"code": code, "stderr": err.getvalue(), "keras_imported": "keras" in sys.modules})
-print(json.dumps(results))
-"""
-
-
-def run_in_one_fresh_process(argvs: list[list[str]], cwd) -> list[tuple[int, str, bool]]:
-    """``bilstm ARGV`` for each ARGV, one after another in one new interpreter: (exit status, stderr, whether
-    Keras had been imported by then) each. A call that imports Keras shows it, and so does every call after it."""
-    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, json.dumps(argvs)], capture_output=True, text=True,
-                            timeout=240, cwd=cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [(r["code"], r["stderr"], r["keras_imported"]) for r in json.loads(result.stdout.strip().splitlines()[-1])]
-
-
 UNKNOWN_CELL_COMMANDS = ["compare", "reproduce"]
 TOO_BIG = {  # id -> a run too big for any machine's memory
     "updates": ["compare", "--updates", str(10**12)],
@@ -361,8 +336,9 @@ def refused_in_a_fresh_process(tmp_path_factory):
              for c in UNKNOWN_CELL_COMMANDS}
     calls.update({("big", k): [*argv, "--backend", BACKEND, "--out", str(folder / f"big-{k}")]
                   for k, argv in TOO_BIG.items()})
-    results = run_in_one_fresh_process(list(calls.values()), folder)
-    return {key: (*result, Path(argv[-1])) for (key, argv), result in zip(calls.items(), results)}
+    results = bilstm_in_one_fresh_process(list(calls.values()), folder)
+    return {key: (r["code"], r["stderr"], r["keras_imported"], Path(argv[-1]))
+            for (key, argv), r in zip(calls.items(), results)}
 
 
 @pytest.mark.parametrize("command", UNKNOWN_CELL_COMMANDS)
