@@ -91,6 +91,37 @@ def run_bilstm(argv, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+FRESH_CALLS = r"""
+import contextlib, io, json, sys
+from keras_impl.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse stops this way
+            code = exc.code
+    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
+                    "keras_imported": "keras" in sys.modules})
+print(json.dumps(results))
+"""
+
+
+def bilstm_in_one_fresh_process(argvs, cwd, timeout: float = 240) -> list[dict]:
+    """``bilstm ARGV`` for each ARGV, one after another in one new interpreter run in ``cwd``: for each, a dict of
+    its exit status (``code``), ``stdout``, ``stderr`` and whether Keras had been imported by then
+    (``keras_imported``: a call that imports Keras shows it, and so does every call after it). For the checks
+    that a refusal comes before Keras is imported: one interpreter for them all, not one each."""
+    import json
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", FRESH_CALLS, json.dumps([[str(a) for a in argv] for argv in argvs])],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def nonblank_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 

@@ -7,13 +7,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 from keras_impl.experiments import metrics, stats
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, bilstm_in_one_fresh_process
 
 TINY = ["--seeds", "2", "--updates", "20", "--heldout", "30", "--backend", BACKEND]
 
@@ -317,33 +318,40 @@ def test_an_empty_out_is_refused_not_taken_for_the_current_folder(tmp_path, caps
     assert list(tmp_path.iterdir()) == [], "nothing may be written into the current folder"
 
 
-def run_in_fresh_process(argv, tmp_path):
-    """``bilstm argv`` in a new interpreter: (exit status, stderr, whether Keras got imported)."""
-    script = (f"import sys; from keras_impl.cli import main; code = main({argv!r}); "
-              "print('keras imported:', 'keras' in sys.modules); sys.exit(code)")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    return result.returncode, result.stderr, "keras imported: True" in result.stdout
+UNKNOWN_CELL_COMMANDS = ["compare", "reproduce"]
+TOO_BIG = {  # id -> a run too big for any machine's memory
+    "updates": ["compare", "--updates", str(10**12)],
+    "seeds": ["merge-modes", "--seeds", str(10**9)],
+    "demo-updates": ["reproduce", "--demo-updates", str(10**11)],
+    "heldout": ["demo", "--heldout", str(10**12)],
+}
 
 
-@pytest.mark.parametrize("command", ["compare", "reproduce"])
-def test_an_unknown_cell_is_refused_before_keras_is_imported(tmp_path, command):
-    out = tmp_path / "never"
-    code, stderr, keras_imported = run_in_fresh_process([command, "--cell", "foo", "--backend", BACKEND,
-                                                         "--out", str(out)], tmp_path)
+@pytest.fixture(scope="module")
+def refused_in_a_fresh_process(tmp_path_factory):
+    """``{(kind, id): (exit status, stderr, Keras imported, --out)}`` for the refusals below, all run in one new
+    interpreter (each one's own interpreter would only import the same modules again)."""
+    folder = tmp_path_factory.mktemp("fresh")
+    calls = {("cell", c): [c, "--cell", "foo", "--backend", BACKEND, "--out", str(folder / f"never-{c}")]
+             for c in UNKNOWN_CELL_COMMANDS}
+    calls.update({("big", k): [*argv, "--backend", BACKEND, "--out", str(folder / f"big-{k}")]
+                  for k, argv in TOO_BIG.items()})
+    results = bilstm_in_one_fresh_process(list(calls.values()), folder)
+    return {key: (r["code"], r["stderr"], r["keras_imported"], Path(argv[-1]))
+            for (key, argv), r in zip(calls.items(), results)}
+
+
+@pytest.mark.parametrize("command", UNKNOWN_CELL_COMMANDS)
+def test_an_unknown_cell_is_refused_before_keras_is_imported(refused_in_a_fresh_process, command):
+    code, stderr, keras_imported, out = refused_in_a_fresh_process["cell", command]
     assert code == 2 and stderr.strip().count("\n") == 0, stderr
     assert "unknown --cell 'foo'; expected one of lstm, gru, simple_rnn" in stderr
     assert not keras_imported and not out.exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["compare", "--updates", str(10**12)],
-    ["merge-modes", "--seeds", str(10**9)],
-    ["reproduce", "--demo-updates", str(10**11)],
-    ["demo", "--heldout", str(10**12)],
-], ids=["updates", "seeds", "demo-updates", "heldout"])
-def test_a_run_too_big_for_memory_is_refused_with_the_figure_before_keras(tmp_path, argv):
-    out = tmp_path / "big"
-    code, stderr, keras_imported = run_in_fresh_process([*argv, "--backend", BACKEND, "--out", str(out)], tmp_path)
+@pytest.mark.parametrize("case", list(TOO_BIG))
+def test_a_run_too_big_for_memory_is_refused_with_the_figure_before_keras(refused_in_a_fresh_process, case):
+    code, stderr, keras_imported, out = refused_in_a_fresh_process["big", case]
     assert code == 2 and stderr.strip().count("\n") == 0, stderr
     assert re.search(r"this run needs about [\d.,]+ [kMGT]B of memory .* but [\d.,]+ [kMGT]B is available", stderr), stderr
     assert not keras_imported and not out.exists()

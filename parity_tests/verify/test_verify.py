@@ -22,15 +22,13 @@ the layer; bad arguments exit 2 before Keras is imported.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
 
 from keras_impl.cli import main
-from parity_tests.conftest import randomise_weights
+from parity_tests.conftest import bilstm_in_one_fresh_process, randomise_weights
 from reference.rnn import Steps
 
 
@@ -459,28 +457,37 @@ def test_float64_verifies(kind, saved, capsys, tmp_path, backend):
         assert max(r["max_abs_error"] for r in rows) < 1e-12
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing.keras"], "does not exist"),
-    (["model.txt"], "must end in"),
-    (["{model}", "--batch", "0"], "--batch must be between 1"),
-    (["{model}", "--timesteps", "x"], "--timesteps must be an integer"),
-    (["{model}", "--seed", "-1"], "--seed must be between 0"),
-    (["{model}", "--dtype", "float16"], "invalid choice"),
-    (["{model}", "--inputs", "{nan}"], "must be finite"),
-    (["{model}", "--inputs", "{ok}", "--batch", "2"], "leave out --batch"),
-    (["{model}", "--json", "{folder}"], "is a folder"),
-], ids=["missing", "suffix", "batch", "timesteps", "seed", "dtype", "nan_inputs", "inputs_and_batch", "json_folder"])
-def test_bad_arguments_refused_before_keras_is_imported(argv, message, tmp_path):
-    model = tmp_path / "m.keras"
+BAD_ARGUMENTS = {  # id -> (arguments, what the one line says)
+    "missing": (["missing.keras"], "does not exist"),
+    "suffix": (["model.txt"], "must end in"),
+    "batch": (["{model}", "--batch", "0"], "--batch must be between 1"),
+    "timesteps": (["{model}", "--timesteps", "x"], "--timesteps must be an integer"),
+    "seed": (["{model}", "--seed", "-1"], "--seed must be between 0"),
+    "dtype": (["{model}", "--dtype", "float16"], "invalid choice"),
+    "nan_inputs": (["{model}", "--inputs", "{nan}"], "must be finite"),
+    "inputs_and_batch": (["{model}", "--inputs", "{ok}", "--batch", "2"], "leave out --batch"),
+    "json_folder": (["{model}", "--json", "{folder}"], "is a folder"),
+}
+
+
+@pytest.fixture(scope="module")
+def refused_before_keras(tmp_path_factory) -> dict:
+    """id -> the refusal of ``bilstm verify`` with BAD_ARGUMENTS[id], all run in one new interpreter (one each
+    would only import the command line again), each call's exit status, output and Keras state recorded."""
+    folder = tmp_path_factory.mktemp("bad_arguments")
+    model = folder / "m.keras"
     model.write_bytes(b"not read: arguments are checked first")
-    nan = tmp_path / "nan.npy"
+    nan = folder / "nan.npy"
     np.save(nan, np.array([[[np.nan]]]))
-    ok = tmp_path / "ok.npy"
+    ok = folder / "ok.npy"
     np.save(ok, np.zeros((2, 3, 1)))
-    argv = [a.format(model=model, nan=nan, ok=ok, folder=tmp_path) for a in argv]
-    code = ("import sys; from keras_impl.cli import main; rc = main(sys.argv[1:]); "
-            "assert 'keras' not in sys.modules, 'Keras imported'; sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, "verify", *argv], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and message in proc.stderr
+    argvs = [["verify", *(a.format(model=model, nan=nan, ok=ok, folder=folder) for a in argv)]
+             for argv, _ in BAD_ARGUMENTS.values()]
+    return dict(zip(BAD_ARGUMENTS, bilstm_in_one_fresh_process(argvs, folder, timeout=120)))
+
+
+@pytest.mark.parametrize("case", list(BAD_ARGUMENTS))
+def test_bad_arguments_refused_before_keras_is_imported(case, refused_before_keras):
+    refused, message = refused_before_keras[case], BAD_ARGUMENTS[case][1]
+    assert refused["code"] == 2 and not refused["keras_imported"], refused
+    assert refused["stdout"] == "" and refused["stderr"].count("\n") == 1 and message in refused["stderr"], refused
