@@ -58,7 +58,7 @@ def _export(job: dict) -> dict:
     from keras_impl.verify.load import load_model
 
     from .exporters import export_model
-    from .verify import decision_rules, expected_outputs, input_sets, pack
+    from .verify import add_expected_outputs, decision_rules, input_sets, pack
 
     model, _, saved_by = load_model(Path(job["model"]))
     described = describe_model(model)  # refuses, by name, what the oracle cannot compute
@@ -70,8 +70,7 @@ def _export(job: dict) -> dict:
         user = None if not job.get("inputs") else np.load(job["inputs"], allow_pickle=False)
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
                           static_batch=STATIC_BATCH, user_inputs=user)
-        for s in sets:
-            s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
+        add_expected_outputs(model, described, sets)
         buffer = io.BytesIO()
         np.savez(buffer, **pack(sets))
         atomic_write_bytes(Path(job["predictions"]), buffer.getvalue())
