@@ -65,7 +65,7 @@ def _export(job: dict) -> dict:
     from keras_impl.verify.load import load_model
 
     from .exporters import export_model
-    from .verify import decision_rules, expected_outputs, input_sets, pack, rounded_outputs
+    from .verify import add_expected_outputs, decision_rules, input_sets, pack, rounded_outputs
 
     from . import precision as reduced
     from .formats import ExportError
@@ -95,9 +95,9 @@ def _export(job: dict) -> dict:
         user = None if not job.get("inputs") else np.load(job["inputs"], allow_pickle=False)
         sets = input_sets(described, dynamic_batch=info["dynamic_batch"], seed=job.get("seed", 0),
                           static_batch=STATIC_BATCH, static_timesteps=info.get("static_timesteps"), user_inputs=user)
+        add_expected_outputs(model, described, sets)
         rounded = reduced.rounded_graph(described.graph, precision) if precision in reduced.REDUCED else None
         for s in sets:
-            s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
             s["rounded"] = [] if rounded is None else rounded_outputs(rounded, s["inputs"])
         buffer = io.BytesIO()
         np.savez(buffer, **pack(sets))

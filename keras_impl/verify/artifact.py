@@ -81,10 +81,9 @@ def _run(fmt, path, sets, interface=None, matched=None):
 
 
 def _sets(model, described, dynamic_batch: bool, user_inputs=None):
-    from keras_impl.export.verify import expected_outputs, input_sets
+    from keras_impl.export.verify import add_expected_outputs, input_sets
     sets = input_sets(described, dynamic_batch=dynamic_batch, user_inputs=user_inputs)
-    for s in sets:
-        s["keras"], s["oracle"], s["masks"] = expected_outputs(model, described, s["inputs"])
+    add_expected_outputs(model, described, sets)
     return sets
 
 
