@@ -73,7 +73,8 @@ def decision_rules(described) -> list:
     return [decision_rule(layers[name]) for name in described.graph.outputs]
 
 
-PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks", "rounded": "rounded"}  # .npz key stem -> set key
+# .npz key stem -> set key ("rounded": the oracle on the weights rounded as a reduced precision stores them)
+PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks", "rounded": "rounded"}
 
 
 def pack(sets: list[dict]) -> dict:
