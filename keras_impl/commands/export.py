@@ -63,8 +63,8 @@ def add_arguments(parser):
                         help="float32: the artifact is float32 and the runtime asked to compute in float32; native: "
                         "the runtime's own default (OpenVINO's bfloat16 on a CPU with BF16); float16, bfloat16, "
                         "int8-dynamic, int8-static: the artifact converted by its format's toolchain, where it has "
-                        "one, and verified against bounds derived from that precision; all: with --matrix, the precision matrix "
-                        "(default float32)")
+                        "one, and verified against bounds derived from that precision; all: with --matrix, the "
+                        "precision matrix (default float32)")
     parser.add_argument("--calibration", metavar="FILE.npy",
                         help="with --precision int8-static: model inputs (an .npy) to calibrate the activations' "
                         "ranges on (default: 32 sequences drawn from the model's input description)")

@@ -58,9 +58,9 @@ def train_and_export(job: dict, folder: Path) -> list[dict]:
         calibration = None
         if job["precision"] == "int8-static":  # calibrated on training sequences, never the held-out ones
             calibration = [[data.xs[k:k + 1].astype(np.float32)] for k in range(reduced.CALIBRATION_BATCH)]
+        options = reduced.litert_options(job["precision"], calibration) if job["format"] == "litert" else None
         info = export_model(model, job["format"], artifact, dynamic_batch=job["dynamic_batch"],
-                            method=job["method"], converter_options=reduced.litert_options(job["precision"], calibration)
-                            if job["format"] == "litert" else None)
+                            method=job["method"], converter_options=options)
         if job["precision"] in reduced.REDUCED:
             reduced.reduce_artifact(job["format"], str(artifact), job["precision"], calibration)
         np.savez(where / "heldout.npz", x=data.x_heldout.astype(np.float32), y=data.y_heldout)

@@ -277,8 +277,17 @@ def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list, opt
                      timesteps: int | None = None) -> bool:
     """Keras's LiteRT exporter (``options`` go to its TFLiteConverter: precision.litert_options); a dynamic batch
     that needs Flex ops falls back to a static batch."""
-    model.export(artifact_path, format="litert", verbose=False,
-                 input_signature=_signature(model, dynamic_batch, timesteps), **options)
+    try:
+        model.export(artifact_path, format="litert", verbose=False,
+                     input_signature=_signature(model, dynamic_batch, timesteps), **options)
+    except RuntimeError as exc:
+        # Full-integer conversion runs the model in the interpreter to calibrate: a dynamic batch's Flex ops
+        # fail there ("Select TensorFlow op(s) ... not supported by this interpreter") before any file exists.
+        if not (dynamic_batch and "Flex" in str(exc)):
+            raise
+        notes.append("a dynamic batch lowers the recurrent loop to TensorList ops that need the Flex delegate, "
+                     "which the converter's calibration cannot run: exported with a static batch instead")
+        return _keras_litert_tf(model, artifact_path, False, notes, options, timesteps)
     with open(artifact_path, "rb") as f:
         flex = FLEX_MARKER in f.read()
     if flex and dynamic_batch:

@@ -242,7 +242,9 @@ def export(model, fmt: str, *, out=None, backend: str | None = None, verify: boo
     with Keras and the oracle; precision: "float32" (every runtime asked to
     compute in float32), "native" (the runtime's own default: OpenVINO's bfloat16 on a CPU with BF16), or a
     reduced precision the format's toolchain makes (precision.py: "float16", "bfloat16", "int8-dynamic",
-    "int8-static", the last calibrated on ``calibration``, an .npy of inputs, else on inputs drawn for it); static_batch: a batch of 1;
+    "int8-static", the last calibrated on ``calibration``, an .npy of inputs, else on inputs drawn for it);
+    accuracy_seeds: seeds trained for the held-out accuracy (accuracy.py; default 3 where it applies);
+    static_batch: a batch of 1;
     overwrite: replace ``out`` if an earlier export made it; route: "auto" (every route in order, the native
     ONNX writer last for onnx and openvino), "upstream" (the converters only) or "native" (the writer only);
     static_timesteps: every upstream route exports the time axis fixed at that length (without it, a model with a

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 import numpy as np
 
@@ -187,7 +188,6 @@ def _onnx_float16(path: str) -> list[str]:
             ort.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
             break
         except Exception as exc:  # NOT_IMPLEMENTED names the op type with no float16 kernel
-            import re
             found = re.search(r"implementation for (\w+)\(", str(exc))
             if not found or found.group(1) in blocked:
                 raise

@@ -14,6 +14,7 @@ them into docs/export.md (between PRECISION_MARKERS) and docs/figures/.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,7 @@ def _model_argument(out: Path, model: str):
         path.parent.mkdir(parents=True, exist_ok=True)
         code = (f"from keras_impl.export.matrix_models import BUILDERS; "
                 f"BUILDERS[{model!r}]({WEIGHT_SEED}).save({str(path)!r})")
-        subprocess.run([sys.executable, "-c", code], check=True, env={**__import__("os").environ,
-                                                                      "KERAS_BACKEND": "tensorflow"})
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     return str(path)
 
 

@@ -58,12 +58,13 @@ def expected_outputs(model, described, inputs) -> tuple[list, list, list]:
     return keras_out, [oracle[name][0] for name in described.graph.outputs], masks
 
 
-
 def rounded_outputs(graph, inputs) -> list:
     """The oracle's outputs on ``graph`` (its weights rounded: precision.rounded_graph), in float64."""
     from reference.layers import graph_forward
     values = graph_forward(graph, inputs)
     return [values[name][0] for name in graph.outputs]
+
+
 def add_expected_outputs(model, described, sets: list[dict]) -> None:
     """Each set's ``keras``, ``oracle`` and ``masks`` (``expected_outputs``), computed once for all the sets of
     the same input shapes: their rows joined in one batch and split again (rows are independent at inference),
@@ -91,7 +92,8 @@ def decision_rules(described) -> list:
     return [decision_rule(layers[name]) for name in described.graph.outputs]
 
 
-PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks", "rounded": "rounded"}  # .npz key stem -> set key
+# .npz key stem -> set key ("rounded": the oracle on the weights rounded as a reduced precision stores them)
+PACKED = {"input": "inputs", "keras": "keras", "oracle": "oracle", "mask": "masks", "rounded": "rounded"}
 
 
 def pack(sets: list[dict]) -> dict:
