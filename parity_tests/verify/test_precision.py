@@ -23,13 +23,14 @@ from parity_tests.fixtures.make_precision_fixtures import FOLDER, build
 
 FLOAT = FOLDER / "float32.keras"
 LAYERS = ["embed", "encoder", "head"]
-# On JAX, Keras runs a model op by op and XLA compiles every op anew for each dtype: a 16-bit model costs 8 to
-# 16 s there (1 s on TensorFlow and torch, measured with the backend warm). The default suite runs the 16-bit
-# models on TensorFlow and torch, the int8 model on all three; `-m slow` runs everything everywhere.
+# On JAX, Keras runs a model op by op and XLA compiles every op anew for each dtype and shape: each of these
+# models costs 9 to 16 s there with the backend warm (about 1 s on TensorFlow and torch, measured on a shared
+# 2-core CPU). The default suite runs them on TensorFlow and torch; `-m slow` (make test-full) on JAX too.
 
 
-def sixteen_bit(test):
-    """A test that runs a 16-bit model: in the default suite on TensorFlow and torch, in `-m slow` on JAX."""
+def runs_keras(test):
+    """A test that runs one of the models in Keras: in the default suite on TensorFlow and torch, in
+    `-m slow` on JAX."""
     return pytest.mark.slow(test) if BACKEND == "jax" else test
 
 
@@ -65,7 +66,7 @@ def _by_layer(report) -> dict:
 
 
 @pytest.mark.parametrize("policy, dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
-@sixteen_bit
+@runs_keras
 def test_mixed_precision_model_verifies_layer_by_layer(policy, dtype):
     report = _verify(FOLDER / f"{policy}.keras")
     rows = _by_layer(report)
@@ -80,6 +81,7 @@ def test_mixed_precision_model_verifies_layer_by_layer(policy, dtype):
 
 
 @pytest.mark.parametrize("mode", ["int8", pytest.param("int4", marks=pytest.mark.slow)])
+@runs_keras
 def test_quantized_model_verifies_with_both_errors(mode):
     report = _verify(FOLDER / f"{mode}.keras", float_model=FLOAT)
     rows = _by_layer(report)
@@ -101,6 +103,7 @@ def test_quantized_model_verifies_with_both_errors(mode):
     assert outputs["weights_error"] > 0 and outputs["arithmetic_error"] > 0
 
 
+@runs_keras
 def test_quantized_file_alone_reports_the_weights_error_as_not_measured():
     report = _verify(FOLDER / "int8.keras")
     rows = _by_layer(report)
@@ -145,6 +148,7 @@ def _weights_file(path: Path) -> h5py.File:
     return h5py.File(io.BytesIO(zipfile.ZipFile(path).read("model.weights.h5")), "r")
 
 
+@runs_keras
 def test_weights_requantized_with_a_wrong_scale_fail(tmp_path):
     """The head's int8 values rounded with 1.1 x the scale the file stores (written straight into a copy of the
     file): the weights' error FAILs, while Keras's arithmetic on those weights is still right."""
@@ -168,7 +172,7 @@ def test_weights_requantized_with_a_wrong_scale_fail(tmp_path):
     assert rows["embed"]["verdict"] == "pass"
 
 
-@sixteen_bit
+@runs_keras
 def test_bfloat16_computation_held_to_float16_bound_fails(monkeypatch):
     """A model that claims float16 but computes in bfloat16 (8 times float16's ulp): every layer FAILs."""
     from keras_impl.verify import precision
@@ -186,6 +190,7 @@ def test_bfloat16_computation_held_to_float16_bound_fails(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["int8", pytest.param("int4", marks=pytest.mark.slow)])
+@runs_keras
 def test_a_wrong_dequantization_fails(mode, monkeypatch):
     """The oracle's dequantization done wrongly (int8: each output channel given its neighbour's scale; int4:
     the two nibbles of a byte swapped): Keras's arithmetic no longer matches, and the layers FAIL."""
