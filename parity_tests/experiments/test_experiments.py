@@ -16,7 +16,9 @@ from scipy import stats as sps
 from keras_impl.experiments import metrics, stats
 from parity_tests.conftest import BACKEND, bilstm_in_one_fresh_process
 
-TINY = ["--seeds", "2", "--updates", "20", "--heldout", "30", "--backend", BACKEND]
+# The sizes of the shared runs (conftest.SMALL), with --backend: on JAX, a run of these sizes reuses the programs
+# those runs compiled (seeds, updates and held-out sequences each set a compiled shape).
+TINY = ["--seeds", "2", "--updates", "8", "--heldout", "6", "--backend", BACKEND]
 
 
 def run_cli(argv, capsys):
@@ -359,10 +361,10 @@ def test_a_run_too_big_for_memory_is_refused_with_the_figure_before_keras(refuse
 
 def test_the_memory_check_compares_with_what_the_machine_has(tmp_path, capsys, monkeypatch):
     from keras_impl.experiments import memory
-    need = memory.estimate_bytes(models=3, seeds=2, updates=20, heldout=30, timesteps=10, units=20, layers=1,
-                                 directions=2, batched_seeds=BACKEND == "jax")
+    need = memory.estimate_bytes(models=3, seeds=2, updates=8, heldout=6, timesteps=10, units=20, layers=1,
+                                 directions=2, batched_seeds=BACKEND == "jax")  # TINY's run
     assert memory.FRAMEWORK_BYTES < need < memory.FRAMEWORK_BYTES + 10**7  # tiny data on top of the frameworks
-    bigger = memory.estimate_bytes(models=3, seeds=4, updates=20, heldout=30, timesteps=10, units=20, layers=1,
+    bigger = memory.estimate_bytes(models=3, seeds=4, updates=8, heldout=6, timesteps=10, units=20, layers=1,
                                    directions=2, batched_seeds=BACKEND == "jax")
     assert bigger > need  # grows with the seeds
     monkeypatch.setattr(memory, "available_bytes", lambda: need - 1)
