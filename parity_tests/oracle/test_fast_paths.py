@@ -74,3 +74,11 @@ def test_the_whole_array_erf_is_math_erf_to_a_few_ulps(rng):
     np.testing.assert_array_equal(erf(np.array([0.0, -0.0, np.inf, -np.inf])), [0.0, -0.0, 1.0, -1.0])
     assert np.signbit(erf(np.array([-0.0]))[0]) and np.isnan(erf(np.array([np.nan]))[0])
     assert erf(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_a_pool_larger_than_its_input_is_refused_as_the_literal_windows_refuse_it(rng):
+    x = rng.normal(size=(2, 3, 4))
+    with pytest.raises(ValueError, match="window shape cannot be larger"):
+        pooling._windows(x, (1,), (4,), (2,), "valid", 0.0)
+    with pytest.raises(ValueError, match=r"pool_size \(4,\) is larger than the \(padded\) input"):
+        pooling.reduce_windows(np.maximum, x, (1,), (4,), (2,), "valid", -np.inf)

@@ -73,6 +73,9 @@ def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill
     of every window is one strided view of ``x`` (long inner loops, where reducing a (2, 2) window's own axes is
     a loop of two)."""
     x = _padded(x, axes, pool, strides, padding, fill)
+    if any(x.shape[a] < k for a, k in zip(axes, pool)):
+        raise ValueError(f"pool_size {tuple(pool)} is larger than the (padded) input's spatial shape "
+                         f"{tuple(x.shape[a] for a in axes)}")  # as sliding_window_view refuses it
     out = [(x.shape[a] - k) // s + 1 for a, k, s in zip(axes, pool, strides)]
 
     def at(offset):
