@@ -153,19 +153,20 @@ def _load(fmt, artifact):
     return tuple(str(d) for d in spec.shape), lambda x: next(iter(serve(tf.constant(x)).values())).numpy()
 
 
-def test_the_artifact_is_static_at_n_and_matches_keras_on_every_set(exported):
+def test_the_artifact_is_static_at_n_and_matches_keras(exported):
+    """Every verify set is drawn at N; the largest (batch 7, padded rows) runs in the artifact and in Keras (the
+    whole verification of every set, in its own runtime, is the slow command tests')."""
     from keras_impl.parity.tolerances import bound
     model, fmt, artifact, info, sets = exported
     assert info["static_timesteps"] == STATIC and any(f"static time axis of {STATIC}" in n for n in info["notes"])
     shape, run = _load(fmt, artifact)
     assert shape[1:] == (str(STATIC), "3") and shape[0] in ("b", "None")  # time fixed, batch free
     assert {s["inputs"][0].shape[1] for s in sets} == {STATIC} and len({s["inputs"][0].shape[0] for s in sets}) == 3
-    assert any((s["inputs"][0] == 0).all(axis=-1).any() for s in sets)  # padded steps, which the mask skips
+    x = max((s["inputs"][0] for s in sets), key=len)                     # (7, STATIC, 3)
+    assert (x == 0).all(axis=-1).any() and not (x == 0).all(axis=-1).all()  # padded steps, which the mask skips
+    expected = np.asarray(model(x, training=False))
     limit = bound("artifact", "float32", BACKEND).value
-    for s in sets:
-        x = s["inputs"][0]
-        expected = np.asarray(model(x, training=False))
-        assert np.abs(run(x) - expected).max() <= limit * max(1.0, np.abs(expected).max())
+    assert np.abs(run(x) - expected).max() <= limit * max(1.0, np.abs(expected).max())
 
 
 # ---------------------------------------------------------------- the command, end to end (slow)
