@@ -236,8 +236,13 @@ def test_a_backward_state_moved_in_keras_from_step_4_is_named_with_its_step(mode
                 new_states = [s + 0.01 for s in new_states]
                 output = new_states[0]
             return output, new_states
-        return keras_backend.rnn(step, sequences, list(initial_state), go_backwards=True, mask=mask, unroll=True,
-                                 input_length=sequences.shape[1], zero_output_for_mask=self.zero_output_for_mask,
+        # Reversed here rather than by go_backwards=True: Keras 3.15.1's torch loop cannot unroll a masked
+        # go_backwards sequence (keras/src/backend/torch/rnn.py L95 flips a tuple). The outputs come in
+        # processing order either way.
+        flipped = None if mask is None else keras.ops.flip(mask, axis=1)
+        return keras_backend.rnn(step, keras.ops.flip(sequences, axis=1), list(initial_state), mask=flipped,
+                                 unroll=True, input_length=sequences.shape[1],
+                                 zero_output_for_mask=self.zero_output_for_mask,
                                  return_all_outputs=self.return_sequences)
     monkeypatch.setattr(keras.layers.LSTM, "inner_loop", planted)
     report = verify(models["bi"], seed=1)
@@ -249,13 +254,17 @@ def test_a_backward_state_moved_in_keras_from_step_4_is_named_with_its_step(mode
     assert 0 in backward["rows"] and _matched(report) == []
 
 
+def _lstm_layer(keras, **options):
+    return keras.layers.LSTM(4, return_sequences=True, name="lstm", **options)
+
+
 def test_keras2_hard_sigmoid_is_named(tmp_path, monkeypatch):
     """Keras computing Keras 2's hard_sigmoid for an LSTM's gates (its activation module's ``ops`` answering
     hard_sigmoid with clip(0.2 a + 0.5)): the hypothesis that scales the gates' pre-activations by 1.2 matches."""
     import keras
     from keras.src.activations import activations
     from keras_impl.verify import verify
-    path = _save(keras.Sequential([keras.Input((5, 3)), L_lstm(keras, recurrent_activation="hard_sigmoid"),
+    path = _save(keras.Sequential([keras.Input((5, 3)), _lstm_layer(keras, recurrent_activation="hard_sigmoid"),
                                    keras.layers.Dense(2, name="head")]), tmp_path / "hs.keras", 7)
 
     class Keras2Ops:
@@ -271,9 +280,6 @@ def test_keras2_hard_sigmoid_is_named(tmp_path, monkeypatch):
     assert _matched(report) == ["Keras 2's hard_sigmoid (clip(0.2 a + 0.5)) instead of Keras 3's (clip(a / 6 + 0.5))"]
 
 
-def L_lstm(keras, **options):
-    return keras.layers.LSTM(4, return_sequences=True, name="lstm", **options)
-
 
 def test_the_other_leading_mask_convention_is_named_where_keras_uses_it(backend):
     """Keras's LSTM called with a non-zero initial state on left-padded rows: before a row's first valid step
@@ -284,7 +290,7 @@ def test_the_other_leading_mask_convention_is_named_where_keras_uses_it(backend)
     from keras_impl.verify.describe import describe_model
     from keras_impl.verify.hypotheses import matching
     from reference.layers import layer_forward
-    model = keras.Sequential([keras.Input((6, 3)), L_lstm(keras)])
+    model = keras.Sequential([keras.Input((6, 3)), _lstm_layer(keras)])
     randomise_weights(model, np.random.default_rng(8))
     layer = next(lay for lay in describe_model(model).graph.layers if lay.name == "lstm")
     rng = np.random.default_rng(9)
