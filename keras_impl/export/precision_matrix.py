@@ -135,11 +135,14 @@ def render_section(entries: list[dict], figure: str) -> str:
              "", "| model | format | " + " | ".join(PRECISIONS) + " |", "|---|---|" + "---|" * len(PRECISIONS)]
     for model in MODELS:
         for fmt in FORMATS:
-            row = [describe(by[(model, fmt, p)]) if (model, fmt, p) in by else "" for p in PRECISIONS]
+            row = [describe(by[(model, fmt, p)]) if (model, fmt, p) in by else "not measured" for p in PRECISIONS]
             lines.append(f"| {model} | {fmt} | " + " | ".join(row) + " |")
     some = next(iter(entries), {})
-    lines += ["", f"![error against artifact size, per format]({figure})", "",
-              "Measured with " + ", ".join(f"{k} {v}" for k, v in some.get("versions", {}).items()) + "."]
+    total = len(MODELS) * len(FORMATS) * len(PRECISIONS)
+    lines += ["", f"{len(entries)} of {total} cells measured ({sum(e['status'] == 'none' for e in entries)} with no "
+              f"toolchain); a `--resume` run measures the rest.", "",
+              f"![error against artifact size, per format]({figure})", "",
+              "Measured with " + ", ".join(f"{k} {v}" for k, v in some.get("versions", {}).items() if v) + "."]
     return "\n".join(lines)
 
 
@@ -161,7 +164,10 @@ def plot(entries: list[dict], path: Path) -> None:
         ax.set_title(fmt)
         ax.set_xlabel("artifact size (kB)")
     axes[0].set_ylabel("worst |artifact - oracle|")
-    axes[-1].legend(fontsize=7)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+            break
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
