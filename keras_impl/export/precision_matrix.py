@@ -150,7 +150,10 @@ def plot(entries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
     markers = {"float32": "o", "float16": "s", "bfloat16": "D", "int8-dynamic": "^", "int8-static": "v"}
+    colours = dict(zip(markers, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     fig, axes = plt.subplots(1, len(FORMATS), figsize=(4 * len(FORMATS), 3.6), sharey=True)
     for ax, fmt in zip(axes, FORMATS):
         for precision, marker in markers.items():
@@ -158,16 +161,15 @@ def plot(entries: list[dict], path: Path) -> None:
                       if e["format"] == fmt and e["precision"] == precision and e.get("artifact_bytes")
                       and e.get("worst_vs_oracle") is not None]
             if points:
-                ax.scatter(*zip(*points), marker=marker, label=precision)
+                ax.scatter(*zip(*points), marker=marker, color=colours[precision])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yscale("log")
         ax.set_title(fmt)
         ax.set_xlabel("artifact size (kB)")
     axes[0].set_ylabel("worst |artifact - oracle|")
-    for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-            break
+    axes[0].legend([Line2D([], [], linestyle="", marker=m, color=colours[p]) for p, m in markers.items()],
+                   list(markers), fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
