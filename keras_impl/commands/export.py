@@ -72,7 +72,7 @@ def add_arguments(parser):
                         help="with --verify, for a model named by options on the tutorial's problem (T=10, one "
                         "feature): train N seeds as the experiments do, export each and report its held-out "
                         "accuracy beside the float32 model's, with a 95%% interval; 0 turns it off (default 3 "
-                        "with a reduced --precision, else 0; about 10 s a seed)")
+                        "with a reduced --precision, else 0; each seed a training, an export and a run)")
     parser.add_argument("--static-batch", action="store_true", help="export a batch of 1 instead of a dynamic batch")
     parser.add_argument("--static-timesteps", type=positive_int("--static-timesteps", MAX_TIMESTEPS), metavar="N",
                         help="export a time axis fixed at N steps instead of a free one (default: free; where no "

@@ -210,7 +210,7 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
             "calibration": calibration, "accuracy_seeds": accuracy_seeds, "inputs": inputs}
 
 
-DEFAULT_ACCURACY_SEEDS = 3  # seeds trained for held-out accuracy by default (accuracy.py: ~10 s a seed)
+DEFAULT_ACCURACY_SEEDS = 3  # seeds trained for held-out accuracy by default (accuracy.py: ~1.5 min a seed, busy)
 
 
 def _accuracy_seeds(model, seeds, verify: bool, precision: str) -> int:

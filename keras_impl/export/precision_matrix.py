@@ -135,11 +135,14 @@ def render_section(entries: list[dict], figure: str) -> str:
              "", "| model | format | " + " | ".join(PRECISIONS) + " |", "|---|---|" + "---|" * len(PRECISIONS)]
     for model in MODELS:
         for fmt in FORMATS:
-            row = [describe(by[(model, fmt, p)]) if (model, fmt, p) in by else "" for p in PRECISIONS]
+            row = [describe(by[(model, fmt, p)]) if (model, fmt, p) in by else "not measured" for p in PRECISIONS]
             lines.append(f"| {model} | {fmt} | " + " | ".join(row) + " |")
     some = next(iter(entries), {})
-    lines += ["", f"![error against artifact size, per format]({figure})", "",
-              "Measured with " + ", ".join(f"{k} {v}" for k, v in some.get("versions", {}).items()) + "."]
+    total = len(MODELS) * len(FORMATS) * len(PRECISIONS)
+    lines += ["", f"{len(entries)} of {total} cells measured ({sum(e['status'] == 'none' for e in entries)} with no "
+              f"toolchain); a `--resume` run measures the rest.", "",
+              f"![error against artifact size, per format]({figure})", "",
+              "Measured with " + ", ".join(f"{k} {v}" for k, v in some.get("versions", {}).items() if v) + "."]
     return "\n".join(lines)
 
 
@@ -147,7 +150,10 @@ def plot(entries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
     markers = {"float32": "o", "float16": "s", "bfloat16": "D", "int8-dynamic": "^", "int8-static": "v"}
+    colours = dict(zip(markers, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     fig, axes = plt.subplots(1, len(FORMATS), figsize=(4 * len(FORMATS), 3.6), sharey=True)
     for ax, fmt in zip(axes, FORMATS):
         for precision, marker in markers.items():
@@ -155,13 +161,15 @@ def plot(entries: list[dict], path: Path) -> None:
                       if e["format"] == fmt and e["precision"] == precision and e.get("artifact_bytes")
                       and e.get("worst_vs_oracle") is not None]
             if points:
-                ax.scatter(*zip(*points), marker=marker, label=precision)
+                ax.scatter(*zip(*points), marker=marker, color=colours[precision])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yscale("log")
         ax.set_title(fmt)
         ax.set_xlabel("artifact size (kB)")
     axes[0].set_ylabel("worst |artifact - oracle|")
-    axes[-1].legend(fontsize=7)
+    axes[0].legend([Line2D([], [], linestyle="", marker=m, color=colours[p]) for p, m in markers.items()],
+                   list(markers), fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -118,7 +118,25 @@ def _bfloat16_weights(path, out):
 
 
 @backend_independent
-@pytest.mark.parametrize("name", ["tutorial", pytest.param("masked", marks=pytest.mark.slow)])  # the time budget
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_float16_bound_separates_float16_weights_from_bfloat16_ones(models, name):
+    """The default suite's cover for the OpenVINO test below (slow: OpenVINO's import and compile), on the
+    oracle alone: weights rounded to bfloat16 land outside the float16 bound, weights rounded to float16
+    inside it."""
+    from keras_impl.export.verify import _errors
+    from keras_impl.parity.tolerances import artifact_precision_bound
+    graph, _, sets = models[name]
+    for s in sets:
+        fp16 = rounded_outputs(reduced.rounded_graph(graph, "float16"), s["inputs"])[0]
+        bf16 = rounded_outputs(reduced.rounded_graph(graph, "bfloat16"), s["inputs"])[0]
+        e16, size = _errors(fp16, s["oracle"][0])
+        allowed = artifact_precision_bound("float16", e16, size, arithmetic=False).value
+        assert 0 < e16 <= allowed < _errors(bf16, s["oracle"][0])[0]
+
+
+@backend_independent
+@pytest.mark.slow  # OpenVINO's import and compile: ~6 s on a busy CPU
+@pytest.mark.parametrize("name", list(MODELS))
 def test_float16_artifact_holds_its_bound_and_fails_it_with_bfloat16_weights(models, tmp_path, name):
     """OpenVINO's FP16-compressed artifact (float16 weights, float32 arithmetic) holds the float16 bound; the same
     artifact whose weights were rounded to bfloat16 fails the float16 bound and holds the bfloat16 one."""
