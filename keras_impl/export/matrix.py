@@ -498,8 +498,8 @@ def render_matrix_section(entries: list[dict]) -> str:
     head = [f"{len(entries)} entries: {counts.get('pass', 0)} pass, {counts.get('FAIL', 0)} outside a bound, "
             f"{counts.get('no route', 0)} with no working route. Worst error of an artifact that ran: "
             f"{_fmt_error(worst)} against the oracle, {_fmt_error(worst_keras)} against Keras (float32).", "",
-            "Each entry: worst absolute error against the oracle / against Keras over three input sets "
-            "(batches 1, 3, 7; one sequence a call where the batch is static), float32; `↻tf` the .keras "
+            "Each entry: worst absolute error against the oracle / against Keras over one input set per input "
+            "family (keras_impl/verify/families.py; one sequence a call where the batch is static), float32; `↻tf` the .keras "
             "reloaded and exported on that backend, since the source backend's own route failed; `b1` a "
             f"static batch of 1; `t{DEFAULT_STATIC_TIMESTEPS}` a static time axis of {DEFAULT_STATIC_TIMESTEPS} "
             "steps, taken automatically where no route with a free time axis worked (its three input sets then all "
