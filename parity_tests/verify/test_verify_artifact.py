@@ -103,6 +103,7 @@ def test_an_altered_initializer_is_named_by_its_layer(made, tmp_path, capsys, na
     assert f"first layer outside its bound inside the artifact: {layer}" in out
 
 
+@pytest.mark.slow  # OpenVINO compiles the graph twice (the run, then every tensor an output)
 def test_an_altered_weight_is_named_by_its_layer_in_openvino(traced_at_8, tmp_path, capsys):
     """The backward direction's recurrent weights moved inside an ONNX file OpenVINO reads (bilstm-lab's writer:
     ONNX GRU nodes; OpenVINO's ONNX frontend cannot convert tf2onnx's recurrent Loops), run by OpenVINO itself
@@ -140,17 +141,28 @@ def test_a_litert_artifact_is_checked_layer_by_layer_with_preserved_tensors(made
     assert head.endswith("pass") and "no tensor" not in head, inside
 
 
-def test_an_artifact_of_another_interface_is_one_line_and_map_says_which_is_which(made, tmp_path, capsys):
+def _two_outputs(artifact, tmp_path):
+    """A copy of the artifact with one more output (its first node's), and the names of its two outputs."""
     import onnx
-    model, artifact = made[:2]
-    np.save(tmp_path / "x.npy", np.random.default_rng(3).standard_normal((2, 6, 3)).astype("float32"))
     onnx_model = onnx.load(str(artifact))
     onnx_model.graph.output.append(onnx.ValueInfoProto(name=onnx_model.graph.node[0].output[0]))
     onnx.save(onnx_model, str(tmp_path / "two.onnx"))
-    first, extra = (o.name for o in onnx_model.graph.output)
+    return tmp_path / "two.onnx", [o.name for o in onnx_model.graph.output]
+
+
+def test_an_artifact_of_another_interface_is_one_line(made, tmp_path, capsys):
+    model, artifact = made[:2]
+    _, (first, extra) = _two_outputs(artifact, tmp_path)
     rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx"], capsys)
     assert rc == 2 and err.strip() == (f"bilstm verify: the artifact has 2 outputs ({first}, {extra}), the model 1 "
                                        f"(head): not the same interface; --map names the outputs to compare")
+
+
+@pytest.mark.slow  # two more runs of the artifact; the pairing rules themselves: test_families.py
+def test_map_says_which_output_is_which(made, tmp_path, capsys):
+    model, artifact = made[:2]
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).standard_normal((2, 6, 3)).astype("float32"))
+    _, (first, extra) = _two_outputs(artifact, tmp_path)
     # --map says which output is the model's: the artifact is checked, the extra output left unread
     rc, out, err = run_bilstm(["verify", model, "--artifact", tmp_path / "two.onnx", "--map", f"head={first}",
                                "--inputs", tmp_path / "x.npy"], capsys)
