@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from keras_impl.options import UsageError
+    from keras_impl import interrupt
     try:
-        code = int(args._run(args) or 0)
+        with interrupt.guard():  # a Ctrl-C swallowed by a garbage-collection callback is raised again
+            code = int(args._run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except BrokenPipeError:

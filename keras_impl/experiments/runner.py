@@ -42,6 +42,7 @@ import numpy as np
 from reference import CELLS, DIRECTIONS, ModelSpec, keras_init_weights
 from reference.problem import make_sequences, make_variable_sequences, mask_from_lengths
 
+from keras_impl import interrupt
 from keras_impl.files import atomic_write_json, json_safe
 
 FIXED_TIMESTEPS = 10       # the tutorial's n
@@ -381,5 +382,6 @@ def run_experiment(experiment: Experiment, out: Path, *, resume: bool, progress=
                 done[s] = record
                 if progress is not None:
                     progress.update(1)
+                interrupt.check()  # a Ctrl-C whose KeyboardInterrupt a callback swallowed stops here, run saved
         records[model_name] = [done[s] for s in range(experiment.seeds)]
     return records

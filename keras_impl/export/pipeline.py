@@ -343,6 +343,9 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
     artifact = staging / ARTIFACT_NAME[fmt]
     predictions = scratch / "predictions.npz"
     last = len(plan["routes"]) - 1
+    # The first artifact that ran and verified outside its bounds, kept aside while later routes are tried: if
+    # none of them works, it is the answer (exit 1, kept as the FAILED artifact with its report), not "no route".
+    kept, aside = None, scratch / "first-failed-artifact"
     for k, route in enumerate(plan["routes"]):
         say(f"exporting to {fmt}: {route.describe()}")
         t0 = time.perf_counter()
@@ -390,9 +393,22 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                         f"vs Keras {verified['worst_vs_keras']:.2e} (bounds "
                                         f"{verified['bounds']['vs_oracle']:g}, {verified['bounds']['vs_keras']:g})")
         say(f"  {why}")
-        report["failed_routes"].append({"route": route.describe(), "error": why, "upstream": None,
-                                        "verify": verified})
+        failed = {"route": route.describe(), "error": why, "upstream": None, "verify": verified}
+        report["failed_routes"].append(failed)
+        if code == 1 and kept is None:
+            aside.mkdir()
+            for entry in staging.iterdir():
+                entry.rename(aside / entry.name)
+            kept = (taken, verified, failed)
         _clear(staging)
+    if kept is not None:
+        taken, verified, failed = kept
+        _clear(staging)
+        for entry in aside.iterdir():
+            entry.rename(staging / entry.name)
+        report["failed_routes"].remove(failed)
+        report.update(taken, verify=verified)
+        return 1, report
     first = report["failed_routes"][0]
     return 2, {**report, "error": f"no route to {fmt} from {source} works; first: {first['error']}"
                                   + (f" ({first['upstream']})" if first.get("upstream") else "")}

@@ -234,8 +234,11 @@ def test_ctrl_c_during_compare_keeps_finished_records_and_exits_130(tmp_path):
     argv = ["compare", "--seeds", "6", "--updates", "30", "--heldout", str(HELDOUT), "--backend", BACKEND,
             "--mode", "faithful", "--out", str(out)]
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    # A process started in the background by a shell without job control (nohup make test &) ignores SIGINT,
+    # and a child inherits that: the command is given Python's own Ctrl-C handling back, as a terminal gives it.
     process = subprocess.Popen([sys.executable, "-c", f"import sys; from keras_impl.cli import main; sys.exit(main({argv!r}))"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = runner.run_path(out, "lstm", 0)
     deadline = time.monotonic() + 240
     while not first.exists() and process.poll() is None and time.monotonic() < deadline:
