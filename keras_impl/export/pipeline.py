@@ -319,10 +319,11 @@ def spawn_worker(job: dict, backend: str, scratch: Path, name: str) -> dict:
     return {"ok": False, "error": f"the {backend} worker stopped (exit {code}): {_last_line(stderr)}"}
 
 
-def _clear(folder: Path) -> None:
+def _clear(folder: Path, keep: Path | None = None) -> None:
     import shutil
     for entry in folder.iterdir():
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        if entry != keep:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
 def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
@@ -362,7 +363,7 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
             say(f"  failed: {result.get('error')}")
             report["failed_routes"].append({"route": route.describe(), "error": result.get("error"),
                                             "upstream": result.get("upstream")})
-            _clear(staging)  # never a half artifact from a failed route
+            _clear(staging, keep=aside)  # never a half artifact from a failed route
             continue
         info = result["export"]
         if info.get("precision"):
@@ -397,15 +398,16 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         report["failed_routes"].append(failed)
         if code == 1 and kept is None:
             aside.mkdir()
-            for entry in staging.iterdir():
+            for entry in [e for e in staging.iterdir() if e != aside]:  # staging may be scratch itself
                 entry.rename(aside / entry.name)
             kept = (taken, verified, failed)
-        _clear(staging)
+        _clear(staging, keep=aside)
     if kept is not None:
         taken, verified, failed = kept
-        _clear(staging)
-        for entry in aside.iterdir():
+        _clear(staging, keep=aside)
+        for entry in list(aside.iterdir()):
             entry.rename(staging / entry.name)
+        aside.rmdir()
         report["failed_routes"].remove(failed)
         report.update(taken, verify=verified)
         return 1, report

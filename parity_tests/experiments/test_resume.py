@@ -235,10 +235,12 @@ def test_ctrl_c_during_compare_keeps_finished_records_and_exits_130(tmp_path):
             "--mode", "faithful", "--out", str(out)]
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     # A process started in the background by a shell without job control (nohup make test &) ignores SIGINT,
-    # and a child inherits that: the command is given Python's own Ctrl-C handling back, as a terminal gives it.
-    process = subprocess.Popen([sys.executable, "-c", f"import sys; from keras_impl.cli import main; sys.exit(main({argv!r}))"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # and a child inherits that: the command is given Python's own Ctrl-C handling back, as a terminal gives it
+    # (in the child's code: a preexec_fn would make subprocess fork, which JAX warns against in the JAX pass).
+    code = (f"import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            f"from keras_impl.cli import main; sys.exit(main({argv!r}))")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
     first = runner.run_path(out, "lstm", 0)
     deadline = time.monotonic() + 240
     while not first.exists() and process.poll() is None and time.monotonic() < deadline:
