@@ -38,7 +38,7 @@ def train_and_export(job: dict, folder: Path) -> list[dict]:
     from keras_impl.experiments.runner import Experiment, _train_one, seed_data, template_model
     from reference import ModelSpec
 
-    from . import precision as reduced
+    import keras_impl.export.precision as reduced
     from .exporters import export_model
     from .formats import ARTIFACT_NAME
     spec = dict(job["spec"])

@@ -156,7 +156,7 @@ def plan(model, fmt: str, *, out=None, backend: str | None = None, verify: bool 
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     from reference import ModelSpec
-    from . import time_axis
+    import keras_impl.export.time_axis as time_axis
     if isinstance(model, ModelSpec):
         named, stem = _named_model(model, seed)
         model_file = None

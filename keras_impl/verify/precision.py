@@ -36,7 +36,7 @@ from keras_impl.parity.tolerances import (ACTIVATION_STRETCH, FLOAT32_ABS, QUANT
                                           int8_inputs_bound, quantized_weights_bound, reduced_precision_bound)
 from reference.layers import layer_forward
 
-from . import dequantize
+import keras_impl.verify.dequantize as dequantize
 from .diagnose import output_of
 from .errors import VerifyRefusal
 

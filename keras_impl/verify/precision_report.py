@@ -45,7 +45,7 @@ def _float_layers_given(described, float_path: Path) -> dict:
 
 def _float_layers_kept(described) -> dict:
     """Without a float model: a float8 layer's own float kernel; None for an int8 or int4 layer (unknown)."""
-    from . import dequantize
+    import keras_impl.verify.dequantize as dequantize
     found = {}
     for layer in described.graph.layers:
         keras_layer = described.keras_layers.get(layer.name)

@@ -10,7 +10,7 @@ import numpy as np
 
 from reference.layers import ACTIVATIONS, Layer
 
-from .. import dequantize
+import keras_impl.verify.dequantize as dequantize
 from ..load import refuse_layer
 from .common import activation_name, float_weights
 
