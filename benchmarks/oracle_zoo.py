@@ -53,6 +53,7 @@ from benchmarks.destination import check_new_files, check_out_folder
 from benchmarks.environment import describe_machine
 from benchmarks.oracle_speed import ratio_with_spread
 from keras_impl.files import atomic_write_json, atomic_write_text
+import keras_impl.interrupt as interrupt
 from keras_impl.options import UsageError, checked, int_in, seed
 from keras_impl.verify import zoo
 
@@ -235,6 +236,8 @@ def markdown(result: dict) -> str:
                      f"{k['median_s'] * 1e3:.1f} ({k['iqr_s'] * 1e3:.1f}) | {r['ratio']:.2f} [{r['ratio_q1']:.2f}, "
                      f"{r['ratio_q3']:.2f}] | {'yes' if r['within_target'] else 'NO'} | {r['max_rel_diff']:.1e} | "
                      f"{verify} |")
+    if result.get("not_reached"):
+        lines += ["", f"Not reached (the run stopped first): {', '.join(result['not_reached'])}."]
     return "\n".join(lines) + "\n"
 
 
@@ -258,16 +261,22 @@ def run(args) -> int:
     print_header("bench oracle", backends="jax", device=device_name(), dtype="float32 (Keras), float64 (oracle)",
                  chosen_by="the one this benchmark times")
     records = []
+    json_path, md_path = result_paths(args.out, args.tag)
     for name in args.models:
+        load_before = os.getloadavg()[0]
         record = bench_model(name, args)
+        record["loadavg_1m"] = [load_before, os.getloadavg()[0]]  # the machine's load as it was timed: before, after
         records.append(record)
         print(progress_line(record), flush=True)
-    result = {"what": "oracle forward (NumPy float64) vs Keras-JAX jit forward (float32), test zoo",
-              "size": args.size, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
-              "target_ratio": TARGET_RATIO, "environment": environment(), "records": records}
-    json_path, md_path = result_paths(args.out, args.tag)
-    atomic_write_json(json_path, result)
-    atomic_write_text(md_path, markdown(result))
+        # rewritten after every model: a run stopped half-way keeps the models it finished, marked incomplete
+        result = {"what": "oracle forward (NumPy float64) vs Keras-JAX jit forward (float32), test zoo",
+                  "size": args.size, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
+                  "target_ratio": TARGET_RATIO, "environment": environment(), "records": records,
+                  "complete": len(records) == len(args.models),
+                  "not_reached": args.models[len(records):]}
+        atomic_write_json(json_path, result)
+        atomic_write_text(md_path, markdown(result))
+        interrupt.check()  # a Ctrl-C a garbage-collection callback swallowed stops here, the finished models saved
     print("wrote", json_path, md_path)
     failed = [r["model"] for r in records if r.get("verify", {}).get("exit", 0) != 0]
     if failed:

@@ -101,3 +101,30 @@ def test_results_already_there_are_kept_without_overwrite(tmp_path, capsys):
     code, _, err = run_bilstm(["bench", "oracle", *SMALL, "--out", tmp_path], capsys)
     assert code == 2 and "oracle_zoo.json already exists" not in err and "oracle_zoo.md already exists" in err
     assert (tmp_path / "oracle_zoo.md").read_text() == "earlier results\n"
+
+
+@pytest.mark.backend_independent
+def test_a_run_stopped_half_way_keeps_the_models_it_finished(tmp_path, monkeypatch):
+    """Each model's record is saved as soon as it is timed; a Ctrl-C on the next leaves the file whole and marked."""
+    import keras_impl.backend as backend
+
+    def bench(name, args):
+        if name == "crnn_ocr":
+            raise KeyboardInterrupt
+        return {"model": name, "inputs": [{"shape": [3, 9], "dtype": "int32"}], "skipped": "stand-in"}
+
+    monkeypatch.setattr(oracle_zoo, "bench_model", bench)
+    monkeypatch.setattr(oracle_zoo, "environment", lambda: {
+        "cpu": "cpu", "cpu_count": 2, "loadavg_1m": 0.0, "numpy": "n", "jax": "j", "keras": "k", "timestamp": "t"})
+    monkeypatch.setattr(backend, "select_backend", lambda name: None)
+    monkeypatch.setattr(backend, "print_header", lambda *a, **k: None)
+    monkeypatch.setattr(backend, "device_name", lambda: "cpu")
+    args = Namespace(models=["cnn_bilstm", "crnn_ocr", "speech_ctc"], size="small", repeats=3, warmup=1, seed=0,
+                     tag="", out=tmp_path, save_models=None, overwrite=False, skip_verify=True)
+    with pytest.raises(KeyboardInterrupt):
+        oracle_zoo.run(args)
+    result = json.loads((tmp_path / "oracle_zoo.json").read_text())
+    assert [r["model"] for r in result["records"]] == ["cnn_bilstm"]
+    assert result["complete"] is False and result["not_reached"] == ["crnn_ocr", "speech_ctc"]
+    assert "Not reached (the run stopped first): crnn_ocr, speech_ctc." in (tmp_path / "oracle_zoo.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["oracle_zoo.json", "oracle_zoo.md"]
