@@ -305,3 +305,34 @@ def test_the_other_leading_mask_convention_is_named_where_keras_uses_it(backend)
     assert not any(name.startswith("the other leading-mask") for name in
                    (h["hypothesis"] for h in matching(layer, [x], [mask], np.asarray(
                        layer_forward(layer, [x], [mask])[0]), 1e-5)))
+
+
+def _gate_moved(block, weight, by=0.5, blocks=4, seed=11):
+    """A change of the oracle's description: gate ``block``'s columns of weight ``weight`` (0 kernel, 1 recurrent
+    kernel, 2 bias) moved by ``by`` times random values; Keras keeps its own, so Keras's gate is the one that
+    differs from the oracle's (as if that gate's weights were altered in Keras after the oracle read them)."""
+    from dataclasses import replace
+
+    def change(layer):
+        weights = [np.array(w, np.float64) for w in layer.weights]
+        w = weights[weight]
+        width = w.shape[-1] // blocks
+        w[..., block * width:(block + 1) * width] += by * np.random.default_rng(seed).standard_normal(
+            w[..., block * width:(block + 1) * width].shape)
+        return replace(layer, weights=tuple(weights))
+    return change
+
+
+@pytest.mark.parametrize("block, weight, state, gate", [
+    (1, 1, "c", "f"),   # the forget gate's recurrent kernel: c diverges (from step 1: h0 = c0 = 0), h follows
+    (3, 0, "h", "o"),   # the output gate's kernel: h diverges from step 0, c agrees
+])
+def test_a_fault_in_one_lstm_gate_is_named_as_that_gate(block, weight, state, gate, models, monkeypatch):
+    from keras_impl.verify import verify
+    _describe_changed(monkeypatch, "lstm", _gate_moved(block, weight))
+    report = verify(models["lstm"], seed=1)
+    step = report.diagnosis["step"]
+    assert report.failed_layers[0] == "lstm" and step["direction"] == "forward"
+    assert (step["state"], step["gate"]) == (state, gate), step
+    assert step["step"] == report.diagnosis["directions"][0]["first_step"]
+    assert f"state: {state} diverges first at step {step['step']}" in str(report)
