@@ -31,7 +31,7 @@ def models(tmp_path_factory, backend):
                     folder / "bi.keras", 1),
         "lstm": _save(keras.Sequential([keras.Input((STEPS - 2, 5)), L.LSTM(6, return_sequences=True, name="lstm"),
                                         L.Dense(2, name="head")]), folder / "lstm.keras", 2),
-        "gru": _save(keras.Sequential([keras.Input((STEPS - 3, 4)), L.GRU(5, reset_after=False, name="gru"),
+        "gru": _save(keras.Sequential([keras.Input((STEPS - 3, 4)), L.GRU(5, reset_after=False, return_sequences=True, name="gru"),
                                        L.Dense(3, name="head")]), folder / "gru.keras", 3),
         "dense": _save(keras.Sequential([keras.Input((5,)), L.Dense(6, name="d1"), L.Dense(1, name="d2")]),
                        folder / "dense.keras", 4),
@@ -68,6 +68,8 @@ def test_a_backward_direction_moved_from_step_3_is_named_with_its_step(models, m
     assert forward["direction"] == "forward" and forward["first_step"] is None
     assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 3, STEPS - 1 - 3)
     assert backward["rows"] == [0, 1, 2, 3]
+    # the oracle's moved outputs are its loop's, not its cell's: from Keras's own states its step agrees
+    assert (d["step"]["direction"], d["step"]["step"], d["step"]["finding"]) == ("backward", 3, "agrees")
     assert "backward direction: first outside the bound at processing step 3 (input time t=5)" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"error growth drawn: {plot}" in out
 
@@ -252,6 +254,11 @@ def test_a_backward_state_moved_in_keras_from_step_4_is_named_with_its_step(mode
     assert forward["first_step"] is None
     assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 4, STEPS - 1 - 4)
     assert 0 in backward["rows"] and _matched(report) == []
+    # both states moved at once: named as the backward direction's h and c at step 4, not as one gate
+    step = d["step"]
+    assert (step["direction"], step["step"], step["time"], step["state"], step["gate"]) == (
+        "backward", 4, STEPS - 1 - 4, "h and c", None), step
+    assert "state: h and c both diverge at step 4" in str(report)
 
 
 def _lstm_layer(keras, **options):
@@ -323,9 +330,19 @@ def _gate_moved(block, weight, by=0.5, blocks=4, seed=11):
     return change
 
 
+@pytest.mark.parametrize("block, gate", [(0, "z"), pytest.param(2, "hh", marks=pytest.mark.slow)])
+def test_a_fault_in_one_gru_gate_is_named_as_that_gate(block, gate, models, monkeypatch):
+    """The GRU's update gate's (z) or candidate's (hh) kernel columns moved in the oracle: that gate is named."""
+    from keras_impl.verify import verify
+    _describe_changed(monkeypatch, "gru", _gate_moved(block, 0, blocks=3))
+    report = verify(models["gru"], seed=1)
+    step = report.diagnosis["step"]
+    assert report.failed_layers[0] == "gru" and (step["state"], step["gate"]) == ("h", gate), step
+
+
 @pytest.mark.parametrize("block, weight, state, gate", [
     (1, 1, "c", "f"),   # the forget gate's recurrent kernel: c diverges (from step 1: h0 = c0 = 0), h follows
-    (3, 0, "h", "o"),   # the output gate's kernel: h diverges from step 0, c agrees
+    pytest.param(3, 0, "h", "o", marks=pytest.mark.slow),  # the output gate's kernel: h diverges from step 0, c agrees
 ])
 def test_a_fault_in_one_lstm_gate_is_named_as_that_gate(block, weight, state, gate, models, monkeypatch):
     from keras_impl.verify import verify
