@@ -132,7 +132,7 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
             result["step"] = {"direction": failing_direction["direction"],
                               **diagnose_step(layer, described.keras_layers[name], inputs, masks, failing_direction,
                                               allowed)}
-        except (ValueError, TypeError) as exc:  # a copy Keras cannot clone with its states returned
+        except (ValueError, TypeError, KeyError, IndexError) as exc:  # a copy not cloned with its states
             result["step"] = {"direction": failing_direction["direction"], "finding": "not recomputed",
                               "why": str(exc)}
     result["hypotheses"] = matching(layer, inputs, masks, actual, allowed)

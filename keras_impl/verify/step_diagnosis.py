@@ -116,6 +116,8 @@ def diagnose_step(layer, keras_layer, inputs: list, masks: list, direction: dict
     """The state and gate of ``direction`` (a ``diagnose`` direction entry, failing) that diverge first."""
     t = direction["first_step"]
     keras_copy, options, weights, go_backwards = _copy(layer, keras_layer, direction["direction"])
+    if type(keras_copy).__name__ not in RECURRENT_KINDS:  # RNN(cell) or stacked cells: one cell's gates do not tell
+        raise ValueError(f"a {type(keras_copy).__name__} copy: recomputed only for LSTM, GRU and SimpleRNN")
     cell = make_cell(options, weights)
     x = np.asarray(inputs[0], np.float64)
     B, T = x.shape[:2]
