@@ -340,13 +340,34 @@ def test_a_fault_in_one_gru_gate_is_named_as_that_gate(block, gate, models, monk
     assert report.failed_layers[0] == "gru" and (step["state"], step["gate"]) == ("h", gate), step
 
 
-@pytest.mark.parametrize("block, weight, state, gate", [
-    (1, 1, "c", "f"),   # the forget gate's recurrent kernel: c diverges (from step 1: h0 = c0 = 0), h follows
-    pytest.param(3, 0, "h", "o", marks=pytest.mark.slow),  # the output gate's kernel: h diverges from step 0, c agrees
+def _keras_gate_moved(name, block, weight):
+    """Keras's layer ``name`` with gate ``block``'s columns of weight ``weight`` moved right after the oracle read
+    its weights (``_gate_moved``'s change, made on Keras's side)."""
+    from keras_impl.verify import describe
+    original = describe.describe_layer
+
+    def read_then_moved(keras_layer, layer_name, inbound):
+        described = original(keras_layer, layer_name, inbound)
+        if layer_name == name:
+            keras_layer.set_weights([np.asarray(w, np.float32) for w in
+                                     _gate_moved(block, weight)(described[0]).weights])
+        return described
+    return read_then_moved
+
+
+@pytest.mark.parametrize("side, block, weight, state, gate", [
+    # Keras's input gate's recurrent kernel: c diverges (from step 1: h0 = c0 = 0), h follows; i and g both stay
+    # in range, only i's change is one of weights
+    ("keras", 0, 1, "c", "i"),
+    pytest.param("oracle", 1, 1, "c", "f", marks=pytest.mark.slow),  # the forget gate's, likewise
+    pytest.param("oracle", 3, 0, "h", "o", marks=pytest.mark.slow),  # the output gate's kernel: h from step 0
 ])
-def test_a_fault_in_one_lstm_gate_is_named_as_that_gate(block, weight, state, gate, models, monkeypatch):
-    from keras_impl.verify import verify
-    _describe_changed(monkeypatch, "lstm", _gate_moved(block, weight))
+def test_a_fault_in_one_lstm_gate_is_named_as_that_gate(side, block, weight, state, gate, models, monkeypatch):
+    from keras_impl.verify import describe, verify
+    if side == "keras":
+        monkeypatch.setattr(describe, "describe_layer", _keras_gate_moved("lstm", block, weight))
+    else:
+        _describe_changed(monkeypatch, "lstm", _gate_moved(block, weight))
     report = verify(models["lstm"], seed=1)
     step = report.diagnosis["step"]
     assert report.failed_layers[0] == "lstm" and step["direction"] == "forward"
