@@ -15,7 +15,8 @@ its optimisations off; OpenVINO on the CPU in float32; the first input set the a
 Keras layer's tensor is the one whose name contains the layer's name and
 whose shape is the oracle's output shape for it, the closest to the oracle where several qualify (a
 converter names its nodes after the Keras layers: tf2onnx ``sequential/head/...``, Keras's exporters
-``head_1/...``); a model output layer's tensor is also the artifact's output in the same place; a
+``head_1/...``); a model output layer's tensor is also the artifact's output matched to it (by ``--map``,
+else by name or place, as the artifact was run); a
 Bidirectional whose merged output has no tensor of its own is looked for as its two directions (tensors
 named after it and ``forward`` / ``backward``, in either time order). A layer with no such tensor is
 reported as having none of its own (fused into another, or renamed). The first layer outside its bound is
@@ -164,13 +165,28 @@ def _litert_tensors(path: Path, inputs: list) -> tuple[dict, list]:
 TENSORS = {"onnx": _onnx_tensors, "openvino": _openvino_tensors, "litert": _litert_tensors}
 
 
-def artifact_layers(fmt: str, path: Path, described, inputs: list, bound_value: float) -> list[dict]:
+def _own_outputs(graph_outputs: list, output_keys: list, mapping: dict) -> dict:
+    """The artifact's own output (its key among the tensors) of each model output: by ``--map``, else by name or
+    place, as the artifact was run (keras_impl/export/interface.py). A key holds the artifact's name for the
+    output (OpenVINO's join every name of the tensor with ``|``; LiteRT's add ``#index`` to a name two share)."""
+    from keras_impl.export.interface import match
+
+    def key_of(name):
+        return next((key for key in output_keys if name == key or name in key.split("|")
+                     or key.rpartition("#")[0] == name), name)
+    chosen, _ = match("outputs", [(n, None) for n in graph_outputs], [(key, None) for key in output_keys],
+                      {keras_name: key_of(name) for keras_name, name in mapping.items()})
+    return {n: output_keys[j] for n, j in zip(graph_outputs, chosen)}
+
+
+def artifact_layers(fmt: str, path: Path, described, inputs: list, bound_value: float,
+                    mapping: dict | None = None) -> list[dict]:
     """Each Keras layer's tensor inside the artifact against the oracle (see the module's docstring)."""
     from reference.layers import graph_forward
-    values, output_names = TENSORS[fmt](path, inputs)
+    values, output_keys = TENSORS[fmt](path, inputs)
     tape: dict = {}
     oracle = graph_forward(described.graph, inputs, tape=tape)
-    outputs = dict(zip(described.graph.outputs, output_names))  # the model's own outputs, by place
+    outputs = _own_outputs(described.graph.outputs, output_keys, mapping or {})  # the model's own outputs
     rows = []
     for layer in described.graph.layers:
         if layer.kind == "InputLayer":
@@ -274,7 +290,7 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_i
     if fmt in TENSORS:  # inside the artifact: the first set it ran
         first = next(s for s, o in zip(sets, outputs) if not isinstance(o, str))
         report["layers"] = artifact_layers(fmt, artifact_path, described, first["inputs"],
-                                           bound("output", "float32", backend).value)
+                                           bound("output", "float32", backend).value, mapping)
     return report
 
 

@@ -10,6 +10,8 @@ outputs Keras gave its inbound layers, and the masks the oracle propagates, whic
   Bidirectional's two copies are called in Keras on the same inputs, as Keras's layer calls them): the
   direction that differs, the first processing step where the error exceeds the bound (with its time index
   in the input), the rows that exceed it there, and the growth of the error over the steps.
+- for the first direction outside the bound, the oracle recomputes its first failing step from Keras's own
+  states before it (``step_diagnosis.py``): which state (h or c) and which gate diverge first.
 - every applicable entry of ``hypotheses.HYPOTHESES`` is tried; those within the bound are named.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from reference.layers import Outputs, layer_forward, layer_of
 from reference.layers.rnn import RECURRENT_KINDS
 
 from .hypotheses import matching
+from .step_diagnosis import diagnose_step, format_step
 
 
 def first_output(result) -> np.ndarray:
@@ -123,6 +126,15 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
         directions.append({"direction": direction, "error": _max_abs(got, expected),
                            **_steps(got, expected, allowed, backwards, time_ordered)})
     result["directions"] = directions
+    failing_direction = next((x for x in directions if x["first_step"] is not None), None)
+    if failing_direction is not None:
+        try:
+            result["step"] = {"direction": failing_direction["direction"],
+                              **diagnose_step(layer, described.keras_layers[name], inputs, masks, failing_direction,
+                                              allowed)}
+        except (ValueError, TypeError, KeyError, IndexError) as exc:  # a copy not cloned with its states
+            result["step"] = {"direction": failing_direction["direction"], "finding": "not recomputed",
+                              "why": str(exc)}
     result["hypotheses"] = matching(layer, inputs, masks, actual, allowed)
     return result
 
@@ -149,6 +161,11 @@ def format_diagnosis(d: dict | None) -> list[str]:
                      f"{direction['first_step']} (input time t={direction['first_time']}), rows "
                      f"{direction['rows']}; the error grows from {series[direction['first_step']]:.2e} there to "
                      f"{max(series):.2e}")
+    step = d.get("step")
+    if step and step["finding"] == "not recomputed":
+        lines.append(f"  {step['direction']} direction: its step not recomputed from Keras's states ({step['why']})")
+    elif step:
+        lines += format_step(step, step["direction"])
     tried = d.get("hypotheses", [])
     matches = [h for h in tried if h["matches"]]
     if matches:

@@ -31,7 +31,7 @@ def models(tmp_path_factory, backend):
                     folder / "bi.keras", 1),
         "lstm": _save(keras.Sequential([keras.Input((STEPS - 2, 5)), L.LSTM(6, return_sequences=True, name="lstm"),
                                         L.Dense(2, name="head")]), folder / "lstm.keras", 2),
-        "gru": _save(keras.Sequential([keras.Input((STEPS - 3, 4)), L.GRU(5, reset_after=False, name="gru"),
+        "gru": _save(keras.Sequential([keras.Input((STEPS - 3, 4)), L.GRU(5, reset_after=False, return_sequences=True, name="gru"),
                                        L.Dense(3, name="head")]), folder / "gru.keras", 3),
         "dense": _save(keras.Sequential([keras.Input((5,)), L.Dense(6, name="d1"), L.Dense(1, name="d2")]),
                        folder / "dense.keras", 4),
@@ -68,6 +68,8 @@ def test_a_backward_direction_moved_from_step_3_is_named_with_its_step(models, m
     assert forward["direction"] == "forward" and forward["first_step"] is None
     assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 3, STEPS - 1 - 3)
     assert backward["rows"] == [0, 1, 2, 3]
+    # the oracle's moved outputs are its loop's, not its cell's: from Keras's own states its step agrees
+    assert (d["step"]["direction"], d["step"]["step"], d["step"]["finding"]) == ("backward", 3, "agrees")
     assert "backward direction: first outside the bound at processing step 3 (input time t=5)" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"error growth drawn: {plot}" in out
 
@@ -252,6 +254,11 @@ def test_a_backward_state_moved_in_keras_from_step_4_is_named_with_its_step(mode
     assert forward["first_step"] is None
     assert (backward["direction"], backward["first_step"], backward["first_time"]) == ("backward", 4, STEPS - 1 - 4)
     assert 0 in backward["rows"] and _matched(report) == []
+    # both states moved at once: named as the backward direction's h and c at step 4, not as one gate
+    step = d["step"]
+    assert (step["direction"], step["step"], step["time"], step["state"], step["gate"]) == (
+        "backward", 4, STEPS - 1 - 4, "h and c", None), step
+    assert "state: h and c both diverge at step 4" in str(report)
 
 
 def _lstm_layer(keras, **options):
@@ -305,3 +312,65 @@ def test_the_other_leading_mask_convention_is_named_where_keras_uses_it(backend)
     assert not any(name.startswith("the other leading-mask") for name in
                    (h["hypothesis"] for h in matching(layer, [x], [mask], np.asarray(
                        layer_forward(layer, [x], [mask])[0]), 1e-5)))
+
+
+def _gate_moved(block, weight, by=0.5, blocks=4, seed=11):
+    """A change of the oracle's description: gate ``block``'s columns of weight ``weight`` (0 kernel, 1 recurrent
+    kernel, 2 bias) moved by ``by`` times random values; Keras keeps its own, so Keras's gate is the one that
+    differs from the oracle's (as if that gate's weights were altered in Keras after the oracle read them)."""
+    from dataclasses import replace
+
+    def change(layer):
+        weights = [np.array(w, np.float64) for w in layer.weights]
+        w = weights[weight]
+        width = w.shape[-1] // blocks
+        w[..., block * width:(block + 1) * width] += by * np.random.default_rng(seed).standard_normal(
+            w[..., block * width:(block + 1) * width].shape)
+        return replace(layer, weights=tuple(weights))
+    return change
+
+
+@pytest.mark.parametrize("block, gate", [(0, "z"), pytest.param(2, "hh", marks=pytest.mark.slow)])
+def test_a_fault_in_one_gru_gate_is_named_as_that_gate(block, gate, models, monkeypatch):
+    """The GRU's update gate's (z) or candidate's (hh) kernel columns moved in the oracle: that gate is named."""
+    from keras_impl.verify import verify
+    _describe_changed(monkeypatch, "gru", _gate_moved(block, 0, blocks=3))
+    report = verify(models["gru"], seed=1)
+    step = report.diagnosis["step"]
+    assert report.failed_layers[0] == "gru" and (step["state"], step["gate"]) == ("h", gate), step
+
+
+def _keras_gate_moved(name, block, weight):
+    """Keras's layer ``name`` with gate ``block``'s columns of weight ``weight`` moved right after the oracle read
+    its weights (``_gate_moved``'s change, made on Keras's side)."""
+    from keras_impl.verify import describe
+    original = describe.describe_layer
+
+    def read_then_moved(keras_layer, layer_name, inbound):
+        described = original(keras_layer, layer_name, inbound)
+        if layer_name == name:
+            keras_layer.set_weights([np.asarray(w, np.float32) for w in
+                                     _gate_moved(block, weight)(described[0]).weights])
+        return described
+    return read_then_moved
+
+
+@pytest.mark.parametrize("side, block, weight, state, gate", [
+    # Keras's input gate's recurrent kernel: c diverges (from step 1: h0 = c0 = 0), h follows; i and g both stay
+    # in range, only i's change is one of weights
+    ("keras", 0, 1, "c", "i"),
+    pytest.param("oracle", 1, 1, "c", "f", marks=pytest.mark.slow),  # the forget gate's, likewise
+    pytest.param("oracle", 3, 0, "h", "o", marks=pytest.mark.slow),  # the output gate's kernel: h from step 0
+])
+def test_a_fault_in_one_lstm_gate_is_named_as_that_gate(side, block, weight, state, gate, models, monkeypatch):
+    from keras_impl.verify import describe, verify
+    if side == "keras":
+        monkeypatch.setattr(describe, "describe_layer", _keras_gate_moved("lstm", block, weight))
+    else:
+        _describe_changed(monkeypatch, "lstm", _gate_moved(block, weight))
+    report = verify(models["lstm"], seed=1)
+    step = report.diagnosis["step"]
+    assert report.failed_layers[0] == "lstm" and step["direction"] == "forward"
+    assert (step["state"], step["gate"]) == (state, gate), step
+    assert step["step"] == report.diagnosis["directions"][0]["first_step"]
+    assert f"state: {state} diverges first at step {step['step']}" in str(report)

@@ -248,3 +248,26 @@ def test_inputs_override_the_families_for_an_artifact(traced_at_8, tmp_path, cap
     assert rc == 0, out + err
     sets = [line for line in out.splitlines() if line.startswith("  set ")]
     assert len(sets) == 1 and sets[0].startswith("  set 0 the user's --inputs: inputs (2, 8, 3)"), sets
+
+
+def test_inside_the_artifact_a_model_output_is_the_one_map_names(made, tmp_path):
+    """An artifact whose first output is an extra tensor of the head's shape (the head negated) and whose second
+    is the head: read by place, the head would be the extra one; with ``--map head=...`` the per-layer
+    comparison reads the head from the output the map names, and it passes."""
+    import keras
+    import onnx
+    from keras_impl.verify.artifact import artifact_layers
+    from keras_impl.verify.describe import describe_model
+    model_file, artifact = made[:2]
+    onnx_model = onnx.load(str(artifact))
+    (head,) = [o.name for o in onnx_model.graph.output]
+    onnx_model.graph.node.append(onnx.helper.make_node("Neg", [head], ["decoy"]))
+    outputs = list(onnx_model.graph.output)
+    del onnx_model.graph.output[:]
+    onnx_model.graph.output.extend([onnx.ValueInfoProto(name="decoy")] + outputs)
+    onnx.save(onnx_model, str(tmp_path / "decoy_first.onnx"))
+    described = describe_model(keras.saving.load_model(model_file))
+    x = np.random.default_rng(5).standard_normal((2, 6, 3)).astype("float32")
+    rows = {r["layer"]: r for r in artifact_layers("onnx", tmp_path / "decoy_first.onnx", described, [x], 1e-5,
+                                                    {"head": head})}
+    assert rows["head"]["tensor"] == head and rows["head"]["verdict"] == "pass", rows["head"]
