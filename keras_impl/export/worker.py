@@ -74,7 +74,8 @@ def _export(job: dict) -> dict:
     precision, fmt = job.get("precision", "float32"), job["format"]
     calibration, calibration_note = None, None
     if precision == "int8-static":
-        calibration, calibration_note = reduced.calibration_sets(described, job.get("calibration"))
+        calibration, calibration_note = reduced.calibration_sets(described, job.get("calibration"),
+                                                                  job.get("static_timesteps"))
     if fmt == "litert" and precision in reduced.REDUCED and keras.backend.backend() != "tensorflow":
         raise ExportError(f"LiteRT's {precision} comes from TensorFlow's converter: export from tensorflow",
                           route=f"{job['method']} on {keras.backend.backend()}")
