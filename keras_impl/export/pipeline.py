@@ -316,6 +316,15 @@ def spawn_worker(job: dict, backend: str, scratch: Path, name: str) -> dict:
     result_path = Path(job["result"])
     if result_path.is_file():
         return json.loads(result_path.read_text(encoding="utf-8"))
+    phase = Path(job["result"] + ".phase")
+    if code is not None and code < 0:  # killed by a signal: a native crash says nothing on stderr
+        import signal
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        while_ = f" while {phase.read_text(encoding='utf-8')}" if phase.is_file() else ""
+        return {"ok": False, "error": f"the {backend} worker crashed ({name}){while_}"}
     return {"ok": False, "error": f"the {backend} worker stopped (exit {code}): {_last_line(stderr)}"}
 
 

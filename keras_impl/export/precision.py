@@ -21,6 +21,11 @@ produce (``check``).
     openvino  float16        openvino.save_model(compress_to_fp16=True): float16 weights, float32 arithmetic
               bfloat16       the CPU plugin's INFERENCE_PRECISION_HINT bf16 (the artifact stays float32):
                              arithmetic in bfloat16, on a CPU with BF16 (AVX512-BF16, AMX)
+              int8-dynamic   NNCF's nncf.compress_weights, INT8_SYM: int8 weights (symmetric, per output
+                             channel) of every MatMul, float32 activations and arithmetic (weight-only, the
+                             analogue of the others' dynamic-range int8)
+              int8-static    NNCF's nncf.quantize on the ``calibration`` sets: FakeQuantize (int8) on the
+                             weights and the activations of each MatMul, ranges calibrated
 
 The oracle's side (``rounded_graph``): the same model with its weights rounded as the precision stores them,
 in float64 (float16, bfloat16: round to nearest even; int8: a symmetric grid of 255 steps over each weight
@@ -47,13 +52,14 @@ TOOLCHAIN = {
                "int8-dynamic": "TFLiteConverter Optimize.DEFAULT, dynamic-range int8 weights",
                "int8-static": "TFLiteConverter Optimize.DEFAULT with a representative dataset (full integer)"},
     "openvino": {"float16": "openvino.save_model(compress_to_fp16=True), float16 weights",
-                 "bfloat16": "the CPU plugin's INFERENCE_PRECISION_HINT bf16 (bfloat16 arithmetic)"},
+                 "bfloat16": "the CPU plugin's INFERENCE_PRECISION_HINT bf16 (bfloat16 arithmetic)",
+                 "int8-dynamic": "NNCF compress_weights INT8_SYM (int8 weights, float32 activations)",
+                 "int8-static": "NNCF quantize (int8 weights and activations, ranges calibrated)"},
 }
 # Why a format lacks the rest (the refusal's second half).
 MISSING = {
     "onnx": "onnxruntime's CPU provider has no bfloat16 kernels for its recurrent and MatMul nodes",
     "litert": "the TFLite converter has no bfloat16 target",
-    "openvino": "OpenVINO's int8 comes from NNCF, which the export extra does not install",
     "tf_saved_model": "a SavedModel has no quantization toolchain of its own (LiteRT is TensorFlow's)",
     "torch_export": "torch.export has no post-training quantization that onnxruntime-free CPUs run here",
     "jax_export": "jax.export serializes the computation as it is traced; there is no converter to run",
@@ -61,7 +67,7 @@ MISSING = {
 # Where the runtime rounds activations to the precision too (its bound gets a floor of half a unit:
 # keras_impl/parity/tolerances.artifact_precision_bound); the other artifacts are weight-only.
 ROUNDS_ACTIVATIONS = {("onnx", "float16"), ("openvino", "bfloat16"), ("onnx", "int8-static"),
-                      ("litert", "int8-static")}
+                      ("litert", "int8-static"), ("openvino", "int8-static")}
 CALIBRATION_BATCH = 32  # sequences drawn for int8-static when no --calibration file is given
 CALIBRATION_SEED = 1000  # apart from the verification sets' seeds (0, 1, 2)
 
@@ -120,18 +126,31 @@ def rounded_graph(graph, precision: str):
 
 # ---------------------------------------------------------------- the conversions
 
-def calibration_sets(described, calibration: str | None) -> tuple[list[list[np.ndarray]], str]:
-    """The calibration inputs (a list of input lists, one sequence each) and how they were found."""
+def calibration_sets(described, calibration: str | None,
+                     static_timesteps: int | None = None) -> tuple[list[list[np.ndarray]], str]:
+    """The calibration inputs (a list of input lists, one sequence each) and how they were found.
+
+    By default ``CALIBRATION_BATCH`` sequences drawn as the verification draws its sets: every input family
+    that applies (keras_impl/verify/families.py), the large-magnitude one (x30) included, one sequence at a
+    time, in rounds of seeds apart from the verification's. A static quantizer saturates every activation at its
+    calibrated range: calibrated on standard-normal inputs alone, the matrix's GRU saturated its output range on
+    the x30 family (0.111 off the oracle, 14 int8 steps) while its standard-normal sets were within 2 steps."""
     if calibration:
         x = np.load(calibration, allow_pickle=False)
         return [[x[k:k + 1]] for k in range(len(x))], f"{len(x)} sequences from {calibration}"
-    from keras_impl.verify.inputs import draw_inputs
-    time = next(iter(described.input_shapes.values()))[0]
-    arrays, _ = draw_inputs(described, described.keras_layers, CALIBRATION_BATCH,
-                            12 if time is None else None, CALIBRATION_SEED)
-    return ([[a[k:k + 1] for a in arrays] for k in range(CALIBRATION_BATCH)],
-            f"{CALIBRATION_BATCH} sequences drawn from the model's input description (seed {CALIBRATION_SEED}), "
-            f"as the verification draws its inputs; give your own with --calibration FILE.npy")
+    from keras_impl.verify.families import family_sets
+    found: list[list[np.ndarray]] = []
+    families: set = set()
+    for round_ in range(CALIBRATION_BATCH):
+        for s in family_sets(described, dynamic_batch=True, seed=CALIBRATION_SEED + 100 * round_,
+                             static_timesteps=static_timesteps):
+            families.add(s["family"])
+            found += [[a[k:k + 1] for a in s["inputs"]] for k in range(len(s["inputs"][0]))]
+        if len(found) >= CALIBRATION_BATCH:
+            break
+    return (found[:CALIBRATION_BATCH],
+            f"{CALIBRATION_BATCH} sequences drawn as the verification draws its inputs (seed {CALIBRATION_SEED}; "
+            f"{len(families)} input families, large magnitudes included); give your own with --calibration FILE.npy")
 
 
 def litert_options(precision: str, calibration) -> dict:
@@ -159,13 +178,61 @@ def reduce_artifact(fmt: str, artifact_path: str, precision: str, calibration) -
     if fmt == "openvino" and precision == "float16":
         import openvino as ov
         model = ov.Core().read_model(artifact_path)
-        scratch = artifact_path + ".fp16.xml"
-        ov.save_model(model, scratch, compress_to_fp16=True)
-        del model
-        os.replace(scratch, artifact_path)
-        os.replace(scratch[:-4] + ".bin", artifact_path[:-4] + ".bin")
+        _replace_openvino(model, artifact_path, compress_to_fp16=True)
         return []
+    if fmt == "openvino" and precision in INT8:
+        return _openvino_int8(artifact_path, precision, calibration)
     return []  # openvino bfloat16: the runtime's hint; litert: in the converter
+
+
+def _replace_openvino(model, path: str, *, compress_to_fp16: bool) -> None:
+    """Save ``model`` over the artifact at ``path`` (its .xml and .bin), through a scratch pair beside it."""
+    import openvino as ov
+    scratch = path + ".reduced.xml"
+    ov.save_model(model, scratch, compress_to_fp16=compress_to_fp16)
+    del model
+    os.replace(scratch, path)
+    os.replace(scratch[:-4] + ".bin", path[:-4] + ".bin")
+
+
+# OpenVINO's fused recurrent nodes. NNCF's quantize puts a FakeQuantize on their recurrent weights, which the CPU
+# plugin then refuses to compile ("LSTMSequence node ... expects Constant for port 5", intel_cpu/src/nodes/rnn.cpp
+# L935, OpenVINO 2026.4.1, NNCF 3.4.0): quantize leaves them out, as compress_weights does by itself.
+FUSED_RECURRENT = ("LSTMSequence", "GRUSequence", "RNNSequence")
+
+
+def _openvino_int8(path: str, precision: str, calibration) -> list[str]:
+    """NNCF on the float32 OpenVINO model: int8-dynamic as weight compression (INT8_SYM: per output channel,
+    symmetric, the grid the oracle's emulation is at least as coarse as), int8-static as post-training
+    quantization calibrated on ``calibration``. NNCF compresses and quantizes MatMul (and Convolution, Embedding)
+    weights only: a fused recurrent node (LSTMSequence, GRUSequence, as OpenVINO's ONNX frontend makes) keeps
+    float32 weights, and the note says which tensors were made int8."""
+    import openvino as ov
+    try:
+        import nncf
+    except ImportError:
+        raise RuntimeError("NNCF (OpenVINO's int8 toolchain) is not installed: pip install .[export]") from None
+    import contextlib
+    import io
+    import logging
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # its tables and progress bars are not the report's;
+    model = ov.Core().read_model(path)                   # the bars are rich's, on sys.stdout at the time
+    with contextlib.redirect_stdout(io.StringIO()):
+        if precision == "int8-dynamic":
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
+        else:
+            model = nncf.quantize(model, nncf.Dataset([list(inputs) for inputs in calibration]),
+                                  subset_size=len(calibration), ignored_scope=nncf.IgnoredScope(
+                                      types=list(FUSED_RECURRENT), validate=False))
+    int8 = [op for op in model.get_ops() if op.get_type_name() == "Constant"
+            and op.get_element_type() in (ov.Type.i8, ov.Type.u8)]
+    fake = sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+    recurrent = sorted({op.get_type_name() for op in model.get_ops() if op.get_type_name() in FUSED_RECURRENT})
+    _replace_openvino(model, path, compress_to_fp16=False)
+    notes = [f"NNCF made {len(int8)} weight tensors int8" + (f", {fake} FakeQuantize nodes" if fake else "")]
+    if recurrent:
+        notes.append(f"NNCF leaves the weights of {', '.join(recurrent)} in float32 (it quantizes MatMul weights)")
+    return notes
 
 
 def _onnx_float16(path: str) -> list[str]:

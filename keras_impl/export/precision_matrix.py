@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,11 +111,27 @@ def run_precision_matrix(out: Path = DEFAULT_OUT, *, resume: bool = False, progr
 
 # ---------------------------------------------------------------- tables and the plot
 
+def cause(error: str) -> str:
+    """What a failed cell shows: the first route's own failure, not the 'no route ... works' around it; a
+    worker killed by a signal said as such."""
+    first = error.split("; first: ", 1)[-1]
+    crashed = re.search(r"worker stopped \(exit -(\d+)\)", first)
+    if crashed:
+        import signal
+        try:
+            name = signal.Signals(int(crashed.group(1))).name
+        except ValueError:
+            name = f"signal {crashed.group(1)}"
+        return f"the export crashed ({name})" + (": " + first.split(": ", 1)[1] if ": " in first and
+                                                 "(no output)" not in first else "")
+    return first if len(first) <= 140 else first[:139] + "…"
+
+
 def describe(entry: dict) -> str:
     if entry["status"] == "none":
         return "—"
     if entry["status"] == "error" or entry.get("worst_vs_oracle") is None:
-        return "✗ " + (entry.get("error") or "?").split(":")[0][:60]
+        return "✗ " + cause(entry.get("error") or "?")
     units = entry.get("units")
     text = f"{entry['worst_vs_oracle']:.1e}"
     if units:

@@ -74,14 +74,22 @@ def _export(job: dict) -> dict:
     precision, fmt = job.get("precision", "float32"), job["format"]
     calibration, calibration_note = None, None
     if precision == "int8-static":
-        calibration, calibration_note = reduced.calibration_sets(described, job.get("calibration"))
+        calibration, calibration_note = reduced.calibration_sets(described, job.get("calibration"),
+                                                                  job.get("static_timesteps"))
     if fmt == "litert" and precision in reduced.REDUCED and keras.backend.backend() != "tensorflow":
         raise ExportError(f"LiteRT's {precision} comes from TensorFlow's converter: export from tensorflow",
                           route=f"{job['method']} on {keras.backend.backend()}")
+    if job.get("result"):  # what the parent says if this process dies of a signal (a converter's crash)
+        Path(job["result"] + ".phase").write_text(
+            f"converting to {fmt}" + (f" in {precision} ({reduced.TOOLCHAIN[fmt][precision]})"
+                                      if fmt == "litert" and precision in reduced.REDUCED else ""), encoding="utf-8")
     info = export_model(model, fmt, job["artifact"], dynamic_batch=job["dynamic_batch"], method=job["method"],
                         converter_options=reduced.litert_options(precision, calibration) if fmt == "litert" else None,
                         static_timesteps=job.get("static_timesteps"))
     if precision in reduced.REDUCED:
+        if job.get("result"):
+            Path(job["result"] + ".phase").write_text(f"reducing to {precision} with {reduced.TOOLCHAIN[fmt].get(precision)}",
+                                                      encoding="utf-8")
         try:
             info["notes"] += reduced.reduce_artifact(fmt, job["artifact"], precision, calibration)
         except Exception as exc:  # the toolchain's own error, whatever its class: one line
