@@ -104,6 +104,11 @@ def _report_lines(report: dict):
     yield from (set_line(r, unit_name) for r in v["sets"])
     if v.get("families"):
         yield f"  {v['families']}"
+    if isinstance(v.get("layers"), dict):
+        yield f"  inside the artifact: not measured: {v['layers']['error']}"
+    elif v.get("layers"):
+        from keras_impl.verify.artifact import layer_lines
+        yield from layer_lines(v["layers"], unit_name)
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
     if report.get("accuracy"):
@@ -463,4 +468,6 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
                      arithmetic=rounds_activations(fmt, precision))
     for row in result["sets"]:
         row["drawn"] = drawn["sets"][row["set"]]
+    if drawn.get("layers") is not None:
+        result["layers"] = drawn["layers"]
     return (0 if result["verdict"] == "pass" else 1), result

@@ -19,7 +19,8 @@ The job (JSON):
                 outputs to
     inputs      optional: a .npy array (``--inputs``, checked by the parent) run as the one set instead
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn), "families"
-                (each set's), "left_out" ([family, why])}
+                (each set's), "left_out" ([family, why]), "layers" (a reduced precision: each layer inside the
+                artifact on the first set, keras_impl/verify/artifact.artifact_layers)}
 
 With ``--parent-pid`` (the export passes its pid, and a pipe as stdin) the worker dies with its parent
 (keras_impl/lifeline.py): a killed ``bilstm export`` leaves no worker writing an artifact behind.
@@ -106,7 +107,25 @@ def _export(job: dict) -> dict:
         result["families"] = [s["family"] for s in sets]
         result["left_out"] = [list(pair) for pair in sets.left_out]
         result["decision_rules"] = decision_rules(described)
+        if rounded is not None:
+            result["layers"] = _layers_inside(fmt, job["artifact"], described.graph, sets[0]["inputs"], precision)
     return result
+
+
+def _layers_inside(fmt: str, artifact: str, graph, inputs: list, precision: str):
+    """Each layer's tensor inside the reduced-precision artifact against the oracle, its E_w and bound
+    (keras_impl/verify/artifact.artifact_layers), on the first input set; None for a format whose runtime
+    exposes no inner tensors; ``{"error": line}`` where the runtime could not give them."""
+    from keras_impl.verify.artifact import TENSORS, artifact_layers
+
+    from .precision import rounds_activations
+    if fmt not in TENSORS:
+        return None
+    try:
+        return artifact_layers(fmt, Path(artifact), graph, inputs, 0.0, precision=precision,
+                               arithmetic=rounds_activations(fmt, precision))
+    except Exception as exc:  # the runtime's own error, whatever its class: one line, the export goes on
+        return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
 
 
 def main(argv: list[str]) -> int:
