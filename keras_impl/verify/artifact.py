@@ -267,7 +267,7 @@ def _halves(values: dict, name: str, halves, emulated, judged) -> list[dict]:
     return rows
 
 
-def layer_lines(rows: list[dict], unit_name: str | None = None) -> list[str]:
+def layer_lines(rows: list[dict], unit_name: str | None = None, about: str = "first input set") -> list[str]:
     """The report's lines for ``artifact_layers``' rows (``bilstm verify --artifact``, ``bilstm export --verify``
     in a reduced precision: ``unit_name`` "ulp" or "int8 step", each error in it beside the weights' own)."""
     def shown(r: dict) -> str:
@@ -276,7 +276,7 @@ def layer_lines(rows: list[dict], unit_name: str | None = None) -> list[str]:
                     f"{r['weight_error']:.2e} = {r['weight_error'] / r['unit']:.2f}; bound {r['allowed']:.2e} "
                     f"{r['verdict']}")
         return f"{r['error']:.2e} (allowed {r['allowed']:.1e}) {r['verdict']}"
-    lines = ["  inside the artifact (first input set; a layer's tensor: named after it, of its shape):"]
+    lines = [f"  inside the artifact ({about}; a layer's tensor: named after it, of its shape):"]
     for row in rows:
         if row["tensor"] is not None:
             text = f"{row['tensor']}: {shown(row)}"
