@@ -236,14 +236,19 @@ def _passed_on(values: dict, tensor: str) -> bool:
 
 def _closest(values: dict, expected: np.ndarray, named, reversed_too: bool = False):
     """``(error, tensor name)`` of the tensor closest to ``expected`` among those ``named`` accepts and of its
-    shape (with ``reversed_too``, also read back to front in time), or None; in a QDQ graph, among the values
-    passed on only (``_passed_on``)."""
+    shape, or of its shape time-major (T, B, ...) where T != B (tf2onnx keeps a recurrent layer's output
+    time-major), read batch-major (with ``reversed_too``, also read back to front in time), or None; in a QDQ
+    graph, among the values passed on only (``_passed_on``)."""
     best = None
+    time_major = expected.ndim >= 3 and expected.shape[0] != expected.shape[1]
     for tensor, value in values.items():
         value = np.asarray(value)
-        if not named(tensor) or value.shape != expected.shape or value.dtype.kind != "f" \
-                or not _passed_on(values, tensor):
+        if not named(tensor) or value.dtype.kind != "f" or not _passed_on(values, tensor):
             continue
+        if value.shape != expected.shape:  # a recurrent converter's (T, B, ...) tensor, read batch-major
+            if not time_major or value.shape != (expected.shape[1], expected.shape[0]) + expected.shape[2:]:
+                continue
+            value, tensor = value.swapaxes(0, 1), f"{tensor} (time-major)"
         for candidate, label in [(value, tensor)] + ([(value[:, ::-1], f"{tensor} (read in reverse time)")]
                                                     if reversed_too else []):
             error = _distance(candidate, expected)
