@@ -131,3 +131,18 @@ def test_openvino_float16_artifact_gives_each_layer_its_errors(model, tmp_path):
     for row in rows:
         assert row["tensor"] is not None and 0 < row["error"] <= row["allowed"], row
         assert 0 < row["weight_error"] and row["error"] / row["unit"] < 1, row
+
+
+@backend_independent
+def test_a_time_major_tensor_is_read_batch_major_and_a_superseded_one_is_not():
+    """The matching rule's two extensions: a tensor of the layer's shape time-major (tf2onnx's recurrent
+    outputs) is read batch-major, and a QDQ graph's float tensor X is passed over for X_DequantizeLinear_Output,
+    the value the next layer reads, however close X is."""
+    from keras_impl.verify.artifact import _closest
+    expected = np.random.default_rng(2).normal(size=(3, 5, 4))  # (B, T, U)
+    near = expected + 1e-3
+    found = _closest({"rec/concat:0": near.swapaxes(0, 1), "rec/other:0": expected[:, :, :2]}, expected,
+                     lambda t: "rec" in t)
+    assert found == (pytest.approx(1e-3), "rec/concat:0 (time-major)")
+    qdq = {"rec": expected, "rec_DequantizeLinear_Output": near, "rec_QuantizeLinear_Input": expected}
+    assert _closest(qdq, expected, lambda t: "rec" in t) == (pytest.approx(1e-3), "rec_DequantizeLinear_Output")
