@@ -104,6 +104,13 @@ def _report_lines(report: dict):
     yield from (set_line(r, unit_name) for r in v["sets"])
     if v.get("families"):
         yield f"  {v['families']}"
+    if isinstance(v.get("layers"), dict):
+        yield f"  inside the artifact: not measured: {v['layers']['error']}"
+    elif v.get("layers"):
+        from keras_impl.verify.artifact import layer_lines
+        row = next(r for r in v["sets"] if r["set"] == v["layers_set"])
+        yield from layer_lines(v["layers"], unit_name,
+                               about=f"set {row['set']} {row.get('family') or ''}, the furthest from its bound")
     yield from decision_lines(v.get("decisions", []))
     b = v["bounds"]
     if report.get("accuracy"):
@@ -445,6 +452,19 @@ def _accuracy(plan: dict, route, dynamic_batch: bool, scratch: Path, say) -> dic
         return {"error": " ".join(str(exc).split())}
 
 
+def _pick_layers(result: dict, layers) -> None:
+    """The layers inside a reduced-precision artifact (the worker's, per set) shown for the set furthest past (or
+    closest to) its bound: ``layers`` (its rows) and ``layers_set``; all of them kept in ``layers_by_set``."""
+    if isinstance(layers, dict):  # the runtime gave no inner tensors: its line
+        result["layers"] = layers
+        return
+    ran = [r for r in result["sets"] if r.get("bound") and layers and r["set"] < len(layers) and layers[r["set"]]]
+    if not ran:
+        return
+    worst = max(ran, key=lambda r: r["vs_oracle"] / r["bound"])
+    result.update(layers=layers[worst["set"]], layers_set=worst["set"], layers_by_set=layers)
+
+
 def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str, drawn: dict,
             say) -> tuple[int, dict]:
     """The artifact on the worker's input sets (``drawn``: its result: what each set is and its family)."""
@@ -472,4 +492,5 @@ def _verify(fmt, artifact: Path, predictions: Path, backend: str, precision: str
                      arithmetic=rounds_activations(fmt, precision))
     for row in result["sets"]:
         row["drawn"] = drawn["sets"][row["set"]]
+    _pick_layers(result, drawn.get("layers"))
     return (0 if result["verdict"] == "pass" else 1), result

@@ -19,7 +19,8 @@ The job (JSON):
                 outputs to
     inputs      optional: a .npy array (``--inputs``, checked by the parent) run as the one set instead
     result      the JSON written at the end: {"ok", "export" or "error", "sets" (what was drawn), "families"
-                (each set's), "left_out" ([family, why])}
+                (each set's), "left_out" ([family, why]), "layers" (a reduced precision: each layer inside the
+                artifact, per set, keras_impl/verify/artifact.artifact_layers)}
 
 With ``--parent-pid`` (the export passes its pid, and a pipe as stdin) the worker dies with its parent
 (keras_impl/lifeline.py): a killed ``bilstm export`` leaves no worker writing an artifact behind.
@@ -114,7 +115,30 @@ def _export(job: dict) -> dict:
         result["families"] = [s["family"] for s in sets]
         result["left_out"] = [list(pair) for pair in sets.left_out]
         result["decision_rules"] = decision_rules(described)
+        if rounded is not None:
+            result["layers"] = _layers_inside(fmt, job["artifact"], described.graph, sets, precision)
     return result
+
+
+def _layers_inside(fmt: str, artifact: str, graph, sets: list[dict], precision: str):
+    """Each layer's tensor inside the reduced-precision artifact against the oracle, its E_w and bound
+    (keras_impl/verify/artifact.artifact_layers), one list of rows per input set (the parent shows the set
+    furthest past its bound); None for a format whose runtime exposes no inner tensors, or for a set the runtime
+    could not run; ``{"error": line}`` where it could run none."""
+    from keras_impl.verify.artifact import TENSORS, artifact_layers
+
+    from .precision import rounds_activations
+    if fmt not in TENSORS:
+        return None
+    found, error = [], None
+    for s in sets:
+        try:
+            found.append(artifact_layers(fmt, Path(artifact), graph, s["inputs"], 0.0, precision=precision,
+                                         arithmetic=rounds_activations(fmt, precision)))
+        except Exception as exc:  # the runtime's own error, whatever its class: one line, the export goes on
+            found.append(None)
+            error = error or f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    return found if any(rows is not None for rows in found) else {"error": error}
 
 
 def main(argv: list[str]) -> int:

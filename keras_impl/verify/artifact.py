@@ -88,7 +88,7 @@ def _sets(model, described, dynamic_batch: bool, user_inputs=None):
     return sets
 
 
-def _onnx_tensors(path: Path, inputs: list) -> tuple[dict, list]:
+def _onnx_tensors(path: Path, inputs: list, precision: str = "float32") -> tuple[dict, list]:
     """Every node output of an ONNX artifact on ``inputs`` (ONNX Runtime, optimisations off), and the names of
     the artifact's own outputs in order."""
     import onnx
@@ -110,16 +110,18 @@ def _onnx_tensors(path: Path, inputs: list) -> tuple[dict, list]:
     return dict(zip(wanted, session.run(wanted, dict(zip(names, inputs))))), outputs
 
 
-def _openvino_tensors(path: Path, inputs: list) -> tuple[dict, list]:
-    """Every operation's output of an OpenVINO artifact on ``inputs`` (CPU, float32), keyed by its tensor names
-    and its operation's name joined, and the keys of the artifact's own outputs in order."""
+def _openvino_tensors(path: Path, inputs: list, precision: str = "float32") -> tuple[dict, list]:
+    """Every operation's output of an OpenVINO artifact on ``inputs`` (CPU, float32, or bfloat16 where
+    ``precision`` asks for it as the export's run does), keyed by its tensor names and its operation's name
+    joined, and the keys of the artifact's own outputs in order."""
     import openvino as ov
     core = ov.Core()
     model = core.read_model(str(path))
     own = len(model.outputs)
     model.add_outputs([out for op in model.get_ordered_ops()
                        if op.get_type_name() not in ("Parameter", "Result", "Constant") for out in op.outputs()])
-    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16"
+                                                 else "f32"})
     result = compiled(list(inputs))
     values, keys = {}, []
     for k, port in enumerate(compiled.outputs):
@@ -132,7 +134,7 @@ def _openvino_tensors(path: Path, inputs: list) -> tuple[dict, list]:
     return values, keys
 
 
-def _litert_tensors(path: Path, inputs: list) -> tuple[dict, list]:
+def _litert_tensors(path: Path, inputs: list, precision: str = "float32") -> tuple[dict, list]:
     """Every tensor of a LiteRT artifact on ``inputs``, kept by the Interpreter's
     ``experimental_preserve_all_tensors`` (without it the arena reuses intermediate buffers), keyed by the
     converter's tensor name (``#index`` added where two share a name), and the keys of its own outputs."""
@@ -179,59 +181,135 @@ def _own_outputs(graph_outputs: list, output_keys: list, mapping: dict) -> dict:
     return {n: output_keys[j] for n, j in zip(graph_outputs, chosen)}
 
 
-def artifact_layers(fmt: str, path: Path, described, inputs: list, bound_value: float,
-                    mapping: dict | None = None) -> list[dict]:
-    """Each Keras layer's tensor inside the artifact against the oracle (see the module's docstring)."""
+def artifact_layers(fmt: str, path: Path, graph, inputs: list, bound_value: float, *, precision: str = "float32",
+                    arithmetic: bool = False, mapping: dict | None = None) -> list[dict]:
+    """Each layer of ``graph`` (reference.layers.LayerGraph) found as a tensor inside the artifact, against the
+    oracle (see the module's docstring), on ``inputs`` (one set).
+
+    float32: each allowed ``bound_value`` x max(1, max |oracle output of the layer|). A reduced ``precision``
+    (keras_impl/export/precision.py): each layer's output also from the oracle on the weights rounded as the
+    precision stores them, whose distance is that layer's E_w, and its bound
+    tolerances.artifact_precision_bound, as each model output's (``arithmetic``: the runtime rounds activations
+    too). Rows: ``{layer, tensor, error, allowed, verdict}``, with ``weight_error`` and ``unit`` in a reduced
+    precision, or ``halves`` (a Bidirectional found as its two directions). ``mapping``: ``--map``'s pairs."""
+    from keras_impl.export.precision import REDUCED, rounded_graph, runtime_precision
     from reference.layers import graph_forward
-    values, output_keys = TENSORS[fmt](path, inputs)
+    reduced = precision in REDUCED
+    values, output_keys = TENSORS[fmt](path, inputs, runtime_precision(precision))
     tape: dict = {}
-    oracle = graph_forward(described.graph, inputs, tape=tape)
-    outputs = _own_outputs(described.graph.outputs, output_keys, mapping or {})  # the model's own outputs
+    oracle = graph_forward(graph, inputs, tape=tape)
+    rounded_tape: dict = {}
+    rounded = graph_forward(rounded_graph(graph, precision), inputs, tape=rounded_tape) if reduced else None
+    steps = max((np.shape(x)[1] for x in inputs if np.ndim(x) >= 2), default=1)
+
+    def judged(expected, emulated) -> dict:
+        """The bound for one tensor whose oracle value is ``expected`` (``emulated``: on the rounded weights)."""
+        size = float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0))
+        if not reduced:
+            return {"allowed": bound_value * max(1.0, size)}
+        from keras_impl.parity.tolerances import artifact_precision_bound, artifact_precision_unit
+        weight_error = _distance(np.asarray(emulated, np.float64), expected)
+        return {"allowed": artifact_precision_bound(precision, weight_error, size, arithmetic=arithmetic,
+                                                    steps=steps).value,
+                "weight_error": weight_error, "unit": artifact_precision_unit(precision, size)}
+
+    outputs = _own_outputs(graph.outputs, output_keys, mapping or {})  # the model's own outputs
     rows = []
-    for layer in described.graph.layers:
+    for layer in graph.layers:
         if layer.kind == "InputLayer":
             continue
         expected = np.asarray(oracle[layer.name][0], np.float64)
-        allowed = bound_value * max(1.0, float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0)))
         found = _closest(values, expected, lambda t: layer.name in t or t == outputs.get(layer.name))
-        row = {"layer": layer.name, "tensor": None, "error": None, "allowed": allowed, "verdict": "no tensor of its own"}
+        row = {"layer": layer.name, "tensor": None, "error": None, "verdict": "no tensor of its own",
+               **judged(expected, rounded[layer.name][0] if reduced else None)}
         if found:
-            row.update(error=found[0], tensor=found[1], verdict="pass" if found[0] <= allowed else "FAIL")
+            row.update(error=found[0], tensor=found[1], verdict="pass" if found[0] <= row["allowed"] else "FAIL")
         elif layer.kind == "Bidirectional" and tape.get(layer.name):
-            row["halves"] = _halves(values, layer.name, tape[layer.name][0]["halves"], allowed)
+            emulated = rounded_tape[layer.name][0]["halves"] if reduced else (None, None)
+            row["halves"] = _halves(values, layer.name, tape[layer.name][0]["halves"], emulated, judged)
             if any(h["tensor"] for h in row["halves"]):
                 row["verdict"] = "FAIL" if any(h["verdict"] == "FAIL" for h in row["halves"]) else "pass"
         rows.append(row)
     return rows
 
 
+def _distance(value: np.ndarray, expected: np.ndarray) -> float:
+    diff = np.abs(value.astype(np.float64) - expected)
+    return float(np.where(np.isnan(diff), 0.0, diff).max(initial=0.0))
+
+
+# A QDQ graph (onnxruntime's quantize_static) quantizes an activation X after the node that makes it: X keeps its
+# name, and the consumers read X_DequantizeLinear_Output; where X is a graph output, the node's float output is
+# renamed X_QuantizeLinear_Input and X is the DequantizeLinear's. A layer's tensor is the value passed on.
+QDQ_READ, QDQ_RENAMED = "_DequantizeLinear_Output", "_QuantizeLinear_Input"
+
+
+def _passed_on(values: dict, tensor: str) -> bool:
+    """False for a float tensor of a QDQ graph that no consumer reads in place of its quantized value."""
+    return not (tensor + QDQ_READ in values or tensor.endswith(QDQ_RENAMED))
+
+
 def _closest(values: dict, expected: np.ndarray, named, reversed_too: bool = False):
     """``(error, tensor name)`` of the tensor closest to ``expected`` among those ``named`` accepts and of its
-    shape (with ``reversed_too``, also read back to front in time), or None."""
+    shape, or of its shape time-major (T, B, ...) where T != B (tf2onnx keeps a recurrent layer's output
+    time-major), read batch-major (with ``reversed_too``, also read back to front in time), or None; in a QDQ
+    graph, among the values passed on only (``_passed_on``)."""
     best = None
+    time_major = expected.ndim >= 3 and expected.shape[0] != expected.shape[1]
     for tensor, value in values.items():
         value = np.asarray(value)
-        if not named(tensor) or value.shape != expected.shape or value.dtype.kind != "f":
+        if not named(tensor) or value.dtype.kind != "f" or not _passed_on(values, tensor):
             continue
+        if value.shape != expected.shape:  # a recurrent converter's (T, B, ...) tensor, read batch-major
+            if not time_major or value.shape != (expected.shape[1], expected.shape[0]) + expected.shape[2:]:
+                continue
+            value, tensor = value.swapaxes(0, 1), f"{tensor} (time-major)"
         for candidate, label in [(value, tensor)] + ([(value[:, ::-1], f"{tensor} (read in reverse time)")]
                                                     if reversed_too else []):
-            diff = np.abs(candidate.astype(np.float64) - expected)
-            error = float(np.where(np.isnan(diff), 0.0, diff).max(initial=0.0))
+            error = _distance(candidate, expected)
             if best is None or error < best[0]:
                 best = (error, label)
     return best
 
 
-def _halves(values: dict, name: str, halves, allowed: float) -> list[dict]:
+def _halves(values: dict, name: str, halves, emulated, judged) -> list[dict]:
     """A Bidirectional without a tensor of its merged output: its two directions' tensors, each named after the
-    layer and its direction (``forward`` / ``backward`` in the name), in either time order."""
+    layer and its direction (``forward`` / ``backward`` in the name), in either time order; ``judged`` gives
+    each its bound from its oracle value and its ``emulated`` one (the rounded weights')."""
     rows = []
-    for direction, expected in zip(("forward", "backward"), halves):
-        found = _closest(values, np.asarray(expected, np.float64), lambda t: name in t and direction in t,
-                         reversed_too=True)
-        rows.append({"direction": direction, "tensor": found and found[1], "error": found and found[0],
-                     "verdict": "no tensor of its own" if not found else ("pass" if found[0] <= allowed else "FAIL")})
+    for direction, expected, rounded in zip(("forward", "backward"), halves, emulated):
+        expected = np.asarray(expected, np.float64)
+        found = _closest(values, expected, lambda t: name in t and direction in t, reversed_too=True)
+        bound = judged(expected, rounded)
+        rows.append({"direction": direction, "tensor": found and found[1], "error": found and found[0], **bound,
+                     "verdict": "no tensor of its own" if not found else ("pass" if found[0] <= bound["allowed"]
+                                                                          else "FAIL")})
     return rows
+
+
+def layer_lines(rows: list[dict], unit_name: str | None = None, about: str = "first input set") -> list[str]:
+    """The report's lines for ``artifact_layers``' rows (``bilstm verify --artifact``, ``bilstm export --verify``
+    in a reduced precision: ``unit_name`` "ulp" or "int8 step", each error in it beside the weights' own)."""
+    def shown(r: dict) -> str:
+        if unit_name and "unit" in r:
+            return (f"{r['error']:.2e} = {r['error'] / r['unit']:.2f} {unit_name}; the weights alone "
+                    f"{r['weight_error']:.2e} = {r['weight_error'] / r['unit']:.2f}; bound {r['allowed']:.2e} "
+                    f"{r['verdict']}")
+        return f"{r['error']:.2e} (allowed {r['allowed']:.1e}) {r['verdict']}"
+    lines = [f"  inside the artifact ({about}; a layer's tensor: named after it, of its shape):"]
+    for row in rows:
+        if row["tensor"] is not None:
+            text = f"{row['tensor']}: {shown(row)}"
+        elif any(h["tensor"] for h in row.get("halves", [])):
+            text = "; ".join(f"{h['direction']} {h['tensor']}: {shown(h)}" if h["tensor"]
+                             else f"{h['direction']}: no tensor of its own" for h in row["halves"])
+        else:
+            text = "no tensor of its own (fused into another, or renamed)"
+        lines.append(f"    {row['layer']}: {text}")
+    first = next((row["layer"] for row in rows if row["verdict"] == "FAIL"), None)
+    if first:
+        lines.append(f"  first layer outside its bound inside the artifact: {first}")
+    return lines
 
 
 STATIC_BATCH_SAYS = "(the batch fixed at export)"  # runtimes._check_shape's words for a batch fixed at export
@@ -289,8 +367,8 @@ def verify_artifact(model_path, artifact_path, *, fmt: str | None = None, user_i
               "runtime": RUNTIME_PACKAGE[fmt], **result, "layers": None}
     if fmt in TENSORS:  # inside the artifact: the first set it ran
         first = next(s for s, o in zip(sets, outputs) if not isinstance(o, str))
-        report["layers"] = artifact_layers(fmt, artifact_path, described, first["inputs"],
-                                           bound("output", "float32", backend).value, mapping)
+        report["layers"] = artifact_layers(fmt, artifact_path, described.graph, first["inputs"],
+                                           bound("output", "float32", backend).value, mapping=mapping)
     return report
 
 
@@ -303,19 +381,7 @@ def format_artifact_report(r: dict) -> str:
     if r.get("families"):
         lines.append(f"  {r['families']}")
     if r["layers"] is not None:
-        lines.append("  inside the artifact (first input set; a layer's tensor: named after it, of its shape):")
-        for row in r["layers"]:
-            if row["tensor"] is not None:
-                shown = f"{row['tensor']}: {row['error']:.2e} (allowed {row['allowed']:.1e}) {row['verdict']}"
-            elif any(h["tensor"] for h in row.get("halves", [])):
-                shown = "; ".join(f"{h['direction']} {h['tensor']}: {h['error']:.2e} {h['verdict']}" if h["tensor"]
-                                  else f"{h['direction']}: no tensor of its own" for h in row["halves"])
-            else:
-                shown = "no tensor of its own (fused into another, or renamed)"
-            lines.append(f"    {row['layer']}: {shown}")
-        first = next((row["layer"] for row in r["layers"] if row["verdict"] == "FAIL"), None)
-        if first:
-            lines.append(f"  first layer outside its bound inside the artifact: {first}")
+        lines += layer_lines(r["layers"])
     from keras_impl.export.verify import decision_lines
     lines += decision_lines(r.get("decisions", []))
     b = r["bounds"]

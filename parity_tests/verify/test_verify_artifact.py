@@ -268,6 +268,6 @@ def test_inside_the_artifact_a_model_output_is_the_one_map_names(made, tmp_path)
     onnx.save(onnx_model, str(tmp_path / "decoy_first.onnx"))
     described = describe_model(keras.saving.load_model(model_file))
     x = np.random.default_rng(5).standard_normal((2, 6, 3)).astype("float32")
-    rows = {r["layer"]: r for r in artifact_layers("onnx", tmp_path / "decoy_first.onnx", described, [x], 1e-5,
-                                                    {"head": head})}
+    rows = {r["layer"]: r for r in artifact_layers("onnx", tmp_path / "decoy_first.onnx", described.graph, [x], 1e-5,
+                                                    mapping={"head": head})}
     assert rows["head"]["tensor"] == head and rows["head"]["verdict"] == "pass", rows["head"]
