@@ -26,10 +26,11 @@ f, ``activation`` for g) on every (row, unit) whose c' differs, over the failing
 
     d a = act^-1(gate_solved) - a_oracle,   fitted per unit by least squares as  d a = x_t dW + h dR + db
 
-over every valid (row, step) from the failing one on, is kept where the fit explains all but ``FIT_RESIDUAL`` of
-it: a fault in a gate's weights is exactly such a change, a wrong gate's solved value is not (measured on the
-planted faults: 3e-4 at most for the faulty gate, 0.2 to 0.8 for the others). The only consistent gate is
-named; several are reported as "not separable from c alone".
+over every valid (row, step) from the failing one on, is kept where the fit explains all but
+``GATE_FIT_RESIDUAL`` of it (keras_impl/parity/tolerances.py): a fault in a gate's weights is exactly such a
+change, a wrong gate's solved value is not (measured on the planted faults: 3e-4 at most for the faulty gate,
+0.2 to 0.8 for the others). The only consistent gate is named; several are reported as "not separable from c
+alone".
 
 GRU (z the update gate, hh the candidate, r inside hh), h' Keras's state after the step:
 
@@ -46,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_impl.parity.tolerances import (GATE_FIT_FLOOR, GATE_FIT_INSIDE, GATE_FIT_RESIDUAL, GATE_RANGE_SLACK,
+                                          GATE_SOLVE_TINY)
 from reference.cells import split_bias
 from reference.layers.rnn import RECURRENT_KINDS, make_cell
 from reference.recurrent import STEPS
@@ -54,8 +57,6 @@ from reference.recurrent import STEPS
 # the gate's); others accept any finite value.
 RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
           "hard_tanh": (-1.0, 1.0), "sparse_sigmoid": (0.0, 1.0), "relu": (0.0, np.inf), "relu6": (0.0, 6.0)}
-RANGE_SLACK = 1e-6  # float32 rounding of a saturated gate
-TINY = 1e-6  # a denominator this small leaves the solved value undefined (not counted)
 GATE_NAMES = {"i": "input", "f": "forget", "g": "candidate", "o": "output", "z": "update", "hh": "candidate"}
 
 
@@ -95,7 +96,7 @@ def keras_states(keras_copy, x: np.ndarray, mask, initial: list, steps, go_backw
 
 def _in_range(values, activation: str, defined) -> np.ndarray:
     lo, hi = RANGES.get(activation, (-np.inf, np.inf))
-    return defined & np.isfinite(values) & (values >= lo - RANGE_SLACK) & (values <= hi + RANGE_SLACK)
+    return defined & np.isfinite(values) & (values >= lo - GATE_RANGE_SLACK) & (values <= hi + GATE_RANGE_SLACK)
 
 
 def _solve(activations: dict, records: list) -> dict:
@@ -111,9 +112,6 @@ def _solve(activations: dict, records: list) -> dict:
 
 
 INVERSES = {"sigmoid": lambda s: np.log(s / (1 - s)), "tanh": np.arctanh, "hard_sigmoid": lambda s: 6 * (s - 0.5)}
-INSIDE = 1e-4  # a solved value this close to its range's ends is left out of the fit (its inverse is all noise)
-FIT_RESIDUAL = 1e-2  # the share of a unit's change the linear fit may leave unexplained
-FIT_FLOOR = 1e-4  # a unit whose pre-activation changes less than this (rms) has no change to explain
 
 
 def _fit_residuals(gate, activation, preact, records) -> list[float]:
@@ -126,7 +124,8 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
     rows, deltas, usable = [], [], []
     for r in records:
         value = r["solved"][gate][0]
-        inside = r["solved"][gate][1] & np.isfinite(value) & (value > lo + INSIDE) & (value < hi - INSIDE)
+        inside = (r["solved"][gate][1] & np.isfinite(value)
+                  & (value > lo + GATE_FIT_INSIDE) & (value < hi - GATE_FIT_INSIDE))
         inside &= r["valid"][:, None]
         safe = np.where(inside, value, (lo + hi) / 2)
         rows.append(np.concatenate([r["x"], r["prev"][0], np.ones((len(r["x"]), 1))], axis=1))
@@ -137,7 +136,7 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
     for u in range(delta.shape[1]):
         keep = usable[:, u]
         y = delta[keep, u]
-        if keep.sum() < A.shape[1] + 2 or np.sqrt(np.mean(y ** 2)) < FIT_FLOOR:
+        if keep.sum() < A.shape[1] + 2 or np.sqrt(np.mean(y ** 2)) < GATE_FIT_FLOOR:
             continue
         w = np.linalg.lstsq(A[keep], y, rcond=None)[0]
         residuals.append(float(np.linalg.norm(A[keep] @ w - y) / np.linalg.norm(y)))
@@ -147,7 +146,7 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
 def _name_gates(shares: dict, what: str, fits: dict | None = None) -> dict:
     consistent = [g for g, s in shares.items() if s >= 0.999]
     if fits and len(consistent) > 1:  # the range cannot tell: keep those whose change is a weights' change
-        linear = [g for g in consistent if fits.get(g) and max(fits[g]) <= FIT_RESIDUAL]
+        linear = [g for g in consistent if fits.get(g) and max(fits[g]) <= GATE_FIT_RESIDUAL]
         consistent = linear or consistent
     if len(consistent) == 1:
         return {"gate": consistent[0], "gates": consistent, "verdict": "named"}
@@ -209,7 +208,7 @@ def _lstm(cell, records, allowed, err) -> dict:
         for r in records:
             h_k, c_k = r["after"]
             act_c = activate(act, c_k)
-            defined = np.abs(act_c) > TINY
+            defined = np.abs(act_c) > GATE_SOLVE_TINY
             r["solved"] = {"o": (np.where(defined, h_k / np.where(defined, act_c, 1.0), np.nan), defined)}
             r["differs"] = _differs(r, 0, allowed)
         shares = _solve({"o": ract}, records)
@@ -226,7 +225,7 @@ def _lstm(cell, records, allowed, err) -> dict:
         i, f, g = r["i"], r["f"], r["g"]
         solved = {}
         for gate, num, den in (("f", c_k - i * g, c_prev), ("i", c_k - f * c_prev, g), ("g", c_k - f * c_prev, i)):
-            defined = np.abs(den) > TINY
+            defined = np.abs(den) > GATE_SOLVE_TINY
             solved[gate] = (np.where(defined, num / np.where(defined, den, 1.0), np.nan), defined)
         r["solved"], r["differs"] = solved, _differs(r, 1, allowed)
     activations = {"i": ract, "f": ract, "g": act}
@@ -244,7 +243,7 @@ def _gru(cell, records, allowed) -> dict:
         z, hh = r["z"], r["hh"]
         solved = {}
         for gate, num, den in (("z", h_k - hh, h_prev - hh), ("hh", h_k - z * h_prev, 1 - z)):
-            defined = np.abs(den) > TINY
+            defined = np.abs(den) > GATE_SOLVE_TINY
             solved[gate] = (np.where(defined, num / np.where(defined, den, 1.0), np.nan), defined)
         r["solved"], r["differs"] = solved, _differs(r, 0, allowed)
     shares = _solve({"z": cell.recurrent_activation, "hh": cell.activation}, records)
