@@ -3,9 +3,9 @@ from **Keras's own states** at the step before, so that a wrong gate shows as th
 
 Keras's states (measured): the Keras copy that runs the direction (the layer, or a Bidirectional's
 ``forward_layer`` / ``backward_layer``) is cloned from its config with ``return_state=True`` and its weights,
-and called on prefixes of its input in processing order (``x[:, :k+1]``, or ``x[:, T-1-k:]`` for a
-``go_backwards`` copy, with the mask sliced alike): its final states are Keras's states after processing step
-k. The oracle's step k (``reference/lstm.py``, ``gru.py``, ``simple_rnn.py``) is run from Keras's states after
+and called on its input with every step after processing step k masked (and'ed with the input's own mask; a
+masked step carries the states): its final states are Keras's states after processing step k. All k in one
+call, the batch repeated once a k (``keras_states``). The oracle's step k (``reference/lstm.py``, ``gru.py``, ``simple_rnn.py``) is run from Keras's states after
 step k-1 (the initial states for k = 0), with the layer's weights; a masked (row, step) carries the states, and
 is left out of what follows.
 
@@ -72,25 +72,36 @@ def _copy(layer, keras_layer, direction: str):
 
 
 def keras_states(keras_copy, x: np.ndarray, mask, initial: list, steps, go_backwards: bool) -> dict:
-    """Keras's states after each processing step in ``steps`` (-1: the initial ones), float64, by step."""
+    """Keras's states after each processing step in ``steps`` (-1: the initial ones), float64, by step.
+
+    One call of a clone of ``keras_copy`` (``return_state=True``, its weights) on the batch repeated once a step:
+    the copy for step k has every later step of processing order masked (the input's mask and'ed with it), and a
+    masked step carries the states, so its final states are Keras's after step k. One call of one shape: JAX
+    traces the loop once, not once a prefix length."""
     import keras
     config = {**keras_copy.get_config(), "return_state": True, "return_sequences": False, "stateful": False}
     clone = type(keras_copy).from_config(config)
     clone.build(x.shape)
     clone.set_weights(keras_copy.get_weights())
     dtype = keras_copy.compute_dtype
-    T, found = x.shape[1], {}
-    for k in steps:
-        if k < 0:
-            found[k] = [np.asarray(s, np.float64) for s in initial]
-            continue
-        part = slice(T - 1 - k, T) if go_backwards else slice(0, k + 1)
-        args = {"mask": None if mask is None else keras.ops.convert_to_tensor(np.asarray(mask, bool)[:, part]),
-                "training": False}
-        if any(np.any(s) for s in initial):
-            args["initial_state"] = [keras.ops.convert_to_tensor(s.astype(dtype)) for s in initial]
-        out = clone(keras.ops.convert_to_tensor(x[:, part].astype(dtype)), **args)
-        found[k] = [np.asarray(keras.ops.convert_to_numpy(s), np.float64) for s in out[1:]]
+    (B, T), wanted = x.shape[:2], [k for k in steps if k >= 0]
+    found = {k: [np.asarray(s, np.float64) for s in initial] for k in steps if k < 0}
+    if not wanted:
+        return found
+    processing = np.arange(T)[::-1] if go_backwards else np.arange(T)  # the input time of each processing step
+    given = np.ones((B, T), bool) if mask is None else np.asarray(mask, bool)
+    masks = []
+    for k in wanted:
+        up_to_k = np.zeros(T, bool)
+        up_to_k[processing[:k + 1]] = True
+        masks.append(given & up_to_k[None, :])
+    args = {"mask": keras.ops.convert_to_tensor(np.concatenate(masks)), "training": False}
+    if any(np.any(s) for s in initial):
+        args["initial_state"] = [keras.ops.convert_to_tensor(np.tile(s, (len(wanted), 1)).astype(dtype))
+                                 for s in initial]
+    out = clone(keras.ops.convert_to_tensor(np.tile(x, (len(wanted), 1, 1)).astype(dtype)), **args)
+    states = [np.asarray(keras.ops.convert_to_numpy(s), np.float64) for s in out[1:]]
+    found.update({k: [s[j * B:(j + 1) * B] for s in states] for j, k in enumerate(wanted)})
     return found
 
 
