@@ -3,9 +3,9 @@ from **Keras's own states** at the step before, so that a wrong gate shows as th
 
 Keras's states (measured): the Keras copy that runs the direction (the layer, or a Bidirectional's
 ``forward_layer`` / ``backward_layer``) is cloned from its config with ``return_state=True`` and its weights,
-and called on prefixes of its input in processing order (``x[:, :k+1]``, or ``x[:, T-1-k:]`` for a
-``go_backwards`` copy, with the mask sliced alike): its final states are Keras's states after processing step
-k. The oracle's step k (``reference/lstm.py``, ``gru.py``, ``simple_rnn.py``) is run from Keras's states after
+and called on its input with every step after processing step k masked (and'ed with the input's own mask; a
+masked step carries the states): its final states are Keras's states after processing step k. All k in one
+call, the batch repeated once a k (``keras_states``). The oracle's step k (``reference/lstm.py``, ``gru.py``, ``simple_rnn.py``) is run from Keras's states after
 step k-1 (the initial states for k = 0), with the layer's weights; a masked (row, step) carries the states, and
 is left out of what follows.
 
@@ -26,10 +26,11 @@ f, ``activation`` for g) on every (row, unit) whose c' differs, over the failing
 
     d a = act^-1(gate_solved) - a_oracle,   fitted per unit by least squares as  d a = x_t dW + h dR + db
 
-over every valid (row, step) from the failing one on, is kept where the fit explains all but ``FIT_RESIDUAL`` of
-it: a fault in a gate's weights is exactly such a change, a wrong gate's solved value is not (measured on the
-planted faults: 3e-4 at most for the faulty gate, 0.2 to 0.8 for the others). The only consistent gate is
-named; several are reported as "not separable from c alone".
+over every valid (row, step) from the failing one on, is kept where the fit explains all but
+``GATE_FIT_RESIDUAL`` of it (keras_impl/parity/tolerances.py): a fault in a gate's weights is exactly such a
+change, a wrong gate's solved value is not (measured on the planted faults: 3e-4 at most for the faulty gate,
+0.2 to 0.8 for the others). The only consistent gate is named; several are reported as "not separable from c
+alone".
 
 GRU (z the update gate, hh the candidate, r inside hh), h' Keras's state after the step:
 
@@ -46,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_impl.parity.tolerances import (GATE_FIT_FLOOR, GATE_FIT_INSIDE, GATE_FIT_RESIDUAL, GATE_RANGE_SLACK,
+                                          GATE_SOLVE_TINY)
 from reference.cells import split_bias
 from reference.layers.rnn import RECURRENT_KINDS, make_cell
 from reference.recurrent import STEPS
@@ -54,8 +57,6 @@ from reference.recurrent import STEPS
 # the gate's); others accept any finite value.
 RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
           "hard_tanh": (-1.0, 1.0), "sparse_sigmoid": (0.0, 1.0), "relu": (0.0, np.inf), "relu6": (0.0, 6.0)}
-RANGE_SLACK = 1e-6  # float32 rounding of a saturated gate
-TINY = 1e-6  # a denominator this small leaves the solved value undefined (not counted)
 GATE_NAMES = {"i": "input", "f": "forget", "g": "candidate", "o": "output", "z": "update", "hh": "candidate"}
 
 
@@ -71,31 +72,42 @@ def _copy(layer, keras_layer, direction: str):
 
 
 def keras_states(keras_copy, x: np.ndarray, mask, initial: list, steps, go_backwards: bool) -> dict:
-    """Keras's states after each processing step in ``steps`` (-1: the initial ones), float64, by step."""
+    """Keras's states after each processing step in ``steps`` (-1: the initial ones), float64, by step.
+
+    One call of a clone of ``keras_copy`` (``return_state=True``, its weights) on the batch repeated once a step:
+    the copy for step k has every later step of processing order masked (the input's mask and'ed with it), and a
+    masked step carries the states, so its final states are Keras's after step k. One call of one shape: JAX
+    traces the loop once, not once a prefix length."""
     import keras
     config = {**keras_copy.get_config(), "return_state": True, "return_sequences": False, "stateful": False}
     clone = type(keras_copy).from_config(config)
     clone.build(x.shape)
     clone.set_weights(keras_copy.get_weights())
     dtype = keras_copy.compute_dtype
-    T, found = x.shape[1], {}
-    for k in steps:
-        if k < 0:
-            found[k] = [np.asarray(s, np.float64) for s in initial]
-            continue
-        part = slice(T - 1 - k, T) if go_backwards else slice(0, k + 1)
-        args = {"mask": None if mask is None else keras.ops.convert_to_tensor(np.asarray(mask, bool)[:, part]),
-                "training": False}
-        if any(np.any(s) for s in initial):
-            args["initial_state"] = [keras.ops.convert_to_tensor(s.astype(dtype)) for s in initial]
-        out = clone(keras.ops.convert_to_tensor(x[:, part].astype(dtype)), **args)
-        found[k] = [np.asarray(keras.ops.convert_to_numpy(s), np.float64) for s in out[1:]]
+    (B, T), wanted = x.shape[:2], [k for k in steps if k >= 0]
+    found = {k: [np.asarray(s, np.float64) for s in initial] for k in steps if k < 0}
+    if not wanted:
+        return found
+    processing = np.arange(T)[::-1] if go_backwards else np.arange(T)  # the input time of each processing step
+    given = np.ones((B, T), bool) if mask is None else np.asarray(mask, bool)
+    masks = []
+    for k in wanted:
+        up_to_k = np.zeros(T, bool)
+        up_to_k[processing[:k + 1]] = True
+        masks.append(given & up_to_k[None, :])
+    args = {"mask": keras.ops.convert_to_tensor(np.concatenate(masks)), "training": False}
+    if any(np.any(s) for s in initial):
+        args["initial_state"] = [keras.ops.convert_to_tensor(np.tile(s, (len(wanted), 1)).astype(dtype))
+                                 for s in initial]
+    out = clone(keras.ops.convert_to_tensor(np.tile(x, (len(wanted), 1, 1)).astype(dtype)), **args)
+    states = [np.asarray(keras.ops.convert_to_numpy(s), np.float64) for s in out[1:]]
+    found.update({k: [s[j * B:(j + 1) * B] for s in states] for j, k in enumerate(wanted)})
     return found
 
 
 def _in_range(values, activation: str, defined) -> np.ndarray:
     lo, hi = RANGES.get(activation, (-np.inf, np.inf))
-    return defined & np.isfinite(values) & (values >= lo - RANGE_SLACK) & (values <= hi + RANGE_SLACK)
+    return defined & np.isfinite(values) & (values >= lo - GATE_RANGE_SLACK) & (values <= hi + GATE_RANGE_SLACK)
 
 
 def _solve(activations: dict, records: list) -> dict:
@@ -111,9 +123,6 @@ def _solve(activations: dict, records: list) -> dict:
 
 
 INVERSES = {"sigmoid": lambda s: np.log(s / (1 - s)), "tanh": np.arctanh, "hard_sigmoid": lambda s: 6 * (s - 0.5)}
-INSIDE = 1e-4  # a solved value this close to its range's ends is left out of the fit (its inverse is all noise)
-FIT_RESIDUAL = 1e-2  # the share of a unit's change the linear fit may leave unexplained
-FIT_FLOOR = 1e-4  # a unit whose pre-activation changes less than this (rms) has no change to explain
 
 
 def _fit_residuals(gate, activation, preact, records) -> list[float]:
@@ -126,7 +135,8 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
     rows, deltas, usable = [], [], []
     for r in records:
         value = r["solved"][gate][0]
-        inside = r["solved"][gate][1] & np.isfinite(value) & (value > lo + INSIDE) & (value < hi - INSIDE)
+        inside = (r["solved"][gate][1] & np.isfinite(value)
+                  & (value > lo + GATE_FIT_INSIDE) & (value < hi - GATE_FIT_INSIDE))
         inside &= r["valid"][:, None]
         safe = np.where(inside, value, (lo + hi) / 2)
         rows.append(np.concatenate([r["x"], r["prev"][0], np.ones((len(r["x"]), 1))], axis=1))
@@ -137,7 +147,7 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
     for u in range(delta.shape[1]):
         keep = usable[:, u]
         y = delta[keep, u]
-        if keep.sum() < A.shape[1] + 2 or np.sqrt(np.mean(y ** 2)) < FIT_FLOOR:
+        if keep.sum() < A.shape[1] + 2 or np.sqrt(np.mean(y ** 2)) < GATE_FIT_FLOOR:
             continue
         w = np.linalg.lstsq(A[keep], y, rcond=None)[0]
         residuals.append(float(np.linalg.norm(A[keep] @ w - y) / np.linalg.norm(y)))
@@ -147,7 +157,7 @@ def _fit_residuals(gate, activation, preact, records) -> list[float]:
 def _name_gates(shares: dict, what: str, fits: dict | None = None) -> dict:
     consistent = [g for g, s in shares.items() if s >= 0.999]
     if fits and len(consistent) > 1:  # the range cannot tell: keep those whose change is a weights' change
-        linear = [g for g in consistent if fits.get(g) and max(fits[g]) <= FIT_RESIDUAL]
+        linear = [g for g in consistent if fits.get(g) and max(fits[g]) <= GATE_FIT_RESIDUAL]
         consistent = linear or consistent
     if len(consistent) == 1:
         return {"gate": consistent[0], "gates": consistent, "verdict": "named"}
@@ -209,7 +219,7 @@ def _lstm(cell, records, allowed, err) -> dict:
         for r in records:
             h_k, c_k = r["after"]
             act_c = activate(act, c_k)
-            defined = np.abs(act_c) > TINY
+            defined = np.abs(act_c) > GATE_SOLVE_TINY
             r["solved"] = {"o": (np.where(defined, h_k / np.where(defined, act_c, 1.0), np.nan), defined)}
             r["differs"] = _differs(r, 0, allowed)
         shares = _solve({"o": ract}, records)
@@ -226,7 +236,7 @@ def _lstm(cell, records, allowed, err) -> dict:
         i, f, g = r["i"], r["f"], r["g"]
         solved = {}
         for gate, num, den in (("f", c_k - i * g, c_prev), ("i", c_k - f * c_prev, g), ("g", c_k - f * c_prev, i)):
-            defined = np.abs(den) > TINY
+            defined = np.abs(den) > GATE_SOLVE_TINY
             solved[gate] = (np.where(defined, num / np.where(defined, den, 1.0), np.nan), defined)
         r["solved"], r["differs"] = solved, _differs(r, 1, allowed)
     activations = {"i": ract, "f": ract, "g": act}
@@ -244,7 +254,7 @@ def _gru(cell, records, allowed) -> dict:
         z, hh = r["z"], r["hh"]
         solved = {}
         for gate, num, den in (("z", h_k - hh, h_prev - hh), ("hh", h_k - z * h_prev, 1 - z)):
-            defined = np.abs(den) > TINY
+            defined = np.abs(den) > GATE_SOLVE_TINY
             solved[gate] = (np.where(defined, num / np.where(defined, den, 1.0), np.nan), defined)
         r["solved"], r["differs"] = solved, _differs(r, 0, allowed)
     shares = _solve({"z": cell.recurrent_activation, "hh": cell.activation}, records)
