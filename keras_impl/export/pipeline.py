@@ -408,7 +408,8 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
         # Outside its bounds, or the runtime could not run it: the next route is tried, this one reported.
         why = verified.get("error") or (f"verification failed: artifact vs oracle {verified['worst_vs_oracle']:.2e}, "
                                         f"vs Keras {verified['worst_vs_keras']:.2e} (bounds "
-                                        f"{verified['bounds']['vs_oracle']:g}, {verified['bounds']['vs_keras']:g})")
+                                        f"{verified['bounds']['vs_oracle']:g}, {verified['bounds']['vs_keras']:g})"
+                                        + _first_layer_outside(verified))
         say(f"  {why}")
         failed = {"route": route.describe(), "error": why, "upstream": None, "verify": verified}
         report["failed_routes"].append(failed)
@@ -450,6 +451,13 @@ def _accuracy(plan: dict, route, dynamic_batch: bool, scratch: Path, say) -> dic
                                RUNTIME_TIMEOUT_S)
     except (RuntimeUnavailable, ArtifactRunError) as exc:
         return {"error": " ".join(str(exc).split())}
+
+
+def _first_layer_outside(verified: dict) -> str:
+    """``; first layer outside its bound inside the artifact: NAME`` where the layers inside it say so, else ""."""
+    layers = verified.get("layers")
+    first = next((r["layer"] for r in layers if r["verdict"] == "FAIL"), None) if isinstance(layers, list) else None
+    return f"; first layer outside its bound inside the artifact: {first}" if first else ""
 
 
 def _pick_layers(result: dict, layers) -> None:

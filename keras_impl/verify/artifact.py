@@ -13,14 +13,16 @@ fixed at export) is a FAIL row of its family. A static batch is met with one seq
 or kept (LiteRT's ``experimental_preserve_all_tensors``) and the artifact is run once more (ONNX Runtime with
 its optimisations off; OpenVINO on the CPU in float32; the first input set the artifact ran): a
 Keras layer's tensor is the one whose name contains the layer's name and
-whose shape is the oracle's output shape for it, the closest to the oracle where several qualify (a
+whose shape is the oracle's output shape for it (or that shape time-major, read batch-major), the closest
+to the oracle where several qualify, in a QDQ graph the value passed on (``_passed_on``) (a
 converter names its nodes after the Keras layers: tf2onnx ``sequential/head/...``, Keras's exporters
 ``head_1/...``); a model output layer's tensor is also the artifact's output matched to it (by ``--map``,
 else by name or place, as the artifact was run); a
 Bidirectional whose merged output has no tensor of its own is looked for as its two directions (tensors
 named after it and ``forward`` / ``backward``, in either time order). A layer with no such tensor is
 reported as having none of its own (fused into another, or renamed). The first layer outside its bound is
-named.
+named. ``bilstm export --precision P --verify`` reads a reduced-precision artifact the same way, each layer held
+to the bound of its precision from its own E_w (``artifact_layers``; docs/export.md, "Inside the artifact").
 """
 from __future__ import annotations
 
