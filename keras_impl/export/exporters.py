@@ -273,10 +273,55 @@ def _keras_torch(model, artifact_path, dynamic_batch: bool, notes: list, timeste
     return dynamic_batch
 
 
+FULL_INTEGER_CRASH = ("the TFLite converter crashes (SIGSEGV) in the full-integer conversion of the recurrent "
+                      "loop (TensorFlow 2.21.0)")
+
+
+def _has_loop(config) -> bool:
+    if isinstance(config, dict):
+        return config.get("unroll") is False or any(_has_loop(v) for v in config.values())
+    return isinstance(config, list) and any(_has_loop(v) for v in config)
+
+
+def _unroll_config(config, timesteps: int | None):
+    """``config`` with every recurrent layer's ``unroll`` True and, given ``timesteps``, every input's free time
+    axis fixed at it."""
+    if isinstance(config, list):
+        return [_unroll_config(v, timesteps) for v in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _unroll_config(v, timesteps) for k, v in config.items()}
+    if out.get("unroll") is False:
+        out["unroll"] = True
+    shape = out.get("batch_shape")
+    if timesteps is not None and out.get("class_name") is None and isinstance(shape, list) and len(shape) >= 3 \
+            and shape[1] is None:
+        out["batch_shape"] = [shape[0], timesteps] + list(shape[2:])
+    return out
+
+
+def _unrolled(model, timesteps: int | None, notes: list):
+    """A copy of ``model`` with its recurrent loops unrolled, its weights the same: full-integer conversion of
+    the loop itself crashes the converter (FULL_INTEGER_CRASH); unrolled, the steps are plain ops it quantizes.
+    Unrolling needs the time axis fixed: by the model's input, else ``timesteps`` (--static-timesteps)."""
+    free = any(len(t.shape) >= 2 and t.shape[1] is None for t in model.inputs)
+    if free and timesteps is None:
+        raise ExportError(f"{FULL_INTEGER_CRASH}; an unrolled copy converts, and unrolling needs a fixed time axis: "
+                          f"give --static-timesteps N", route="keras on tensorflow")
+    copy = model.__class__.from_config(_unroll_config(model.get_config(), timesteps if free else None))
+    copy.set_weights(model.get_weights())
+    notes.append("full integer: the recurrent layers converted unrolled (unroll=True, the same weights): "
+                 + FULL_INTEGER_CRASH)
+    return copy
+
+
 def _keras_litert_tf(model, artifact_path, dynamic_batch: bool, notes: list, options: dict,
                      timesteps: int | None = None) -> bool:
     """Keras's LiteRT exporter (``options`` go to its TFLiteConverter: precision.litert_options); a dynamic batch
-    that needs Flex ops falls back to a static batch."""
+    that needs Flex ops falls back to a static batch. Full integer (a representative dataset) converts an
+    unrolled copy of a recurrent model (``_unrolled``)."""
+    if "representative_dataset" in options and _has_loop(model.get_config()):
+        model = _unrolled(model, timesteps, notes)
     try:
         model.export(artifact_path, format="litert", verbose=False,
                      input_signature=_signature(model, dynamic_batch, timesteps), **options)

@@ -17,7 +17,9 @@ produce (``check``).
                              the activations' ranges calibrated on ``calibration`` sets
     litert    float16        TFLiteConverter, Optimize.DEFAULT, supported_types float16: float16 weights
               int8-dynamic   TFLiteConverter, Optimize.DEFAULT: dynamic-range int8 weights
-              int8-static    TFLiteConverter, Optimize.DEFAULT with a representative dataset: full integer
+              int8-static    TFLiteConverter, Optimize.DEFAULT with a representative dataset: full integer,
+                             of a copy with the recurrent layers unrolled (exporters._unrolled: the converter
+                             crashes on the loop itself)
     openvino  float16        openvino.save_model(compress_to_fp16=True): float16 weights, float32 arithmetic
               bfloat16       the CPU plugin's INFERENCE_PRECISION_HINT bf16 (the artifact stays float32):
                              arithmetic in bfloat16, on a CPU with BF16 (AVX512-BF16, AMX)
@@ -50,7 +52,8 @@ TOOLCHAIN = {
              "int8-static": "onnxruntime.quantization.quantize_static (QDQ, int8 weights and activations)"},
     "litert": {"float16": "TFLiteConverter Optimize.DEFAULT, float16 weights",
                "int8-dynamic": "TFLiteConverter Optimize.DEFAULT, dynamic-range int8 weights",
-               "int8-static": "TFLiteConverter Optimize.DEFAULT with a representative dataset (full integer)"},
+               "int8-static": "TFLiteConverter Optimize.DEFAULT with a representative dataset (full integer), "
+                              "the recurrent layers unrolled"},
     "openvino": {"float16": "openvino.save_model(compress_to_fp16=True), float16 weights",
                  "bfloat16": "the CPU plugin's INFERENCE_PRECISION_HINT bf16 (bfloat16 arithmetic)",
                  "int8-dynamic": "NNCF compress_weights INT8_SYM (int8 weights, float32 activations)",

@@ -122,12 +122,13 @@ def cause(error: str) -> str:
             name = signal.Signals(int(crashed.group(1))).name
         except ValueError:
             name = f"signal {crashed.group(1)}"
-        return f"the export crashed ({name})" + (": " + first.split(": ", 1)[1] if ": " in first and
-                                                 "(no output)" not in first else "")
+        return f"the export crashed ({name})"  # its stderr's last line is a log line, not the cause
     return first if len(first) <= 140 else first[:139] + "…"
 
 
-def describe(entry: dict) -> str:
+def describe(entry: dict, float32_route: str | None = None) -> str:
+    """A cell; its route named where it is not the float32 cell's (a route whose artifact failed its bound in
+    this precision was passed over for the next: the sizes and graphs then differ)."""
     if entry["status"] == "none":
         return "—"
     if entry["status"] == "error" or entry.get("worst_vs_oracle") is None:
@@ -140,6 +141,8 @@ def describe(entry: dict) -> str:
         text += f", {d['agree']}/{d['total']}"
     if entry.get("artifact_bytes"):
         text += f", {entry['artifact_bytes'] / 1024:.1f} kB"
+    if float32_route and entry.get("route") and entry["route"] != float32_route:
+        text += f" ({entry['route']})"
     return text + ("" if entry["status"] == "pass" else " FAIL")
 
 
@@ -148,11 +151,14 @@ def render_section(entries: list[dict], figure: str) -> str:
     lines = ["Each cell: worst absolute error against the oracle over three input sets, = the same in units of the "
              "precision (an ulp of float16 or bfloat16, or an int8 step, at the output's magnitude), the decisions "
              "that agree with the oracle's, the artifact's size; FAIL outside the bound derived from the precision; "
-             "— the format's toolchain has no such conversion; ✗ the export or its run failed (cause).",
+             "— the format's toolchain has no such conversion; ✗ the export or its run failed (cause); "
+             "(route) where it is not the float32 cell's.",
              "", "| model | format | " + " | ".join(PRECISIONS) + " |", "|---|---|" + "---|" * len(PRECISIONS)]
     for model in MODELS:
         for fmt in FORMATS:
-            row = [describe(by[(model, fmt, p)]) if (model, fmt, p) in by else "not measured" for p in PRECISIONS]
+            route = (by.get((model, fmt, "float32")) or {}).get("route")
+            row = [describe(by[(model, fmt, p)], route) if (model, fmt, p) in by else "not measured"
+                   for p in PRECISIONS]
             lines.append(f"| {model} | {fmt} | " + " | ".join(row) + " |")
     some = next(iter(entries), {})
     total = len(MODELS) * len(FORMATS) * len(PRECISIONS)

@@ -89,8 +89,8 @@ def _export(job: dict) -> dict:
                         static_timesteps=job.get("static_timesteps"))
     if precision in reduced.REDUCED:
         if job.get("result"):
-            Path(job["result"] + ".phase").write_text(f"reducing to {precision} with {reduced.TOOLCHAIN[fmt].get(precision)}",
-                                                      encoding="utf-8")
+            Path(job["result"] + ".phase").write_text(
+                f"reducing to {precision} with {reduced.TOOLCHAIN[fmt].get(precision)}", encoding="utf-8")
         try:
             info["notes"] += reduced.reduce_artifact(fmt, job["artifact"], precision, calibration)
         except Exception as exc:  # the toolchain's own error, whatever its class: one line

@@ -259,3 +259,22 @@ def test_a_precision_the_format_cannot_produce_is_one_line_and_exit_2(tmp_path, 
     code, out, err = run_bilstm(["export", *argv, "--backend", "torch", "--out", str(tmp_path / "x")], capsys)
     assert code == 2 and len(nonblank_lines(err)) == 1 and says in err, err
     assert not (tmp_path / "x").exists()
+
+
+@backend_independent
+def test_litert_full_integer_converts_the_recurrent_layers_unrolled():
+    """LiteRT's full-integer conversion of a recurrent loop crashes the converter; the exporter converts a copy
+    whose recurrent layers (nested in Bidirectional too) are unrolled, a free time axis fixed first."""
+    from keras_impl.export.exporters import _has_loop, _unroll_config
+    lstm = {"class_name": "LSTM", "config": {"units": 4, "unroll": False}}
+    config = {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [None, None, 3]}},
+                         {"class_name": "Bidirectional", "config": {"layer": lstm, "backward_layer": lstm}},
+                         {"class_name": "Dense", "config": {"units": 1}}]}
+    assert _has_loop(config) and not _has_loop({"layers": [config["layers"][2]]})
+    unrolled = _unroll_config(config, 6)
+    assert not _has_loop(unrolled)
+    bidirectional = unrolled["layers"][1]["config"]
+    assert bidirectional["layer"]["config"]["unroll"] is True and bidirectional["backward_layer"]["config"]["unroll"]
+    assert unrolled["layers"][0]["config"]["batch_shape"] == [None, 6, 3]
+    assert config["layers"][0]["config"]["batch_shape"] == [None, None, 3]  # the model's own config untouched
+    assert _unroll_config(config, None)["layers"][0]["config"]["batch_shape"] == [None, None, 3]
