@@ -3,7 +3,8 @@
 Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
 rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
 shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
-the whole-array erf (gelu's) against ``math.erf`` entry by entry.
+the whole-array erf (gelu's) against ``math.erf`` entry by entry; the LSTM loop that computes a step on its
+valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import math
 import numpy as np
 import pytest
 
-from reference import random_arrays
+from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
+from reference import lstm_fused, random_arrays
+from reference.cells import Cell, CellWeights
+from reference.activations import activate
 from reference.erf import erf
 from reference.layers import convolutional, pooling
 from reference.layers.convolutional import convolve
@@ -82,3 +86,56 @@ def test_a_pool_larger_than_its_input_is_refused_as_the_literal_windows_refuse_i
         pooling._windows(x, (1,), (4,), (2,), "valid", 0.0)
     with pytest.raises(ValueError, match=r"pool_size \(4,\) is larger than the \(padded\) input"):
         pooling.reduce_windows(np.maximum, x, (1,), (4,), (2,), "valid", -np.inf)
+
+
+def padded_masks(B: int, T: int, rng) -> dict:
+    """(B, T) masks in processing order, each a different kind of padding."""
+    lengths = rng.permutation(np.r_[T, rng.integers(1, T, size=B - 2), 0])  # a full row, a fully masked one
+    right = np.arange(T)[None] < lengths[:, None]
+    holes = right.copy()
+    holes[np.argmax(lengths), 1] = False  # a hole in the full row: no order of the rows makes the valid ones lead
+    return {"right_padding": right, "right_padding_backwards": right[:, ::-1],
+            "mixed_left_and_right": np.where(np.arange(B)[:, None] % 2 == 0, right, right[:, ::-1]),
+            "every_row_masked": np.zeros((B, T), bool), "holes": holes}
+
+
+@pytest.mark.parametrize("mask_name", ["right_padding", "right_padding_backwards", "mixed_left_and_right",
+                                       "every_row_masked", "holes"])
+@pytest.mark.parametrize("cell", [Cell("lstm"), Cell("lstm", activation="relu", recurrent_activation="hard_sigmoid",
+                                                     use_bias=False)], ids=["default", "other_activations"])
+def test_the_packed_lstm_loop_computes_only_valid_rows_and_equals_the_loop_over_every_row(mask_name, cell, rng):
+    B, T, D, U = 7, 9, 4, 5
+    mask = padded_masks(B, T, rng)[mask_name]
+    packs = lstm_fused.packing_order(mask) is not None
+    # the path under test is the one taken; a mask with holes, or rows padded on either side, takes the masked loop
+    assert packs == (mask_name not in ("holes", "mixed_left_and_right"))
+    shapes = dict(cell.weight_roles(D, U))
+    weights = CellWeights(*(rng.uniform(-0.6, 0.6, shapes[r]) if r in shapes else None
+                            for r in ("kernel", "recurrent_kernel", "bias")))
+    x = rng.normal(size=(B, T, D))
+    states = tuple(rng.uniform(-0.8, 0.8, (B, U)) for _ in "hc")
+    dcarried = rng.normal(size=(T, B, U))
+    results = []
+    for packed in (None, False):  # None: packed where packing_order finds an order; False: every row a step
+        carried, final, tape = lstm_fused.run(cell, None, x, weights, states, mask, True, packed=packed)
+        inference, final_inference, _ = lstm_fused.run(cell, None, x, weights, states, mask, False, packed=packed)
+        np.testing.assert_array_equal(inference, carried)  # the inference loop is the training loop without a tape
+        np.testing.assert_array_equal(np.stack(final_inference), np.stack(final))
+        grads, dx = lstm_fused.backward(cell, x, mask, tape, weights, dcarried)
+        results.append([carried, *final, dx, *(g for g in grads if g is not None)])
+    for fast, literal in zip(*results):
+        np.testing.assert_allclose(fast, literal, rtol=0, atol=FLOAT64_SELF_ABS * max(1.0, np.abs(literal).max()))
+    carried = results[0][0]
+    masked = ~mask.T  # (T, B): a masked row carries the state it entered with
+    entering = np.concatenate([states[0][None], carried[:-1]])
+    np.testing.assert_array_equal(carried[masked], entering[masked])
+
+
+def test_a_convolutions_relu_in_place_is_the_relu_of_a_fresh_array(rng):
+    y = rng.normal(size=(3, 5, 4))
+    y[0, 0, 0] = -0.0
+    bias = rng.normal(size=4)
+    literal = activate("relu", y + bias)
+    fast = convolutional._finish(y.copy(), bias, {"activation": "relu"})
+    np.testing.assert_array_equal(fast, literal)
+    assert (fast < 0).sum() == 0 and (literal == 0).any()

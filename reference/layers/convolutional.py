@@ -178,7 +178,9 @@ def _finish(y, bias, options) -> np.ndarray:
     """+ bias on the channel axis, the activation, back to the layer's data_format."""
     if bias is not None:
         y += bias  # in place: y is the fresh product (the oracle's time goes to memory passes at real sizes)
-    y = activate(options.get("activation", "linear"), y)
+    name = options.get("activation", "linear")
+    # relu in place on the fresh product too: the same np.maximum, without a second output-sized array
+    y = np.maximum(y, 0.0, out=y) if name == "relu" and y.dtype.kind == "f" else activate(name, y)
     return np.moveaxis(y, -1, 1) if options.get("data_format") == "channels_first" else y
 
 
