@@ -1,8 +1,9 @@
 """The oracle's fast paths held to the literal equations they stand for (NumPy alone).
 
 Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
-rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
-shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
+rounding: a convolution's windows multiplied a few output rows at a time, or with the kernel's first axis taken
+as columns of the product and summed over shifted rows after it, against the sum over kernel taps of shifted
+inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
 the whole-array erf (gelu's) against ``math.erf`` entry by entry; the LSTM loop that computes a step on its
 valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT.
 """
@@ -36,6 +37,7 @@ def conv_by_taps(x, kernel, strides, dilation):
     return y
 
 
+@pytest.mark.parametrize("first_axis_as_columns", [False, True], ids=["one_product", "first_axis_as_columns"])
 @pytest.mark.parametrize("buffer_bytes", [1, 700, convolutional.WINDOW_BUFFER_BYTES])
 @pytest.mark.parametrize("x_shape, k_shape, strides, dilation", [
     ((3, 11, 4), (3, 4, 5), (2,), (1,)),
@@ -43,8 +45,13 @@ def conv_by_taps(x, kernel, strides, dilation):
     ((2, 5, 6, 7, 2), (2, 3, 2, 2, 3), (1, 2, 3), (2, 1, 1)),
 ])
 def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k_shape, strides, dilation,
-                                                                      buffer_bytes, rng, monkeypatch):
+                                                                      buffer_bytes, first_axis_as_columns, rng,
+                                                                      monkeypatch):
     monkeypatch.setattr(convolutional, "WINDOW_BUFFER_BYTES", buffer_bytes)  # 1: one output row a chunk
+    # these kernels are too shallow for the first-axis path at its real threshold: taken (or not) at any depth
+    monkeypatch.setattr(convolutional, "FIRST_AXIS_COLUMNS_MIN_DEPTH", 1 if first_axis_as_columns else 10 ** 9)
+    assert convolutional.first_axis_as_columns(k_shape, len(k_shape) - 2) == (first_axis_as_columns
+                                                                              and len(k_shape) > 3)
     x = rng.normal(size=x_shape)
     (kernel,) = random_arrays([k_shape], rng)
     fast = convolve(x, kernel, strides=strides, dilation_rate=dilation)
