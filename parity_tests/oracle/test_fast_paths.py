@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
-from reference import lstm_fused, random_arrays
+from reference import gru_inference, lstm_fused, random_arrays, rnn
+from reference.gru import STEPS as GRU_STEPS
 from reference.cells import Cell, CellWeights
 from reference.activations import activate
 from reference.erf import erf
@@ -146,3 +147,25 @@ def test_a_convolutions_relu_in_place_is_the_relu_of_a_fresh_array(rng):
     fast = convolutional._finish(y.copy(), bias, {"activation": "relu"})
     np.testing.assert_array_equal(fast, literal)
     assert (fast < 0).sum() == 0 and (literal == 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no_mask", "holes"])
+def test_the_in_place_gru_inference_loop_is_the_literal_loop_bit_for_bit(masked, use_bias, dtype, rng):
+    B, T, D, U = 4, 6, 3, 5
+    cell = Cell("gru", use_bias=use_bias)
+    assert gru_inference.serves(cell) and not gru_inference.serves(Cell("gru", reset_after=False))
+    shapes = dict(cell.weight_roles(D, U))
+    weights = CellWeights(*(rng.uniform(-0.6, 0.6, shapes[r]).astype(dtype) if r in shapes else None
+                            for r in ("kernel", "recurrent_kernel", "bias")))
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    h0 = rng.uniform(-0.8, 0.8, (B, U)).astype(dtype)
+    mask = rng.random((B, T)) < 0.6 if masked else None
+    fast = gru_inference.run(cell, None, x, weights, (h0,), mask, False)
+    literal = rnn._literal_loop(cell, GRU_STEPS, x, weights, (h0,), mask, False)
+    np.testing.assert_array_equal(fast[0], literal[0])
+    np.testing.assert_array_equal(fast[1][0], literal[1][0])
+    assert fast[0].dtype == literal[0].dtype and fast[1][0].dtype == literal[1][0].dtype
+    inference, _, _ = rnn.run(cell, GRU_STEPS, x, weights, (h0,), mask, keep_cache=False)  # the loop rnn.run takes
+    np.testing.assert_array_equal(inference, literal[0].transpose(1, 0, 2))
