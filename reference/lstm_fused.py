@@ -53,15 +53,47 @@ def _blocks(cell, U):
             (slice(3 * U, 4 * U), cell.recurrent_activation))
 
 
-def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache):
+def packing_order(mask) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(order, valid)`` where sorting the rows by ``order`` makes every step's valid rows a leading block
+    (``valid[t]`` rows), or None where the mask has none to skip (None, every step valid) or no such order.
+
+    Sorted by their count of valid steps (most first), the rows of a padded batch have this form in either
+    processing order: right padding read forward (a row is valid at step t while t < its length), left
+    padding read forward or right padding read backwards (valid from step T - length on). A mask with holes
+    has no such order and takes the masked loop.
+    """
+    if mask is None:
+        return None
+    counts = mask.sum(axis=1)
+    order = np.argsort(-counts, kind="stable")
+    valid = mask.sum(axis=0)  # (T,): the rows valid at each step
+    if counts.min() == mask.shape[1]:
+        return None  # every step valid: nothing to skip
+    if not np.array_equal(mask[order], np.arange(mask.shape[0])[:, None] < valid[None, :]):
+        return None
+    return order, valid
+
+
+def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=None):
     """``reference.rnn.run``'s loop for an LSTM: ``(carried h (T, B, U), (h_T, c_T), FusedTape or None)``.
 
     Without ``keep_cache`` (inference) it keeps one step of the gates and two of c.
+
+    ``packed`` (None: wherever ``packing_order`` finds an order; False: never) computes a step on its
+    valid rows only, the rows sorted so that those are a leading block (PyTorch's packed sequences): a
+    masked row carries its states, so what a step would compute for it is never read. A padded batch of
+    uniformly drawn lengths has about half its (row, step) pairs masked. The tape's masked rows hold zeros
+    (BPTT multiplies them by the mask's 0). ``parity_tests/oracle/test_fast_paths.py`` holds it to the
+    loop over every row.
     """
     (h0, c0), (kernel, recurrent_kernel, bias) = states, weights
     B, T, D = x.shape
     U = recurrent_kernel.shape[0]
     dtype = np.result_type(x, kernel, recurrent_kernel, h0, c0, *([] if bias is None else [bias]))
+    packing = packing_order(mask) if packed is not False else None
+    if packing is not None:
+        order, valid = packing
+        x, h0, c0, mask = x[order], h0[order], c0[order], None
     bias = np.zeros(4 * U, dtype) if bias is None else bias  # use_bias=False: the ones column meets zeros
     WRb = np.concatenate([kernel, recurrent_kernel, bias[None]]).astype(dtype)  # (D + U + 1, 4U)
     if cell.fast_lstm:
@@ -74,7 +106,7 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache):
     C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
     H[0], C[0] = h0, c0
     tanh_c = np.empty((steps_kept, B, U), dtype)
-    c_new = C[1:] if mask is None else np.empty((steps_kept, B, U), dtype)
+    c_new = C[1:] if mask is None and not (keep_cache and packing) else np.empty((steps_kept, B, U), dtype)
     h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
     ig = np.empty((B, U), dtype)
     slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
@@ -83,31 +115,48 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache):
         c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
         tanh_c_prime = tanh_c[t if keep_cache else 0]
         z = gates[t if keep_cache else 0]
-        xh1[:, :D], xh1[:, D:D + U] = x[:, t], H[t]
-        np.matmul(xh1, WRb, out=z)
+        n = B if packing is None else int(valid[t])  # the rows this step computes: [0, n)
+        if n < B:  # the masked rows carry their states (and leave zeros on the tape)
+            H[t + 1, n:], c_next[n:] = H[t, n:], c_in[n:]
+            if keep_cache:
+                z[n:], tanh_c_prime[n:], c_prime[n:] = 0.0, 0.0, 0.0
+                if pre is not None:
+                    pre[t, n:] = 0.0
+            if n == 0:
+                continue
+            z, tanh_c_prime, c_prime, c_in = z[:n], tanh_c_prime[:n], c_prime[:n], c_in[:n]
+        xh1[:n, :D], xh1[:n, D:D + U] = x[:n, t], H[t, :n]
+        np.matmul(xh1[:n], WRb, out=z)
         if pre is None:
             np.tanh(z, out=z)
             for sig in (z[:, :2 * U], z[:, 3 * U:]):  # i, f and o: tanh(a / 2) -> sigmoid(a)
                 sig *= 0.5
                 sig += 0.5
         else:
-            a = pre[t if keep_cache else 0]
+            a = pre[t if keep_cache else 0, :n]
             a[...] = z
             for columns, name in _blocks(cell, U):
                 z[:, columns] = activate(name, a[:, columns])
         i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
         np.multiply(f, c_in, out=c_prime)
-        np.multiply(i, g, out=ig)
-        c_prime += ig
+        np.multiply(i, g, out=ig[:n])
+        c_prime += ig[:n]
         if pre is None:
             np.tanh(c_prime, out=tanh_c_prime)
         else:
             tanh_c_prime[...] = activate(cell.activation, c_prime)
-        np.multiply(o, tanh_c_prime, out=h_new[t])
+        np.multiply(o, tanh_c_prime, out=h_new[t, :n])
         if mask is not None:
             m = mask[:, t, None]  # (B, 1)
             np.copyto(H[t + 1], np.where(m, h_new[t], H[t]))
             np.copyto(c_next, np.where(m, c_prime, c_in))
+        elif keep_cache and packing is not None:
+            c_next[:n] = c_prime
+    if packing is not None:  # the rows back in the batch's order
+        rows = np.argsort(order)
+        H, C = H[:, rows], C[:, rows]
+        gates, tanh_c, c_new = gates[:, rows], tanh_c[:, rows], c_new[:, rows]
+        pre = None if pre is None else pre[:, rows]
     tape = FusedTape(H[:-1], C[:-1], gates, c_new, tanh_c, pre) if keep_cache else None
     return H[1:], (H[T], C[slot(T)]), tape
 

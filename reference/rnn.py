@@ -49,6 +49,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import gru_inference
 from .lstm_fused import backward as fused_backward
 from .lstm_fused import run as fused_run
 from ._checks import as_float64, as_mask, check_choice, check_flag
@@ -97,8 +98,9 @@ def run(cell: Cell, steps: Steps, x, weights: CellWeights, states, mask=None, *,
 
     Args:
         weights: the direction's ``CellWeights``; states: a tuple in ``cell.state_names`` order, each (B, U).
-        fused: None chooses (the fused LSTM loop for ``cell.fast_lstm``, else the literal one); True or
-            False forces one (the tests hold the two against each other).
+        fused: None chooses (the fused LSTM loop for ``cell.fast_lstm``; without ``keep_cache`` the in-place
+            GRU loop of ``reference/gru_inference.py`` for Keras's default GRU; else the literal one); True or
+            False forces the fused LSTM loop or the literal one (the tests hold them against each other).
     Returns:
         ``(outputs (B, T, U) in processing order, final states (tuple), RNNCache or None without keep_cache)``.
     """
@@ -107,7 +109,10 @@ def run(cell: Cell, steps: Steps, x, weights: CellWeights, states, mask=None, *,
         mask = None if mask is None else mask[:, ::-1]
     if fused is None:
         fused = cell.fast_lstm
-    loop, loop_backward = (fused_run, fused_backward) if fused else (_literal_loop, _literal_backward)
+        if not keep_cache and gru_inference.serves(cell):
+            fused = None  # the in-place GRU loop: the literal loop's operations, without a tape
+    loop, loop_backward = ((fused_run, fused_backward) if fused else (_literal_loop, _literal_backward)
+                           if fused is False else (gru_inference.run, None))
     carried, final, tape = loop(cell, steps, x, weights, tuple(states), mask, keep_cache)  # carried (T, B, U)
     shown = state_outputs(mask, zero_output_for_mask, initial_output)
     outputs = carried if shown is None else np.where(shown.T[..., None], carried, 0.0)

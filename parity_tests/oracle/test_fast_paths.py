@@ -1,9 +1,11 @@
 """The oracle's fast paths held to the literal equations they stand for (NumPy alone).
 
 Each fast path (fewer, larger NumPy calls into reused buffers) must give what its literal form gives, to
-rounding: a convolution's windows multiplied a few output rows at a time against the sum over kernel taps of
-shifted inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
-the whole-array erf (gelu's) against ``math.erf`` entry by entry.
+rounding: a convolution's windows multiplied a few output rows at a time, or with the kernel's first axis taken
+as columns of the product and summed over shifted rows after it, against the sum over kernel taps of shifted
+inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
+the whole-array erf (gelu's) against ``math.erf`` entry by entry; the LSTM loop that computes a step on its
+valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT.
 """
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ import math
 import numpy as np
 import pytest
 
-from reference import random_arrays
+from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
+from reference import gru_inference, lstm_fused, random_arrays, rnn
+from reference.gru import STEPS as GRU_STEPS
+from reference.cells import Cell, CellWeights
+from reference.activations import activate
 from reference.erf import erf
-from reference.layers import convolutional, pooling
+from reference.layers import conv_lstm, convolutional, pooling
 from reference.layers.convolutional import convolve
 
 
@@ -32,6 +38,7 @@ def conv_by_taps(x, kernel, strides, dilation):
     return y
 
 
+@pytest.mark.parametrize("first_axis_as_columns", [False, True], ids=["one_product", "first_axis_as_columns"])
 @pytest.mark.parametrize("buffer_bytes", [1, 700, convolutional.WINDOW_BUFFER_BYTES])
 @pytest.mark.parametrize("x_shape, k_shape, strides, dilation", [
     ((3, 11, 4), (3, 4, 5), (2,), (1,)),
@@ -39,8 +46,13 @@ def conv_by_taps(x, kernel, strides, dilation):
     ((2, 5, 6, 7, 2), (2, 3, 2, 2, 3), (1, 2, 3), (2, 1, 1)),
 ])
 def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k_shape, strides, dilation,
-                                                                      buffer_bytes, rng, monkeypatch):
+                                                                      buffer_bytes, first_axis_as_columns, rng,
+                                                                      monkeypatch):
     monkeypatch.setattr(convolutional, "WINDOW_BUFFER_BYTES", buffer_bytes)  # 1: one output row a chunk
+    # these kernels are too shallow for the first-axis path at its real threshold: taken (or not) at any depth
+    monkeypatch.setattr(convolutional, "FIRST_AXIS_COLUMNS_MIN_DEPTH", 1 if first_axis_as_columns else 10 ** 9)
+    assert convolutional.first_axis_as_columns(k_shape, len(k_shape) - 2) == (first_axis_as_columns
+                                                                              and len(k_shape) > 3)
     x = rng.normal(size=x_shape)
     (kernel,) = random_arrays([k_shape], rng)
     fast = convolve(x, kernel, strides=strides, dilation_rate=dilation)
@@ -82,3 +94,88 @@ def test_a_pool_larger_than_its_input_is_refused_as_the_literal_windows_refuse_i
         pooling._windows(x, (1,), (4,), (2,), "valid", 0.0)
     with pytest.raises(ValueError, match=r"pool_size \(4,\) is larger than the \(padded\) input"):
         pooling.reduce_windows(np.maximum, x, (1,), (4,), (2,), "valid", -np.inf)
+
+
+def padded_masks(B: int, T: int, rng) -> dict:
+    """(B, T) masks in processing order, each a different kind of padding."""
+    lengths = rng.permutation(np.r_[T, rng.integers(1, T, size=B - 2), 0])  # a full row, a fully masked one
+    right = np.arange(T)[None] < lengths[:, None]
+    holes = right.copy()
+    holes[np.argmax(lengths), 1] = False  # a hole in the full row: no order of the rows makes the valid ones lead
+    return {"right_padding": right, "right_padding_backwards": right[:, ::-1],
+            "mixed_left_and_right": np.where(np.arange(B)[:, None] % 2 == 0, right, right[:, ::-1]),
+            "every_row_masked": np.zeros((B, T), bool), "holes": holes}
+
+
+@pytest.mark.parametrize("mask_name", ["right_padding", "right_padding_backwards", "mixed_left_and_right",
+                                       "every_row_masked", "holes"])
+@pytest.mark.parametrize("cell", [Cell("lstm"), Cell("lstm", activation="relu", recurrent_activation="hard_sigmoid",
+                                                     use_bias=False)], ids=["default", "other_activations"])
+def test_the_packed_lstm_loop_computes_only_valid_rows_and_equals_the_loop_over_every_row(mask_name, cell, rng):
+    B, T, D, U = 7, 9, 4, 5
+    mask = padded_masks(B, T, rng)[mask_name]
+    packs = lstm_fused.packing_order(mask) is not None
+    # the path under test is the one taken; a mask with holes, or rows padded on either side, takes the masked loop
+    assert packs == (mask_name not in ("holes", "mixed_left_and_right"))
+    shapes = dict(cell.weight_roles(D, U))
+    weights = CellWeights(*(rng.uniform(-0.6, 0.6, shapes[r]) if r in shapes else None
+                            for r in ("kernel", "recurrent_kernel", "bias")))
+    x = rng.normal(size=(B, T, D))
+    states = tuple(rng.uniform(-0.8, 0.8, (B, U)) for _ in "hc")
+    dcarried = rng.normal(size=(T, B, U))
+    results = []
+    for packed in (None, False):  # None: packed where packing_order finds an order; False: every row a step
+        carried, final, tape = lstm_fused.run(cell, None, x, weights, states, mask, True, packed=packed)
+        inference, final_inference, _ = lstm_fused.run(cell, None, x, weights, states, mask, False, packed=packed)
+        np.testing.assert_array_equal(inference, carried)  # the inference loop is the training loop without a tape
+        np.testing.assert_array_equal(np.stack(final_inference), np.stack(final))
+        grads, dx = lstm_fused.backward(cell, x, mask, tape, weights, dcarried)
+        results.append([carried, *final, dx, *(g for g in grads if g is not None)])
+    for fast, literal in zip(*results):
+        np.testing.assert_allclose(fast, literal, rtol=0, atol=FLOAT64_SELF_ABS * max(1.0, np.abs(literal).max()))
+    carried = results[0][0]
+    masked = ~mask.T  # (T, B): a masked row carries the state it entered with
+    entering = np.concatenate([states[0][None], carried[:-1]])
+    np.testing.assert_array_equal(carried[masked], entering[masked])
+
+
+def test_a_convolutions_relu_in_place_is_the_relu_of_a_fresh_array(rng):
+    y = rng.normal(size=(3, 5, 4))
+    y[0, 0, 0] = -0.0
+    bias = rng.normal(size=4)
+    literal = activate("relu", y + bias)
+    fast = convolutional._finish(y.copy(), bias, {"activation": "relu"})
+    np.testing.assert_array_equal(fast, literal)
+    assert (fast < 0).sum() == 0 and (literal == 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no_mask", "holes"])
+def test_the_in_place_gru_inference_loop_is_the_literal_loop_bit_for_bit(masked, use_bias, dtype, rng):
+    B, T, D, U = 4, 6, 3, 5
+    cell = Cell("gru", use_bias=use_bias)
+    assert gru_inference.serves(cell) and not gru_inference.serves(Cell("gru", reset_after=False))
+    shapes = dict(cell.weight_roles(D, U))
+    weights = CellWeights(*(rng.uniform(-0.6, 0.6, shapes[r]).astype(dtype) if r in shapes else None
+                            for r in ("kernel", "recurrent_kernel", "bias")))
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    h0 = rng.uniform(-0.8, 0.8, (B, U)).astype(dtype)
+    mask = rng.random((B, T)) < 0.6 if masked else None
+    fast = gru_inference.run(cell, None, x, weights, (h0,), mask, False)
+    literal = rnn._literal_loop(cell, GRU_STEPS, x, weights, (h0,), mask, False)
+    np.testing.assert_array_equal(fast[0], literal[0])
+    np.testing.assert_array_equal(fast[1][0], literal[1][0])
+    assert fast[0].dtype == literal[0].dtype and fast[1][0].dtype == literal[1][0].dtype
+    inference, _, _ = rnn.run(cell, GRU_STEPS, x, weights, (h0,), mask, keep_cache=False)  # the loop rnn.run takes
+    np.testing.assert_array_equal(inference, literal[0].transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "linear"])
+def test_the_convlstm_gates_in_place_are_the_equations_bit_for_bit(act, rng):
+    z = rng.normal(scale=2.0, size=(2, 3, 4, 4 * 5))
+    c = rng.normal(size=(2, 3, 4, 5))
+    literal = conv_lstm.gates(z.copy(), c, act, "sigmoid")
+    fast = conv_lstm.gates_in_place(z.copy(), c, act)
+    for a, b in zip(fast, literal):
+        np.testing.assert_array_equal(a, b)
