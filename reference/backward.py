@@ -54,6 +54,8 @@ def layer_backward(layer, records: list, dy, mask):
         grads, dx = backward(cache, weights, dy)
         return _present(grads), dx
     if layer.kind == "Bidirectional":
+        if records[0]["caches"] is None:  # a copy that is an RNN(cell): the oracle runs it forward only
+            raise ValueError(f"layer {layer.name!r}: no backward for a Bidirectional of RNN(cell)")
         (y_f, y_b), (cache_f, cache_b) = records[0]["halves"], records[0]["caches"]
         fwd_w, bwd_w = layer.cell_weights
         dy_f, dy_b = merge_backward(layer.options["merge_mode"], dy, y_f, y_b)

@@ -42,9 +42,9 @@ def _copies(layer: Layer):
     """``(options, (start, stop) of its weights)`` of each recurrent copy of the layer (one, or two)."""
     if layer.kind in RECURRENT_KINDS:
         return [(layer.options, (0, 3), RECURRENT_KINDS[layer.kind])]
-    if layer.kind == "Bidirectional":
-        return [(layer.options[d], (3 * k, 3 * k + 3), layer.options[d].get("cell", "lstm"))
-                for k, d in enumerate(("forward", "backward"))]
+    if layer.kind == "Bidirectional":  # each copy's cells in turn (an RNN copy may hold several), 3 weights each
+        cells = [c for d in ("forward", "backward") for c in layer.options[d].get("cells", [layer.options[d]])]
+        return [(c, (3 * k, 3 * k + 3), c.get("cell", "lstm")) for k, c in enumerate(cells)]
     return []
 
 
@@ -70,6 +70,8 @@ def _with_copy_options(layer: Layer, change) -> Layer:
     opt = dict(layer.options)
     for d in ("forward", "backward"):
         opt[d] = change(dict(opt[d]))
+        if "cells" in opt[d]:  # an RNN copy: its loop options above, its cells' options here
+            opt[d]["cells"] = [change(dict(c)) for c in opt[d]["cells"]]
     return replace(layer, options=opt)
 
 

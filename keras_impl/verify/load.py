@@ -176,8 +176,8 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
         return
     if not _is_keras_class(entry):
         raise refuse_layer(name, entry.get("registered_name") or class_name, "a custom class, not Keras's own")
-    if wrapper == "Bidirectional" and class_name not in RECURRENT_KINDS:
-        raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} only")
+    if wrapper == "Bidirectional" and class_name not in (*RECURRENT_KINDS, "RNN"):
+        raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} or RNN only")
     if wrapper == "TimeDistributed" and class_name == "InputLayer":
         raise refuse_layer(name, class_name, "TimeDistributed of an InputLayer")
     if wrapper == "RNN" or wrapper == "StackedRNNCells":

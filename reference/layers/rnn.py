@@ -11,7 +11,9 @@ oracle's cells.
                                                                     mask' = mask if return_sequences else None
     Bidirectional           reference/bidirectional.py: two such calls (each copy its own cell), zero_output_for_mask =
                             return_sequences (Keras forces it), the second's sequence flipped back,
-                            then merged (merge_mode None: the two halves, two outputs)
+                            then merged (merge_mode None: the two halves, two outputs); a copy that is
+                            an RNN(cell) or RNN(StackedRNNCells) runs that RNN's loop above, the same way
+                            (keras/src/layers/rnn/bidirectional.py L137-143, L220-272)
                                                                     mask' = mask if return_sequences else None
                                                                     (each half's, with merge_mode None)
 
@@ -25,10 +27,11 @@ masks with the flat outputs, keras/src/layers/layer.py).
 Options: LSTM, GRU and SimpleRNN ``return_sequences``, ``go_backwards``, ``zero_output_for_mask`` and the cell's
 options ``activation``, ``recurrent_activation`` (not SimpleRNN), ``reset_after`` (GRU), Keras's defaults when
 absent; Bidirectional ``merge_mode``, ``return_sequences`` and ``forward`` / ``backward``, each a dict with
-``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options; RNN ``cells``, a
-list of such dicts (one cell, or StackedRNNCells' in order), with the layer options above. ``return_state``
+``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options, or an RNN's
+``cells`` (a copy that is an RNN); RNN ``cells``, a list of such dicts (one cell, or StackedRNNCells' in order),
+with the layer options above. ``return_state``
 on each, False when absent. Weights: ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``;
-Bidirectional the forward triple then the backward one; RNN one triple per cell. A cell's activations:
+Bidirectional the forward copy's then the backward copy's; RNN one triple per cell. A cell's activations:
 ``reference.ACTIVATIONS``.
 """
 from __future__ import annotations
@@ -85,25 +88,55 @@ def recurrent(layer, inputs, masks, tape=None):
     return with_states(output, mask if rs else None, states)
 
 
+def run_cells(cells: list, weights, x, mask, *, go_backwards: bool, return_sequences: bool,
+              zero_output_for_mask: bool):
+    """Keras's RNN loop over ``cells`` (one cell's options, or StackedRNNCells' in order; ``weights`` a triple per
+    cell): each cell's layer over the previous one's carried states (module docstring). Returns ``(the last
+    cell's output, every cell's final states in turn)``; the sequence in processing order (reversed for
+    ``go_backwards``, as Keras returns it)."""
+    if go_backwards:  # every cell reads the reversed sequence: reverse it once
+        x, mask = x[:, ::-1], (None if mask is None else mask[:, ::-1])
+    states = []
+    for k, cell_options in enumerate(cells):
+        triple = tuple(weights[3 * k:3 * k + 3])
+        last = k == len(cells) - 1
+        # A lower cell's output at a masked step is its carried h, which the next cell does not read.
+        x, *final = layer_call(make_cell(cell_options, triple), x, triple, mask=mask,
+                               return_sequences=return_sequences or not last, return_state=True,
+                               zero_output_for_mask=last and zero_output_for_mask)
+        states.extend(final)
+    return x, states
+
+
+def direction_cells(options: dict) -> list:
+    """A recurrent layer's cells: an RNN's ``cells``, or the one cell of an LSTM, GRU or SimpleRNN."""
+    return options["cells"] if "cells" in options else [options]
+
+
 def rnn(layer, inputs, masks, tape=None):
     """``RNN(cell)`` or ``RNN(StackedRNNCells(cells))``: each cell's layer over the previous one's carried states
     (module docstring); the last cell's output is the layer's."""
     x, mask, opt = inputs[0], masks[0], layer.options
     rs, return_state = bool(opt["return_sequences"]), bool(opt.get("return_state", False))
-    if opt.get("go_backwards", False):  # every cell reads the reversed sequence: reverse it once
-        x, steps_mask = x[:, ::-1], (None if mask is None else mask[:, ::-1])
-    else:
-        steps_mask = mask
-    cells, states = opt["cells"], []
-    for k, cell_options in enumerate(cells):
-        weights = tuple(layer.weights[3 * k:3 * k + 3])
-        last = k == len(cells) - 1
-        # A lower cell's output at a masked step is its carried h, which the next cell does not read.
-        x, *final = layer_call(make_cell(cell_options, weights), x, weights, mask=steps_mask,
-                               return_sequences=rs or not last, return_state=True,
-                               zero_output_for_mask=last and bool(opt.get("zero_output_for_mask", False)))
+    y, states = run_cells(opt["cells"], layer.weights, x, mask, go_backwards=bool(opt.get("go_backwards", False)),
+                          return_sequences=rs, zero_output_for_mask=bool(opt.get("zero_output_for_mask", False)))
+    return with_states(y, mask if rs else None, states if return_state else None)
+
+
+def _bidirectional_of_cells(layer, x, mask, rs: bool):
+    """Both copies of a Bidirectional at least one of whose copies is an RNN(cell): each copy Keras's RNN loop
+    (``run_cells``) with zero_output_for_mask = return_sequences, as Keras forces it. ``((y_f, y_b), states)``."""
+    opt = layer.options
+    n_forward = 3 * len(direction_cells(opt["forward"]))
+    halves, states = [], []
+    for d, weights in (("forward", layer.weights[:n_forward]), ("backward", layer.weights[n_forward:])):
+        y, final = run_cells(direction_cells(opt[d]), weights, x, mask,
+                             go_backwards=bool(opt[d].get("go_backwards", d == "backward")),
+                             return_sequences=rs, zero_output_for_mask=rs)
+        halves.append(y)
         states.extend(final)
-    return with_states(x, mask if rs else None, states if return_state else None)
+    y_f, y_b = halves
+    return (y_f, y_b[:, ::-1] if rs else y_b), states  # Keras flips the second copy's sequence back
 
 
 def bidirectional(layer, inputs, masks, tape=None):
@@ -112,24 +145,34 @@ def bidirectional(layer, inputs, masks, tape=None):
     With a ``tape`` (a list), ``{halves, caches}`` is appended, for BPTT.
     """
     x, mask, opt = inputs[0], masks[0], layer.options
+    rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
+    if "cells" in opt["forward"] or "cells" in opt["backward"]:
+        (y_f, y_b), final = _bidirectional_of_cells(layer, x, mask, rs)
+        if tape is not None:  # the halves only: no BPTT through it (reference/backward.py says so)
+            tape.append({"halves": (y_f, y_b), "caches": None})
+        return _merged(opt, y_f, y_b, final, mask if rs else None)
     fwd_w, bwd_w = cell_weights(layer)
     cells = make_cell(opt["forward"], fwd_w), make_cell(opt["backward"], bwd_w)
     fwd_w, bwd_w = (check_cell_weights(c, *w, features=x.shape[-1], prefix=f"{layer.name}.{d}.")
                     for c, w, d in zip(cells, (fwd_w, bwd_w), ("forward", "backward")))
     states = tuple(np.zeros((x.shape[0], w.recurrent_kernel.shape[0])) for c, w in zip(cells, (fwd_w, bwd_w))
                    for _ in c.state_names)
-    rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
     (y_f, y_b), final, caches = run_bidirectional(x, fwd_w, bwd_w, states, mask, rs, keep_cache=tape is not None,
                                               cell=cells[0], backward_cell=cells[1],
                                               go_backwards=tuple(bool(opt[d].get("go_backwards", False))
                                                                  for d in ("forward", "backward")))
     if tape is not None:
         tape.append({"halves": (y_f, y_b), "caches": caches})
+    return _merged(opt, y_f, y_b, final, mask if rs else None)
+
+
+def _merged(opt: dict, y_f, y_b, final, output_mask):
+    """A Bidirectional's result from its two halves and final states (the states only with return_state)."""
     merge_mode = opt["merge_mode"]
     states = final if opt.get("return_state", False) else None
     if merge_mode is None and states is None:
-        return Outputs([(y, mask if rs else None) for y in (y_f, y_b)])
-    return with_states(MERGE[merge_mode](y_f, y_b), mask if rs else None, states, 2 if merge_mode is None else 1)
+        return Outputs([(y, output_mask) for y in (y_f, y_b)])
+    return with_states(MERGE[merge_mode](y_f, y_b), output_mask, states, 2 if merge_mode is None else 1)
 
 
 FORWARD = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "RNN": rnn, "Bidirectional": bidirectional}

@@ -1,6 +1,6 @@
 """Keras's recurrent layers -> the oracle's cells (``reference/layers/rnn.py``): LSTM, GRU, SimpleRNN, alone or
 in Bidirectional (whose two copies may even be different cells, of different options), and RNN of an LSTMCell,
-GRUCell, SimpleRNNCell or a StackedRNNCells of them; ``return_state`` on each, Bidirectional's
+GRUCell, SimpleRNNCell or a StackedRNNCells of them, alone or in Bidirectional; ``return_state`` on each, Bidirectional's
 ``merge_mode=None``.
 
 Every layer's class is checked exactly (``type(layer) is keras.layers.LSTM``: a registered subclass is a
@@ -82,8 +82,9 @@ def recurrent(layer, name, inbound):
             shown + (f", {extra}" if extra else ""))
 
 
-def rnn(layer, name, inbound):
-    """``keras.layers.RNN`` of one of Keras's cells (``CELL_KINDS``) or of a ``StackedRNNCells`` of them."""
+def rnn_cells(layer, name: str) -> tuple[dict, tuple, str]:
+    """An ``RNN`` of one of Keras's cells (``CELL_KINDS``) or of a ``StackedRNNCells`` of them: ``(options,
+    weights, cells shown)``, or a refusal naming the cell."""
     import keras
     cell = layer.cell
     stacked = type(cell) is keras.layers.StackedRNNCells
@@ -98,30 +99,51 @@ def rnn(layer, name, inbound):
         weights.extend(recurrent_weights(c))
         extra = cell_options_shown(options[-1])
         shown.append(f"{cls}({c.units}{', no bias' if not c.use_bias else ''}{', ' + extra if extra else ''})")
-    opt = {"cells": options, **loop_options(layer, name, "RNN")}
     cells_shown = f"StackedRNNCells({', '.join(shown)})" if stacked else shown[0]
-    return Layer(name, "RNN", inbound, opt, tuple(weights)), f"{cells_shown}, {loop_shown(opt)}"
+    return {"cells": options, **loop_options(layer, name, "RNN")}, tuple(weights), cells_shown
+
+
+def rnn(layer, name, inbound):
+    """``keras.layers.RNN`` of one of Keras's cells (``CELL_KINDS``) or of a ``StackedRNNCells`` of them."""
+    opt, weights, cells_shown = rnn_cells(layer, name)
+    return Layer(name, "RNN", inbound, opt, weights), f"{cells_shown}, {loop_shown(opt)}"
+
+
+def bidirectional_copy(layer, name: str) -> tuple[dict, tuple, str, str]:
+    """One copy of a Bidirectional: an LSTM, GRU, SimpleRNN or an RNN of Keras's cells. ``(options, weights,
+    class shown, cell options shown)``."""
+    import keras
+    if type(layer) is keras.layers.RNN:
+        opt, weights, cells_shown = rnn_cells(layer, name)
+        return opt, weights, f"RNN({cells_shown})", ""
+    opt = recurrent_options(layer, name)
+    return opt, recurrent_weights(layer), type(layer).__name__, cell_options_shown(opt)
+
+
+def _units(layer) -> str:
+    """A copy's units as the table shows them: an RNN's per cell, joined by '/'."""
+    cells = getattr(layer.cell, "cells", [layer.cell])
+    return "/".join(str(c.units) for c in cells)
 
 
 def bidirectional(layer, name, inbound):
-    fwd = recurrent_options(layer.forward_layer, f"{name}.forward_layer")
-    bwd = recurrent_options(layer.backward_layer, f"{name}.backward_layer")
+    fwd, f_w, f_cls, f_extra = bidirectional_copy(layer.forward_layer, f"{name}.forward_layer")
+    bwd, b_w, b_cls, b_extra = bidirectional_copy(layer.backward_layer, f"{name}.backward_layer")
     opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
            "return_state": bool(layer.return_state), "forward": fwd, "backward": bwd}
-    w = recurrent_weights(layer.forward_layer) + recurrent_weights(layer.backward_layer)
-    f_cls, b_cls = type(layer.forward_layer).__name__, type(layer.backward_layer).__name__
     cells = f_cls if f_cls == b_cls else f"{f_cls}+{b_cls}"
-    shown = (f"{cells}, merge={layer.merge_mode}, units={layer.forward_layer.units}+{layer.backward_layer.units}, "
+    shown = (f"{cells}, merge={layer.merge_mode}, "
+             f"units={_units(layer.forward_layer)}+{_units(layer.backward_layer)}, "
              f"go_backwards={fwd['go_backwards']:d}/{bwd['go_backwards']:d}"
              + (", sequences" if opt["return_sequences"] else ", last step")
              + (", return_state" if opt["return_state"] else ""))
-    if not (layer.forward_layer.use_bias and layer.backward_layer.use_bias):
+    if "cells" not in fwd and "cells" not in bwd and not (layer.forward_layer.use_bias
+                                                          and layer.backward_layer.use_bias):
         shown += ", no bias"
-    extras = [cell_options_shown(fwd), cell_options_shown(bwd)]
-    if any(extras):
-        shown += ", " + (extras[0] if extras[0] == extras[1] else f"forward: {extras[0] or 'defaults'}; "
-                                                                   f"backward: {extras[1] or 'defaults'}")
-    return Layer(name, "Bidirectional", inbound, opt, w), shown
+    if f_extra or b_extra:
+        shown += ", " + (f_extra if f_extra == b_extra else f"forward: {f_extra or 'defaults'}; "
+                                                            f"backward: {b_extra or 'defaults'}")
+    return Layer(name, "Bidirectional", inbound, opt, f_w + b_w), shown
 
 
 DESCRIBE = {"LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent, "RNN": rnn, "Bidirectional": bidirectional}
@@ -137,11 +159,13 @@ ROWS = [
                                                                     "go_backwards, return_sequences, return_state "
                                                                     "(every cell's states in turn), "
                                                                     "zero_output_for_mask",
-     "any other cell (a custom one, a nested StackedRNNCells), stateful, Bidirectional of an RNN",
+     "any other cell (a custom one, a nested StackedRNNCells), stateful",
      "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
-    ("Bidirectional(LSTM, GRU or SimpleRNN)", "merge modes concat, sum, ave, mul and None (two outputs); "
-                                             "return_state; a backward_layer of other units, activations, even "
-                                             "another of the three classes",
-     "a wrapped RNN(cell) or other layer",
-     "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies"),
+    ("Bidirectional(LSTM, GRU, SimpleRNN or RNN(cell))", "merge modes concat, sum, ave, mul and None (two "
+                                                         "outputs); return_state; masks; an RNN of an LSTMCell, "
+                                                         "GRUCell, SimpleRNNCell or StackedRNNCells of them; a "
+                                                         "backward_layer of other units, activations, "
+                                                         "go_backwards, even another of these classes",
+     "any other wrapped layer; stateful",
+     "parity_tests/verify/test_bidirectional_rnn.py::test_every_bidirectional_of_an_rnn_verifies"),
 ]
