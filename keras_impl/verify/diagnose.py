@@ -128,13 +128,15 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
     result["directions"] = directions
     failing_direction = next((x for x in directions if x["first_step"] is not None), None)
     if failing_direction is not None:
+        # The step's recomputation adds to a diagnosis already made: a copy Keras cannot clone with its states
+        # returned (a quantized or custom layer) says why on its line rather than end the report.
         try:
             result["step"] = {"direction": failing_direction["direction"],
                               **diagnose_step(layer, described.keras_layers[name], inputs, masks, failing_direction,
                                               allowed)}
-        except (ValueError, TypeError, KeyError, IndexError) as exc:  # a copy not cloned with its states
+        except Exception as exc:  # noqa: BLE001
             result["step"] = {"direction": failing_direction["direction"], "finding": "not recomputed",
-                              "why": str(exc)}
+                              "why": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
     result["hypotheses"] = matching(layer, inputs, masks, actual, allowed)
     return result
 
