@@ -146,3 +146,46 @@ def test_a_time_major_tensor_is_read_batch_major_and_a_superseded_one_is_not():
     assert found == (pytest.approx(1e-3), "rec/concat:0 (time-major)")
     qdq = {"rec": expected, "rec_DequantizeLinear_Output": near, "rec_QuantizeLinear_Input": expected}
     assert _closest(qdq, expected, lambda t: "rec" in t) == (pytest.approx(1e-3), "rec_DequantizeLinear_Output")
+
+
+@backend_independent
+def test_the_report_shows_the_set_furthest_from_its_bound_and_a_failed_route_names_its_layer():
+    """bilstm export's side (keras_impl/export/pipeline.py): of the worker's per-set layers, the set whose output
+    is furthest past its bound is shown, and a route that failed its verification names its first layer
+    outside its bound."""
+    from keras_impl.export.pipeline import _first_layer_outside, _pick_layers
+
+    def rows(verdict):
+        return [{"layer": "recurrent_0", "verdict": "pass"}, {"layer": "head", "verdict": verdict}]
+    result = {"sets": [{"set": 0, "vs_oracle": 1e-3, "bound": 4e-2}, {"set": 1, "vs_oracle": 9e-2, "bound": 4e-2},
+                       {"set": 2, "vs_oracle": 5e-2, "bound": 4e-2}]}
+    _pick_layers(result, [rows("pass"), rows("FAIL"), rows("FAIL")])
+    assert result["layers_set"] == 1 and result["layers"] == rows("FAIL")
+    assert _first_layer_outside(result) == "; first layer outside its bound inside the artifact: head"
+    assert _first_layer_outside({"layers": rows("pass")}) == ""
+    refused = {"sets": result["sets"]}
+    _pick_layers(refused, {"error": "RuntimeError: no tensors"})
+    assert refused["layers"] == {"error": "RuntimeError: no tensors"} and _first_layer_outside(refused) == ""
+
+
+@backend_independent
+@pytest.mark.slow  # a TensorFlow worker (tf2onnx) and onnxruntime: ~1.5 minutes on a busy CPU
+def test_export_of_a_float16_onnx_artifact_reports_each_layer(tmp_path, capsys):
+    """`bilstm export --precision float16 --verify` from TensorFlow (tf2onnx, then convert_float_to_float16):
+    the Bidirectional found time-major, the head by place, each with its own E_w and bound."""
+    import json
+
+    from parity_tests.conftest import run_bilstm
+    _require("onnx", "onnxruntime", "tensorflow")
+    out = tmp_path / "fp16"
+    code, stdout, err = run_bilstm(["export", "--format", "onnx", "--backend", "tensorflow", "--units", "4",
+                                    "--timesteps", "5", "--features", "3", "--seed", "2", "--precision", "float16",
+                                    "--verify", "--accuracy-seeds", "0", "--out", out], capsys)
+    assert code == 0, stdout + err
+    verified = json.loads((out / "export.json").read_text())["verify"]
+    rows = {r["layer"]: r for r in verified["layers"]}
+    assert set(rows) == set(LAYERS), rows
+    assert rows["recurrent_0"]["tensor"].endswith("(time-major)"), rows
+    for row in rows.values():
+        assert 0 < row["error"] <= row["allowed"] and row["weight_error"] > 0, row
+    assert "inside the artifact (set " in stdout and "    head: " in stdout
