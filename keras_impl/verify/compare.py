@@ -52,20 +52,24 @@ def keras_outputs(model, described, inputs) -> tuple[dict, dict]:
     import keras
     values, masks = dict(zip(described.graph.inputs, inputs)), {}
 
-    def run(scope, feed):
+    def run(scope, feed, feed_masks=None):
         refs = list(scope.tensors)
-        fed = [t for tensors, _ in scope.calls for t in tensors]  # what this graph hands its nested models
+        # what this graph hands its nested models: their inputs, then the masks given with them
+        fed = [t for tensors, *_ in scope.calls for t in tensors]
+        fed_masks = [m for *_, call_masks in scope.calls for m in call_masks if m is not None]
         with warnings.catch_warnings():  # a layer dropping a mask (GlobalMaxPooling1D, Flatten): modelled
             warnings.filterwarnings("ignore", message=MASK_DROPPED_WARNING)
-            sub = keras.Model(scope.inputs, [scope.tensors[r] for r in refs] + fed)
-            out = sub(list(feed), training=False)
+            sub = keras.Model(scope.inputs, [scope.tensors[r] for r in refs] + fed + fed_masks)
+            # a nested model's masks go in as Keras's own call hands them (Functional.call(mask=...))
+            out = sub(list(feed), training=False, **({"mask": feed_masks} if feed_masks else {}))
         out = out if isinstance(out, (list, tuple)) else [out]
         arrays = [keras.ops.convert_to_numpy(o) for o in out]
         values.update(zip(refs, arrays))
         masks.update(zip(refs, map(_keras_mask, out[:len(refs)])))
-        rest = arrays[len(refs):]
-        for tensors, child in scope.calls:
-            run(child, rest[:len(tensors)])
+        rest, given = arrays[len(refs):len(refs) + len(fed)], out[len(refs) + len(fed):]
+        for tensors, child, call_masks in scope.calls:
+            child_masks = [None if m is None else given.pop(0) for m in call_masks]
+            run(child, rest[:len(tensors)], child_masks if any(m is not None for m in child_masks) else None)
             rest = rest[len(tensors):]
 
     run(described.scope, inputs)

@@ -45,7 +45,8 @@ class Scope:
     received in the enclosing graph (a nested model's layers have no tensors in the enclosing graph)."""
     inputs: list                                # the graph's input KerasTensors
     tensors: dict = field(default_factory=dict)  # reference -> KerasTensor: every layer output, every mask op's
-    calls: list = field(default_factory=list)    # (KerasTensors of this graph fed to a nested model, its Scope)
+    # (KerasTensors of this graph fed to a nested model, its Scope, the masks fed with them: KerasTensor or None)
+    calls: list = field(default_factory=list)
 
 
 @dataclass
@@ -138,13 +139,21 @@ class _Walk:
 
     def __init__(self, inputs):
         self.layers, self.keras_layers, self.options, self.mask_sources = [], {}, {}, {}
+        self.fed_masks = {}  # id(input KerasTensor of the graph being walked) -> the mask its model's call got
         self.op_refs = {}  # reference -> the mask op (keras.src.ops) whose output it is
         self.names = set(inputs)  # every call's name so far: layers, ops, nested models
 
-    def graph(self, functional, prefix: str, input_refs) -> tuple[Scope, list]:
-        """``(Scope, output references)`` of one graph whose inputs are ``input_refs``; its layers appended."""
+    def graph(self, functional, prefix: str, input_refs, input_masks=()) -> tuple[Scope, list]:
+        """``(Scope, output references)`` of one graph whose inputs are ``input_refs``; its layers appended.
+
+        ``input_masks``: a nested model's call's explicit masks, one reference (or None) per input. Keras 3.15.1
+        sets each on its input tensor (keras/src/models/functional.py L177-183; Sequential.call hands its mask
+        to it, sequential.py L237-241), and every layer reading that input without a mask of its own gets it
+        (keras/src/layers/layer.py L947-959): recorded as that layer's explicit mask, checked like the others.
+        """
         from keras.src.ops.function import make_node_key
         produced = {id(t): ref for t, ref in zip(functional.inputs, input_refs)}  # KerasTensor -> reference
+        self.fed_masks = {id(t): m for t, m in zip(functional.inputs, input_masks) if m is not None}
         scope = Scope(list(functional.inputs))
         order = {id(op): k for k, op in enumerate(functional.operations)}
         for depth in sorted(functional._nodes_by_depth, reverse=True):  # the order Keras runs them in
@@ -208,11 +217,15 @@ class _Walk:
             if ref in self.op_refs:
                 raise refuse_layer(layer_of(ref), type(self.op_refs[ref]).__name__,
                                    "a Keras op on the data path (ops may only compute masks)")
+        if not masks and any(id(a) in self.fed_masks for a in args):  # a nested graph's input, its call's mask
+            masks = [self.fed_masks.get(id(a)) for a in args]
         if type(op) is keras.Sequential or (isinstance(op, keras.Model) and cls == "Functional"):
-            if any(m is not None for m in masks):
-                raise refuse_layer(name, cls, "a nested model given a mask: not modelled")
-            child, outputs = self.graph(op._functional if type(op) is keras.Sequential else op, name + "/", inbound)
-            scope.calls.append((args, child))
+            mask_tensors = _explicit_masks(node, len(args))
+            fed_masks = self.fed_masks
+            child, outputs = self.graph(op._functional if type(op) is keras.Sequential else op, name + "/", inbound,
+                                        masks + [None] * (len(args) - len(masks)))
+            self.fed_masks = fed_masks
+            scope.calls.append((args, child, mask_tensors))
             return outputs
         # (the three-argument call where there are no call arguments: tests wrap describe_layer so)
         described, shown = describe_layer(op, name, inbound, call) if call else describe_layer(op, name, inbound)
@@ -223,3 +236,10 @@ class _Walk:
         refs = [tensor_ref(name, k) for k in range(len(node.outputs))]
         scope.tensors.update(zip(refs, node.outputs))
         return refs
+
+
+def _explicit_masks(node, count: int) -> list:
+    """The KerasTensors of the masks a nested model's call was given explicitly, one (or None) per input."""
+    value = node.arguments.kwargs.get("mask")
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    return values + [None] * (count - len(values))

@@ -146,4 +146,10 @@ def test_time_distributed_runs_its_inner_layer_on_every_step_and_passes_the_mask
                                                     "inner_reads_mask": True})
     assert _run(reads, x, None)[0].shape == (B, T, F)  # no mask reaches it: the same map
     with pytest.raises(ValueError, match="TimeDistributed passes each step's column of its mask"):
-        _run(reads, x, mask)
+        _run(reads, x, mask)  # a (B, T) mask: each step's slice is a (B,) vector
+    inner_mask = rng.random((B, T, 5)) > 0.4  # a (B, T, 5) mask: each step's slice masks the inner 5 steps
+    inner_mask[..., 0] = True  # one valid step a row (none would be 0/0)
+    pooled, m = _run(reads, x, inner_mask)
+    expected = (x * inner_mask[..., None]).sum(axis=2) / inner_mask.sum(axis=2)[..., None]
+    np.testing.assert_allclose(pooled, expected, rtol=0, atol=1e-12)
+    assert m is inner_mask

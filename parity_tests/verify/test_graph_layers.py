@@ -7,7 +7,7 @@ Three models, built here with random non-symmetric weights (``randomise_weights`
 dimension, saved as .keras and verified through the command in float32 and float64, on the backend in use. Each
 feature has a planted fault in the oracle that makes verify exit 1 naming the right output: an altered weight in
 the second call of a shared layer, an altered returned state, an altered weight inside a TimeDistributed; and a
-mask reaching a TimeDistributed layer that would read it is refused (exit 2, one line).
+(B, T) mask reaching a TimeDistributed layer that would read it is refused (exit 2, one line).
 """
 from __future__ import annotations
 
@@ -177,13 +177,15 @@ def test_an_altered_returned_state_fails_naming_that_output(saved, capsys, tmp_p
     assert sorted(n for n, r in rows.items() if r["verdict"] == "FAIL") == ["lstm_states:2", "pair:3", "stacked:2"]
 
 
-def test_a_mask_reaching_a_time_distributed_layer_that_reads_it_is_refused(tmp_path, capsys):
-    """Keras hands such an inner layer each step's column of the mask (time_distributed.py L120-125): not modelled."""
+def test_a_time_step_mask_reaching_a_time_distributed_layer_that_reads_it_is_refused(tmp_path, capsys):
+    """A (B, T) mask: Keras hands such an inner layer each step's (B,) column of it (time_distributed.py
+    L115-125), which Keras's own LSTM cannot run: not modelled, refused (exit 2, one line)."""
     import keras
     L = keras.layers
-    x = keras.Input((4, 5, 3))
+    ids = keras.Input((4,), dtype="int32")
+    steps = L.TimeDistributed(L.RepeatVector(5))(L.Embedding(9, 3, mask_zero=True)(ids))  # (B, 4, 5, 3), mask (B, 4)
     path = tmp_path / "td_masked.keras"
-    keras.Model(x, L.TimeDistributed(L.GlobalAveragePooling1D(), name="td_pool")(L.Masking(0.0)(x))).save(path)
+    keras.Model(ids, L.TimeDistributed(L.LSTM(2), name="td_lstm")(steps)).save(path)
     rc, out, err = run_bilstm(["verify", path], capsys)
     assert rc == 2 and out == "" and err.count("\n") == 1, err
-    assert "'td_pool': TimeDistributed passes each step's column of its mask to its inner GlobalAveragePooling1D" in err
+    assert "'td_lstm': TimeDistributed passes each step's column of its mask to its inner LSTM: a (B,) vector" in err

@@ -29,8 +29,10 @@ wrapper is here:
                             (``activation`` and its ``(kernel, bias)`` weights)            mask' = mask
                             (Keras 3.15.1 keras/src/layers/rnn/time_distributed.py L54: supports_masking and
                             no compute_mask, so Layer.compute_mask passes the mask on). An inner layer whose
-                            call takes a mask gets each step's (B,) column of it (L120-125): not modelled,
-                            refused (``inner_reads_mask``) when a mask reaches the wrapper.
+                            call takes a mask (``inner_reads_mask``) gets step t's slice mask[:, t] as its own
+                            (L115-125): for a (B, T, T2...) mask (a Masking over a 4-D input) the inner layer's
+                            own mask, modelled (every step at once on (B*T, T2...)); for a (B, T) mask a (B,)
+                            vector, which Keras's recurrent layers cannot run (IndexError): refused.
 """
 from __future__ import annotations
 
@@ -92,13 +94,17 @@ def _time_distributed(layer: Layer, inputs: list, masks: list, tape):
     inner = layer.options.get("inner")
     if inner is None:  # TimeDistributed(Dense): a Dense on the last axis is the same map
         return FORWARD["Dense"](layer, inputs, masks, tape)
-    x = inputs[0]
-    if masks[0] is not None and layer.options.get("inner_reads_mask", False):
-        raise ValueError(f"layer {layer.name!r}: TimeDistributed passes each step's column of its mask to its inner "
-                         f"{inner.kind}, which the oracle does not model")
+    x, mask = inputs[0], masks[0]
     batch, steps = x.shape[:2]
-    y, _ = layer_forward(inner, [x.reshape(batch * steps, *x.shape[2:])], [None])
-    return y.reshape(batch, steps, *y.shape[1:]), masks[0]
+    inner_mask = None
+    if mask is not None and layer.options.get("inner_reads_mask", False):
+        if mask.ndim < 3:  # each step's slice is a (B,) vector, no mask of the inner layer's steps
+            raise ValueError(f"layer {layer.name!r}: TimeDistributed passes each step's column of its mask to its "
+                             f"inner {inner.kind}: a (B,) vector for a (B, T) mask, which the oracle does not model "
+                             "(Keras's own recurrent layers cannot run it)")
+        inner_mask = mask.reshape(batch * steps, *mask.shape[2:])  # step t's slice mask[:, t], every t at once
+    y, _ = layer_forward(inner, [x.reshape(batch * steps, *x.shape[2:])], [inner_mask])
+    return y.reshape(batch, steps, *y.shape[1:]), mask
 
 
 def layer_forward(layer: Layer, inputs: list, masks: list, tape: list | None = None):

@@ -2,8 +2,9 @@
 
 The inner layer is described as a layer of its own (its family's checks and refusals), named ``td/inner``.
 Keras 3.15.1 runs it on each step's slice with ``layer.call`` and, where that call takes a mask, hands it the
-step's (B,) column of the wrapper's mask (keras/src/layers/rnn/time_distributed.py L120-125): that the oracle
-does not model, so the oracle refuses such a wrapper when a mask reaches it (``inner_reads_mask``).
+step's slice ``mask[:, t]`` of the wrapper's mask (keras/src/layers/rnn/time_distributed.py L115-125): for a
+(B, T, T2...) mask the inner layer's own mask, modelled; for a (B, T) mask a (B,) vector, which Keras's own
+recurrent layers cannot run: the oracle refuses that one (``inner_reads_mask``).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def time_distributed(layer, name, inbound, describe_layer):
 DESCRIBE = {"TimeDistributed": time_distributed}
 
 ROWS = [("TimeDistributed", "of any supported layer with one output, on any rank (the inner layer's own options "
-                            "and refusals); mask passed on unchanged",
-         "an inner layer whose call takes a mask, when a mask reaches the wrapper; return_state, merge_mode=None, "
-         "a nested TimeDistributed",
-         "parity_tests/verify/test_graph_layers.py::test_every_output_of_every_call_verifies")]
+                            "and refusals); mask passed on unchanged; an inner layer whose call takes a mask (an "
+                            "LSTM, a GlobalAveragePooling1D) given each step's slice of a (B, T, T2...) mask",
+         "an inner layer whose call takes a mask, when a (B, T) mask reaches the wrapper (each step's slice is a "
+         "(B,) vector); return_state, merge_mode=None, a nested TimeDistributed",
+         "parity_tests/verify/test_time_distributed_masks.py::test_time_distributed_hands_each_step_its_mask")]
