@@ -49,7 +49,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import gru_inference
+import reference.gru_inference as gru_inference
 from .lstm_fused import backward as fused_backward
 from .lstm_fused import run as fused_run
 from ._checks import as_float64, as_mask, check_choice, check_flag
