@@ -167,6 +167,14 @@ def activate(name: str, a: np.ndarray) -> np.ndarray:
     return _TABLE[name][0](a)
 
 
+def activate_in_place(name: str, a: np.ndarray) -> np.ndarray:
+    """``activate(name, a)`` for an ``a`` no one else reads: relu into ``a`` itself (the same ``np.maximum``,
+    without a second array of ``a``'s size), every other activation as ``activate``."""
+    if ALIASES.get(name, name) == "relu" and a.dtype.kind == "f":
+        return np.maximum(a, 0.0, out=a)
+    return activate(name, a)
+
+
 def activation_grad(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """d act(a) / d a, from the pre-activation ``a`` and the activation ``y = act(a)`` (a cell's activations)."""
     grad = _TABLE[name][1]

@@ -45,7 +45,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..activations import activate
+from ..activations import activate_in_place
 
 
 def _pads(n: int, k_eff: int, s: int, padding) -> tuple[int, int]:
@@ -228,9 +228,7 @@ def _finish(y, bias, options) -> np.ndarray:
     """+ bias on the channel axis, the activation, back to the layer's data_format."""
     if bias is not None:
         y += bias  # in place: y is the fresh product (the oracle's time goes to memory passes at real sizes)
-    name = options.get("activation", "linear")
-    # relu in place on the fresh product too: the same np.maximum, without a second output-sized array
-    y = np.maximum(y, 0.0, out=y) if name == "relu" and y.dtype.kind == "f" else activate(name, y)
+    y = activate_in_place(options.get("activation", "linear"), y)  # y is the fresh product: no one else reads it
     return np.moveaxis(y, -1, 1) if options.get("data_format") == "channels_first" else y
 
 
