@@ -295,10 +295,13 @@ RESHAPING = {
     "Flatten": lambda cfg, shape, inputs, t: (_size(shape, t),),
     "ZeroPadding1D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
     "ZeroPadding2D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
+    "ZeroPadding3D": lambda cfg, shape, inputs, t: _padded(cfg, shape, 1, "padding"),
     "Cropping1D": lambda cfg, shape, inputs, t: _padded(cfg, shape, -1, "cropping"),
     "Cropping2D": lambda cfg, shape, inputs, t: _padded(cfg, shape, -1, "cropping"),
+    "Cropping3D": lambda cfg, shape, inputs, t: _padded(cfg, shape, -1, "cropping"),
     "UpSampling1D": lambda cfg, shape, inputs, t: _upsampled(cfg, shape),
     "UpSampling2D": lambda cfg, shape, inputs, t: _upsampled(cfg, shape),
+    "UpSampling3D": lambda cfg, shape, inputs, t: _upsampled(cfg, shape),
 }
 MERGING = {
     **{kind: lambda cfg, shape, inputs, t: _broadcast(inputs)

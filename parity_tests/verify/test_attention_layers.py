@@ -16,7 +16,7 @@ Key sizes are 4 and 16: Keras on TensorFlow in float64 scales the queries by 1/s
 (docs/keras-behaviour.md), exact for these sizes only, so that the float64 runs are held to the float64 bound.
 
 The command must also fail: an altered oracle weight and a dropped mask exit 1 naming the layer; a hand-made
-mask, return_attention_scores and an input another layer reads exit 2 naming the layer.
+mask and an input another layer reads exit 2 naming the layer (return_attention_scores: test_attention_scores.py).
 """
 from __future__ import annotations
 
@@ -171,8 +171,6 @@ def _refused(case):
         out = L.Attention(name="own_mask")([h, h], mask=[None, keras.ops.not_equal(ids, 3)])
     elif case == "hand_made_value_mask":
         out = L.MultiHeadAttention(2, 3, name="own_mask")(h, h, value_mask=keras.ops.not_equal(ids, 3))
-    elif case == "scores":
-        out = L.Attention(name="with_scores")([h, h], return_attention_scores=True)[0]
     else:  # "shared": the Embedding's output read by the MultiHeadAttention and by a Dense
         out = L.Concatenate()([L.MultiHeadAttention(2, 3, name="shared_input")(h, h), L.Dense(2)(h)])
     return keras.Model(ids, out)
@@ -181,7 +179,6 @@ def _refused(case):
 @pytest.mark.parametrize("case, message", [
     ("hand_made_mask", "'own_mask' is given a mask"),
     ("hand_made_value_mask", "'own_mask' is given a mask"),
-    ("scores", "'with_scores' of class Attention is not supported (return_attention_scores=True"),
     ("shared", "'shared_input' of class MultiHeadAttention is not supported (it reads the masked output"),
 ])
 def test_what_the_oracle_cannot_model_is_refused_by_name(case, message, tmp_path, capsys):

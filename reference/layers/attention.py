@@ -27,6 +27,11 @@ optional ``key`` (B, Tv, Dk; the value when absent) and, for MultiHeadAttention,
         O = a . V;  O *= sigmoid(q Wg + bg) with use_gate;  y = O Wo + bo over (N, Hv)
                                                                     mask' = the query's mask (L696-698)
 
+``return_attention_scores`` (an option): a second output, the softmax weights (Attention, AdditiveAttention:
+(B, Tq, Tv), before the query mask, without a mask; MultiHeadAttention: (B, N, T.., S..), which forces the
+Softmax-layer path, L521-525, so masked weights are 0, with the mask that Softmax layer leaves on them: the
+attention mask, expanded on the heads' axis).
+
 Keras's MultiHeadAttention reads the query's mask from the tensor itself (``get_keras_mask(query)``, L628)
 and then deletes the masks of its input tensors in place (L629-631): a layer that reads the same tensor
 after it sees no mask. ``keras_impl/verify`` refuses such sharing; here each layer sees its inputs' masks.
@@ -41,6 +46,8 @@ from __future__ import annotations
 import string
 
 import numpy as np
+
+from .outputs import Outputs
 
 # Keras's additive bias for a masked Attention / AdditiveAttention score (attention.py L177; float16 aside).
 MASKED_SCORE_OFFSET = 1.0e9
@@ -64,18 +71,30 @@ def _causal(tq: int, tv: int) -> np.ndarray:
     return np.arange(tq)[:, None] >= np.arange(tv)[None, :]
 
 
+def _with_scores(layer, y, q_mask, scores, scores_mask=None):
+    """The layer's result: ``(y, the query's mask)``, or with ``return_attention_scores`` both outputs. The
+    layer's ``compute_mask`` gives one mask, which Keras zips with the first output only (keras/src/layers/
+    layer.py L1738-1741): Attention's scores have none; MultiHeadAttention's keep the one its Softmax layer
+    left on them, the attention mask as given to it (``scores_mask``)."""
+    if not layer.options.get("return_attention_scores", False):
+        return y, q_mask
+    return Outputs([(y, q_mask), (scores, scores_mask)])
+
+
 def _apply_scores(scores, value, q_mask, v_mask, causal: bool):
-    """Keras's ``Attention._apply_scores`` then the query mask: (B, Tq, Tv) scores -> (B, Tq, Dv)."""
+    """Keras's ``Attention._apply_scores`` then the query mask: (B, Tq, Tv) scores -> ((B, Tq, Dv), the softmax
+    weights (B, Tq, Tv), before the query mask, as Keras returns them: attention.py L232-240)."""
     allowed = None if v_mask is None else np.asarray(v_mask, bool)[..., None, :]  # (B, 1, Tv)
     if causal:
         tri = _causal(*scores.shape[-2:])[None]  # (1, Tq, Tv)
         allowed = tri if allowed is None else allowed & tri
     if allowed is not None:
         scores = np.where(allowed, scores, scores - MASKED_SCORE_OFFSET)
-    y = _softmax(scores, -1) @ value
+    weights = _softmax(scores, -1)
+    y = weights @ value
     if q_mask is not None:
         y = np.where(np.asarray(q_mask, bool)[..., None], y, 0.0)
-    return y
+    return y, weights
 
 
 def _summed_tanh(q, k, inside=None, outside=None):
@@ -112,14 +131,16 @@ def attention(layer, inputs, masks, tape=None):
     else:  # concat
         weight = w.pop(0)
         scores = weight * _summed_tanh(q, k, inside=scale)
-    return _apply_scores(scores, v, q_mask, v_mask, bool(opt.get("use_causal_mask"))), q_mask
+    y, weights = _apply_scores(scores, v, q_mask, v_mask, bool(opt.get("use_causal_mask")))
+    return _with_scores(layer, y, q_mask, weights)
 
 
 def additive_attention(layer, inputs, masks, tape=None):
     q, v, k, q_mask, v_mask = _query_value_key(layer, inputs, masks)
     scale = layer.weights[0] if layer.options.get("use_scale") else None
     scores = _summed_tanh(q, k, outside=scale)  # (B, Tq, Tv)
-    return _apply_scores(scores, v, q_mask, v_mask, bool(layer.options.get("use_causal_mask"))), q_mask
+    y, weights = _apply_scores(scores, v, q_mask, v_mask, bool(layer.options.get("use_causal_mask")))
+    return _with_scores(layer, y, q_mask, weights)
 
 
 def _attention_equations(rank: int, attn_axes: tuple):
@@ -197,7 +218,8 @@ def multi_head_attention(layer, inputs, masks, tape=None):
             mask = np.expand_dims(mask, expand_at)
         scores = np.where(mask, scores, MASKED_SCORE)
     probs = _softmax(scores, tuple(range(scores_rank - len(axes), scores_rank)))
-    fused = Q.ndim == 4 and not opt.get("dropout")  # Keras's ops.dot_product_attention path
+    # Keras's ops.dot_product_attention path: not with dropout, nor when the scores are returned (L521-525)
+    fused = Q.ndim == 4 and not opt.get("dropout") and not opt.get("return_attention_scores")
     if mask is not None and not fused:  # the Softmax layer zeroes what it masked
         probs = np.where(mask, probs, 0.0)
     out = np.einsum(combine, probs, V, optimize=True)  # (B, T.., N, Hv)
@@ -205,7 +227,8 @@ def multi_head_attention(layer, inputs, masks, tape=None):
         out = out * (1.0 / (1.0 + np.exp(-_project(q, *wg))))
     kernel, b = wo
     y = np.tensordot(out, kernel, axes=([-2, -1], [0, 1]))  # (B, T.., *output_shape)
-    return (y if b is None else y + b), masks[r["query"]]
+    # probs: (B, N, T.., S..), with the Softmax layer's mask: the attention mask expanded as above (L460-474)
+    return _with_scores(layer, y if b is None else y + b, masks[r["query"]], probs, mask)
 
 
 FORWARD = {"Attention": attention, "AdditiveAttention": additive_attention,

@@ -7,9 +7,12 @@
                             (x (B, C, d1..dk) -> (B, d1..dk, C)); a rank-1 x gives (B, 1)
     ZeroPadding1D((a, b))   y = x with a zeros before and b after the steps axis (axis 1, or 2 if channels_first)
     ZeroPadding2D(((t, b), (l, r)))   the same on the two spatial axes
+    ZeroPadding3D(((a1, b1), (a2, b2), (a3, b3)))   the same on the three spatial axes
     Cropping1D((a, b))      y = x[:, a : T - b]          (no data_format in Keras: always axis 1)
     Cropping2D(((t, b), (l, r)))      y = x[:, t : H - b, l : W - r] (channels_last)
+    Cropping3D(((a1, b1), (a2, b2), (a3, b3)))   the same on the three spatial axes
     UpSampling1D(size)      y[:, t] = x[:, t // size]    (np.repeat on axis 1)
+    UpSampling3D((s1, s2, s3))   nearest: np.repeat on each spatial axis (Keras has no other interpolation)
     UpSampling2D((sh, sw), interpolation)
         nearest             y[:, i, j] = x[:, i // sh, j // sw]
         bilinear            y = R_h x R_w^T on the spatial axes: Keras calls ops.image.resize(antialias=False),
@@ -79,7 +82,7 @@ def _spatial_axes(layer, x, count: int) -> tuple[int, ...]:
 
 
 def zero_padding(layer, inputs, masks, tape=None):
-    """ZeroPadding1D and ZeroPadding2D: ``padding`` is ((before, after),) or ((top, bottom), (left, right))."""
+    """ZeroPadding1D/2D/3D: ``padding`` is ((before, after),) or one such pair per spatial axis."""
     x, padding = inputs[0], layer.options["padding"]
     widths = [(0, 0)] * x.ndim
     for axis, pair in zip(_spatial_axes(layer, x, len(padding)), padding):
@@ -88,7 +91,7 @@ def zero_padding(layer, inputs, masks, tape=None):
 
 
 def cropping(layer, inputs, masks, tape=None):
-    """Cropping1D and Cropping2D: ``cropping`` as ZeroPadding's ``padding``."""
+    """Cropping1D/2D/3D: ``cropping`` as ZeroPadding's ``padding``."""
     x, crops = inputs[0], layer.options["cropping"]
     index = [slice(None)] * x.ndim
     for axis, (before, after) in zip(_spatial_axes(layer, x, len(crops)), crops):
@@ -131,6 +134,14 @@ def up_sampling_2d(layer, inputs, masks, tape=None):
     return np.moveaxis(y, (1, 2), (h_axis, w_axis)), _mask_out(layer, masks)
 
 
+def up_sampling_3d(layer, inputs, masks, tape=None):
+    x = inputs[0]
+    for axis, size in zip(_spatial_axes(layer, x, 3), layer.options["size"]):
+        x = np.repeat(x, size, axis=axis)
+    return x, _mask_out(layer, masks)
+
+
 FORWARD = {"Reshape": reshape, "Permute": permute, "RepeatVector": repeat_vector, "Flatten": flatten,
-           "ZeroPadding1D": zero_padding, "ZeroPadding2D": zero_padding, "Cropping1D": cropping,
-           "Cropping2D": cropping, "UpSampling1D": up_sampling_1d, "UpSampling2D": up_sampling_2d}
+           "ZeroPadding1D": zero_padding, "ZeroPadding2D": zero_padding, "ZeroPadding3D": zero_padding,
+           "Cropping1D": cropping, "Cropping2D": cropping, "Cropping3D": cropping,
+           "UpSampling1D": up_sampling_1d, "UpSampling2D": up_sampling_2d, "UpSampling3D": up_sampling_3d}

@@ -5,8 +5,8 @@ These layers take two or three inputs and call arguments besides ``mask``: ``CAL
 ``describe.py``, which reads them from the functional model's call and hands them here as ``call``: a tensor
 passed by keyword (MultiHeadAttention's ``key``, ``attention_mask``) becomes one more inbound layer, after the
 positional ones; an explicit ``query_mask`` / ``value_mask`` / ``key_mask`` is checked as every explicit mask
-(``compare.py``); ``use_causal_mask`` becomes an option; ``return_attention_scores=True`` is refused (the
-scores are a second output, which the comparison does not read). Dropout is the identity at inference.
+(``compare.py``); ``use_causal_mask`` and ``return_attention_scores`` become options (the scores: a second output, its own
+row, ``name:1``). Dropout is the identity at inference.
 """
 from __future__ import annotations
 
@@ -28,16 +28,21 @@ CALL_ARGUMENTS = {
 
 
 def _call_options(name: str, cls: str, call: dict) -> dict:
-    if call.get("return_attention_scores"):
-        raise refuse_layer(name, cls, "return_attention_scores=True: the scores are a second output, not compared")
-    causal = call.get("use_causal_mask", False)
-    if not isinstance(causal, bool):
-        raise refuse_layer(name, cls, f"use_causal_mask={causal!r}: True or False")
-    return {"use_causal_mask": causal}
+    options = {}
+    for key in ("use_causal_mask", "return_attention_scores"):
+        value = call.get(key, False)
+        if not isinstance(value, bool):
+            raise refuse_layer(name, cls, f"{key}={value!r}: True or False")
+        options[key] = value
+    return options
 
 
 def _shown(opt: dict, *keys) -> str:
     return ", ".join(f"{k}={opt[k]}" for k in keys if k in opt)
+
+
+def _scores_shown(opt: dict) -> str:
+    return ", return_attention_scores" if opt["return_attention_scores"] else ""
 
 
 def _list_inputs(layer, name: str, inbound: tuple) -> tuple:
@@ -51,7 +56,7 @@ def attention(layer, name, inbound, call=None):
     inputs = _list_inputs(layer, name, inbound)
     opt = {"inputs": inputs, "use_scale": bool(layer.use_scale), "score_mode": layer.score_mode,
            **_call_options(name, "Attention", call or {})}
-    shown = _shown(opt, "score_mode", "use_scale", "use_causal_mask")
+    shown = _shown(opt, "score_mode", "use_scale", "use_causal_mask") + _scores_shown(opt)
     return Layer(name, "Attention", inbound, opt, tuple(float_weights(layer))), shown + (", key" if len(inputs) > 2 else "")
 
 
@@ -60,7 +65,7 @@ def additive_attention(layer, name, inbound, call=None):
     opt = {"inputs": inputs, "use_scale": bool(layer.use_scale),
            **_call_options(name, "AdditiveAttention", call or {})}
     return (Layer(name, "AdditiveAttention", inbound, opt, tuple(float_weights(layer))),
-            _shown(opt, "use_scale", "use_causal_mask") + (", key" if len(inputs) > 2 else ""))
+            _shown(opt, "use_scale", "use_causal_mask") + _scores_shown(opt) + (", key" if len(inputs) > 2 else ""))
 
 
 def _einsum_sublayers(layer):
@@ -98,13 +103,14 @@ def _refuse_shared_masked_inputs(layer, name: str) -> None:
                            "see depends on Keras's order of execution")
 
 
-def _refuse_what_keras_jax_cannot_run(layer, name: str) -> None:
+def _refuse_what_keras_jax_cannot_run(layer, name: str, scores: bool) -> None:
     """Keras 3.15.1 on JAX runs MultiHeadAttention without dropout on (B, T, F) inputs through
     jax.nn.dot_product_attention (multi_head_attention.py L521-560, backend/jax/nn.py L1800-1860), which wants
     the value's head size equal to the key's: with value_dim != key_dim Keras itself fails (and logs a
     traceback), so the layer is refused up front."""
     import keras
-    fused = len(layer._query_dense.equation.split("->")[1]) == 4 and not layer.dropout  # (B, T, N, H): L521-525
+    fused = (len(layer._query_dense.equation.split("->")[1]) == 4 and not layer.dropout  # (B, T, N, H): L521-525
+             and not scores)
     if keras.backend.backend() == "jax" and layer.value_dim != layer.key_dim and fused:
         raise refuse_layer(name, "MultiHeadAttention", f"value_dim={layer.value_dim} != key_dim={layer.key_dim} "
                            "without dropout: Keras 3.15.1's JAX backend cannot run it (jax.nn.dot_product_attention)")
@@ -126,7 +132,7 @@ def multi_head_attention(layer, name, inbound, call=None):
             raise refuse_layer(name, cls, f"its {sub.name} projection has LoRA or quantized weights")
     if layer._inbound_nodes:
         _refuse_shared_masked_inputs(layer, name)
-    _refuse_what_keras_jax_cannot_run(layer, name)
+    _refuse_what_keras_jax_cannot_run(layer, name, bool(call.get("return_attention_scores")))
     output_shape = layer._output_shape
     opt = {"inputs": inputs, "num_heads": layer.num_heads, "key_dim": layer.key_dim, "value_dim": layer.value_dim,
            "use_bias": bool(layer.use_bias), "use_gate": bool(layer._use_gate), "dropout": float(layer.dropout),
@@ -139,7 +145,7 @@ def multi_head_attention(layer, name, inbound, call=None):
         shown.append(f"output_shape={tuple(output_shape)}")
     if not opt["use_bias"]:
         shown.append("no bias")
-    shown += [k for k in ("use_gate", "use_causal_mask") if opt[k]]
+    shown += [k for k in ("use_gate", "use_causal_mask", "return_attention_scores") if opt[k]]
     if opt["sliding_window"] is not None:
         shown.append(f"sliding_window={opt['sliding_window']}")
     shown += [f"{k} given" for k in ("key", "attention_mask") if k in inputs]
@@ -150,16 +156,19 @@ DESCRIBE = {"Attention": attention, "AdditiveAttention": additive_attention,
             "MultiHeadAttention": multi_head_attention}
 
 _TESTS = "parity_tests/verify/test_attention_layers.py"
+_SCORES_TEST = "parity_tests/verify/test_attention_scores.py::test_attention_scores_verify"
 ROWS = [
     ("Attention", "score_mode dot and concat, use_scale, use_causal_mask, [query, value] or [query, value, key], "
-     "query/value masks (masked values get -1e9 before the softmax, masked queries give 0), dropout (identity)",
-     "return_attention_scores=True", f"{_TESTS}::test_attention_models_verify"),
-    ("AdditiveAttention", "use_scale, use_causal_mask, key, query/value masks, dropout (identity)",
-     "return_attention_scores=True", f"{_TESTS}::test_attention_models_verify"),
+     "query/value masks (masked values get -1e9 before the softmax, masked queries give 0), dropout (identity); "
+     "return_attention_scores=True (the scores a row of their own)",
+     "-", _SCORES_TEST),
+    ("AdditiveAttention", "use_scale, use_causal_mask, key, query/value masks, dropout (identity); "
+     "return_attention_scores=True (the scores a row of their own)",
+     "-", f"{_TESTS}::test_attention_models_verify"),
     ("MultiHeadAttention", "num_heads, key_dim, value_dim, output_shape, attention_axes, use_bias, use_gate, "
      "sliding_window, key and attention_mask (a model input) by keyword, use_causal_mask, the inputs' masks, "
-     "dropout (identity)",
-     "return_attention_scores=True; LoRA or quantized projections; an input tensor another layer also reads "
+     "dropout (identity); return_attention_scores=True (the scores a row of their own)",
+     "LoRA or quantized projections; an input tensor another layer also reads "
      "when the model has masks (Keras deletes its mask); on JAX, value_dim != key_dim without dropout (Keras "
      "cannot run it)", f"{_TESTS}::test_attention_models_verify"),
 ]

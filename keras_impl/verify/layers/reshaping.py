@@ -4,8 +4,8 @@ Every one of them drops the mask in Keras 3.15.1 (none supports masking), as the
 backend's op hands back its input object, which keeps its mask attribute (JAX: a reshape to the same shape, an
 identity permutation, a crop of nothing): ``keeps_mask`` probes the layer for it on the backend in use. UpSampling2D is
 modelled for ``interpolation`` nearest and bilinear (the half-pixel resize all three backends compute); the
-other interpolations (bicubic, lanczos3, lanczos5, area) are refused by name. ZeroPadding3D, Cropping3D and
-UpSampling3D are not in the registry: ``load.py`` refuses them by name.
+other interpolations (bicubic, lanczos3, lanczos5, area) are refused by name. UpSampling3D is nearest only (Keras
+has no other).
 """
 from __future__ import annotations
 
@@ -103,9 +103,16 @@ def up_sampling_2d(layer, name, inbound):
     return described, _shown(f"size={size}, {layer.interpolation}, {layer.data_format}", described)
 
 
+def up_sampling_3d(layer, name, inbound):
+    size = tuple(int(s) for s in layer.size)
+    described = _layer(name, "UpSampling3D", inbound, {"size": size, "data_format": layer.data_format}, layer)
+    return described, _shown(f"size={size}, nearest, {layer.data_format}", described)
+
+
 DESCRIBE = {"Reshape": reshape, "Permute": permute, "RepeatVector": repeat_vector, "Flatten": flatten,
-            "ZeroPadding1D": zero_padding, "ZeroPadding2D": zero_padding, "Cropping1D": cropping,
-            "Cropping2D": cropping, "UpSampling1D": up_sampling_1d, "UpSampling2D": up_sampling_2d}
+            "ZeroPadding1D": zero_padding, "ZeroPadding2D": zero_padding, "ZeroPadding3D": zero_padding,
+            "Cropping1D": cropping, "Cropping2D": cropping, "Cropping3D": cropping,
+            "UpSampling1D": up_sampling_1d, "UpSampling2D": up_sampling_2d, "UpSampling3D": up_sampling_3d}
 
 KEPT = "kept where JAX hands back the input itself: probed"
 ROWS = [
@@ -115,9 +122,12 @@ ROWS = [
      f"{TEST}::test_models_verify_within_bounds"),
     ("ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D",
      f"any padding/cropping, channels_last and channels_first; the mask dropped ({KEPT})",
-     "ZeroPadding3D, Cropping3D (not in the registry)", f"{TEST}::test_models_verify_within_bounds"),
+     "-", f"{TEST}::test_models_verify_within_bounds"),
     ("UpSampling1D, UpSampling2D", "size; interpolation nearest and bilinear (half-pixel centres), "
      f"channels_last and channels_first; the mask dropped ({KEPT})",
-     "UpSampling2D interpolation bicubic, lanczos3, lanczos5, area; UpSampling3D",
+     "UpSampling2D interpolation bicubic, lanczos3, lanczos5, area",
      f"{TEST}::test_models_verify_within_bounds"),
+    ("ZeroPadding3D, Cropping3D, UpSampling3D", "any padding/cropping, size (nearest, Keras's only one), "
+     f"channels_last and channels_first; the mask dropped ({KEPT})", "-",
+     "parity_tests/verify/test_reshaping_3d.py::test_3d_reshaping_layers_verify"),
 ]
