@@ -21,7 +21,7 @@ from reference.gru import STEPS as GRU_STEPS
 from reference.cells import Cell, CellWeights
 from reference.activations import activate
 from reference.erf import erf
-from reference.layers import conv_lstm, convolutional, pooling
+from reference.layers import convolutional, pooling
 from reference.layers.convolutional import convolve
 
 
@@ -169,13 +169,3 @@ def test_the_in_place_gru_inference_loop_is_the_literal_loop_bit_for_bit(masked,
     assert fast[0].dtype == literal[0].dtype and fast[1][0].dtype == literal[1][0].dtype
     inference, _, _ = rnn.run(cell, GRU_STEPS, x, weights, (h0,), mask, keep_cache=False)  # the loop rnn.run takes
     np.testing.assert_array_equal(inference, literal[0].transpose(1, 0, 2))
-
-
-@pytest.mark.parametrize("act", ["relu", "tanh", "linear"])
-def test_the_convlstm_gates_in_place_are_the_equations_bit_for_bit(act, rng):
-    z = rng.normal(scale=2.0, size=(2, 3, 4, 4 * 5))
-    c = rng.normal(size=(2, 3, 4, 5))
-    literal = conv_lstm.gates(z.copy(), c, act, "sigmoid")
-    fast = conv_lstm.gates_in_place(z.copy(), c, act)
-    for a, b in zip(fast, literal):
-        np.testing.assert_array_equal(a, b)

@@ -36,37 +36,6 @@ from ..activations import activate
 from .convolutional import convolve
 
 
-def gates(z, c, act, rec_act):
-    """``(h', c')`` from the pre-activations z (B, *spatial, 4F) and c: the equations as written."""
-    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
-    c_new = activate(rec_act, z_f) * c + activate(rec_act, z_i) * activate(act, z_c)
-    h_new = activate(rec_act, z_o) * activate(act, c_new)
-    return h_new, c_new
-
-
-def gates_in_place(z, c, act, rec_act="sigmoid"):
-    """``gates`` for the sigmoid, its operations in the same order (bit-identical), on the fresh ``z``
-    itself: sigmoid(a) = 0.5 (1 + tanh(0.5 a)) for the whole z in four calls (the c block's part unused),
-    where ``gates`` makes three fresh arrays a call for each of three gates."""
-    filters = z.shape[-1] // 4
-    g = activate(act, z[..., 2 * filters:3 * filters])
-    if np.shares_memory(g, z):  # the linear activation returns its argument: keep it from the sigmoid below
-        g = g.copy()
-    np.multiply(0.5, z, out=z)
-    np.tanh(z, out=z)
-    np.add(1.0, z, out=z)
-    np.multiply(0.5, z, out=z)
-    i, f, o = z[..., :filters], z[..., filters:2 * filters], z[..., 3 * filters:]
-    c_new = f * c
-    np.multiply(i, g, out=g)
-    c_new += g
-    h_new = activate(act, c_new)
-    if h_new is c_new:  # the linear activation: a fresh array for h'
-        h_new = c_new.copy()
-    np.multiply(o, h_new, out=h_new)
-    return h_new, c_new
-
-
 def conv_lstm(layer, inputs, masks, tape=None):
     opt = layer.options
     x, mask = np.asarray(inputs[0]), masks[0]
@@ -91,7 +60,9 @@ def conv_lstm(layer, inputs, masks, tape=None):
     for t in range(steps):
         z = convolve(h, recurrent_kernel, padding="same")
         z += z_in[:, t]  # in place on the fresh product
-        h_new, c_new = (gates_in_place if rec_act == "sigmoid" else gates)(z, c, act, rec_act)
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        c_new = activate(rec_act, z_f) * c + activate(rec_act, z_i) * activate(act, z_c)
+        h_new = activate(rec_act, z_o) * activate(act, c_new)
         if mask is None:
             h, c, out = h_new, c_new, h_new
         else:
