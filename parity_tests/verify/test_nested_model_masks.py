@@ -77,6 +77,7 @@ def test_a_mask_passed_into_a_nested_model_verifies(dtype, saved, capsys, tmp_pa
         assert rows[after]["mask"] == f"{valid} -> -"  # and comes back out to the layer after the nested model
 
 
+@pytest.mark.slow  # not a new kind: the default suite keeps the verdict test only
 def test_the_nested_layer_run_without_its_mask_fails_naming_it(saved, capsys, tmp_path, monkeypatch):
     from reference.layers import graph
     original = graph.layer_forward

@@ -1,7 +1,9 @@
 """``bilstm verify`` on ZeroPadding3D, Cropping3D and UpSampling3D (nearest, Keras's only interpolation), each
-in channels_last and channels_first, with a different amount on every side and a different size on every axis.
+in channels_last and channels_first, with a different amount on every side and a different size on every axis,
+and Conv3DTranspose (padding valid with output_padding, and same without a bias and with an activation; strides
+different on every axis).
 
-One model of a (B, 4, 5, 6, 3) input, a random Conv3D between (non-symmetric weights, so that every position
+One model of a (B, 4, 5, 6, 3) input, random transposed convolutions and a Conv3D between (non-symmetric weights, so that every position
 differs), verified through the command in float32 (float64: ``slow``). A planted fault in each new kind's
 oracle (one entry moved by 1e-3) makes verify exit 1 naming that layer.
 """
@@ -15,7 +17,7 @@ import pytest
 from keras_impl.parity.harness import floatx
 from parity_tests.conftest import randomise_weights, run_bilstm
 
-ROWS = ["pad_last", "crop_last", "up_last", "to_first", "pad_first", "crop_first", "up_first"]
+ROWS = ["pad_last", "crop_last", "up_last", "deconv_valid", "deconv_same", "to_first", "pad_first", "crop_first", "up_first"]
 
 
 def _model():
@@ -25,7 +27,11 @@ def _model():
     h = L.ZeroPadding3D(((1, 0), (0, 2), (2, 1)), name="pad_last")(x)  # (5, 7, 9, 3)
     h = L.Cropping3D(((0, 2), (1, 0), (3, 1)), name="crop_last")(h)  # (3, 6, 5, 3)
     h = L.UpSampling3D((2, 1, 3), name="up_last")(h)  # (6, 6, 15, 3)
-    h = L.Conv3D(2, (2, 3, 4), name="to_first")(h)  # (5, 4, 12, 2), read channels first below: C=5
+    h = L.Conv3DTranspose(4, (3, 2, 2), strides=(2, 1, 3), output_padding=(1, 0, 2), name="deconv_valid")(h)
+    # same without output_padding: TensorFlow's oneDNN Conv3DBackpropInputV2 on the CPU aborts with both
+    h = L.Conv3DTranspose(5, (2, 3, 3), strides=(1, 2, 2), padding="same", use_bias=False, activation="tanh",
+                          name="deconv_same")(h)
+    h = L.Conv3D(2, (2, 3, 4), strides=(1, 2, 8), name="to_first")(h)  # read channels first below
     h = L.ZeroPadding3D(((2, 1), (0, 1), (1, 0)), data_format="channels_first", name="pad_first")(h)
     h = L.Cropping3D(((1, 0), (0, 2), (1, 1)), data_format="channels_first", name="crop_first")(h)
     return keras.Model(x, L.UpSampling3D((1, 3, 2), data_format="channels_first", name="up_first")(h))
@@ -63,7 +69,7 @@ def test_3d_reshaping_layers_verify(dtype, saved, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("kind, layer", [("ZeroPadding3D", "pad_first"), ("Cropping3D", "crop_last"),
-                                         ("UpSampling3D", "up_first")])
+                                         ("UpSampling3D", "up_first"), ("Conv3DTranspose", "deconv_same")])
 def test_a_fault_in_a_3d_layer_fails_naming_it(kind, layer, saved, capsys, tmp_path, monkeypatch):
     from reference.layers import registry
     original = registry.FORWARD[kind]

@@ -78,6 +78,7 @@ def test_time_distributed_hands_each_step_its_mask(dtype, saved, capsys, tmp_pat
     assert valid.endswith(f"/{B * T * T2} valid") and rows["td_lstm"]["mask"] == f"{valid} -> {valid}"
 
 
+@pytest.mark.slow  # not a new kind: the default suite keeps the verdict test only
 def test_the_inner_layer_run_without_the_step_mask_fails_naming_its_wrapper(saved, capsys, tmp_path, monkeypatch):
     from reference.layers import graph
     original = graph.layer_forward

@@ -18,7 +18,7 @@ spatial axis of length n, stride s and dilation d:
                                 (keras/src/backend/numpy/nn.py depthwise_conv reshapes the kernel so)
     SeparableConv1D/2D(F, M)    the depthwise conv (strides, padding, dilation; no bias) then a 1x1 conv with the
                                 pointwise kernel (1.., C M, F), + b, act; weights (depthwise, pointwise, bias)
-    Conv1DTranspose/2D(F)       the adjoint of the strided conv, as jax.lax.conv_transpose computes it: x spread
+    Conv1DTranspose/2D/3D(F)    the adjoint of the strided conv, as jax.lax.conv_transpose computes it: x spread
                                 with s - 1 zeros between samples, padded (left, right) from
                                 keras/src/backend/common/backend_utils.py
                                 _convert_conv_transpose_padding_args_from_keras_to_jax:
@@ -269,7 +269,7 @@ def separable(layer, inputs, masks, tape=None):
 
 
 def conv_transpose(layer, inputs, masks, tape=None):
-    """Conv1DTranspose/2D: weights (kernel (*k, F, C), bias (F,)) or without the bias; ``output_padding`` option."""
+    """Conv1DTranspose/2D/3D: weights (kernel (*k, F, C), bias (F,)) or without the bias; ``output_padding`` option."""
     opt = layer.options
     y = convolve_transpose(_channels_last(inputs[0], opt), layer.weights[0], strides=tuple(opt["strides"]),
                            padding=opt["padding"], output_padding=opt.get("output_padding"),
@@ -280,4 +280,4 @@ def conv_transpose(layer, inputs, masks, tape=None):
 FORWARD = {"Conv1D": conv, "Conv2D": conv, "Conv3D": conv,
            "SeparableConv1D": separable, "SeparableConv2D": separable,
            "DepthwiseConv1D": depthwise, "DepthwiseConv2D": depthwise,
-           "Conv1DTranspose": conv_transpose, "Conv2DTranspose": conv_transpose}
+           "Conv1DTranspose": conv_transpose, "Conv2DTranspose": conv_transpose, "Conv3DTranspose": conv_transpose}

@@ -1,5 +1,5 @@
 """Keras's convolution layers -> the oracle's (``reference/layers/convolutional.py``): Conv1D/2D/3D,
-SeparableConv1D/2D, DepthwiseConv1D/2D, Conv1DTranspose/2D.
+SeparableConv1D/2D, DepthwiseConv1D/2D, Conv1DTranspose/2D/3D.
 
 Each class is checked exactly (a subclass may compute something else), then what changes the output at
 inference: the geometry (strides, padding, dilation_rate, groups, depth_multiplier, output_padding,
@@ -17,7 +17,7 @@ from .common import activation_name, float_weights
 CONV = ("Conv1D", "Conv2D", "Conv3D")
 SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
 DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
-TRANSPOSE = ("Conv1DTranspose", "Conv2DTranspose")
+TRANSPOSE = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
 def _geometry(layer, name: str, cls: str) -> dict:
@@ -94,6 +94,6 @@ ROWS = [
      f"{_TESTS}::test_conv_layers_verify"),
     (", ".join(TRANSPOSE), "filters, kernel_size, strides, padding valid/same, output_padding, dilation_rate, "
      "channels_last/first, use_bias, activation (Keras's JAX padding conversion)",
-     "activations the oracle lacks; subclasses; Conv3DTranspose (not modelled yet)",
+     "activations the oracle lacks; subclasses",
      f"{_TESTS}::test_conv_layers_verify"),
 ]
