@@ -20,6 +20,10 @@ import pytest
 from keras_impl.backend import configured_backend  # standard library only: no framework imported
 
 BACKEND = configured_backend()  # the backend Keras will choose, by Keras's own rule
+# A verify test of a many-layer model costs 25 to 50 s on JAX, which traces and compiles every layer's call
+# (measured on the 2-core CI machine, 2026-12-07), against a few seconds on TensorFlow and torch: such a test
+# runs on those two in the default suite and on JAX in the full suite (make test-full).
+SLOW_ON_JAX = pytest.mark.slow if BACKEND == "jax" else (lambda test: test)
 
 # cuBLAS and cuDNN read this when they load, which can be while test modules are collected (a module that
 # imports torch): set it now, framework-free. `keras_impl.backend.set_tf32` sets the same variable and

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from keras_impl.parity.harness import floatx
-from parity_tests.conftest import randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
 
 ROWS = ["q_masking", "v_masking", "q_masking_mha", "q_rnn", "v_masking_mha", "att", "att:1", "add_att", "add_att:1",
         "mha", "mha:1"]
@@ -56,6 +56,7 @@ def _verify(path, dtype, capsys, tmp_path):
     return rc, rows, out, err
 
 
+@SLOW_ON_JAX
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_attention_scores_verify(dtype, saved, capsys, tmp_path):
     rc, rows, out, err = _verify(saved(dtype), dtype, capsys, tmp_path)
@@ -69,6 +70,7 @@ def test_attention_scores_verify(dtype, saved, capsys, tmp_path):
     assert "return_attention_scores" in rows["mha"]["options"]
 
 
+@SLOW_ON_JAX
 def test_mha_scores_of_the_wrong_path_fail_that_row(saved, capsys, tmp_path, monkeypatch):
     from reference.layers import attention
     original = attention.multi_head_attention

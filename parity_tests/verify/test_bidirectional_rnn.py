@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keras_impl.parity.harness import floatx
-from parity_tests.conftest import randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
 
 DTYPES = ["float32", "float64"]
 NONE_ROWS = [f"bi_none{s}" for s in ("", ":1", ":2", ":3", ":4", ":5", ":6", ":7")]
@@ -92,6 +92,7 @@ def _verify(path, dtype, capsys, tmp_path):
     return rc, rows, out, err
 
 
+@SLOW_ON_JAX
 @pytest.mark.parametrize("name, dtype", [
     ("small", "float32"),
     pytest.param("small", "float64", marks=pytest.mark.slow),

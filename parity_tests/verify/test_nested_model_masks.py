@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from keras_impl.parity.harness import floatx
-from parity_tests.conftest import randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
 
 ROWS = ["emb", "masking", "inner_seq/inner_lstm", "inner_seq/inner_head", "sub/sub_gru", "sub/sub_pool",
         "outer_lstm", "after_sub"]
@@ -63,6 +63,7 @@ def _verify(path, dtype, capsys, tmp_path):
     return rc, rows, out, err
 
 
+@SLOW_ON_JAX
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_a_mask_passed_into_a_nested_model_verifies(dtype, saved, capsys, tmp_path):
     rc, rows, out, err = _verify(saved(dtype), dtype, capsys, tmp_path)
