@@ -8,13 +8,11 @@ MultiHeadAttention scores moved by 1e-3) fails that row alone.
 """
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import pytest
 
-from keras_impl.parity.harness import floatx
-from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX
+from parity_tests.verify.saved_models import saved_once, verify_rows
 
 ROWS = ["q_masking", "v_masking", "q_masking_mha", "q_rnn", "v_masking_mha", "att", "att:1", "add_att", "add_att:1",
         "mha", "mha:1"]
@@ -38,22 +36,11 @@ def _model():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    folder, paths = tmp_path_factory.mktemp("attention_scores"), {}
-
-    def path(dtype):
-        if dtype not in paths:
-            with floatx(dtype):
-                paths[dtype] = folder / f"scores_{dtype}.keras"
-                randomise_weights(_model(), np.random.default_rng(23)).save(paths[dtype])
-        return paths[dtype]
-    return path
+    return saved_once(tmp_path_factory.mktemp("attention_scores"), _model, 23, "scores")
 
 
 def _verify(path, dtype, capsys, tmp_path):
-    report = tmp_path / "report.json"
-    rc, out, err = run_bilstm(["verify", path, "--dtype", dtype, "--batch", 9, "--json", report], capsys)
-    rows = {r["layer"]: r for r in json.loads(report.read_text())["layers"]} if report.exists() else {}
-    return rc, rows, out, err
+    return verify_rows(capsys, tmp_path, path, dtype, "--batch", 9)
 
 
 @SLOW_ON_JAX

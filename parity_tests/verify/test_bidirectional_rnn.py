@@ -9,13 +9,12 @@ makes verify exit 1 naming that layer, the other layers still passing.
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 
-from keras_impl.parity.harness import floatx
-from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX
+from parity_tests.verify.saved_models import saved_once, verify_rows
 
 DTYPES = ["float32", "float64"]
 NONE_ROWS = [f"bi_none{s}" for s in ("", ":1", ":2", ":3", ":4", ":5", ":6", ":7")]
@@ -73,23 +72,12 @@ MODELS = {"small": _small_model, "full": _model}
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """``path(model, dtype)``: each model built and saved once per dtype, when a test first asks for it."""
-    folder, paths = tmp_path_factory.mktemp("bidirectional_rnn"), {}
-
-    def path(name, dtype):
-        if (name, dtype) not in paths:
-            with floatx(dtype):
-                paths[name, dtype] = folder / f"{name}_{dtype}.keras"
-                randomise_weights(MODELS[name](), np.random.default_rng(17)).save(paths[name, dtype])
-        return paths[name, dtype]
-    return path
+    return saved_once(tmp_path_factory.mktemp("bidirectional_rnn"), lambda name: MODELS[name](), 17, "bi")
 
 
 def _verify(path, dtype, capsys, tmp_path):
     """``(exit status, rows by layer output, stdout, stderr)``."""
-    report = tmp_path / "report.json"
-    rc, out, err = run_bilstm(["verify", path, "--dtype", dtype, "--batch", 5, "--json", report], capsys)
-    rows = {r["layer"]: r for r in json.loads(report.read_text())["layers"]} if report.exists() else {}
-    return rc, rows, out, err
+    return verify_rows(capsys, tmp_path, path, dtype, "--batch", 5)
 
 
 @SLOW_ON_JAX

@@ -10,13 +10,11 @@ random non-symmetric weights, a different size for every dimension, verified thr
 """
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import pytest
 
-from keras_impl.parity.harness import floatx
-from parity_tests.conftest import SLOW_ON_JAX, randomise_weights, run_bilstm
+from parity_tests.conftest import SLOW_ON_JAX
+from parity_tests.verify.saved_models import saved_once, verify_rows
 
 ROWS = ["emb", "masking", "inner_seq/inner_lstm", "inner_seq/inner_head", "sub/sub_gru", "sub/sub_pool",
         "outer_lstm", "after_sub"]
@@ -40,27 +38,19 @@ def _model():
     return keras.Model([ids, x], [read, L.SimpleRNN(9, name="after_sub")(sequence), pooled])
 
 
+def _model_warned():
+    with pytest.warns(UserWarning, match="does not support masking"):  # Keras's, while building
+        return _model()
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """``path(dtype)``: the model built and saved once per dtype, when a test first asks for it."""
-    folder, paths = tmp_path_factory.mktemp("nested_masks"), {}
-
-    def path(dtype):
-        if dtype not in paths:
-            with floatx(dtype):
-                paths[dtype] = folder / f"nested_{dtype}.keras"
-                with pytest.warns(UserWarning, match="does not support masking"):  # Keras's, while building
-                    model = _model()
-                randomise_weights(model, np.random.default_rng(3)).save(paths[dtype])
-        return paths[dtype]
-    return path
+    return saved_once(tmp_path_factory.mktemp("nested_masks"), _model_warned, 3, "nested")
 
 
 def _verify(path, dtype, capsys, tmp_path):
-    report = tmp_path / "report.json"
-    rc, out, err = run_bilstm(["verify", path, "--dtype", dtype, "--batch", 5, "--json", report], capsys)
-    rows = {r["layer"]: r for r in json.loads(report.read_text())["layers"]} if report.exists() else {}
-    return rc, rows, out, err
+    return verify_rows(capsys, tmp_path, path, dtype, "--batch", 5)
 
 
 @SLOW_ON_JAX

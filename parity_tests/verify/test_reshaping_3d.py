@@ -9,13 +9,10 @@ oracle (one entry moved by 1e-3) makes verify exit 1 naming that layer.
 """
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import pytest
 
-from keras_impl.parity.harness import floatx
-from parity_tests.conftest import randomise_weights, run_bilstm
+from parity_tests.verify.saved_models import saved_once, verify_rows
 
 ROWS = ["pad_last", "crop_last", "up_last", "deconv_valid", "deconv_same", "to_first", "pad_first", "crop_first", "up_first"]
 
@@ -39,22 +36,11 @@ def _model():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    folder, paths = tmp_path_factory.mktemp("reshaping_3d"), {}
-
-    def path(dtype):
-        if dtype not in paths:
-            with floatx(dtype):
-                paths[dtype] = folder / f"reshaping_3d_{dtype}.keras"
-                randomise_weights(_model(), np.random.default_rng(29)).save(paths[dtype])
-        return paths[dtype]
-    return path
+    return saved_once(tmp_path_factory.mktemp("reshaping_3d"), _model, 29, "reshaping_3d")
 
 
 def _verify(path, dtype, capsys, tmp_path):
-    report = tmp_path / "report.json"
-    rc, out, err = run_bilstm(["verify", path, "--dtype", dtype, "--batch", 2, "--json", report], capsys)
-    rows = {r["layer"]: r for r in json.loads(report.read_text())["layers"]} if report.exists() else {}
-    return rc, rows, out, err
+    return verify_rows(capsys, tmp_path, path, dtype, "--batch", 2)
 
 
 # JAX without x64 warns that it computes a float64 Conv3D in float32 (verify's float64 bound says so)

@@ -10,13 +10,11 @@ naming its wrapper.
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 
-from keras_impl.parity.harness import floatx
-from parity_tests.conftest import randomise_weights, run_bilstm
+from parity_tests.verify.saved_models import saved_once, verify_rows
 
 B, T, T2, F = 5, 4, 6, 2
 ROWS = ["masking", "td_lstm", "td_gru", "td_pool"]
@@ -47,25 +45,15 @@ def _inputs(path):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """``path(dtype)`` of the saved model, and the inputs' file."""
-    folder, paths = tmp_path_factory.mktemp("td_masks"), {}
+    folder = tmp_path_factory.mktemp("td_masks")
     _inputs(folder / "x.npy")
-
-    def path(dtype):
-        if dtype not in paths:
-            with floatx(dtype):
-                paths[dtype] = folder / f"td_{dtype}.keras"
-                randomise_weights(_model(), np.random.default_rng(5)).save(paths[dtype])
-        return paths[dtype]
+    path = saved_once(folder, _model, 5, "td")
     path.inputs = folder / "x.npy"
     return path
 
 
 def _verify(saved, dtype, capsys, tmp_path):
-    report = tmp_path / "report.json"
-    rc, out, err = run_bilstm(["verify", saved(dtype), "--dtype", dtype, "--inputs", saved.inputs,
-                               "--json", report], capsys)
-    rows = {r["layer"]: r for r in json.loads(report.read_text())["layers"]} if report.exists() else {}
-    return rc, rows, out, err
+    return verify_rows(capsys, tmp_path, saved(dtype), dtype, "--inputs", saved.inputs)
 
 
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)])
