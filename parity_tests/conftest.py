@@ -140,3 +140,10 @@ def wait_for(condition, seconds: float, poll: float = 0.05):
             return value
         time.sleep(poll)
     return condition()
+
+
+def require_export_modules(*modules: str) -> None:
+    """Skip the test, naming the first module missing, where the ``export`` extra is not installed."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (pip install .[export])")

@@ -9,7 +9,6 @@ The full sweep is `bilstm export --matrix` (docs/export.md); its figures are not
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 from keras_impl.export import matrix
 from keras_impl.export.formats import ARTIFACT_NAME, ArtifactRunError, ExportError
 from keras_impl.export.runtimes import StaticShapeError, run_sets_in_subprocess
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, require_export_modules
 
 RUNTIME_MODULE = {"onnx": "onnxruntime", "tf_saved_model": "tensorflow", "litert": "ai_edge_litert",
                   "openvino": "openvino", "torch_export": "torch", "jax_export": "jax"}
@@ -38,8 +37,7 @@ backend_independent = pytest.mark.skipif(
 
 
 def require_runtime(fmt: str) -> None:
-    if importlib.util.find_spec(RUNTIME_MODULE[fmt]) is None:
-        pytest.skip(f"{RUNTIME_MODULE[fmt]} is not installed (pip install .[export])")
+    require_export_modules(RUNTIME_MODULE[fmt])
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ rows in every set).
 """
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from keras_impl.export import precision as reduced
 from keras_impl.export.verify import compare, rounded_outputs
+from parity_tests.conftest import require_export_modules
 
 backend_independent = pytest.mark.backend_independent
 
@@ -25,16 +24,10 @@ MODELS = {"tutorial": {}, "masked": {"mask_value": 0.0, "units": 6, "timesteps":
 BATCHES = (3, 5)
 
 
-def _require(*modules):
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install .[export])")
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """name -> (LayerGraph, float32 ONNX path, input sets with the oracle's outputs and masks)."""
-    _require("onnx", "onnxruntime")
+    require_export_modules("onnx", "onnxruntime")
     import onnx
 
     from keras_impl.export.native_onnx import write_onnx
@@ -140,7 +133,7 @@ def test_the_float16_bound_separates_float16_weights_from_bfloat16_ones(models, 
 def test_float16_artifact_holds_its_bound_and_fails_it_with_bfloat16_weights(models, tmp_path, name):
     """OpenVINO's FP16-compressed artifact (float16 weights, float32 arithmetic) holds the float16 bound; the same
     artifact whose weights were rounded to bfloat16 fails the float16 bound and holds the bfloat16 one."""
-    _require("openvino")
+    require_export_modules("openvino")
     import openvino as ov
     graph, path, sets = models[name]
     artifact = tmp_path / "model.xml"
@@ -217,7 +210,7 @@ def test_openvino_int8_artifact_holds_its_bound_and_fails_it_with_a_wrong_weight
     """NNCF's int8 artifacts (int8-dynamic: weight compression, weight-only, no floor; int8-static: quantized
     weights and activations, calibrated, the per-step floor) hold their bounds; the same artifact with its
     largest int8 weight's scale made wrong (WRONG_SCALE) fails."""
-    _require("openvino", "nncf")
+    require_export_modules("openvino", "nncf")
     import openvino as ov
     graph, path, sets = models[name]
     artifact = tmp_path / "model.xml"

@@ -10,13 +10,13 @@ its layer), converted by the format's own toolchain (keras_impl/export/precision
 """
 from __future__ import annotations
 
-import importlib.util
 import shutil
 
 import numpy as np
 import pytest
 
 from keras_impl.export import precision as reduced
+from parity_tests.conftest import require_export_modules
 
 backend_independent = pytest.mark.backend_independent
 
@@ -24,16 +24,10 @@ SPEC = {"units": 6, "timesteps": 7, "features": 3}  # T, D, U all different; bat
 LAYERS = ["recurrent_0", "head"]
 
 
-def _require(*modules):
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install .[export])")
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """(LayerGraph, its float32 ONNX file, one input set)."""
-    _require("onnx", "onnxruntime")
+    require_export_modules("onnx", "onnxruntime")
     import onnx
 
     from keras_impl.export.native_onnx import write_onnx
@@ -120,7 +114,7 @@ def test_int8_static_layers_are_read_after_their_quantize_dequantize(model, tmp_
 def test_openvino_float16_artifact_gives_each_layer_its_errors(model, tmp_path):
     """OpenVINO's float16 artifact (compress_to_fp16, of the native ONNX file): each layer found by its name,
     off the oracle by a fraction of a float16 ulp, inside its bound."""
-    _require("openvino")
+    require_export_modules("openvino")
     import openvino as ov
     _, path, _ = model
     artifact = tmp_path / "model.xml"
@@ -176,7 +170,7 @@ def test_export_of_a_float16_onnx_artifact_reports_each_layer(tmp_path, capsys):
     import json
 
     from parity_tests.conftest import run_bilstm
-    _require("onnx", "onnxruntime", "tensorflow")
+    require_export_modules("onnx", "onnxruntime", "tensorflow")
     out = tmp_path / "fp16"
     code, stdout, err = run_bilstm(["export", "--format", "onnx", "--backend", "tensorflow", "--units", "4",
                                     "--timesteps", "5", "--features", "3", "--seed", "2", "--precision", "float16",

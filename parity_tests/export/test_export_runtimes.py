@@ -8,7 +8,6 @@ to install.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import pytest
 from keras_impl.export.formats import ARTIFACT_NAME, FORMATS, ArtifactRunError, RuntimeUnavailable
 from keras_impl.export.runtimes import (StaticShapeError, pack_sets, run_artifact, run_in_subprocess,
                                         run_sets_in_subprocess, unpack_sets)
-from parity_tests.conftest import BACKEND
+from parity_tests.conftest import BACKEND, require_export_modules
 
 # The formats whose exporter runs on each backend (docs/export.md's matrix says which routes work).
 EXPORTABLE = {
@@ -38,8 +37,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_runtime(fmt: str) -> None:
-    if importlib.util.find_spec(RUNTIME_MODULE[fmt]) is None:
-        pytest.skip(f"{RUNTIME_MODULE[fmt]} is not installed (pip install .[export])")
+    require_export_modules(RUNTIME_MODULE[fmt])
 
 
 def require_exportable(fmt: str) -> None:
