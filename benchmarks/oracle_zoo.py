@@ -54,6 +54,7 @@ from benchmarks.environment import describe_machine
 from benchmarks.oracle_speed import ratio_with_spread
 from keras_impl.files import atomic_write_json, atomic_write_text
 import keras_impl.interrupt as interrupt
+from keras_impl.memory import keep_freed_memory
 from keras_impl.options import UsageError, checked, int_in, seed
 from keras_impl.verify import zoo
 
@@ -253,6 +254,7 @@ def run(args) -> int:
     check_arguments(args)
     from keras_impl.backend import BackendError, select_backend
     os.environ["JAX_PLATFORMS"] = "cpu"  # the oracle's CPU, also where a GPU is present (and verify's, inherited)
+    args.heap_kept = keep_freed_memory()  # as bilstm verify runs the oracle (keras_impl/memory.py)
     try:
         select_backend("jax")  # Keras-JAX is what the oracle is held to; before Keras is imported
     except BackendError as exc:
@@ -271,7 +273,8 @@ def run(args) -> int:
         # rewritten after every model: a run stopped half-way keeps the models it finished, marked incomplete
         result = {"what": "oracle forward (NumPy float64) vs Keras-JAX jit forward (float32), test zoo",
                   "size": args.size, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
-                  "target_ratio": TARGET_RATIO, "environment": environment(), "records": records,
+                  "target_ratio": TARGET_RATIO, "environment": {**environment(), "freed_memory_kept": args.heap_kept},
+                  "records": records,
                   "complete": len(records) == len(args.models),
                   "not_reached": args.models[len(records):]}
         atomic_write_json(json_path, result)

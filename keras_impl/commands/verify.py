@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 
 from keras_impl.backend import BackendError, select_backend
+from keras_impl.memory import keep_freed_memory
 from keras_impl.export.formats import FORMATS
 from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, check_new_file, json_target,
                                 positive_int, seed)
@@ -120,6 +121,7 @@ def run(args) -> int:
         select_backend(args.backend)  # sets KERAS_BACKEND before Keras is imported
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    keep_freed_memory()  # the oracle's large arrays reuse freed pages (keras_impl/memory.py says why)
     if artifact_fmt is not None:
         return _run_artifact(args, path, artifact_fmt, json_path, user_inputs)
     from keras_impl.backend import print_keras_header

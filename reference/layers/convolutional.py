@@ -71,14 +71,17 @@ def _pad_or_crop(x: np.ndarray, pads) -> np.ndarray:
 WINDOW_BUFFER_BYTES = 2 << 20  # about L2's size: the copied windows are read back by the product from the cache
 
 
-def windows_times_kernel(windows, kernel_matrix, rank: int) -> np.ndarray:
-    """``windows.reshape(-1, K) @ kernel_matrix`` reshaped to (B, *out, F): windows (B, *out, *k, C) a strided
-    view over ``rank`` spatial axes, kernel_matrix (K = taps C, F).
+def windows_times_kernel(windows, kernel_matrix, rank: int, finish=None) -> np.ndarray:
+    """``finish(windows.reshape(-1, K) @ kernel_matrix)`` reshaped to (B, *out, F): windows (B, *out, *k, C) a
+    strided view over ``rank`` spatial axes, kernel_matrix (K = taps C, F); ``finish`` (None: none) changes
+    output rows in place, each row by itself (a bias and an activation over the channels).
 
     The same rows times the same matrix, a few output rows at a time: the windows of one or more positions of
     the first output axis are copied into one reused buffer of about ``WINDOW_BUFFER_BYTES``, then multiplied
-    into their rows of the output. (The whole (positions, taps C) copy at once is GBs at realistic sizes: a
-    speech model's (11, 21) kernel over 32 channels makes 7392 columns for each of 39200 positions.)
+    into their rows of the output, and ``finish`` applied to those rows while they are in the cache (as one
+    pass over the whole output afterwards, a bias and a relu cost a CRNN's first layer as much as its product).
+    (The whole (positions, taps C) copy at once is GBs at realistic sizes: a speech model's (11, 21) kernel over
+    32 channels makes 7392 columns for each of 39200 positions.)
     """
     batch, first = windows.shape[:2]
     window_rows = windows.shape[1:rank + 1]  # (*out): the positions of one example
@@ -93,7 +96,10 @@ def windows_times_kernel(windows, kernel_matrix, rank: int) -> np.ndarray:
             stop = min(first, start + chunk)
             block = buffer[:stop - start]
             np.copyto(block, windows[b, start:stop])
-            np.matmul(block.reshape(-1, width), kernel_matrix, out=y[b, start:stop].reshape(-1, filters))
+            rows = y[b, start:stop].reshape(-1, filters)
+            np.matmul(block.reshape(-1, width), kernel_matrix, out=rows)
+            if finish is not None:
+                finish(rows)
     return y
 
 
@@ -144,11 +150,14 @@ def convolve_first_axis_as_columns(xp, kernel, strides, dilation, out_first: int
     return y
 
 
-def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: int = 1) -> np.ndarray:
+def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: int = 1,
+             finish=None) -> np.ndarray:
     """Keras's ``ops.conv`` on channels_last arrays: x (B, *spatial, C), kernel (*k, C / groups, F) -> (B, *out, F).
 
     ``padding``: "valid", "same", "causal", or explicit (left, right) per spatial axis (negative crops).
     ``strides`` / ``dilation_rate``: an int or one per spatial axis.
+    ``finish``: None, or a function changing (positions, F) rows of the output in place, each row by itself
+    (``bias_and_activation``), applied to the whole output or, on the one-product path, chunk by chunk.
     """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
@@ -173,17 +182,23 @@ def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: 
     channels, filters = x.shape[-1], kernel.shape[-1]
     taps = math.prod(sizes)
     if groups == 1 and first_axis_as_columns(kernel.shape, rank):
-        return convolve_first_axis_as_columns(xp, kernel.astype(np.result_type(x, kernel), copy=False), strides,
-                                              dilation, batch_out[1])
-    if groups == 1:  # one product: (positions, taps C) @ (taps C, F)
+        y = convolve_first_axis_as_columns(xp, kernel.astype(np.result_type(x, kernel), copy=False), strides,
+                                           dilation, batch_out[1])
+    elif groups == 1:  # one product: (positions, taps C) @ (taps C, F)
         return windows_times_kernel(windows, kernel.reshape(taps * channels, filters).astype(
-            np.result_type(x, kernel), copy=False), rank)
-    per_group_in, per_group_out = channels // groups, filters // groups
-    # one product per group: windows (groups, positions, taps C/g) @ kernel (groups, taps C/g, F/g)
-    w = windows.reshape(-1, taps, groups, per_group_in).transpose(2, 0, 1, 3).reshape(groups, -1, taps * per_group_in)
-    k = kernel.reshape(taps * per_group_in, groups, per_group_out).transpose(1, 0, 2)
-    y = np.matmul(w, k)  # (groups, positions, F/g)
-    return y.transpose(1, 0, 2).reshape(batch_out + (filters,))
+            np.result_type(x, kernel), copy=False), rank, finish)
+    else:
+        per_group_in, per_group_out = channels // groups, filters // groups
+        # one product per group: windows (groups, positions, taps C/g) @ kernel (groups, taps C/g, F/g)
+        w = windows.reshape(-1, taps, groups, per_group_in).transpose(2, 0, 1, 3).reshape(groups, -1,
+                                                                                          taps * per_group_in)
+        k = kernel.reshape(taps * per_group_in, groups, per_group_out).transpose(1, 0, 2)
+        y = np.matmul(w, k)  # (groups, positions, F/g)
+        y = y.transpose(1, 0, 2).reshape(batch_out + (filters,))
+    if finish is not None:
+        y = np.ascontiguousarray(y)  # (it is: fresh) so that the reshape is a view, changed in place
+        finish(y.reshape(-1, filters))
+    return y
 
 
 def transpose_pads(k: int, s: int, d: int, padding: str, output_padding) -> tuple[int, int]:
@@ -199,10 +214,11 @@ def transpose_pads(k: int, s: int, d: int, padding: str, output_padding) -> tupl
     return left, total - left
 
 
-def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation_rate=1):
+def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                       finish=None):
     """Keras's ``ops.conv_transpose``, channels_last: x (B, *spatial, C), kernel (*k, F, C) -> (B, *out, F).
 
-    ``output_padding``: None or one int per spatial axis (or an int for all).
+    ``output_padding``: None or one int per spatial axis (or an int for all); ``finish`` as ``convolve``'s.
     """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
@@ -217,18 +233,30 @@ def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=
     pads = [transpose_pads(k, s, d, padding, op)
             for k, s, d, op in zip(kernel.shape[:rank], strides, dilation, output_padding)]
     flipped = np.swapaxes(kernel[(slice(None, None, -1),) * rank], -1, -2)  # (*k, C, F)
-    return convolve(spread, flipped, padding=pads, dilation_rate=dilation)
+    return convolve(spread, flipped, padding=pads, dilation_rate=dilation, finish=finish)
 
 
 def _channels_last(x, options) -> np.ndarray:
     return np.moveaxis(x, 1, -1) if options.get("data_format") == "channels_first" else x
 
 
-def _finish(y, bias, options) -> np.ndarray:
-    """+ bias on the channel axis, the activation, back to the layer's data_format."""
-    if bias is not None:
-        y += bias  # in place: y is the fresh product (the oracle's time goes to memory passes at real sizes)
-    y = activate_in_place(options.get("activation", "linear"), y)  # y is the fresh product: no one else reads it
+def bias_and_activation(bias, options):
+    """The function ``convolve`` calls on fresh output rows (positions, F): + bias on the channel axis, then the
+    activation by Keras's name, in place (no one else reads a fresh product). Every activation a layer may
+    name is elementwise or, as softmax, over the last (channel) axis: a row at a time is the whole at once."""
+    name = options.get("activation", "linear")
+
+    def finish(rows):
+        if bias is not None:
+            rows += bias
+        activated = activate_in_place(name, rows)
+        if activated is not rows:
+            rows[...] = activated
+    return finish
+
+
+def _channels_out(y, options) -> np.ndarray:
+    """Back to the layer's data_format."""
     return np.moveaxis(y, -1, 1) if options.get("data_format") == "channels_first" else y
 
 
@@ -241,8 +269,10 @@ def conv(layer, inputs, masks, tape=None):
     """Conv1D/2D/3D: weights (kernel, bias) or (kernel,) without a bias."""
     kernel = layer.weights[0]
     groups = layer.options.get("groups", 1)
-    y = convolve(_channels_last(inputs[0], layer.options), kernel, groups=groups, **_geometry(layer.options))
-    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, layer.options), None
+    finish = bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, layer.options)
+    y = convolve(_channels_last(inputs[0], layer.options), kernel, groups=groups, finish=finish,
+                 **_geometry(layer.options))
+    return _channels_out(y, layer.options), None
 
 
 def depthwise_kernel_as_grouped(kernel) -> np.ndarray:
@@ -254,9 +284,10 @@ def depthwise_kernel_as_grouped(kernel) -> np.ndarray:
 def depthwise(layer, inputs, masks, tape=None):
     """DepthwiseConv1D/2D: weights (depthwise kernel (*k, C, M), bias (C M,)) or without the bias."""
     kernel = layer.weights[0]
+    finish = bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, layer.options)
     y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(kernel),
-                 groups=kernel.shape[-2], **_geometry(layer.options))
-    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, layer.options), None
+                 groups=kernel.shape[-2], finish=finish, **_geometry(layer.options))
+    return _channels_out(y, layer.options), None
 
 
 def separable(layer, inputs, masks, tape=None):
@@ -264,8 +295,9 @@ def separable(layer, inputs, masks, tape=None):
     depthwise_kernel, pointwise_kernel = layer.weights[:2]
     y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(depthwise_kernel),
                  groups=depthwise_kernel.shape[-2], **_geometry(layer.options))
-    y = convolve(y, pointwise_kernel)
-    return _finish(y, layer.weights[2] if len(layer.weights) > 2 else None, layer.options), None
+    y = convolve(y, pointwise_kernel,
+                 finish=bias_and_activation(layer.weights[2] if len(layer.weights) > 2 else None, layer.options))
+    return _channels_out(y, layer.options), None
 
 
 def conv_transpose(layer, inputs, masks, tape=None):
@@ -273,8 +305,9 @@ def conv_transpose(layer, inputs, masks, tape=None):
     opt = layer.options
     y = convolve_transpose(_channels_last(inputs[0], opt), layer.weights[0], strides=tuple(opt["strides"]),
                            padding=opt["padding"], output_padding=opt.get("output_padding"),
-                           dilation_rate=tuple(opt["dilation_rate"]))
-    return _finish(y, layer.weights[1] if len(layer.weights) > 1 else None, opt), None
+                           dilation_rate=tuple(opt["dilation_rate"]),
+                           finish=bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, opt))
+    return _channels_out(y, opt), None
 
 
 FORWARD = {"Conv1D": conv, "Conv2D": conv, "Conv3D": conv,
