@@ -60,8 +60,7 @@ def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k
     np.testing.assert_allclose(fast, literal, rtol=1e-12, atol=1e-13)
     # the bias and a row-wise activation applied chunk by chunk while in the cache: the same as after the whole
     bias = rng.normal(size=k_shape[-1])
-    finished = convolve(x, kernel, strides=strides, dilation_rate=dilation,
-                        finish=convolutional.bias_and_activation(bias, {"activation": "softmax"}))
+    finished = convolve(x, kernel, strides=strides, dilation_rate=dilation, bias=bias, activation="softmax")
     np.testing.assert_allclose(finished, activate("softmax", literal + bias), rtol=1e-12, atol=1e-13)
 
 
@@ -150,8 +149,8 @@ def test_a_convolutions_relu_in_place_is_the_relu_of_a_fresh_array(rng):
     y[0, 0, 0] = -0.0
     bias = rng.normal(size=4)
     literal = activate("relu", y + bias)
-    fast = y.copy()
-    convolutional.bias_and_activation(bias, {"activation": "relu"})(fast.reshape(-1, 4))
+    fast = y.copy() + bias
+    convolutional.activate_rows_in_place("relu", fast.reshape(-1, 4))
     np.testing.assert_array_equal(fast, literal)
     assert (fast < 0).sum() == 0 and (literal == 0).any()
 

@@ -71,35 +71,48 @@ def _pad_or_crop(x: np.ndarray, pads) -> np.ndarray:
 WINDOW_BUFFER_BYTES = 2 << 20  # about L2's size: the copied windows are read back by the product from the cache
 
 
-def windows_times_kernel(windows, kernel_matrix, rank: int, finish=None) -> np.ndarray:
-    """``finish(windows.reshape(-1, K) @ kernel_matrix)`` reshaped to (B, *out, F): windows (B, *out, *k, C) a
-    strided view over ``rank`` spatial axes, kernel_matrix (K = taps C, F); ``finish`` (None: none) changes
-    output rows in place, each row by itself (a bias and an activation over the channels).
+def activate_rows_in_place(activation: str, rows: np.ndarray) -> None:
+    """``rows`` (positions, F), a fresh product no one else reads, replaced by ``activation`` of it. Every
+    activation a layer may name is elementwise or, as softmax, over the last (channel) axis: a few rows at a
+    time are the whole at once."""
+    activated = activate_in_place(activation, rows)
+    if activated is not rows:
+        rows[...] = activated
+
+
+def windows_times_kernel(windows, kernel_matrix, rank: int, bias=None, activation: str = "linear") -> np.ndarray:
+    """``activation(windows.reshape(-1, K) @ kernel_matrix + bias)`` reshaped to (B, *out, F): windows
+    (B, *out, *k, C) a strided view over ``rank`` spatial axes, kernel_matrix (K = taps C, F), bias (F,) or None.
 
     The same rows times the same matrix, a few output rows at a time: the windows of one or more positions of
-    the first output axis are copied into one reused buffer of about ``WINDOW_BUFFER_BYTES``, then multiplied
-    into their rows of the output, and ``finish`` applied to those rows while they are in the cache (as one
-    pass over the whole output afterwards, a bias and a relu cost a CRNN's first layer as much as its product).
-    (The whole (positions, taps C) copy at once is GBs at realistic sizes: a speech model's (11, 21) kernel over
+    the first output axis are copied into one reused buffer of about ``WINDOW_BUFFER_BYTES`` (with a last
+    column of ones that meets the bias as a last row of the kernel: ``[w | 1] [K; b] = w K + b``), multiplied
+    into their rows of the output, and the activation applied to those rows while they are in the cache. (As
+    passes over the whole output afterwards, a bias and a relu cost a CRNN's first layer as much as its product;
+    the whole (positions, taps C) copy at once is GBs at realistic sizes: a speech model's (11, 21) kernel over
     32 channels makes 7392 columns for each of 39200 positions.)
     """
     batch, first = windows.shape[:2]
     window_rows = windows.shape[1:rank + 1]  # (*out): the positions of one example
     width, filters = kernel_matrix.shape
-    dtype = np.result_type(windows, kernel_matrix)
+    dtype = np.result_type(windows, kernel_matrix, *([] if bias is None else [bias]))
+    if bias is not None:
+        kernel_matrix = np.concatenate([kernel_matrix, np.reshape(bias, (1, filters))]).astype(dtype, copy=False)
+    columns = kernel_matrix.shape[0]  # width, + 1 with the bias
     y = np.empty((batch,) + window_rows + (filters,), dtype)
-    per_first = max(1, math.prod(window_rows[1:]) * width * dtype.itemsize)  # bytes: one position of the first axis
+    positions = math.prod(window_rows[1:])  # of one position of the first axis
+    per_first = max(1, positions * (columns + filters) * dtype.itemsize)  # bytes: its windows and its output
     chunk = max(1, min(first, WINDOW_BUFFER_BYTES // per_first))
-    buffer = np.empty((chunk,) + windows.shape[2:], dtype)
+    buffer = np.ones((chunk * positions, columns), dtype)  # the ones column stays: copies fill the rest
+    windows_part = buffer[:, :width].view()
+    windows_part.shape = (chunk,) + windows.shape[2:]  # a view (an error rather than a silent copy)
     for b in range(batch):
         for start in range(0, first, chunk):
             stop = min(first, start + chunk)
-            block = buffer[:stop - start]
-            np.copyto(block, windows[b, start:stop])
+            np.copyto(windows_part[:stop - start], windows[b, start:stop])
             rows = y[b, start:stop].reshape(-1, filters)
-            np.matmul(block.reshape(-1, width), kernel_matrix, out=rows)
-            if finish is not None:
-                finish(rows)
+            np.matmul(buffer[:rows.shape[0]], kernel_matrix, out=rows)
+            activate_rows_in_place(activation, rows)
     return y
 
 
@@ -151,13 +164,13 @@ def convolve_first_axis_as_columns(xp, kernel, strides, dilation, out_first: int
 
 
 def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: int = 1,
-             finish=None) -> np.ndarray:
+             bias=None, activation: str = "linear") -> np.ndarray:
     """Keras's ``ops.conv`` on channels_last arrays: x (B, *spatial, C), kernel (*k, C / groups, F) -> (B, *out, F).
 
     ``padding``: "valid", "same", "causal", or explicit (left, right) per spatial axis (negative crops).
     ``strides`` / ``dilation_rate``: an int or one per spatial axis.
-    ``finish``: None, or a function changing (positions, F) rows of the output in place, each row by itself
-    (``bias_and_activation``), applied to the whole output or, on the one-product path, chunk by chunk.
+    ``bias`` (F,) or None and ``activation`` (Keras's name) finish the layer: ``activation(conv(x) + bias)``,
+    on the one-product path chunk by chunk while the output is in the cache.
     """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
@@ -186,7 +199,7 @@ def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: 
                                            dilation, batch_out[1])
     elif groups == 1:  # one product: (positions, taps C) @ (taps C, F)
         return windows_times_kernel(windows, kernel.reshape(taps * channels, filters).astype(
-            np.result_type(x, kernel), copy=False), rank, finish)
+            np.result_type(x, kernel), copy=False), rank, bias, activation)
     else:
         per_group_in, per_group_out = channels // groups, filters // groups
         # one product per group: windows (groups, positions, taps C/g) @ kernel (groups, taps C/g, F/g)
@@ -195,9 +208,10 @@ def convolve(x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups: 
         k = kernel.reshape(taps * per_group_in, groups, per_group_out).transpose(1, 0, 2)
         y = np.matmul(w, k)  # (groups, positions, F/g)
         y = y.transpose(1, 0, 2).reshape(batch_out + (filters,))
-    if finish is not None:
-        y = np.ascontiguousarray(y)  # (it is: fresh) so that the reshape is a view, changed in place
-        finish(y.reshape(-1, filters))
+    if bias is not None:
+        y += bias  # in place: y is fresh (the oracle's time goes to memory passes at real sizes)
+    y = np.ascontiguousarray(y)  # (it is: fresh) so that the reshape below is a view, changed in place
+    activate_rows_in_place(activation, y.reshape(-1, filters))
     return y
 
 
@@ -215,10 +229,10 @@ def transpose_pads(k: int, s: int, d: int, padding: str, output_padding) -> tupl
 
 
 def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation_rate=1,
-                       finish=None):
+                       bias=None, activation: str = "linear"):
     """Keras's ``ops.conv_transpose``, channels_last: x (B, *spatial, C), kernel (*k, F, C) -> (B, *out, F).
 
-    ``output_padding``: None or one int per spatial axis (or an int for all); ``finish`` as ``convolve``'s.
+    ``output_padding``: None or one int per spatial axis (or an int for all); ``bias``, ``activation`` as ``convolve``'s.
     """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
@@ -233,26 +247,17 @@ def convolve_transpose(x, kernel, *, strides=1, padding="valid", output_padding=
     pads = [transpose_pads(k, s, d, padding, op)
             for k, s, d, op in zip(kernel.shape[:rank], strides, dilation, output_padding)]
     flipped = np.swapaxes(kernel[(slice(None, None, -1),) * rank], -1, -2)  # (*k, C, F)
-    return convolve(spread, flipped, padding=pads, dilation_rate=dilation, finish=finish)
+    return convolve(spread, flipped, padding=pads, dilation_rate=dilation, bias=bias, activation=activation)
 
 
 def _channels_last(x, options) -> np.ndarray:
     return np.moveaxis(x, 1, -1) if options.get("data_format") == "channels_first" else x
 
 
-def bias_and_activation(bias, options):
-    """The function ``convolve`` calls on fresh output rows (positions, F): + bias on the channel axis, then the
-    activation by Keras's name, in place (no one else reads a fresh product). Every activation a layer may
-    name is elementwise or, as softmax, over the last (channel) axis: a row at a time is the whole at once."""
-    name = options.get("activation", "linear")
-
-    def finish(rows):
-        if bias is not None:
-            rows += bias
-        activated = activate_in_place(name, rows)
-        if activated is not rows:
-            rows[...] = activated
-    return finish
+def _finishing(layer, bias_index: int) -> dict:
+    """``convolve``'s bias (the layer's weight ``bias_index``, None without one) and activation."""
+    bias = layer.weights[bias_index] if len(layer.weights) > bias_index else None
+    return {"bias": bias, "activation": layer.options.get("activation", "linear")}
 
 
 def _channels_out(y, options) -> np.ndarray:
@@ -269,8 +274,7 @@ def conv(layer, inputs, masks, tape=None):
     """Conv1D/2D/3D: weights (kernel, bias) or (kernel,) without a bias."""
     kernel = layer.weights[0]
     groups = layer.options.get("groups", 1)
-    finish = bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, layer.options)
-    y = convolve(_channels_last(inputs[0], layer.options), kernel, groups=groups, finish=finish,
+    y = convolve(_channels_last(inputs[0], layer.options), kernel, groups=groups, **_finishing(layer, 1),
                  **_geometry(layer.options))
     return _channels_out(y, layer.options), None
 
@@ -284,9 +288,8 @@ def depthwise_kernel_as_grouped(kernel) -> np.ndarray:
 def depthwise(layer, inputs, masks, tape=None):
     """DepthwiseConv1D/2D: weights (depthwise kernel (*k, C, M), bias (C M,)) or without the bias."""
     kernel = layer.weights[0]
-    finish = bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, layer.options)
     y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(kernel),
-                 groups=kernel.shape[-2], finish=finish, **_geometry(layer.options))
+                 groups=kernel.shape[-2], **_finishing(layer, 1), **_geometry(layer.options))
     return _channels_out(y, layer.options), None
 
 
@@ -295,8 +298,7 @@ def separable(layer, inputs, masks, tape=None):
     depthwise_kernel, pointwise_kernel = layer.weights[:2]
     y = convolve(_channels_last(inputs[0], layer.options), depthwise_kernel_as_grouped(depthwise_kernel),
                  groups=depthwise_kernel.shape[-2], **_geometry(layer.options))
-    y = convolve(y, pointwise_kernel,
-                 finish=bias_and_activation(layer.weights[2] if len(layer.weights) > 2 else None, layer.options))
+    y = convolve(y, pointwise_kernel, **_finishing(layer, 2))
     return _channels_out(y, layer.options), None
 
 
@@ -306,7 +308,7 @@ def conv_transpose(layer, inputs, masks, tape=None):
     y = convolve_transpose(_channels_last(inputs[0], opt), layer.weights[0], strides=tuple(opt["strides"]),
                            padding=opt["padding"], output_padding=opt.get("output_padding"),
                            dilation_rate=tuple(opt["dilation_rate"]),
-                           finish=bias_and_activation(layer.weights[1] if len(layer.weights) > 1 else None, opt))
+                           **_finishing(layer, 1))
     return _channels_out(y, opt), None
 
 
