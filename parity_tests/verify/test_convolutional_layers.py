@@ -9,8 +9,8 @@ dilated; Conv2DTranspose valid with output_padding), Conv3D (channels_first, no 
 Masking layer (the conv drops the mask, so the BiLSTM runs on every step), and a ConvLSTM2D -> Conv3D
 next-frame model;
 ``-m slow`` adds every other option. Planted faults (an altered weight, a wrong padding mode, a mask the conv
-wrongly passes on) exit 1 naming the layer; what the oracle does not model (LoRA, return_state) exits 2 in one
-line. A ConvLSTM's (B, T) mask, which only a wrapper or an explicit ``mask=`` can give it, is checked directly
+wrongly passes on) exit 1 naming the layer; what the oracle does not model (LoRA) exits 2 in one
+line. A ConvLSTM's return_state gives a row per state (a planted swap of h and c fails on both). A ConvLSTM's (B, T) mask, which only a wrapper or an explicit ``mask=`` can give it, is checked directly
 against Keras's layer.
 """
 from __future__ import annotations
@@ -253,24 +253,50 @@ def test_a_conv_that_passed_the_mask_on_would_fail(saved, capsys, monkeypatch):
     assert "FAIL: conv, bilstm" in out, out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("lora", "of class Conv2D is not supported (LoRA weights)"),
-    ("return_state", "of class ConvLSTM1D is not supported (return_state=True"),
-], ids=["lora", "return_state"])
-def test_what_the_oracle_does_not_model_is_refused_by_name(case, message, tmp_path, capsys):
+def test_what_the_oracle_does_not_model_is_refused_by_name(tmp_path, capsys):
     import keras
-    L = keras.layers
-    if case == "lora":
-        model = keras.Sequential([keras.Input((6, 5, 3)), L.Conv2D(4, (3, 2), lora_rank=2, name="lora_conv")])
-        name = "lora_conv"
-    else:
-        x = keras.Input((4, 7, 3))
-        out, _, _ = L.ConvLSTM1D(2, 3, return_state=True, name="stateful_out")(x)
-        model, name = keras.Model(x, out), "stateful_out"
-    path = tmp_path / f"{case}.keras"
+    model = keras.Sequential([keras.Input((6, 5, 3)), keras.layers.Conv2D(4, (3, 2), lora_rank=2, name="lora_conv")])
+    path = tmp_path / "lora.keras"
     model.save(path)
     rc, out, err = _verify(capsys, path)
-    assert rc == 2 and err.count("\n") == 1 and f"'{name}'" in err and message in err, err
+    assert rc == 2 and err.count("\n") == 1 and "'lora_conv'" in err, err
+    assert "of class Conv2D is not supported (LoRA weights)" in err, err
+
+
+@pytest.fixture(scope="module")
+def conv_lstm_states(tmp_path_factory):
+    """A ConvLSTM1D with return_state, channels_first and go_backwards, its sequence and both states model
+    outputs (each state a different function of the weights: h = o act(c))."""
+    import keras
+    x = keras.Input((4, 3, 7))  # (T, C, W): channels_first
+    seq, h, c = keras.layers.ConvLSTM1D(5, 3, padding="same", data_format="channels_first", go_backwards=True,
+                                        return_sequences=True, return_state=True, name="states_out")(x)
+    model = keras.Model(x, [seq, h, c])
+    randomise_weights(model, np.random.default_rng(11))
+    path = tmp_path_factory.mktemp("conv_lstm_states") / "states.keras"
+    model.save(path)
+    return path
+
+
+def test_conv_lstm_return_state_verifies_a_row_per_state(conv_lstm_states, capsys, tmp_path, backend):
+    rows = _passes(capsys, conv_lstm_states, "float32", tmp_path, backend)
+    assert [r["layer"] for r in rows] == ["states_out", "states_out:1", "states_out:2"], rows
+    assert "return_state" in rows[0]["options"]
+
+
+def test_conv_lstm_states_swapped_would_fail(conv_lstm_states, capsys, monkeypatch):
+    """The oracle handing back (c, h) for (h, c): both state rows FAIL, the sequence row passes."""
+    from reference.layers import registry
+    from reference.layers.outputs import Outputs
+    forward = registry.FORWARD["ConvLSTM1D"]
+
+    def swapped(layer, inputs, masks, tape=None):
+        y, h, c = forward(layer, inputs, masks)
+        return Outputs([y, c, h])
+    monkeypatch.setitem(registry.FORWARD, "ConvLSTM1D", swapped)
+    rc, out, _ = _verify(capsys, conv_lstm_states)
+    assert rc == 1 and _first_failing_row(out).startswith("states_out:1"), out
+    assert "FAIL: states_out:1, states_out:2" in out, out
 
 
 @pytest.mark.parametrize("go_backwards, zero_output", [(False, False), (True, True)])

@@ -15,8 +15,13 @@ the recurrent one once a step. ``data_format`` "channels_first" reads (B, T, C, 
 (B, [T,] F, *out). Dropout and recurrent dropout are identities at inference.
 
 Options: ``strides``, ``padding`` ("valid" or "same"), ``dilation_rate``, ``data_format``, ``activation``,
-``recurrent_activation``, ``go_backwards``, ``return_sequences``, ``zero_output_for_mask``. Weights
-``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``.
+``recurrent_activation``, ``go_backwards``, ``return_sequences``, ``return_state``, ``zero_output_for_mask``.
+Weights ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``.
+
+``return_state``: three outputs, ``(y, h_T, c_T)``, the states after the last step processed (carried through
+masked steps, so never the zero output), each in the layer's data_format (the cell's states are
+``compute_output_shape`` of one step: keras/src/layers/rnn/conv_lstm.py L300-321; RNN.call returns
+``output, *states``); their masks None (ConvLSTM.compute_mask, L567-569).
 
 Mask rule (ConvLSTM subclasses RNN, keras/src/layers/rnn/rnn.py L212 ``supports_masking = True``): a (B, T) mask
 is honoured as by every RNN (``reference/rnn.py``): a masked step carries (h, c) unchanged and outputs the carried
@@ -34,6 +39,7 @@ import numpy as np
 
 from ..activations import activate
 from .convolutional import convolve
+from .outputs import Outputs
 
 
 def conv_lstm(layer, inputs, masks, tape=None):
@@ -48,9 +54,7 @@ def conv_lstm(layer, inputs, masks, tape=None):
         mask = None if mask is None else mask[:, ::-1]
     batch, steps = x.shape[:2]
     z_in = convolve(x.reshape((batch * steps,) + x.shape[2:]), kernel, strides=tuple(opt["strides"]),
-                    padding=opt["padding"], dilation_rate=tuple(opt["dilation_rate"]))
-    if bias is not None:
-        z_in = z_in + bias
+                    padding=opt["padding"], dilation_rate=tuple(opt["dilation_rate"]), bias=bias)
     z_in = z_in.reshape((batch, steps) + z_in.shape[1:])
     filters = recurrent_kernel.shape[-2]
     act, rec_act = opt.get("activation", "tanh"), opt.get("recurrent_activation", "sigmoid")
@@ -73,7 +77,11 @@ def conv_lstm(layer, inputs, masks, tape=None):
     y = np.stack(outputs, axis=1) if opt.get("return_sequences") else outputs[-1]
     if channels_first:
         y = np.moveaxis(y, -1, 2 if opt.get("return_sequences") else 1)
-    return y, (masks[0] if opt.get("return_sequences") else None)
+        h, c = np.moveaxis(h, -1, 1), np.moveaxis(c, -1, 1)
+    output_mask = masks[0] if opt.get("return_sequences") else None
+    if opt.get("return_state"):
+        return Outputs([(y, output_mask), (h, None), (c, None)])
+    return y, output_mask
 
 
 FORWARD = {"ConvLSTM1D": conv_lstm, "ConvLSTM2D": conv_lstm, "ConvLSTM3D": conv_lstm}

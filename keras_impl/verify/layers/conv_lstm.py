@@ -2,7 +2,7 @@
 
 The class is checked exactly, then what changes the output at inference: the geometry, the two activations
 (the oracle's cell activations), use_bias (the oracle's ``bias=None``), go_backwards, return_sequences and
-zero_output_for_mask. ``stateful`` (states carried between calls) and ``return_state`` (three outputs) are
+zero_output_for_mask, return_state (three outputs: a row each). ``stateful`` (states carried between calls) is
 refused by name; dropout, recurrent_dropout, unroll, initializers, regularizers and constraints do not change
 the inference forward and are accepted.
 """
@@ -29,11 +29,10 @@ def conv_lstm(layer, name, inbound):
             raise refuse_layer(name, cls, f"{key}={value!r}; the oracle's cells implement {', '.join(CELL_ACTIVATIONS)}")
     if layer.stateful:
         raise refuse_layer(name, cls, "stateful=True: states carried between calls are not modelled")
-    if layer.return_state:
-        raise refuse_layer(name, cls, "return_state=True: only the output sequence is compared")
     opt.update(strides=tuple(layer.strides), padding=layer.padding, dilation_rate=tuple(layer.dilation_rate),
                data_format=layer.data_format, go_backwards=bool(layer.go_backwards),
-               return_sequences=bool(layer.return_sequences), zero_output_for_mask=bool(layer.zero_output_for_mask))
+               return_sequences=bool(layer.return_sequences), zero_output_for_mask=bool(layer.zero_output_for_mask),
+               return_state=bool(layer.return_state))
     weights = float_weights(layer)
     weights = tuple(weights) if layer.use_bias else (*weights, None)
     shown = [f"filters={layer.filters}", "x".join(map(str, layer.kernel_size)), opt["padding"]]
@@ -43,6 +42,8 @@ def conv_lstm(layer, name, inbound):
         shown.append("dilation " + "x".join(map(str, opt["dilation_rate"])))
     shown.append(f"go_backwards={opt['go_backwards']:d}")
     shown.append("sequences" if opt["return_sequences"] else "last step")
+    if opt["return_state"]:
+        shown.append("return_state")
     return Layer(name, cls, inbound, opt, weights), ", ".join(shown)
 
 
@@ -50,8 +51,8 @@ DESCRIBE = {k: conv_lstm for k in KINDS}
 
 ROWS = [
     (", ".join(KINDS), "filters, kernel_size, strides, padding valid/same, dilation_rate, channels_last/first, "
-     "activation, recurrent_activation, use_bias, go_backwards, return_sequences, zero_output_for_mask, a (B, T) "
-     "mask; dropout identity at inference",
-     "stateful, return_state; activations outside the oracle's cells; subclasses",
+     "activation, recurrent_activation, use_bias, go_backwards, return_sequences, return_state (a row per state), "
+     "zero_output_for_mask, a (B, T) mask; dropout identity at inference",
+     "stateful; activations outside the oracle's cells; subclasses",
      "parity_tests/verify/test_convolutional_layers.py::test_conv_lstm_verifies"),
 ]
