@@ -256,6 +256,8 @@ class _Writer:
             options = {**layer.options, "cell": RECURRENT_KINDS[layer.kind]}
             return [(options, layer.weights[:3], bool(options.get("go_backwards", False)))]
         forward, backward = layer.options["forward"], layer.options["backward"]
+        if "conv_lstm" in forward:
+            raise refuse(layer, "a Bidirectional of ConvLSTMs: not written natively")
         if forward.get("go_backwards", False) or not backward.get("go_backwards", True):
             raise refuse(layer, "a Bidirectional whose forward copy runs backwards (a go_backwards layer wrapped): "
                                 "not written natively")

@@ -127,7 +127,11 @@ def diagnose(described, rows: list[dict], values: dict) -> dict | None:
                            **_steps(got, expected, allowed, backwards, time_ordered)})
     result["directions"] = directions
     failing_direction = next((x for x in directions if x["first_step"] is not None), None)
-    if failing_direction is not None:
+    if failing_direction is not None and "conv_lstm" in layer.options.get("forward", {}):
+        result["step"] = {"direction": failing_direction["direction"], "finding": "not recomputed",
+                          "why": "a ConvLSTM's step (its states are maps) is not recomputed; LSTM, GRU and "
+                                 "SimpleRNN cells are"}
+    elif failing_direction is not None:
         # The step's recomputation adds to a diagnosis already made: a copy Keras cannot clone with its states
         # returned (a quantized or custom layer) says why on its line rather than end the report.
         try:

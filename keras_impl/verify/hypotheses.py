@@ -42,6 +42,8 @@ def _copies(layer: Layer):
     """``(options, (start, stop) of its weights)`` of each recurrent copy of the layer (one, or two)."""
     if layer.kind in RECURRENT_KINDS:
         return [(layer.options, (0, 3), RECURRENT_KINDS[layer.kind])]
+    if layer.kind == "Bidirectional" and "conv_lstm" in layer.options["forward"]:
+        return []  # ConvLSTM copies: the cell hypotheses read vector cells (the merge and flip ones still apply)
     if layer.kind == "Bidirectional":  # each copy's cells in turn (an RNN copy may hold several), 3 weights each
         cells = [c for d in ("forward", "backward") for c in layer.options[d].get("cells", [layer.options[d]])]
         return [(c, (3 * k, 3 * k + 3), c.get("cell", "lstm")) for k, c in enumerate(cells)]

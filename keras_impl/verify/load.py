@@ -44,11 +44,14 @@ import warnings
 from pathlib import Path
 
 from reference.layers import CELL_KINDS, KINDS, RECURRENT_KINDS
+from reference.layers.conv_lstm import FORWARD as CONV_LSTM_FORWARD
 
 from .budget import DEFAULT_BATCH, check_memory
 from .config_file import one_line, read_config_text
 from .errors import VerifyRefusal
 from .structure import check_structure
+
+BIDIRECTIONAL_KINDS = (*RECURRENT_KINDS, "RNN", *CONV_LSTM_FORWARD)  # the copies a Bidirectional may hold
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONTAINERS = ("Sequential", "Functional", "Model")
@@ -176,8 +179,8 @@ def scan_layer(entry: dict, wrapper: str | None = None) -> None:
         return
     if not _is_keras_class(entry):
         raise refuse_layer(name, entry.get("registered_name") or class_name, "a custom class, not Keras's own")
-    if wrapper == "Bidirectional" and class_name not in (*RECURRENT_KINDS, "RNN"):
-        raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(RECURRENT_KINDS)} or RNN only")
+    if wrapper == "Bidirectional" and class_name not in BIDIRECTIONAL_KINDS:
+        raise refuse_layer(name, class_name, f"Bidirectional of {', '.join(BIDIRECTIONAL_KINDS)} only")
     if wrapper == "TimeDistributed" and class_name == "InputLayer":
         raise refuse_layer(name, class_name, "TimeDistributed of an InputLayer")
     if wrapper == "RNN" or wrapper == "StackedRNNCells":

@@ -10,7 +10,8 @@ Masking layer (the conv drops the mask, so the BiLSTM runs on every step), and a
 next-frame model;
 ``-m slow`` adds every other option. Planted faults (an altered weight, a wrong padding mode, a mask the conv
 wrongly passes on) exit 1 naming the layer; what the oracle does not model (LoRA) exits 2 in one
-line. A ConvLSTM's return_state gives a row per state (a planted swap of h and c fails on both). A ConvLSTM's (B, T) mask, which only a wrapper or an explicit ``mask=`` can give it, is checked directly
+line. A ConvLSTM's return_state gives a row per state (a planted swap of h and c fails on both); a Bidirectional of
+ConvLSTMs verifies (a planted unflipped backward half fails and is named by the diagnosis). A ConvLSTM's (B, T) mask, which only a wrapper or an explicit ``mask=`` can give it, is checked directly
 against Keras's layer.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 from keras_impl.cli import main
-from parity_tests.conftest import randomise_weights
+from parity_tests.conftest import SLOW_ON_JAX, randomise_weights
 
 
 def _models():
@@ -297,6 +298,51 @@ def test_conv_lstm_states_swapped_would_fail(conv_lstm_states, capsys, monkeypat
     rc, out, _ = _verify(capsys, conv_lstm_states)
     assert rc == 1 and _first_failing_row(out).startswith("states_out:1"), out
     assert "FAIL: states_out:1, states_out:2" in out, out
+
+
+@pytest.fixture(scope="module")
+def bidirectional_conv_lstms(tmp_path_factory):
+    """Two Bidirectional ConvLSTMs on two inputs: a ConvLSTM1D pair (concat, sequences) under a pair of
+    another backward_layer (ave, last step, return_state), and a channels_first ConvLSTM2D pair (mul)."""
+    import keras
+    L = keras.layers
+    x1, x2 = keras.Input((4, 7, 3), name="x1"), keras.Input((3, 2, 5, 6), name="x2")  # x2: (T, C, H, W)
+    h = L.Bidirectional(L.ConvLSTM1D(5, 3, padding="same", return_sequences=True), name="bi_seq")(x1)
+    last, *states = L.Bidirectional(
+        L.ConvLSTM1D(4, 2, return_state=True), merge_mode="ave", name="bi_last",
+        backward_layer=L.ConvLSTM1D(4, 2, go_backwards=True, return_state=True, recurrent_activation="hard_sigmoid"),
+    )(h)
+    first = L.Bidirectional(L.ConvLSTM2D(3, (2, 3), padding="same", data_format="channels_first",
+                                         return_sequences=True), merge_mode="mul", name="bi_first")(x2)
+    model = keras.Model([x1, x2], [last, *states, first])
+    randomise_weights(model, np.random.default_rng(13))
+    path = tmp_path_factory.mktemp("bidirectional_conv_lstm") / "bi_conv_lstm.keras"
+    model.save(path)
+    return path
+
+
+def test_bidirectional_conv_lstm_verifies(bidirectional_conv_lstms, capsys, tmp_path, backend):
+    rows = _passes(capsys, bidirectional_conv_lstms, "float32", tmp_path, backend)
+    assert [r["layer"] for r in rows] == ["bi_seq", "bi_last", "bi_last:1", "bi_last:2", "bi_last:3", "bi_last:4",
+                                          "bi_first"], rows
+    assert rows[0]["class"] == "Bidirectional" and "ConvLSTM1D, merge=concat" in rows[0]["options"], rows[0]
+
+
+@SLOW_ON_JAX  # 8 s there (every layer traced): TensorFlow and torch plant it in the default suite
+def test_a_bidirectional_conv_lstm_merging_its_backward_half_unflipped_fails_and_is_named(
+        bidirectional_conv_lstms, capsys, monkeypatch):
+    """The oracle's backward ConvLSTM half merged in processing order: bi_seq FAILs first, and the diagnosis's
+    hypotheses name the unflipped backward half (recomputed from Keras's inputs to the layer)."""
+    from reference.layers import rnn
+    original = rnn._bidirectional_of_conv_lstms
+
+    def unflipped(layer, x, mask, rs):
+        (y_f, y_b), states = original(layer, x, mask, rs)
+        return (y_f, y_b[:, ::-1] if rs else y_b), states
+    monkeypatch.setattr(rnn, "_bidirectional_of_conv_lstms", unflipped)
+    rc, out, _ = _verify(capsys, bidirectional_conv_lstms)
+    assert rc == 1 and _first_failing_row(out).startswith("bi_seq"), out
+    assert "backward half merged in processing order" in out, out
 
 
 @pytest.mark.parametrize("go_backwards, zero_output", [(False, False), (True, True)])

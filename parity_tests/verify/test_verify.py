@@ -394,8 +394,6 @@ def _unmodellable(case):
         "gelu_gru": lambda: single(L.GRU(3, activation="gelu", name="gelu_gru")),
         "time_distributed_lambda": lambda: single(L.TimeDistributed(L.Lambda(lambda t: t * 2.0, name="twice"),
                                                                     name="per_step"), (4, 3, 2)),
-        "bidirectional_conv_lstm": lambda: single(L.Bidirectional(L.ConvLSTM1D(2, 3, return_sequences=True),
-                                                                  name="pair"), (4, 5, 2)),
         "stacked_stacked_cells": lambda: single(L.RNN(L.StackedRNNCells([L.StackedRNNCells([L.GRUCell(2)])]),
                                                       name="stack")),
         "stateful_rnn": lambda: single(L.SimpleRNN(3, stateful=True, name="carried"), batch_size=3),
@@ -409,8 +407,6 @@ REFUSALS = [
     ("softmax_lstm", "'softmax_lstm' of class LSTM is not supported (activation='softmax'"),
     ("gelu_gru", "activation='gelu'"),
     ("time_distributed_lambda", "'twice' of class Lambda"),
-    ("bidirectional_conv_lstm", "of class ConvLSTM1D is not supported (Bidirectional of LSTM, GRU, SimpleRNN or RNN "
-                                "only)"),
     ("stacked_stacked_cells", "of class StackedRNNCells is not supported (RNN of LSTMCell, GRUCell, SimpleRNNCell"),
     ("stateful_rnn", "'carried' of class SimpleRNN"),
     ("initial_state", "'seeded' of class GRU is not supported (called with initial_state=...: not modelled)"),

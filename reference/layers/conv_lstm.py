@@ -42,10 +42,11 @@ from .convolutional import convolve
 from .outputs import Outputs
 
 
-def conv_lstm(layer, inputs, masks, tape=None):
-    opt = layer.options
-    x, mask = np.asarray(inputs[0]), masks[0]
-    kernel, recurrent_kernel, bias = layer.weights
+def run_conv_lstm(x, mask, weights, opt: dict):
+    """One ConvLSTM over ``x`` (B, T, *spatial, C), or channels_first, and its (B, T) ``mask`` or None:
+    ``(y, h_T, c_T)`` (module docstring), each in the layer's data_format."""
+    x = np.asarray(x)
+    kernel, recurrent_kernel, bias = weights
     channels_first = opt.get("data_format") == "channels_first"
     if channels_first:
         x = np.moveaxis(x, 2, -1)
@@ -78,8 +79,13 @@ def conv_lstm(layer, inputs, masks, tape=None):
     if channels_first:
         y = np.moveaxis(y, -1, 2 if opt.get("return_sequences") else 1)
         h, c = np.moveaxis(h, -1, 1), np.moveaxis(c, -1, 1)
-    output_mask = masks[0] if opt.get("return_sequences") else None
-    if opt.get("return_state"):
+    return y, h, c
+
+
+def conv_lstm(layer, inputs, masks, tape=None):
+    y, h, c = run_conv_lstm(inputs[0], masks[0], layer.weights, layer.options)
+    output_mask = masks[0] if layer.options.get("return_sequences") else None
+    if layer.options.get("return_state"):
         return Outputs([(y, output_mask), (h, None), (c, None)])
     return y, output_mask
 

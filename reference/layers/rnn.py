@@ -12,7 +12,9 @@ oracle's cells.
     Bidirectional           reference/bidirectional.py: two such calls (each copy its own cell), zero_output_for_mask =
                             return_sequences (Keras forces it), the second's sequence flipped back,
                             then merged (merge_mode None: the two halves, two outputs); a copy that is
-                            an RNN(cell) or RNN(StackedRNNCells) runs that RNN's loop above, the same way
+                            an RNN(cell) or RNN(StackedRNNCells) runs that RNN's loop above, and a copy that
+                            is a ConvLSTM1D/2D/3D reference/layers/conv_lstm.py's, the same way (the merge on
+                            the last axis: the filters, or the last spatial axis for channels_first)
                             (keras/src/layers/rnn/bidirectional.py L137-143, L220-272)
                                                                     mask' = mask if return_sequences else None
                                                                     (each half's, with merge_mode None)
@@ -28,7 +30,8 @@ Options: LSTM, GRU and SimpleRNN ``return_sequences``, ``go_backwards``, ``zero_
 options ``activation``, ``recurrent_activation`` (not SimpleRNN), ``reset_after`` (GRU), Keras's defaults when
 absent; Bidirectional ``merge_mode``, ``return_sequences`` and ``forward`` / ``backward``, each a dict with
 ``go_backwards``, ``cell`` ("lstm" when absent, "gru", "simple_rnn") and that cell's options, or an RNN's
-``cells`` (a copy that is an RNN); RNN ``cells``, a list of such dicts (one cell, or StackedRNNCells' in order),
+``cells`` (a copy that is an RNN), or a ConvLSTM's options (conv_lstm.py) with ``conv_lstm`` its class name
+(both copies); RNN ``cells``, a list of such dicts (one cell, or StackedRNNCells' in order),
 with the layer options above. ``return_state``
 on each, False when absent. Weights: ``(kernel, recurrent_kernel, bias)``, bias None for ``use_bias=False``;
 Bidirectional the forward copy's then the backward copy's; RNN one triple per cell. A cell's activations:
@@ -41,6 +44,7 @@ import numpy as np
 from ..bidirectional import MERGE, run_bidirectional
 from ..cells import Cell, CellWeights, check_cell_weights
 from ..recurrent import layer_call
+from .conv_lstm import run_conv_lstm
 from .outputs import Outputs
 
 RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}  # Keras class -> reference cell
@@ -139,6 +143,20 @@ def _bidirectional_of_cells(layer, x, mask, rs: bool):
     return (y_f, y_b[:, ::-1] if rs else y_b), states  # Keras flips the second copy's sequence back
 
 
+def _bidirectional_of_conv_lstms(layer, x, mask, rs: bool):
+    """Both copies of a Bidirectional of ConvLSTMs (``reference/layers/conv_lstm.py``), each with
+    zero_output_for_mask = return_sequences as Keras forces it. ``((y_f, y_b), states)``, the states h, c of
+    each copy in turn (Bidirectional.call: ``y[1:] + y_rev[1:]``)."""
+    opt = layer.options
+    halves, states = [], []
+    for d, weights in (("forward", layer.weights[:3]), ("backward", layer.weights[3:])):
+        y, h, c = run_conv_lstm(x, mask, weights, {**opt[d], "return_sequences": rs, "zero_output_for_mask": rs})
+        halves.append(y)
+        states.extend((h, c))
+    y_f, y_b = halves
+    return (y_f, y_b[:, ::-1] if rs else y_b), states  # Keras flips the second copy's sequence back
+
+
 def bidirectional(layer, inputs, masks, tape=None):
     """The merged output of a Bidirectional layer: ``reference.bidirectional.run_bidirectional``.
 
@@ -146,6 +164,11 @@ def bidirectional(layer, inputs, masks, tape=None):
     """
     x, mask, opt = inputs[0], masks[0], layer.options
     rs = bool(opt["return_sequences"])  # Keras forces zero_output_for_mask = return_sequences on both copies
+    if "conv_lstm" in opt["forward"]:
+        (y_f, y_b), final = _bidirectional_of_conv_lstms(layer, x, mask, rs)
+        if tape is not None:  # the halves only: no BPTT through it (reference/backward.py says so)
+            tape.append({"halves": (y_f, y_b), "caches": None})
+        return _merged(opt, y_f, y_b, final, mask if rs else None)
     if "cells" in opt["forward"] or "cells" in opt["backward"]:
         (y_f, y_b), final = _bidirectional_of_cells(layer, x, mask, rs)
         if tape is not None:  # the halves only: no BPTT through it (reference/backward.py says so)

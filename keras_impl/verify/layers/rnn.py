@@ -16,6 +16,8 @@ from reference.layers import CELL_KINDS, RECURRENT_KINDS, Layer
 
 from ..load import refuse_layer
 from .common import activation_name, float_weights
+from .conv_lstm import KINDS as CONV_LSTM_KINDS
+from .conv_lstm import conv_lstm as describe_conv_lstm
 
 
 def cell_options(source, cell: str, name: str, cls: str) -> dict:
@@ -110,12 +112,16 @@ def rnn(layer, name, inbound):
 
 
 def bidirectional_copy(layer, name: str) -> tuple[dict, tuple, str, str]:
-    """One copy of a Bidirectional: an LSTM, GRU, SimpleRNN or an RNN of Keras's cells. ``(options, weights,
-    class shown, cell options shown)``."""
+    """One copy of a Bidirectional: an LSTM, GRU, SimpleRNN, an RNN of Keras's cells or a ConvLSTM.
+    ``(options, weights, class shown, options shown)``."""
     import keras
     if type(layer) is keras.layers.RNN:
         opt, weights, cells_shown = rnn_cells(layer, name)
         return opt, weights, f"RNN({cells_shown})", ""
+    if type(layer).__name__ in CONV_LSTM_KINDS:
+        described, shown = describe_conv_lstm(layer, name, ())
+        return ({**described.options, "conv_lstm": described.kind}, described.weights, described.kind,
+                shown.split(", go_backwards=")[0])
     opt = recurrent_options(layer, name)
     return opt, recurrent_weights(layer), type(layer).__name__, cell_options_shown(opt)
 
@@ -123,12 +129,15 @@ def bidirectional_copy(layer, name: str) -> tuple[dict, tuple, str, str]:
 def _units(layer) -> str:
     """A copy's units as the table shows them: an RNN's per cell, joined by '/'."""
     cells = getattr(layer.cell, "cells", [layer.cell])
-    return "/".join(str(c.units) for c in cells)
+    return "/".join(str(c.units if hasattr(c, "units") else c.filters) for c in cells)  # a ConvLSTM's: filters
 
 
 def bidirectional(layer, name, inbound):
     fwd, f_w, f_cls, f_extra = bidirectional_copy(layer.forward_layer, f"{name}.forward_layer")
     bwd, b_w, b_cls, b_extra = bidirectional_copy(layer.backward_layer, f"{name}.backward_layer")
+    if ("conv_lstm" in fwd) != ("conv_lstm" in bwd):
+        raise refuse_layer(name, "Bidirectional", f"a {f_cls} forward copy with a {b_cls} backward copy: a ConvLSTM "
+                                                  "pairs with a ConvLSTM only")
     opt = {"merge_mode": layer.merge_mode, "return_sequences": bool(layer.return_sequences),
            "return_state": bool(layer.return_state), "forward": fwd, "backward": bwd}
     cells = f_cls if f_cls == b_cls else f"{f_cls}+{b_cls}"
@@ -168,4 +177,9 @@ ROWS = [
                                                          "go_backwards, even another of these classes",
      "any other wrapped layer; stateful",
      "parity_tests/verify/test_bidirectional_rnn.py::test_every_bidirectional_of_an_rnn_verifies"),
+    ("Bidirectional(ConvLSTM1D/2D/3D)", "both copies ConvLSTMs with the options above; merge modes (concat on the "
+                                        "last axis, as Keras); return_state (h, c of each copy); a backward_layer "
+                                        "of other options",
+     "stateful; subclasses",
+     "parity_tests/verify/test_convolutional_layers.py::test_bidirectional_conv_lstm_verifies"),
 ]
