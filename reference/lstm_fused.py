@@ -3,14 +3,21 @@ in fewer, larger NumPy calls.
 
 ``reference.rnn.run`` chooses it for the LSTM with Keras's default options (``Cell.fast_lstm``: tanh,
 sigmoid, a bias) and applies the output rules of masking around it; this module carries the states,
-and the states' gradients back. Two rewrites keep a default step to one matmul and one tanh:
+and the states' gradients back. Three rewrites keep a default step to one small matmul and one tanh:
 
-    z = [x_t | h | 1] [W; R; b]                   the input half, the recurrent half and the bias in one product
+    Zx = x W + b                                  the input half of every step in one product, before the
+                                                  loop (time-major: step t's rows are one block)
+    z_t = Zx_t + h R                              a step's product is the recurrent half alone
     sigmoid(a) = (1 + tanh(a / 2)) / 2            with the halving folded into the i, f, o columns of the
-                                                  weights (exact in binary floating point)
+                                                  weights (exact in binary floating point); after the tanh,
+                                                  one multiply and one add over the whole (B, 4U) block,
+                                                  by (1/2 | 1/2 | 1 | 1/2) and (1/2 | 1/2 | 0 | 1/2) in
+                                                  the gates' columns, turn i, f, o into sigmoids and leave g
 
 and every step writes into preallocated arrays (the tape itself), so that a step allocates nothing.
-It runs any other LSTM too (other activations, no bias: the same matmul, each activation by name,
+(Whole-block operands are used where they can be: on this hardware a ufunc over a column slice of a row
+block, or a broadcast row, costs two to three times one over a contiguous block of the same rows.)
+It runs any other LSTM too (other activations, no bias: the same products, each activation by name,
 the pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against
 the literal loop on every option.
 """
@@ -31,6 +38,15 @@ def gate_scale(U: int) -> np.ndarray:
     if U not in _SCALES:
         _SCALES[U] = np.concatenate([np.full(2 * U, 0.5), np.ones(U), np.full(U, 0.5)])
     return _SCALES[U]
+
+
+def tanh_to_gates(B: int, U: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, shift)``, each (B, 4U): ``tanh(z) * scale + shift`` is ``[i | f | g | o]`` for a default step's
+    z (``gate_scale``'s halving applied): (1 + tanh(a / 2)) / 2 on the i, f, o columns, tanh(a) on g (times 1,
+    plus 0: unchanged)."""
+    scale = gate_scale(U)
+    shift = np.where(scale == 1, 0.0, scale)  # 0.5 where sigmoid, 0 on g
+    return np.tile(scale.astype(dtype), (B, 1)), np.tile(shift.astype(dtype), (B, 1))  # whole blocks, not broadcast
 
 
 @dataclass
@@ -77,7 +93,8 @@ def packing_order(mask) -> tuple[np.ndarray, np.ndarray] | None:
 def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=None):
     """``reference.rnn.run``'s loop for an LSTM: ``(carried h (T, B, U), (h_T, c_T), FusedTape or None)``.
 
-    Without ``keep_cache`` (inference) it keeps one step of the gates and two of c.
+    Without ``keep_cache`` (inference) it keeps two steps of c, and the gates of each step only while
+    the step runs (in the input half's block of that step, ``Zx[t]``).
 
     ``packed`` (None: wherever ``packing_order`` finds an order; False: never) computes a step on its
     valid rows only, the rows sorted so that those are a leading block (PyTorch's packed sequences): a
@@ -91,30 +108,34 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
     U = recurrent_kernel.shape[0]
     dtype = np.result_type(x, kernel, recurrent_kernel, h0, c0, *([] if bias is None else [bias]))
     packing = packing_order(mask) if packed is not False else None
+    x_steps = x.transpose(1, 0, 2)  # (T, B, D), time-major
     if packing is not None:
         order, valid = packing
-        x, h0, c0, mask = x[order], h0[order], c0[order], None
-    bias = np.zeros(4 * U, dtype) if bias is None else bias  # use_bias=False: the ones column meets zeros
-    WRb = np.concatenate([kernel, recurrent_kernel, bias[None]]).astype(dtype)  # (D + U + 1, 4U)
-    if cell.fast_lstm:
-        WRb *= gate_scale(U).astype(dtype)  # 0.5 on i, f, o: one tanh gives every gate
-    xh1 = np.ones((B, D + U + 1), dtype)  # [x_t | h | 1], the other operand of a step's matmul
+        x_steps, h0, c0, mask = x_steps[:, order], h0[order], c0[order], None
+    W, R = kernel.astype(dtype), recurrent_kernel.astype(dtype)
+    if cell.fast_lstm:  # 0.5 on i, f, o: one tanh gives every gate
+        W, R, bias = (a * gate_scale(U).astype(dtype) for a in (W, R, bias))
+        scale, shift = tanh_to_gates(B, U, dtype)
+    # Every step's input half in one product: (T, B, 4U), step t's rows contiguous. With the tape it becomes
+    # the gates (each step overwrites its block); without, a step's block is its scratch.
+    Zx = (np.ascontiguousarray(x_steps, dtype).reshape(T * B, D) @ W).reshape(T, B, 4 * U)
+    if bias is not None:
+        Zx += bias.astype(dtype)
     H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the carried outputs
     steps_kept = T if keep_cache else 1
-    gates = np.empty((steps_kept, B, 4 * U), dtype)  # activated [i | f | g | o]
     pre = None if cell.fast_lstm else np.empty((steps_kept, B, 4 * U), dtype)
     C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
     H[0], C[0] = h0, c0
     tanh_c = np.empty((steps_kept, B, U), dtype)
     c_new = C[1:] if mask is None and not (keep_cache and packing) else np.empty((steps_kept, B, U), dtype)
     h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
-    ig = np.empty((B, U), dtype)
+    hR, ig = np.empty((B, 4 * U), dtype), np.empty((B, U), dtype)
     slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
     for t in range(T):
         c_in, c_next = C[slot(t)], C[slot(t + 1)]
         c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
         tanh_c_prime = tanh_c[t if keep_cache else 0]
-        z = gates[t if keep_cache else 0]
+        z = Zx[t]  # x_t W + b, the gates once the step is done
         n = B if packing is None else int(valid[t])  # the rows this step computes: [0, n)
         if n < B:  # the masked rows carry their states (and leave zeros on the tape)
             H[t + 1, n:], c_next[n:] = H[t, n:], c_in[n:]
@@ -125,13 +146,12 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
             if n == 0:
                 continue
             z, tanh_c_prime, c_prime, c_in = z[:n], tanh_c_prime[:n], c_prime[:n], c_in[:n]
-        xh1[:n, :D], xh1[:n, D:D + U] = x[:n, t], H[t, :n]
-        np.matmul(xh1[:n], WRb, out=z)
+        np.matmul(H[t, :n], R, out=hR[:n])
+        z += hR[:n]
         if pre is None:
             np.tanh(z, out=z)
-            for sig in (z[:, :2 * U], z[:, 3 * U:]):  # i, f and o: tanh(a / 2) -> sigmoid(a)
-                sig *= 0.5
-                sig += 0.5
+            z *= scale[:n]  # i, f and o: tanh(a / 2) -> sigmoid(a); g unchanged
+            z += shift[:n]
         else:
             a = pre[t if keep_cache else 0, :n]
             a[...] = z
@@ -152,11 +172,13 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
             np.copyto(c_next, np.where(m, c_prime, c_in))
         elif keep_cache and packing is not None:
             c_next[:n] = c_prime
+    gates = Zx if keep_cache else None
     if packing is not None:  # the rows back in the batch's order
         rows = np.argsort(order)
         H, C = H[:, rows], C[:, rows]
-        gates, tanh_c, c_new = gates[:, rows], tanh_c[:, rows], c_new[:, rows]
-        pre = None if pre is None else pre[:, rows]
+        if keep_cache:
+            gates, tanh_c, c_new = gates[:, rows], tanh_c[:, rows], c_new[:, rows]
+            pre = None if pre is None else pre[:, rows]
     tape = FusedTape(H[:-1], C[:-1], gates, c_new, tanh_c, pre) if keep_cache else None
     return H[1:], (H[T], C[slot(T)]), tape
 
