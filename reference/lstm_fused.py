@@ -3,23 +3,24 @@ in fewer, larger NumPy calls.
 
 ``reference.rnn.run`` chooses it for the LSTM with Keras's default options (``Cell.fast_lstm``: tanh,
 sigmoid, a bias) and applies the output rules of masking around it; this module carries the states,
-and the states' gradients back. Three rewrites keep a default step to one small matmul and one tanh:
+and the states' gradients back. Three rewrites keep a default step to one small product and one tanh:
 
-    Zx = x W + b                                  the input half of every step in one product, before the
-                                                  loop (time-major: step t's rows are one block)
+    Zx = x W + b                                  the input half of every step in one product, before the loop
     z_t = Zx_t + h R                              a step's product is the recurrent half alone
-    sigmoid(a) = (1 + tanh(a / 2)) / 2            with the halving folded into the i, f, o columns of the
-                                                  weights (exact in binary floating point); after the tanh,
-                                                  one multiply and one add over the whole (B, 4U) block,
-                                                  by (1/2 | 1/2 | 1 | 1/2) and (1/2 | 1/2 | 0 | 1/2) in
-                                                  the gates' columns, turn i, f, o into sigmoids and leave g
+    sigmoid(a) = (1 + tanh(a / 2)) / 2            with the halving folded into the i, f, o weights (exact in
+                                                  binary floating point): one tanh gives every gate
 
-and every step writes into preallocated arrays (the tape itself), so that a step allocates nothing.
-(Whole-block operands are used where they can be: on this hardware a ufunc over a column slice of a row
-block, or a broadcast row, costs two to three times one over a contiguous block of the same rows.)
-It runs any other LSTM too (other activations, no bias: the same products, each activation by name,
-the pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against
-the literal loop on every option.
+The loop holds a step's gates gate-major, ``(4, B, U)`` in the order i, f, o, g (``loop_order``): each gate
+a contiguous block and the three sigmoid gates one leading block, so that every element-wise call runs over
+whole contiguous blocks (over a column slice of a (B, 4U) block, or with a broadcast row, the same call costs
+two to three times as much). The step's product is then four (B, U) x (U, U) products, which OpenBLAS runs
+on one thread while B U^2 <= 2^18 (the zoo's BiLSTMs; at these sizes a second thread mostly waits, and the
+four were faster than one (B, U) x (U, 4U) product even on one thread); ``Zx`` (T, B, 4, U) is one wide
+product (the faster), step t read gate-major as a strided view. Every step writes into preallocated arrays
+(the tape itself), so that a step allocates nothing; the tape is handed over in Keras's column order. It runs
+any other LSTM too (other activations, no bias: the same products, each activation by name, the
+pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the
+literal loop on every option.
 """
 from __future__ import annotations
 
@@ -30,23 +31,17 @@ import numpy as np
 from .activations import activate, activation_grad
 from .cells import CellWeights
 
-_SCALES: dict[int, np.ndarray] = {}
+LOOP_GATES = [0, 1, 3, 2]  # the loop's gates i, f, o, g as Keras's column blocks [i | f | g | o]: its own inverse
 
 
-def gate_scale(U: int) -> np.ndarray:
-    """(4U,): 0.5 on the i, f, o columns, 1 on g: z scaled so that one tanh gives all four gates."""
-    if U not in _SCALES:
-        _SCALES[U] = np.concatenate([np.full(2 * U, 0.5), np.ones(U), np.full(U, 0.5)])
-    return _SCALES[U]
+def loop_order(a: np.ndarray, U: int) -> np.ndarray:
+    """(..., 4U) in Keras's column blocks -> (..., 4, U), the gates in the loop's order i, f, o, g (a copy)."""
+    return a.reshape(*a.shape[:-1], 4, U)[..., LOOP_GATES, :]
 
 
-def tanh_to_gates(B: int, U: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``(scale, shift)``, each (B, 4U): ``tanh(z) * scale + shift`` is ``[i | f | g | o]`` for a default step's
-    z (``gate_scale``'s halving applied): (1 + tanh(a / 2)) / 2 on the i, f, o columns, tanh(a) on g (times 1,
-    plus 0: unchanged)."""
-    scale = gate_scale(U)
-    shift = np.where(scale == 1, 0.0, scale)  # 0.5 where sigmoid, 0 on g
-    return np.tile(scale.astype(dtype), (B, 1)), np.tile(shift.astype(dtype), (B, 1))  # whole blocks, not broadcast
+def keras_columns(a: np.ndarray) -> np.ndarray:
+    """(T, 4, B, U), the gates in the loop's order -> (T, B, 4U) in Keras's column blocks (``FusedTape``'s)."""
+    return np.concatenate([a[:, k] for k in LOOP_GATES], axis=-1)
 
 
 @dataclass
@@ -112,52 +107,54 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
     if packing is not None:
         order, valid = packing
         x_steps, h0, c0, mask = x_steps[:, order], h0[order], c0[order], None
-    W, R = kernel.astype(dtype), recurrent_kernel.astype(dtype)
+    W, R = (loop_order(w.astype(dtype), U) for w in (kernel, recurrent_kernel))  # (D, 4, U), (U, 4, U)
+    b = None if bias is None else loop_order(bias.astype(dtype), U)  # (4, U)
     if cell.fast_lstm:  # 0.5 on i, f, o: one tanh gives every gate
-        W, R, bias = (a * gate_scale(U).astype(dtype) for a in (W, R, bias))
-        scale, shift = tanh_to_gates(B, U, dtype)
-    # Every step's input half in one product: (T, B, 4U), step t's rows contiguous. With the tape it becomes
-    # the gates (each step overwrites its block); without, a step's block is its scratch.
-    Zx = (np.ascontiguousarray(x_steps, dtype).reshape(T * B, D) @ W).reshape(T, B, 4 * U)
-    if bias is not None:
-        Zx += bias.astype(dtype)
+        for w in (W, R, b):
+            w[..., :3, :] *= 0.5
+    R = np.ascontiguousarray(R.transpose(1, 0, 2))  # (4, U, U): a step's product gate by gate
+    # Every step's input half in one product (all four gates at once: one wide product is the faster).
+    Zx = (np.ascontiguousarray(x_steps, dtype).reshape(T * B, D) @ W.reshape(D, 4 * U)).reshape(T, B, 4, U)
+    if b is not None:
+        Zx += b
     H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the carried outputs
     steps_kept = T if keep_cache else 1
-    pre = None if cell.fast_lstm else np.empty((steps_kept, B, 4 * U), dtype)
+    gates = np.empty((steps_kept, 4, B, U), dtype)  # z, then the activated gates, gate-major
+    pre = None if cell.fast_lstm else np.empty((steps_kept, 4, B, U), dtype)
     C = np.empty((T + 1 if keep_cache else 2, B, U), dtype)
     H[0], C[0] = h0, c0
     tanh_c = np.empty((steps_kept, B, U), dtype)
     c_new = C[1:] if mask is None and not (keep_cache and packing) else np.empty((steps_kept, B, U), dtype)
     h_new = H[1:] if mask is None else np.empty((T, B, U), dtype)
-    hR, ig = np.empty((B, 4 * U), dtype), np.empty((B, U), dtype)
+    hR, ig = np.empty((4, B, U), dtype), np.empty((B, U), dtype)
     slot = (lambda k: k) if keep_cache else (lambda k: k % 2)  # C's slot for the c entering step k
     for t in range(T):
         c_in, c_next = C[slot(t)], C[slot(t + 1)]
         c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
         tanh_c_prime = tanh_c[t if keep_cache else 0]
-        z = Zx[t]  # x_t W + b, the gates once the step is done
+        z = gates[t if keep_cache else 0]  # (4, B, U)
         n = B if packing is None else int(valid[t])  # the rows this step computes: [0, n)
         if n < B:  # the masked rows carry their states (and leave zeros on the tape)
             H[t + 1, n:], c_next[n:] = H[t, n:], c_in[n:]
             if keep_cache:
-                z[n:], tanh_c_prime[n:], c_prime[n:] = 0.0, 0.0, 0.0
+                z[:, n:], tanh_c_prime[n:], c_prime[n:] = 0.0, 0.0, 0.0
                 if pre is not None:
-                    pre[t, n:] = 0.0
+                    pre[t, :, n:] = 0.0
             if n == 0:
                 continue
-            z, tanh_c_prime, c_prime, c_in = z[:n], tanh_c_prime[:n], c_prime[:n], c_in[:n]
-        np.matmul(H[t, :n], R, out=hR[:n])
-        z += hR[:n]
+            z, tanh_c_prime, c_prime, c_in = z[:, :n], tanh_c_prime[:n], c_prime[:n], c_in[:n]
+        np.matmul(H[t, :n], R, out=hR[:, :n])
+        np.add(hR[:, :n], Zx[t, :n].transpose(1, 0, 2), out=z)  # z = h R + x_t W + b
         if pre is None:
             np.tanh(z, out=z)
-            z *= scale[:n]  # i, f and o: tanh(a / 2) -> sigmoid(a); g unchanged
-            z += shift[:n]
+            sigmoids = z[:3]  # i, f and o: tanh(a / 2) -> sigmoid(a)
+            sigmoids *= 0.5
+            sigmoids += 0.5
         else:
-            a = pre[t if keep_cache else 0, :n]
+            a = pre[t if keep_cache else 0, :, :n]
             a[...] = z
-            for columns, name in _blocks(cell, U):
-                z[:, columns] = activate(name, a[:, columns])
-        i, f, g, o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
+            z[:3], z[3] = activate(cell.recurrent_activation, a[:3]), activate(cell.activation, a[3])
+        i, f, o, g = z
         np.multiply(f, c_in, out=c_prime)
         np.multiply(i, g, out=ig[:n])
         c_prime += ig[:n]
@@ -172,7 +169,8 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
             np.copyto(c_next, np.where(m, c_prime, c_in))
         elif keep_cache and packing is not None:
             c_next[:n] = c_prime
-    gates = Zx if keep_cache else None
+    if keep_cache:  # the tape in Keras's column order, (T, B, 4U)
+        gates, pre = keras_columns(gates), None if pre is None else keras_columns(pre)
     if packing is not None:  # the rows back in the batch's order
         rows = np.argsort(order)
         H, C = H[:, rows], C[:, rows]
