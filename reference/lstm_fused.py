@@ -17,7 +17,7 @@ two to three times as much). The step's product is then four (B, U) x (U, U) pro
 on one thread while B U^2 <= 2^18 (the zoo's BiLSTMs; at these sizes a second thread mostly waits, and the
 four were faster than one (B, U) x (U, 4U) product even on one thread); ``Zx`` (T, B, 4, U) is one wide
 product (the faster), step t read gate-major as a strided view. Every step writes into preallocated arrays
-(the tape itself), so that a step allocates nothing; the tape is handed over in Keras's column order. It runs
+(the tape itself), so that a step allocates nothing; the tape keeps them gate-major. It runs
 any other LSTM too (other activations, no bias: the same products, each activation by name, the
 pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the
 literal loop on every option.
@@ -31,7 +31,7 @@ import numpy as np
 from .activations import activate, activation_grad
 from .cells import CellWeights
 
-LOOP_GATES = [0, 1, 3, 2]  # the loop's gates i, f, o, g as Keras's column blocks [i | f | g | o]: its own inverse
+LOOP_GATES = [0, 1, 3, 2]  # the loop's gates i, f, o, g: their blocks among Keras's columns [i | f | g | o]
 
 
 def loop_order(a: np.ndarray, U: int) -> np.ndarray:
@@ -39,29 +39,19 @@ def loop_order(a: np.ndarray, U: int) -> np.ndarray:
     return a.reshape(*a.shape[:-1], 4, U)[..., LOOP_GATES, :]
 
 
-def keras_columns(a: np.ndarray) -> np.ndarray:
-    """(T, 4, B, U), the gates in the loop's order -> (T, B, 4U) in Keras's column blocks (``FusedTape``'s)."""
-    return np.concatenate([a[:, k] for k in LOOP_GATES], axis=-1)
-
-
 @dataclass
 class FusedTape:
     """Time-major, processing order: h_prev, c_prev (T, B, U) the states entering each step; gates
-    (T, B, 4U) the activated ``[i | f | g | o]``; c_new (T, B, U) the cell state each step computed
-    (before masking chose between it and the carried one) and tanh_c (T, B, U) its activation (tanh
-    by default); pre (T, B, 4U) the gates' pre-activations, kept for other activations only."""
+    (T, 4, B, U) the activated gates, gate-major in the loop's order i, f, o, g; c_new (T, B, U) the cell
+    state each step computed (before masking chose between it and the carried one) and tanh_c (T, B, U) its
+    activation (tanh by default); pre (T, 4, B, U) the gates' pre-activations, kept for other activations
+    only."""
     h_prev: np.ndarray
     c_prev: np.ndarray
     gates: np.ndarray
     c_new: np.ndarray
     tanh_c: np.ndarray
     pre: np.ndarray | None = None
-
-
-def _blocks(cell, U):
-    """``(columns, activation)`` of the gate blocks: i and f, g, o."""
-    return ((slice(0, 2 * U), cell.recurrent_activation), (slice(2 * U, 3 * U), cell.activation),
-            (slice(3 * U, 4 * U), cell.recurrent_activation))
 
 
 def packing_order(mask) -> tuple[np.ndarray, np.ndarray] | None:
@@ -169,14 +159,12 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
             np.copyto(c_next, np.where(m, c_prime, c_in))
         elif keep_cache and packing is not None:
             c_next[:n] = c_prime
-    if keep_cache:  # the tape in Keras's column order, (T, B, 4U)
-        gates, pre = keras_columns(gates), None if pre is None else keras_columns(pre)
     if packing is not None:  # the rows back in the batch's order
         rows = np.argsort(order)
         H, C = H[:, rows], C[:, rows]
         if keep_cache:
-            gates, tanh_c, c_new = gates[:, rows], tanh_c[:, rows], c_new[:, rows]
-            pre = None if pre is None else pre[:, rows]
+            gates, tanh_c, c_new = gates[:, :, rows], tanh_c[:, rows], c_new[:, rows]
+            pre = None if pre is None else pre[:, :, rows]
     tape = FusedTape(H[:-1], C[:-1], gates, c_new, tanh_c, pre) if keep_cache else None
     return H[1:], (H[T], C[slot(T)]), tape
 
@@ -201,23 +189,24 @@ def backward(cell, x, mask, tape: FusedTape, weights: CellWeights, dcarried):
     R_T = np.ascontiguousarray(weights.recurrent_kernel.T, dtype=dtype)  # (4U, U)
     dh, dc = np.zeros((B, U), dtype), np.zeros((B, U), dtype)
     a, b = np.empty((B, U), dtype), np.empty((B, U), dtype)
-    if tape.pre is not None:  # d gate / d pre-activation (T, B, 4U) and act'(c') (T, B, U)
+    if tape.pre is not None:  # d gate / d pre-activation (T, 4, B, U) and act'(c') (T, B, U)
         F = np.empty_like(gates)
-        for columns, name in _blocks(cell, U):
-            F[..., columns] = activation_grad(name, tape.pre[..., columns], gates[..., columns])
+        F[:, :3] = activation_grad(cell.recurrent_activation, tape.pre[:, :3], gates[:, :3])
+        F[:, 3] = activation_grad(cell.activation, tape.pre[:, 3], gates[:, 3])
         F_c = activation_grad(cell.activation, tape.c_new, tanh_c)
     for t in range(T - 1, -1, -1):
-        i, f, g, o = (gates[t, :, k * U:(k + 1) * U] for k in range(4))
+        i, f, o, g = gates[t]
         di, df, dg, do = (dz[t, :, k * U:(k + 1) * U] for k in range(4))
         dh += dcarried[t]
         dh_new = dh if m is None else m[t] * dh
         dc_new = dc if m is None else m[t] * dc
         if tape.pre is not None:
             dc_new += dh_new * o * F_c[t]
-            np.multiply(dh_new * tanh_c[t], F[t, :, 3 * U:], out=do)
-            np.multiply(dc_new * g, F[t, :, :U], out=di)
-            np.multiply(dc_new * tape.c_prev[t], F[t, :, U:2 * U], out=df)
-            np.multiply(dc_new * i, F[t, :, 2 * U:3 * U], out=dg)
+            F_i, F_f, F_o, F_g = F[t]
+            np.multiply(dh_new * tanh_c[t], F_o, out=do)
+            np.multiply(dc_new * g, F_i, out=di)
+            np.multiply(dc_new * tape.c_prev[t], F_f, out=df)
+            np.multiply(dc_new * i, F_g, out=dg)
         else:
             np.multiply(dh_new, tanh_c[t], out=do)                         # do = dh' tanh(c') o (1 - o)
             np.subtract(1.0, o, out=a)
