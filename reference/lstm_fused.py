@@ -17,10 +17,9 @@ two to three times as much). The step's product is then four (B, U) x (U, U) pro
 on one thread while B U^2 <= 2^18 (the zoo's BiLSTMs; at these sizes a second thread mostly waits, and the
 four were faster than one (B, U) x (U, 4U) product even on one thread); ``Zx`` (T, B, 4, U) is one wide
 product (the faster), step t read gate-major as a strided view. Every step writes into preallocated arrays
-(the tape itself), so that a step allocates nothing; the tape keeps them gate-major. It runs
-any other LSTM too (other activations, no bias: the same products, each activation by name, the
-pre-activations kept for BPTT), so that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the
-literal loop on every option.
+(the tape itself, gate-major too), so that a step allocates nothing. It runs any other LSTM too (other
+activations, no bias: the same products, each activation by name, the pre-activations kept for BPTT), so
+that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the literal loop on every option.
 """
 from __future__ import annotations
 
@@ -78,8 +77,7 @@ def packing_order(mask) -> tuple[np.ndarray, np.ndarray] | None:
 def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=None):
     """``reference.rnn.run``'s loop for an LSTM: ``(carried h (T, B, U), (h_T, c_T), FusedTape or None)``.
 
-    Without ``keep_cache`` (inference) it keeps two steps of c, and the gates of each step only while
-    the step runs (in the input half's block of that step, ``Zx[t]``).
+    Without ``keep_cache`` (inference) it keeps one step of the gates and two of c.
 
     ``packed`` (None: wherever ``packing_order`` finds an order; False: never) computes a step on its
     valid rows only, the rows sorted so that those are a leading block (PyTorch's packed sequences): a
