@@ -15,8 +15,8 @@ a contiguous block and the three sigmoid gates one leading block, so that every 
 whole contiguous blocks (over a column slice of a (B, 4U) block, or with a broadcast row, the same call costs
 two to three times as much). The step's product is then four (B, U) x (U, U) products, which OpenBLAS runs
 on one thread while B U^2 <= 2^18 (the zoo's BiLSTMs; at these sizes a second thread mostly waits, and the
-four were faster than one (B, U) x (U, 4U) product even on one thread); ``Zx`` (T, B, 4, U) is one wide
-product (the faster), step t read gate-major as a strided view. Every step writes into preallocated arrays
+four were faster than one (B, U) x (U, 4U) product even on one thread); ``Zx`` (T B, 4, U) is one wide
+product (the faster), step t's rows read gate-major as a strided view. Every step writes into preallocated arrays
 (the tape itself, gate-major too), so that a step allocates nothing. It runs any other LSTM too (other
 activations, no bias: the same products, each activation by name, the pre-activations kept for BPTT), so
 that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the literal loop on every option.
@@ -92,17 +92,21 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
     dtype = np.result_type(x, kernel, recurrent_kernel, h0, c0, *([] if bias is None else [bias]))
     packing = packing_order(mask) if packed is not False else None
     x_steps = x.transpose(1, 0, 2)  # (T, B, D), time-major
+    valid = np.full(T, B)  # the rows each step computes: [0, valid[t])
     if packing is not None:
         order, valid = packing
         x_steps, h0, c0, mask = x_steps[:, order], h0[order], c0[order], None
+    first = np.concatenate([[0], np.cumsum(valid)])  # step t's rows of the input half: [first[t], first[t + 1])
     W, R = (loop_order(w.astype(dtype), U) for w in (kernel, recurrent_kernel))  # (D, 4, U), (U, 4, U)
     b = None if bias is None else loop_order(bias.astype(dtype), U)  # (4, U)
     if cell.fast_lstm:  # 0.5 on i, f, o: one tanh gives every gate
         for w in (W, R, b):
             w[..., :3, :] *= 0.5
     R = np.ascontiguousarray(R.transpose(1, 0, 2))  # (4, U, U): a step's product gate by gate
-    # Every step's input half in one product (all four gates at once: one wide product is the faster).
-    Zx = (np.ascontiguousarray(x_steps, dtype).reshape(T * B, D) @ W.reshape(D, 4 * U)).reshape(T, B, 4, U)
+    # Every step's input half in one product (all four gates at once: one wide product is the faster), of
+    # the rows each step computes (all of them, or the valid ones: PyTorch's packed data), step after step.
+    x_rows = x_steps[np.arange(B) < valid[:, None]] if packing is not None else x_steps.reshape(T * B, D)
+    Zx = (np.asarray(x_rows, dtype) @ W.reshape(D, 4 * U)).reshape(-1, 4, U)
     if b is not None:
         Zx += b
     H = np.empty((T + 1, B, U), dtype)  # states entering step t at [t]; H[1:] are the carried outputs
@@ -121,7 +125,7 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
         c_prime = c_new[t] if keep_cache else (c_next if mask is None else c_new[0])  # c' of this step
         tanh_c_prime = tanh_c[t if keep_cache else 0]
         z = gates[t if keep_cache else 0]  # (4, B, U)
-        n = B if packing is None else int(valid[t])  # the rows this step computes: [0, n)
+        n = int(valid[t])  # the rows this step computes: [0, n)
         if n < B:  # the masked rows carry their states (and leave zeros on the tape)
             H[t + 1, n:], c_next[n:] = H[t, n:], c_in[n:]
             if keep_cache:
@@ -132,7 +136,7 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
                 continue
             z, tanh_c_prime, c_prime, c_in = z[:, :n], tanh_c_prime[:n], c_prime[:n], c_in[:n]
         np.matmul(H[t, :n], R, out=hR[:, :n])
-        np.add(hR[:, :n], Zx[t, :n].transpose(1, 0, 2), out=z)  # z = h R + x_t W + b
+        np.add(hR[:, :n], Zx[first[t]:first[t + 1]].transpose(1, 0, 2), out=z)  # z = h R + x_t W + b
         if pre is None:
             np.tanh(z, out=z)
             sigmoids = z[:3]  # i, f and o: tanh(a / 2) -> sigmoid(a)
