@@ -16,8 +16,8 @@ whole contiguous blocks (over a column slice of a (B, 4U) block, or with a broad
 two to three times as much). The step's product is then four (B, U) x (U, U) products: measured with
 OpenBLAS 0.3.31, faster than the one (B, U) x (U, 4U) on one thread, and kept on one thread where the wide
 one is not (crnn_ocr's (16, 128) x (128, 512), whose second thread mostly waits at this size). ``Zx``
-(T B, 4, U) is one wide product (the faster), step t's rows read gate-major as a strided view. Every step writes into preallocated arrays
-(the tape itself, gate-major too), so that a step allocates nothing. It runs any other LSTM too (other
+(T B, 4, U) is one wide product (the faster), step t's rows read gate-major as a strided view. Every step
+writes into preallocated arrays (the tape itself, gate-major too), so that a step allocates nothing. It runs any other LSTM too (other
 activations, no bias: the same products, each activation by name, the pre-activations kept for BPTT), so
 that ``parity_tests/oracle/test_lstm_fused.py`` can hold it against the literal loop on every option.
 """
