@@ -45,11 +45,9 @@ def error_records(report, described, test: str) -> list[dict]:
     return records
 
 
-def start_recording(path: Path) -> None:
-    """From now on, every report ``_report`` returns appends its records to ``path`` (JSON lines)."""
+def recording(build_report, path):
+    """``build_report`` (``api._report``) that also appends its report's records to ``path`` (JSON lines)."""
     from keras_impl.files import json_safe
-    from keras_impl.verify import api
-    build_report = api._report
 
     def recording_report(model, described, *args, **kwargs):
         report = build_report(model, described, *args, **kwargs)
@@ -58,5 +56,10 @@ def start_recording(path: Path) -> None:
         with open(path, "a", encoding="utf-8") as out:  # appended, so that several runs add up in one file
             out.writelines(lines)
         return report
+    return recording_report
 
-    api._report = recording_report
+
+def start_recording(path) -> None:
+    """From now on, in this process, every report ``verify`` builds appends its records to ``path``."""
+    from keras_impl.verify import api
+    api._report = recording(api._report, path)
