@@ -31,15 +31,22 @@ def current_test() -> str:
 
 def error_records(report, described, test: str) -> list[dict]:
     """One record per layer row of ``report``: the error the bound holds (``max |Keras - oracle| / max(1,
-    max |oracle|)``), the bound, the row's verdict and the whole report's."""
-    records = []
+    max |oracle|)``), the bound, the largest ``max |Keras - oracle|`` of the layer's inputs' rows
+    (``input_max_abs_error``: 0 for the model's inputs), the row's verdict and the whole report's."""
+    records, errors = [], {}
+    inbound = {layer.name: layer.inbound for layer in described.graph.layers}
     for row in report.layers:
-        keras_layer = described.keras_layers.get(layer_of(row["layer"]))
+        name = layer_of(row["layer"])
+        keras_layer = described.keras_layers.get(name)
         scale = max(1.0, row["max_abs_output"])
+        errors[row["layer"]] = row["max_abs_error"]
+        # Keras's layer reads Keras's inputs, the oracle's the oracle's: what differed there comes in too
+        carried = [errors.get(ref, 0.0) for ref in inbound.get(name, [])]
         records.append({
             "backend": report.backend, "dtype": report.dtype, "test": test, "file": Path(report.file).name,
             "layer": row["layer"], "kind": row["class"] if keras_layer is None else layer_kind(keras_layer),
             "error": row["max_abs_error"] / scale, "bound": row["allowed"] / scale,
+            "input_max_abs_error": max(carried, default=0.0),
             "max_abs_error": row["max_abs_error"], "max_abs_output": row["max_abs_output"],
             "verdict": row["verdict"], "report_verdict": report.verdict})
     return records

@@ -30,6 +30,8 @@ def test_a_verify_call_records_one_row_per_layer_output(tmp_path, monkeypatch, r
         (backend, "float32", "pass", "pass", request.node.nodeid, "tiny.keras")}
     for r, row in zip(records, report.layers):
         assert 0 < r["error"] <= r["bound"] and r["max_abs_error"] == row["max_abs_error"]
+    # each layer reads the one before it (the first, the model's input, which carries no error)
+    assert [r["input_max_abs_error"] for r in records] == [0.0] + [row["max_abs_error"] for row in report.layers[:2]]
     verify(path, batch=2, seed=4)  # a second call appends
     assert len(records_file.read_text().splitlines()) == 6
 
