@@ -9,7 +9,8 @@ a wrapper's with its inner layer's), backend, dtype Keras computed in, the error
 pass count: the tests that plant a fault make their reports fail on purpose.
 
 The table: a row per kind, a column per dtype and backend, each cell the worst error (3 significant digits) and
-the number of layer rows it is the worst of; the last column, the largest fraction of its bound any row of the
+the number of layer rows it is the worst of, marked * where that row's error came in with its inputs (the
+layer itself added none); the last column, the largest fraction of its bound any row of the
 kind reached. Below it, the registered Keras classes (``keras_impl.verify.layers.DESCRIBE``) no passing row has,
 per column. Both files are written atomically.
 """
@@ -44,8 +45,16 @@ def worst_per_kind(records) -> dict:
         cell = table.setdefault(r["kind"], {}).setdefault((r["dtype"], r["backend"]), {"worst": -1.0, "rows": 0})
         cell["rows"] += 1
         if r["error"] > cell["worst"]:
-            cell.update(worst=r["error"], bound=r["bound"], test=r["test"], layer=r["layer"])
+            cell.update(worst=r["error"], bound=r["bound"], test=r["test"], layer=r["layer"], carried=carried_in(r))
     return table
+
+
+def carried_in(record: dict) -> bool:
+    """Whether a row's error is no larger than its inputs' (``max |Keras - oracle|`` both): the layer added
+    none of it. Keras's layer reads Keras's inputs and the oracle's reads the oracle's, so a layer that only
+    moves values (padding, cropping, dropout at inference) shows what came in."""
+    came_in = record.get("input_max_abs_error")
+    return bool(came_in) and record["max_abs_error"] <= came_in
 
 
 def kinds_in(kind: str) -> set[str]:
@@ -71,10 +80,12 @@ def markdown(table: dict, missing: dict) -> str:
              "| --- |" + " --- |" * (len(COLUMNS) + 1)]
     for kind in sorted(table):
         cells = table[kind]
-        shown = [f"{cells[c]['worst']:.3g} ({cells[c]['rows']})" if c in cells else "" for c in COLUMNS]
+        shown = [f"{cells[c]['worst']:.3g}{'*' if cells[c]['carried'] else ''} ({cells[c]['rows']})" if c in cells
+                 else "" for c in COLUMNS]
         ratio, (dtype, backend) = closest_to_bound(cells)
         lines.append(f"| {kind} | " + " | ".join(shown) + f" | {ratio:.2g} ({SHORT[backend]} {dtype[5:]}-bit) |")
-    lines.append("")
+    lines += ["", "\\* the worst row's error is no larger than the error its inputs carried in: the layer added none of it.",
+              ""]
     everywhere = set.intersection(*(set(m) for m in missing.values()))
     lines.append("No passing row in any column: " + (", ".join(sorted(everywhere)) or "none") + ".")
     for (dtype, backend), kinds in missing.items():

@@ -36,9 +36,11 @@ def test_a_verify_call_records_one_row_per_layer_output(tmp_path, monkeypatch, r
     assert len(records_file.read_text().splitlines()) == 6
 
 
-def row(kind, error, backend="torch", dtype="float32", verdict="pass", report_verdict="pass", bound=1e-5):
+def row(kind, error, backend="torch", dtype="float32", verdict="pass", report_verdict="pass", bound=1e-5,
+        came_in=0.0):
     return {"backend": backend, "dtype": dtype, "kind": kind, "error": error, "bound": bound, "verdict": verdict,
-            "report_verdict": report_verdict, "test": f"t::{kind}_{error}", "layer": "x"}
+            "report_verdict": report_verdict, "test": f"t::{kind}_{error}", "layer": "x", "max_abs_error": error,
+            "input_max_abs_error": came_in}
 
 
 ROWS = [row("LSTM", 1e-7), row("LSTM", 3e-7), row("LSTM", 2e-7),
@@ -47,7 +49,8 @@ ROWS = [row("LSTM", 1e-7), row("LSTM", 3e-7), row("LSTM", 2e-7),
         row("LSTM", None, verdict="FAIL"),                     # a shape mismatch: infinite, written as null
         row("LSTM", 4e-8, backend="jax"),
         row("Bidirectional(GRU)", 2e-16, backend="tensorflow", dtype="float64", bound=1e-10),
-        row("Bidirectional(GRU)", 6e-11, backend="tensorflow", dtype="float64", bound=1e-10)]
+        row("Bidirectional(GRU)", 6e-11, backend="tensorflow", dtype="float64", bound=1e-10),
+        row("Cropping1D", 2e-7, came_in=2e-7), row("Cropping1D", 1e-7, came_in=3e-8)]  # the worst came in
 
 
 @pytest.mark.backend_independent
@@ -57,7 +60,8 @@ def test_the_worst_error_is_over_the_passing_rows_of_passing_reports_per_kind_an
     assert {kind: {column: (cell["worst"], cell["rows"]) for column, cell in cells.items()}
             for kind, cells in table.items()} == {
         "LSTM": {("float32", "torch"): (3e-7, 3), ("float32", "jax"): (4e-8, 1)},
-        "Bidirectional(GRU)": {("float64", "tensorflow"): (6e-11, 2)}}
+        "Bidirectional(GRU)": {("float64", "tensorflow"): (6e-11, 2)},
+        "Cropping1D": {("float32", "torch"): (2e-7, 2)}}
     assert table["LSTM"][("float32", "torch")]["test"] == "t::LSTM_3e-07"
     missing = missing_kinds(table, ["InputLayer", "LSTM", "GRU", "Bidirectional", "Dense"])
     assert missing[("float32", "torch")] == ["Bidirectional", "Dense", "GRU"]
@@ -70,4 +74,5 @@ def test_the_worst_error_is_over_the_passing_rows_of_passing_reports_per_kind_an
     assert lines[0].startswith("| Layer kind | TF 32-bit | JAX 32-bit | torch 32-bit | TF 64-bit | JAX 64-bit |")
     assert "| LSTM |  | 4e-08 (1) | 3e-07 (3) |  |  |  | 0.03 (torch 32-bit) |" in lines
     assert "| Bidirectional(GRU) |  |  |  | 6e-11 (2) |  |  | 0.6 (TF 64-bit) |" in lines
+    assert "| Cropping1D |  |  | 2e-07* (2) |  |  |  | 0.02 (torch 32-bit) |" in lines
     assert main([str(tmp_path / "absent.jsonl")]) == 2
