@@ -9,8 +9,8 @@ a wrapper's with its inner layer's), backend, dtype Keras computed in, the error
 pass count: the tests that plant a fault make their reports fail on purpose.
 
 The table: a row per kind, a column per dtype and backend, each cell the worst error (3 significant digits) and
-the number of layer rows it is the worst of, marked * where that row's error came in with its inputs (the
-layer itself added none); the last column, the largest fraction of its bound any row of the
+the number of layer rows it is the worst of, marked * where that row's inputs already differed by as much (the
+figure may be mostly carried in); the last column, the largest fraction of its bound any row of the
 kind reached. Below it, the registered Keras classes (``keras_impl.verify.layers.DESCRIBE``) no passing row has,
 per column. Both files are written atomically.
 """
@@ -50,8 +50,8 @@ def worst_per_kind(records) -> dict:
 
 
 def carried_in(record: dict) -> bool:
-    """Whether a row's error is no larger than its inputs' (``max |Keras - oracle|`` both): the layer added
-    none of it. Keras's layer reads Keras's inputs and the oracle's reads the oracle's, so a layer that only
+    """Whether a row's error is no larger than its inputs' (``max |Keras - oracle|`` both): then it may be
+    mostly carried in. Keras's layer reads Keras's inputs and the oracle's reads the oracle's, so a layer that only
     moves values (padding, cropping, dropout at inference) shows what came in."""
     came_in = record.get("input_max_abs_error")
     return bool(came_in) and record["max_abs_error"] <= came_in
@@ -84,7 +84,8 @@ def markdown(table: dict, missing: dict) -> str:
                  else "" for c in COLUMNS]
         ratio, (dtype, backend) = closest_to_bound(cells)
         lines.append(f"| {kind} | " + " | ".join(shown) + f" | {ratio:.2g} ({SHORT[backend]} {dtype[5:]}-bit) |")
-    lines += ["", "\\* the worst row's error is no larger than the error its inputs carried in: the layer added none of it.",
+    lines += ["", "\\* the worst row's inputs already differed from the oracle's by as much or more: that figure "
+              "may be mostly carried in, not the layer's own.",
               ""]
     everywhere = set.intersection(*(set(m) for m in missing.values()))
     lines.append("No passing row in any column: " + (", ".join(sorted(everywhere)) or "none") + ".")
@@ -96,7 +97,7 @@ def markdown(table: dict, missing: dict) -> str:
 
 
 def summary(table: dict, missing: dict, sources) -> dict:
-    return {"sources": [str(s) for s in sources],
+    return {"sources": [Path(s).name for s in sources],
             "kinds": {kind: {f"{d} {b}": cell for (d, b), cell in cells.items()} for kind, cells in table.items()},
             "missing": {f"{d} {b}": kinds for (d, b), kinds in missing.items()}}
 
