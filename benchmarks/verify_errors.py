@@ -89,10 +89,12 @@ def markdown(table: dict, missing: dict) -> str:
               ""]
     everywhere = set.intersection(*(set(m) for m in missing.values()))
     lines.append("No passing row in any column: " + (", ".join(sorted(everywhere)) or "none") + ".")
+    columns_of: dict = {}  # the same kinds missing in several columns: said once, for all of them
     for (dtype, backend), kinds in missing.items():
-        rest = [k for k in kinds if k not in everywhere]
+        rest = tuple(k for k in kinds if k not in everywhere)
         if rest:
-            lines.append(f"No passing row on {SHORT[backend]} {dtype} only: {', '.join(rest)}.")
+            columns_of.setdefault(rest, []).append(f"{SHORT[backend]} {dtype[5:]}-bit")
+    lines += [f"No passing row on {', '.join(columns)}: {', '.join(rest)}." for rest, columns in columns_of.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -21,9 +21,11 @@ def test_a_verify_call_records_one_row_per_layer_output(tmp_path, monkeypatch, r
     path = tmp_path / "tiny.keras"
     randomise_weights(model, np.random.default_rng(11)).save(path)
     records_file = tmp_path / "records.jsonl"
+    records_file.write_text('{"an earlier run": 1}\n')  # kept: records are appended
     monkeypatch.setattr(api, "_report", recording(api._report, records_file))
     report = verify(path, batch=2, seed=3)
-    records = [json.loads(line) for line in records_file.read_text().splitlines()]
+    earlier, *records = [json.loads(line) for line in records_file.read_text().splitlines()]
+    assert earlier == {"an earlier run": 1}
     assert [r["layer"] for r in records] == ["bi", "head", "out"]
     assert [r["kind"] for r in records] == ["Bidirectional(GRU)", "TimeDistributed(Dense)", "Dense"]
     assert {(r["backend"], r["dtype"], r["verdict"], r["report_verdict"], r["test"], r["file"]) for r in records} == {
@@ -32,8 +34,6 @@ def test_a_verify_call_records_one_row_per_layer_output(tmp_path, monkeypatch, r
         assert 0 < r["error"] <= r["bound"] and r["max_abs_error"] == row["max_abs_error"]
     # each layer reads the one before it (the first, the model's input, which carries no error)
     assert [r["input_max_abs_error"] for r in records] == [0.0] + [row["max_abs_error"] for row in report.layers[:2]]
-    verify(path, batch=2, seed=4)  # a second call appends
-    assert len(records_file.read_text().splitlines()) == 6
 
 
 def row(kind, error, backend="torch", dtype="float32", verdict="pass", report_verdict="pass", bound=1e-5,
