@@ -41,6 +41,19 @@ def is_oracle_test(item: pytest.Item) -> bool:
 SKIP_BACKEND_INDEPENDENT = os.environ.get("BILSTM_SKIP_BACKEND_INDEPENDENT") == "1"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-verify-errors", metavar="FILE", default=None,
+                     help="append every layer row of every verify report the tests build to FILE, as JSON lines, "
+                          "for benchmarks/verify_errors.py (default: off)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--record-verify-errors", default=None)
+    if path:
+        from parity_tests.verify_error_records import start_recording  # imports no framework
+        start_recording(os.path.abspath(path))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not SKIP_BACKEND_INDEPENDENT:
         return
