@@ -22,9 +22,10 @@ process, on the same CPU (``JAX_PLATFORMS=cpu`` is set, also where a GPU is pres
     verify     the wall time of ``bilstm verify MODEL.keras --backend jax --batch B`` in a fresh process
                (Keras's import, the load, both forwards, the table: what a user waits for), and its exit status
 
-Each forward: ``--warmup`` untimed calls, then ``--repeats`` timed, the two forwards' calls interleaved (one
-oracle call, one Keras-JAX call, and again: someone else's burst of load falls on both sides); the median and
-the quartiles of each. The ratio
+Each forward: ``--warmup`` untimed calls, then ``--repeats`` timed, in two blocks of calls back to back for
+each forward, the blocks alternating (oracle, Keras-JAX, oracle, Keras-JAX: someone else's burst of load falls
+on both sides), each block 0.3 s after the last call (OpenBLAS's threads spin on the cores for a while after
+a product: a Keras-JAX call made at once ran beside them); the median and the quartiles of each. The ratio
 is oracle / Keras-JAX (issue 17's target: at most 3 on the realistic sizes), with the ratios of the
 quartiles as its band. A model whose layers the oracle does not implement yet is skipped, with verify's
 refusal line, and the others run. The outputs of the two forwards are compared too (``max_rel_diff``:
@@ -125,19 +126,29 @@ def keras_jax_forward(model, xs):
     return lambda: forward(trainable, non_trainable, args).block_until_ready()
 
 
+SETTLE_S = 0.3  # untimed pause before each block: longer than OpenBLAS's threads spin after a product
+ROUNDS = 2  # blocks of each side, alternating
+
+
 def timed_interleaved(functions, repeats: int, warmup: int) -> list[dict]:
-    """``benchmarks.oracle_speed.timed``'s record for each of ``functions``, their calls interleaved (one call of
-    each, ``repeats`` times): on a shared machine, a burst of someone else's load then falls on both sides of
-    the ratio rather than on one side's whole run."""
+    """``benchmarks.oracle_speed.timed``'s record for each of ``functions`` over ``repeats`` calls, made in
+    ``ROUNDS`` blocks of calls back to back, the functions' blocks alternating, so that a burst of someone else's
+    load on a shared machine falls on both sides of the ratio rather than on one side's whole run. Each
+    block starts ``SETTLE_S`` after the last call: OpenBLAS's worker threads keep spinning on the cores for a
+    while after a multi-threaded product (its THREAD_TIMEOUT, about 2^28 cycles), and a Keras-JAX call made at
+    once shared the machine with them (crnn_ocr's forward 24.9 ms so, 15.9 ms alone: docs/benchmarks.md)."""
     for _ in range(warmup):
         for fn in functions:
             fn()
     times = [[] for _ in functions]
-    for _ in range(repeats):
+    blocks = [repeats // ROUNDS + (k < repeats % ROUNDS) for k in range(ROUNDS)]  # 7: 4 then 3
+    for block in blocks:
         for fn, kept in zip(functions, times):
-            start = time.perf_counter()
-            fn()
-            kept.append(time.perf_counter() - start)
+            time.sleep(SETTLE_S)
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                kept.append(time.perf_counter() - start)
     records = []
     for kept in times:
         q1, median, q3 = np.percentile(kept, [25, 50, 75])

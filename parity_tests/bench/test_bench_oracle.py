@@ -46,7 +46,7 @@ def test_small_run_times_both_forwards_and_verify(tmp_path):
     assert "| bilstm_classifier | 3x9 |" in table and "| model | inputs | oracle ms |" in table
     assert sorted(p.name for p in out.iterdir()) == ["oracle_zoo.json", "oracle_zoo.md"]  # no temporary left
     assert [p.name for p in (tmp_path / "zoo").iterdir()] == ["bilstm_classifier.keras"]  # the model verify timed
-    assert len(record["oracle"]["times_s"]) == len(record["keras_jax"]["times_s"]) == 3  # interleaved, one each
+    assert len(record["oracle"]["times_s"]) == len(record["keras_jax"]["times_s"]) == 3  # two blocks: 2, then 1
 
 
 def test_a_refused_model_is_skipped_with_the_refusal(monkeypatch):
@@ -128,3 +128,15 @@ def test_a_run_stopped_half_way_keeps_the_models_it_finished(tmp_path, monkeypat
     assert result["complete"] is False and result["not_reached"] == ["crnn_ocr", "speech_ctc"]
     assert "Not reached (the run stopped first): crnn_ocr, speech_ctc." in (tmp_path / "oracle_zoo.md").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["oracle_zoo.json", "oracle_zoo.md"]
+
+
+@pytest.mark.backend_independent
+def test_the_two_sides_are_timed_in_alternating_blocks_after_a_pause(monkeypatch):
+    """Blocks of calls back to back, alternating, each after the pause (OpenBLAS's threads spinning after the
+    oracle's products slowed a Keras-JAX call made at once): warm-up a b, then a a b b a b for 3 repeats."""
+    calls, pauses = [], []
+    monkeypatch.setattr(oracle_zoo.time, "sleep", pauses.append)
+    records = oracle_zoo.timed_interleaved((lambda: calls.append("a"), lambda: calls.append("b")), 3, 1)
+    assert "".join(calls) == "ab" + "aabbab"
+    assert pauses == [oracle_zoo.SETTLE_S] * 4 and oracle_zoo.SETTLE_S >= 0.2
+    assert [r["repeats"] for r in records] == [3, 3] and [len(r["times_s"]) for r in records] == [3, 3]
