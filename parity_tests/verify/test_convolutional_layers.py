@@ -269,14 +269,13 @@ def conv_lstm_states(tmp_path_factory):
     """A ConvLSTM1D with return_state, channels_first and go_backwards, its sequence and both states model
     outputs (each state a different function of the weights: h = o act(c))."""
     import keras
-    x = keras.Input((4, 3, 7))  # (T, C, W): channels_first
-    seq, h, c = keras.layers.ConvLSTM1D(5, 3, padding="same", data_format="channels_first", go_backwards=True,
-                                        return_sequences=True, return_state=True, name="states_out")(x)
-    model = keras.Model(x, [seq, h, c])
-    randomise_weights(model, np.random.default_rng(11))
-    path = tmp_path_factory.mktemp("conv_lstm_states") / "states.keras"
-    model.save(path)
-    return path
+
+    def build():
+        x = keras.Input((4, 3, 7))  # (T, C, W): channels_first
+        seq, h, c = keras.layers.ConvLSTM1D(5, 3, padding="same", data_format="channels_first", go_backwards=True,
+                                            return_sequences=True, return_state=True, name="states_out")(x)
+        return keras.Model(x, [seq, h, c])
+    return _save(tmp_path_factory.mktemp("conv_lstm_states"), "states", build)
 
 
 def test_conv_lstm_return_state_verifies_a_row_per_state(conv_lstm_states, capsys, tmp_path, backend):
@@ -306,19 +305,19 @@ def bidirectional_conv_lstms(tmp_path_factory):
     another backward_layer (ave, last step, return_state), and a channels_first ConvLSTM2D pair (mul)."""
     import keras
     L = keras.layers
-    x1, x2 = keras.Input((4, 7, 3), name="x1"), keras.Input((3, 2, 5, 6), name="x2")  # x2: (T, C, H, W)
-    h = L.Bidirectional(L.ConvLSTM1D(5, 3, padding="same", return_sequences=True), name="bi_seq")(x1)
-    last, *states = L.Bidirectional(
-        L.ConvLSTM1D(4, 2, return_state=True), merge_mode="ave", name="bi_last",
-        backward_layer=L.ConvLSTM1D(4, 2, go_backwards=True, return_state=True, recurrent_activation="hard_sigmoid"),
-    )(h)
-    first = L.Bidirectional(L.ConvLSTM2D(3, (2, 3), padding="same", data_format="channels_first",
-                                         return_sequences=True), merge_mode="mul", name="bi_first")(x2)
-    model = keras.Model([x1, x2], [last, *states, first])
-    randomise_weights(model, np.random.default_rng(13))
-    path = tmp_path_factory.mktemp("bidirectional_conv_lstm") / "bi_conv_lstm.keras"
-    model.save(path)
-    return path
+
+    def build():
+        x1, x2 = keras.Input((4, 7, 3), name="x1"), keras.Input((3, 2, 5, 6), name="x2")  # x2: (T, C, H, W)
+        h = L.Bidirectional(L.ConvLSTM1D(5, 3, padding="same", return_sequences=True), name="bi_seq")(x1)
+        last, *states = L.Bidirectional(
+            L.ConvLSTM1D(4, 2, return_state=True), merge_mode="ave", name="bi_last",
+            backward_layer=L.ConvLSTM1D(4, 2, go_backwards=True, return_state=True,
+                                        recurrent_activation="hard_sigmoid"),
+        )(h)
+        first = L.Bidirectional(L.ConvLSTM2D(3, (2, 3), padding="same", data_format="channels_first",
+                                             return_sequences=True), merge_mode="mul", name="bi_first")(x2)
+        return keras.Model([x1, x2], [last, *states, first])
+    return _save(tmp_path_factory.mktemp("bidirectional_conv_lstm"), "bi_conv_lstm", build)
 
 
 def test_bidirectional_conv_lstm_verifies(bidirectional_conv_lstms, capsys, tmp_path, backend):
