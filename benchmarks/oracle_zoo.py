@@ -56,6 +56,7 @@ from benchmarks.oracle_speed import ratio_with_spread
 from keras_impl.files import atomic_write_json, atomic_write_text
 import keras_impl.interrupt as interrupt
 from keras_impl.memory import keep_freed_memory
+from keras_impl.threads import oracle_on_all_cores, oracle_workers
 from keras_impl.options import UsageError, checked, int_in, seed
 from keras_impl.verify import zoo
 
@@ -72,6 +73,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", default="2", help="untimed calls first, at least 1 (default 2: the jit compiles)")
     parser.add_argument("--seed", default="0", help="seed of the weights and inputs (default 0)")
     parser.add_argument("--skip-verify", action="store_true", help="do not time bilstm verify on each model")
+    parser.add_argument("--oracle-threads", default=None,
+                        help="threads for the oracle's independent parts, as bilstm verify runs it (default: 2 "
+                             "where the process may use two CPUs, else 1; 1 runs them one after the other)")
     parser.add_argument("--save-models", metavar="DIR", default=None,
                         help="also write each model as DIR/<model>.keras, its weights those timed, for bilstm verify "
                              "to be run on by hand (default: none written)")
@@ -98,6 +102,8 @@ def check_arguments(args) -> None:
     args.repeats = checked(int_in("--repeats", 3, 1000), args.repeats)
     args.warmup = checked(int_in("--warmup", 1, 100), args.warmup)
     args.seed = checked(seed("--seed"), args.seed)
+    args.oracle_threads = (oracle_workers() if args.oracle_threads is None
+                           else checked(int_in("--oracle-threads", 1, 64), args.oracle_threads))
     args.tag = args.tag or ""
     if not re.fullmatch(r"[A-Za-z0-9_.-]*", args.tag):
         raise UsageError(f"--tag must be letters, digits, '_', '.' or '-', got {args.tag!r}")
@@ -258,6 +264,7 @@ def environment() -> dict:
     import keras
     return {**describe_machine(), "numpy": np.__version__, "jax": jax.__version__, "keras": keras.version(),
             "loadavg_1m": os.getloadavg()[0], "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS"), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -277,14 +284,16 @@ def run(args) -> int:
     json_path, md_path = result_paths(args.out, args.tag)
     for name in args.models:
         load_before = os.getloadavg()[0]
-        record = bench_model(name, args)
+        with oracle_on_all_cores(args.oracle_threads):  # as bilstm verify runs the oracle (keras_impl/threads.py)
+            record = bench_model(name, args)
         record["loadavg_1m"] = [load_before, os.getloadavg()[0]]  # the machine's load as it was timed: before, after
         records.append(record)
         print(progress_line(record), flush=True)
         # rewritten after every model: a run stopped half-way keeps the models it finished, marked incomplete
         result = {"what": "oracle forward (NumPy float64) vs Keras-JAX jit forward (float32), test zoo",
                   "size": args.size, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
-                  "target_ratio": TARGET_RATIO, "environment": {**environment(), "freed_memory_kept": args.heap_kept},
+                  "target_ratio": TARGET_RATIO, "environment": {**environment(), "freed_memory_kept": args.heap_kept,
+                                                  "oracle_threads": args.oracle_threads},
                   "records": records,
                   "complete": len(records) == len(args.models),
                   "not_reached": args.models[len(records):]}

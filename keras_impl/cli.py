@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from keras_impl.threads import set_blas_thread_timeout
+    set_blas_thread_timeout()  # before NumPy loads OpenBLAS, which reads it then (keras_impl/threads.py says why)
     from keras_impl.quiet import quiet_tensorflow
     quiet_tensorflow()  # TensorFlow's start-up lines and retracing notes off a command's output (errors still show)
     parser = build_parser()

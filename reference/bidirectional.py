@@ -42,6 +42,7 @@ import numpy as np
 
 from ._checks import as_mask, check_choice, check_flag
 from .cells import LSTM, Cell, CellWeights, check_cell_weights
+from .parallel import in_parallel
 from .recurrent import run_cell
 from .rnn import check_initial_output, check_input, check_states
 from .vocabulary import MERGE_MODES
@@ -147,12 +148,13 @@ def run_bidirectional(x, fwd_w, bwd_w, states, mask, return_sequences, keep_cach
     """
     n = len(cell.state_names)
     zero_output = return_sequences  # what Keras's Bidirectional forces on both copies
-    out_f, final_f, cache_f = run_cell(cell, x, fwd_w, states[:n], mask, go_backwards=go_backwards[0],
-                                       zero_output_for_mask=zero_output, initial_output=initial_output,
-                                       keep_cache=keep_cache)
-    out_b, final_b, cache_b = run_cell(backward_cell or cell, x, bwd_w, states[n:], mask, go_backwards=go_backwards[1],
-                                       zero_output_for_mask=zero_output, initial_output=initial_output,
-                                       keep_cache=keep_cache)
+    def direction(c, weights, initial, backwards):
+        return lambda: run_cell(c, x, weights, initial, mask, go_backwards=backwards, zero_output_for_mask=zero_output,
+                                initial_output=initial_output, keep_cache=keep_cache)
+    # The two copies share nothing: on two threads where reference.parallel is on (its docstring says why)
+    (out_f, final_f, cache_f), (out_b, final_b, cache_b) = in_parallel([
+        direction(cell, fwd_w, states[:n], go_backwards[0]),
+        direction(backward_cell or cell, bwd_w, states[n:], go_backwards[1])])
     if return_sequences:
         y_f, y_b = out_f, out_b[:, ::-1]  # Keras flips the second copy's sequence, whatever its direction
     else:

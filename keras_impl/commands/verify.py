@@ -23,6 +23,7 @@ import sys
 
 from keras_impl.backend import BackendError, select_backend
 from keras_impl.memory import keep_freed_memory
+from keras_impl.threads import oracle_on_all_cores
 from keras_impl.export.formats import FORMATS
 from keras_impl.options import (STDOUT, UsageError, add_backend_option, add_json_option, check_new_file, json_target,
                                 positive_int, seed)
@@ -122,6 +123,11 @@ def run(args) -> int:
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     keep_freed_memory()  # the oracle's large arrays reuse freed pages (keras_impl/memory.py says why)
+    with oracle_on_all_cores():  # the oracle's independent parts on threads (keras_impl/threads.py)
+        return _run_checked(args, path, options, json_path, user_inputs, artifact_fmt, plot_path)
+
+
+def _run_checked(args, path, options, json_path, user_inputs, artifact_fmt, plot_path) -> int:
     if artifact_fmt is not None:
         return _run_artifact(args, path, artifact_fmt, json_path, user_inputs)
     from keras_impl.backend import print_keras_header

@@ -77,6 +77,7 @@ def test_a_refused_model_is_skipped_with_the_refusal(monkeypatch):
     (["--warmup", "0"], "--warmup must be between 1 and 100"),
     (["--seed", "-1"], "--seed must be between 0"),
     (["--tag", "a/b"], "--tag must be letters"),
+    (["--oracle-threads", "0"], "--oracle-threads must be between 1 and 64"),
 ])
 def test_bad_arguments_are_one_line_and_write_nothing(argv, message, tmp_path, capsys):
     code, out, err = run_bilstm(["bench", "oracle", *argv, "--out", tmp_path / "o"], capsys)
@@ -120,7 +121,8 @@ def test_a_run_stopped_half_way_keeps_the_models_it_finished(tmp_path, monkeypat
     monkeypatch.setattr(backend, "print_header", lambda *a, **k: None)
     monkeypatch.setattr(backend, "device_name", lambda: "cpu")
     args = Namespace(models=["cnn_bilstm", "crnn_ocr", "speech_ctc"], size="small", repeats=3, warmup=1, seed=0,
-                     tag="", out=tmp_path, save_models=None, overwrite=False, skip_verify=True)
+                     tag="", out=tmp_path, save_models=None, overwrite=False, skip_verify=True,
+                     oracle_threads=None)
     with pytest.raises(KeyboardInterrupt):
         oracle_zoo.run(args)
     result = json.loads((tmp_path / "oracle_zoo.json").read_text())

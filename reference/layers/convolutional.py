@@ -46,6 +46,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..activations import activate_in_place
+from ..parallel import in_parallel, split_range
 
 
 def _pads(n: int, k_eff: int, s: int, padding) -> tuple[int, int]:
@@ -103,16 +104,20 @@ def windows_times_kernel(windows, kernel_matrix, rank: int, bias=None, activatio
     positions = math.prod(window_rows[1:])  # of one position of the first axis
     per_first = max(1, positions * (columns + filters) * dtype.itemsize)  # bytes: its windows and its output
     chunk = max(1, min(first, WINDOW_BUFFER_BYTES // per_first))
-    buffer = np.ones((chunk * positions, columns), dtype)  # the ones column stays: copies fill the rest
-    windows_part = buffer[:, :width].view()
-    windows_part.shape = (chunk,) + windows.shape[2:]  # a view (an error rather than a silent copy)
-    for b in range(batch):
-        for start in range(0, first, chunk):
-            stop = min(first, start + chunk)
-            np.copyto(windows_part[:stop - start], windows[b, start:stop])
-            rows = y[b, start:stop].reshape(-1, filters)
-            np.matmul(buffer[:rows.shape[0]], kernel_matrix, out=rows)
-            activate_rows_in_place(activation, rows)
+
+    def examples(begin: int, end: int) -> None:  # examples [begin, end), through a buffer of their own
+        buffer = np.ones((chunk * positions, columns), dtype)  # the ones column stays: copies fill the rest
+        windows_part = buffer[:, :width].view()
+        windows_part.shape = (chunk,) + windows.shape[2:]  # a view (an error rather than a silent copy)
+        for b in range(begin, end):
+            for start in range(0, first, chunk):
+                stop = min(first, start + chunk)
+                np.copyto(windows_part[:stop - start], windows[b, start:stop])
+                rows = y[b, start:stop].reshape(-1, filters)
+                np.matmul(buffer[:rows.shape[0]], kernel_matrix, out=rows)
+                activate_rows_in_place(activation, rows)
+    # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
+    in_parallel([lambda a=a, b=b: examples(a, b) for a, b in split_range(batch, work=y.size * columns)])
     return y
 
 

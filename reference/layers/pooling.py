@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from ..parallel import in_parallel, split_range
+
 
 def _spatial_axes(ndim: int, data_format: str) -> tuple[int, ...]:
     return tuple(range(2, ndim)) if data_format == "channels_first" else tuple(range(1, ndim - 1))
@@ -83,10 +85,17 @@ def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill
         for a, i, n, s in zip(axes, offset, out, strides):
             index[a] = slice(i, i + (n - 1) * s + 1, s)
         return x[tuple(index)]
-    offsets = iter(itertools.product(*(range(k) for k in pool)))
-    result = np.array(at(next(offsets)))  # a copy: the reduction accumulates in it
-    for offset in offsets:
-        ufunc(result, at(offset), out=result)
+    offsets = list(itertools.product(*(range(k) for k in pool)))
+    result = np.empty(at(offsets[0]).shape, x.dtype)
+
+    def examples(begin: int, end: int) -> None:  # rows [begin, end) of the first (batch) axis
+        part = result[begin:end]
+        np.copyto(part, at(offsets[0])[begin:end])  # the reduction accumulates in it
+        for offset in offsets[1:]:
+            ufunc(part, at(offset)[begin:end], out=part)
+    # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
+    in_parallel([lambda a=a, b=b: examples(a, b) for a, b in split_range(1 if 0 in axes else x.shape[0],
+                                                                           work=result.size * len(offsets))])
     return result
 
 
