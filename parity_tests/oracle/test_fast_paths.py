@@ -5,7 +5,9 @@ rounding: a convolution's windows multiplied a few output rows at a time, or wit
 as columns of the product and summed over shifted rows after it, against the sum over kernel taps of shifted
 inputs; pooling reduced one window offset at a time against the reduction of every window's own axes;
 the whole-array erf (gelu's) against ``math.erf`` entry by entry; the LSTM loop that computes a step on its
-valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT.
+valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT;
+MultiHeadAttention over the sequence (head-major products, a softmax in place, a few batch rows at a time)
+against one einsum each way and a whole-array softmax, alone and inside the layer.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from reference.gru import STEPS as GRU_STEPS
 from reference.cells import Cell, CellWeights
 from reference.activations import activate
 from reference.erf import erf
-from reference.layers import convolutional, pooling
+from reference.layers import Layer, attention, convolutional, layer_forward, pooling
+from reference.layers.attention import MASKED_SCORE
 from reference.layers.convolutional import convolve
 
 
@@ -175,3 +178,127 @@ def test_the_in_place_gru_inference_loop_is_the_literal_loop_bit_for_bit(masked,
     assert fast[0].dtype == literal[0].dtype and fast[1][0].dtype == literal[1][0].dtype
     inference, _, _ = rnn.run(cell, GRU_STEPS, x, weights, (h0,), mask, keep_cache=False)  # the loop rnn.run takes
     np.testing.assert_array_equal(inference, literal[0].transpose(1, 0, 2))
+
+
+def attention_by_einsum(Q, K, V, scale, mask, zero_masked):
+    """MultiHeadAttention's attention over the sequence as its equations read: (B, T, N, H) projections, one einsum
+    each way, masked scores replaced by MASKED_SCORE, the whole array's softmax, zeros where the Softmax layer
+    masks -> ((B, T, N, Hv), the weights (B, N, T, S))."""
+    scores = np.einsum("bsnh,btnh->bnts", K, Q / scale)
+    if mask is not None:
+        scores = np.where(mask, scores, MASKED_SCORE)
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    weights = e / e.sum(-1, keepdims=True)
+    if mask is not None and zero_masked:
+        weights = np.where(mask, weights, 0.0)
+    return np.einsum("bnts,bsnh->btnh", weights, V), weights
+
+
+def attention_masks(B: int, T: int, S: int, rng) -> dict:
+    """Masks as the layer hands them on, (B | 1, 1, T | 1, S | 1), each with rows that allow nothing."""
+    queries = rng.random((B, 1, T, 1)) < 0.7
+    values = rng.random((B, 1, 1, S)) < 0.7
+    queries[0, 0, 1], values[1] = False, False  # a padded query; a sample whose every value is masked
+    given = rng.random((B, 1, T, S)) < 0.5
+    given[2, 0, 3] = False
+    causal = (np.arange(T)[:, None] >= np.arange(S)[None, :])[None, None]
+    return {"none": None, "queries": queries, "values": values, "queries_and_values": queries & values,
+            "causal": causal, "given": given, "given_and_causal": given & causal}
+
+
+def assert_attention_close(fast, literal):
+    for f, lit in zip(fast, literal):
+        np.testing.assert_allclose(f, lit, rtol=1e-13, atol=1e-13 * np.abs(lit).max())
+
+
+@pytest.mark.parametrize("zero_masked", [False, True], ids=["fused", "softmax_layer"])
+@pytest.mark.parametrize("mask_name", ["none", "queries", "values", "queries_and_values", "causal", "given",
+                                       "given_and_causal"])
+@pytest.mark.parametrize("buffer_bytes", [1, 2 * 3 * 7 * 9 * 8, attention.SCORES_BUFFER_BYTES],
+                         ids=["one_row_a_chunk", "two_rows_a_chunk", "default"])
+def test_attention_over_the_sequence_is_the_einsum_form(buffer_bytes, mask_name, zero_masked, rng, monkeypatch):
+    B, T, S, N, H, Hv = 5, 7, 9, 3, 4, 6
+    monkeypatch.setattr(attention, "SCORES_BUFFER_BYTES", buffer_bytes)
+    Q, K, V = 2.0 * rng.normal(size=(B, T, N, H)), 2.0 * rng.normal(size=(B, S, N, H)), rng.normal(size=(B, S, N, Hv))
+    mask = attention_masks(B, T, S, rng)[mask_name]
+    scale = np.sqrt(float(H))
+    literal = attention_by_einsum(Q, K, V, scale, mask, zero_masked)
+    fast = attention._attend_over_sequence(Q, K, V, scale, mask, zero_masked, keep_weights=True)
+    assert_attention_close(fast, literal)
+    out, weights = attention._attend_over_sequence(Q, K, V, scale, mask, zero_masked, keep_weights=False)
+    np.testing.assert_array_equal(out, fast[0])  # the weights in a reused buffer: the same output
+    assert weights is None and out.shape == (B, T, N, Hv)
+    if mask is not None:
+        empty = ~np.broadcast_to(mask, (B, 1, T, S)).any(-1)[:, 0]  # (B, T)
+        # what sets the two softmax paths apart is there, a row that allows nothing (none when causal alone)
+        assert empty.any() == (mask_name != "causal")
+        uniform = np.broadcast_to(V.mean(1)[:, None], (B, T, N, Hv))  # every key alike, the masked ones too
+        np.testing.assert_allclose(fast[0][empty], 0.0 if zero_masked else uniform[empty], atol=1e-13)
+
+
+def mha_layer(options, weights, n_inputs):
+    roles = ("query", "value", "key", "attention_mask")[:n_inputs]
+    return Layer("attention", "MultiHeadAttention", tuple(f"in{k}" for k in range(n_inputs)),
+                 {"inputs": roles, **options}, tuple(weights))
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"use_causal_mask": True}, {"dropout": 0.1}, {"return_attention_scores": True}, {"use_gate": True},
+    {"use_bias": False, "output_shape": (2, 3)}, {"attention_axes": (-2,), "use_causal_mask": True},
+], ids=["fused", "causal", "softmax_layer", "scores_returned", "gate", "no_bias_output_shape", "axes_given"])
+@pytest.mark.parametrize("with_masks", [False, True], ids=["no_masks", "masks"])
+def test_the_layer_over_its_sequence_takes_the_fast_path_and_gives_the_einsum_forms_result(options, with_masks, rng,
+                                                                                          monkeypatch):
+    """The layer with the fast path against the same layer with the literal form in its place: the same
+    outputs, the weights returned too, through every option around the attention."""
+    B, T, S, Dq, Dk, Dv, N, H, Hv = 4, 6, 8, 5, 3, 7, 2, 4, 3
+    opts = dict(num_heads=N, key_dim=H, value_dim=Hv, **options)
+    bias, gate, out = opts.get("use_bias", True), opts.get("use_gate", False), opts.get("output_shape", (Dq,))
+    shapes = [(Dq, N, H), (N, H), (Dk, N, H), (N, H)] + [(Dq, N, Hv), (N, Hv)] * gate + [(Dv, N, Hv), (N, Hv),
+                                                                                       (N, Hv, *out), out]
+    weights = [w for i, w in enumerate(random_arrays(shapes, rng, scale=1.0)) if bias or i % 2 == 0]
+    q, v, k = rng.normal(size=(B, T, Dq)), rng.normal(size=(B, S, Dv)), rng.normal(size=(B, S, Dk))
+    inputs, masks = [q, v, k], [None, None, None]
+    if with_masks:
+        masks = [rng.random((B, T)) < 0.7, rng.random((B, S)) < 0.8, rng.random((B, S)) < 0.8]
+        masks[0][0, 2], masks[1][1] = False, False  # a padded query; a sample whose every value is masked
+        allowed = rng.random((B, T, S)) < 0.6
+        allowed[2, 4] = False  # a query that may attend to nothing
+        inputs.append(allowed)
+    layer = mha_layer(opts, weights, len(inputs))
+    fast_calls, fast_path = [], attention._attend_over_sequence
+
+    def counted_fast_path(*args, **kwargs):
+        fast_calls.append(1)
+        return fast_path(*args, **kwargs)
+    monkeypatch.setattr(attention, "_attend_over_sequence", counted_fast_path)
+    fast = layer_forward(layer, inputs, masks)
+    assert fast_calls == [1]
+
+    def literal_core(Q, K, V, scale, mask, zero_masked, keep_weights):
+        return attention_by_einsum(Q, K, V, scale, mask, zero_masked)
+    monkeypatch.setattr(attention, "_attend_over_sequence", literal_core)
+    literal = layer_forward(layer, inputs, masks)
+    if opts.get("return_attention_scores"):
+        (y, y_mask), (w_fast, w_mask) = fast
+        (y_lit, _), (w_lit, w_lit_mask) = literal
+        assert_attention_close([y, w_fast], [y_lit, w_lit])
+        assert w_fast.shape == (B, N, T, S)
+        assert (w_mask is None) == (w_lit_mask is None) == (not with_masks and "use_causal_mask" not in opts)
+        if w_mask is not None:
+            np.testing.assert_array_equal(w_mask, w_lit_mask)
+    else:
+        (y, y_mask), (y_lit, _) = fast, literal
+        assert_attention_close([y], [y_lit])
+    assert y.shape == (B, T, *out) and y_mask is masks[0]
+
+
+@pytest.mark.parametrize("x_shape, axes", [((2, 3, 4, 5), None), ((2, 3, 4, 5), (2,)), ((2, 3, 4, 5), (1, 2))])
+def test_attention_over_other_axes_keeps_the_einsum_path(x_shape, axes, rng, monkeypatch):
+    monkeypatch.setattr(attention, "_attend_over_sequence", lambda *a, **kw: pytest.fail("the fast path was taken"))
+    N, H, D = 2, 3, x_shape[-1]
+    weights = random_arrays([(D, N, H), (N, H)] * 3 + [(N, H, D), (D,)], rng)
+    x = rng.normal(size=x_shape)
+    y, _ = layer_forward(mha_layer(dict(num_heads=N, key_dim=H, attention_axes=axes), weights, 2), [x, x],
+                         [None, None])
+    assert y.shape == x_shape

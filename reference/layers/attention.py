@@ -26,6 +26,8 @@ optional ``key`` (B, Tv, Dk; the value when absent) and, for MultiHeadAttention,
             L81-83, L101-105), so such a row gives O = 0 (y = bo)
         O = a . V;  O *= sigmoid(q Wg + bg) with use_gate;  y = O Wo + bo over (N, Hv)
                                                                     mask' = the query's mask (L696-698)
+        (B, T, F) inputs attending over T, the common case, take ``_attend_over_sequence``: these equations
+        as matrix products of head-major arrays and a softmax in place; other attention axes, einsums.
 
 ``return_attention_scores`` (an option): a second output, the softmax weights (Attention, AdditiveAttention:
 (B, Tq, Tv), before the query mask, without a mask; MultiHeadAttention: (B, N, T.., S..), which forces the
@@ -192,6 +194,50 @@ def _mha_mask(layer, r, inputs, masks, q, v):
     return m
 
 
+SCORES_BUFFER_BYTES = 4 << 20  # a few batch rows' scores: each pass over them reads them from the cache
+
+
+def _attend_over_sequence(Q, K, V, scale, mask, zero_masked: bool, keep_weights: bool):
+    """The attention equations above for (B, T, N, H) projections attending over T, as products of head-major
+    arrays and a softmax in place, a few batch rows at a time: -> ((B, T, N, Hv), the weights (B, N, T, S) when
+    ``keep_weights``, else None).
+
+    The same arithmetic as the einsum path (Q / sqrt(H), masked scores replaced, softmax, a . V) in fewer and
+    cheaper passes. Measured at bilstm_mha's realistic size ((32, 200, 128) -> 4 heads x 32, padded; one BLAS
+    thread, medians): the scores einsum 24 ms against 16 ms for np.matmul over head-major arrays, the combine
+    einsum 19 ms against 14 ms, np.where's new array 12 ms against 4 ms for a fill in place, the softmax's new
+    arrays 37 ms against 21 ms in place; these passes over about ``SCORES_BUFFER_BYTES`` of scores at a time,
+    in one reused buffer, 62 ms against 73 ms over the whole array. The layer: 1.5-1.7x (medians 104-140 ms
+    -> 67-88 ms, CPU time and wall, on a busy 2-core machine).
+    """
+    batch, t, heads, _ = Q.shape
+    s_len, hv = K.shape[1], V.shape[3]
+    # head-major views, no copies: each head's (T, H), (H, S), (S, Hv) matrix has rows of unit stride (or
+    # columns, read transposed), which BLAS reads with a leading dimension of N H
+    q = (Q / scale).transpose(0, 2, 1, 3)  # (B, N, T, H)
+    k = K.transpose(0, 2, 3, 1)  # (B, N, H, S)
+    v = V.transpose(0, 2, 1, 3)  # (B, N, S, Hv)
+    out = np.empty((batch, t, heads, hv))  # (B, T, N, Hv), written head-major through a transposed view
+    heads_out = out.transpose(0, 2, 1, 3)
+    masked = None if mask is None else np.broadcast_to(~mask, (mask.shape[0], 1, t, s_len))  # (B | 1, 1, T, S)
+    chunk = max(1, min(batch, SCORES_BUFFER_BYTES // (heads * t * s_len * 8)))
+    weights = np.empty((batch, heads, t, s_len)) if keep_weights else np.empty((chunk, heads, t, s_len))
+    for start in range(0, batch, chunk):
+        rows = slice(start, min(batch, start + chunk))
+        s = weights[rows] if keep_weights else weights[:rows.stop - rows.start]
+        np.matmul(q[rows], k[rows], out=s)  # (b, N, T, S)
+        chunk_masked = None if masked is None else masked[rows] if masked.shape[0] > 1 else masked
+        if chunk_masked is not None:
+            np.copyto(s, MASKED_SCORE, where=chunk_masked)
+        s -= s.max(axis=-1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        if chunk_masked is not None and zero_masked:  # the Softmax layer zeroes what it masked
+            np.copyto(s, 0.0, where=chunk_masked)
+        np.matmul(s, v[rows], out=heads_out[rows])
+    return out, weights if keep_weights else None
+
+
 def multi_head_attention(layer, inputs, masks, tape=None):
     opt, r = layer.options, roles(layer)
     q, v = inputs[r["query"]], inputs[r["value"]]
@@ -209,20 +255,26 @@ def multi_head_attention(layer, inputs, masks, tape=None):
     rank = Q.ndim
     axes = opt.get("attention_axes")
     axes = tuple(range(1, rank - 2)) if axes is None else tuple(a if a >= 0 else rank - 1 + a for a in axes)
-    dot, combine, scores_rank = _attention_equations(rank, axes)
-    scores = np.einsum(dot, K, Q / np.sqrt(float(opt["key_dim"])), optimize=True)  # (B, N, T.., S..)
     mask = _mha_mask(layer, r, inputs, masks, q, v)
     if mask is not None:
         expand_at = -len(axes) * 2 - 1  # Keras's _masked_softmax: from the heads' axis (L460-472)
-        while mask.ndim < scores.ndim:
+        while mask.ndim < rank - 1 + len(axes):  # the scores' rank
             mask = np.expand_dims(mask, expand_at)
-        scores = np.where(mask, scores, MASKED_SCORE)
-    probs = _softmax(scores, tuple(range(scores_rank - len(axes), scores_rank)))
     # Keras's ops.dot_product_attention path: not with dropout, nor when the scores are returned (L521-525)
     fused = Q.ndim == 4 and not opt.get("dropout") and not opt.get("return_attention_scores")
-    if mask is not None and not fused:  # the Softmax layer zeroes what it masked
-        probs = np.where(mask, probs, 0.0)
-    out = np.einsum(combine, probs, V, optimize=True)  # (B, T.., N, Hv)
+    scale = np.sqrt(float(opt["key_dim"]))
+    if axes == (1,) and rank == 4:  # (B, T, F) inputs attending over the sequence: the common case
+        out, probs = _attend_over_sequence(Q, K, V, scale, mask, zero_masked=not fused,
+                                           keep_weights=bool(opt.get("return_attention_scores")))
+    else:
+        dot, combine, scores_rank = _attention_equations(rank, axes)
+        scores = np.einsum(dot, K, Q / scale, optimize=True)  # (B, N, T.., S..)
+        if mask is not None:
+            scores = np.where(mask, scores, MASKED_SCORE)
+        probs = _softmax(scores, tuple(range(scores_rank - len(axes), scores_rank)))
+        if mask is not None and not fused:  # the Softmax layer zeroes what it masked
+            probs = np.where(mask, probs, 0.0)
+        out = np.einsum(combine, probs, V, optimize=True)  # (B, T.., N, Hv)
     if wg is not None:
         out = out * (1.0 / (1.0 + np.exp(-_project(q, *wg))))
     kernel, b = wo
