@@ -18,7 +18,8 @@ import reference.parallel
 
 from keras_impl.parity.tolerances import FLOAT64_SELF_ABS
 from reference import bidirectional_forward, random_arrays
-from reference.layers import pooling
+from reference.layers import Layer, pooling
+from reference.layers.graph import layer_forward
 from reference.layers.convolutional import convolve
 from reference.parallel import in_parallel, parallel, split_range, workers
 
@@ -152,4 +153,25 @@ def test_a_convolution_on_two_threads_is_its_examples_one_after_the_other(batch,
 def test_pooling_on_two_threads_is_its_examples_one_after_the_other(ufunc, rng, _both):
     x = rng.normal(size=(5, 9, 8, 3))
     alone, threaded = _both(lambda: pooling.reduce_windows(ufunc, x, (1, 2), (2, 3), (2, 2), "same", 0.0))
+    _assert_same(alone, threaded)
+
+
+@pytest.mark.parametrize("return_scores", [False, True])
+def test_multi_head_attention_on_two_threads_is_its_batch_rows_one_after_the_other(return_scores, rng, _both,
+                                                                                    monkeypatch):
+    from reference.layers import attention
+    monkeypatch.setattr(attention, "SCORES_BUFFER_BYTES", 1)  # one batch row a chunk: several chunks a thread
+    B, T, S, D = 5, 6, 7, 3
+    q, v = rng.normal(size=(B, T, D)), rng.normal(size=(B, S, D))
+    q_mask = np.arange(T)[None, :] < rng.integers(1, T + 1, size=B)[:, None]
+    v_mask = np.arange(S)[None, :] < rng.integers(1, S + 1, size=B)[:, None]
+    weights = [*random_arrays([(D, 2, 3), (2, 3), (D, 2, 3), (2, 3), (D, 2, 4), (2, 4), (2, 4, D), (D,)], rng)]
+    layer = Layer("mha", "MultiHeadAttention", ("q", "v"),
+                  {"num_heads": 2, "key_dim": 3, "value_dim": 4, "return_attention_scores": return_scores},
+                  tuple(weights))
+    alone, threaded = _both(lambda: layer_forward(layer, [q, v], [q_mask, v_mask]))
+    if return_scores:  # Outputs: ((y, mask), (scores, mask))
+        alone, threaded = (alone[0][0], alone[1][0]), (threaded[0][0], threaded[1][0])
+    else:
+        alone, threaded = alone[0], threaded[0]
     _assert_same(alone, threaded)

@@ -49,6 +49,7 @@ import string
 
 import numpy as np
 
+from ..parallel import in_parallel, split_range
 from .outputs import Outputs
 
 # Keras's additive bias for a masked Attention / AdditiveAttention score (attention.py L177; float16 aside).
@@ -221,21 +222,27 @@ def _attend_over_sequence(Q, K, V, scale, mask, zero_masked: bool, keep_weights:
     heads_out = out.transpose(0, 2, 1, 3)
     masked = None if mask is None else np.broadcast_to(~mask, (mask.shape[0], 1, t, s_len))  # (B | 1, 1, T, S)
     chunk = max(1, min(batch, SCORES_BUFFER_BYTES // (heads * t * s_len * 8)))
-    weights = np.empty((batch, heads, t, s_len)) if keep_weights else np.empty((chunk, heads, t, s_len))
-    for start in range(0, batch, chunk):
-        rows = slice(start, min(batch, start + chunk))
-        s = weights[rows] if keep_weights else weights[:rows.stop - rows.start]
-        np.matmul(q[rows], k[rows], out=s)  # (b, N, T, S)
-        chunk_masked = None if masked is None else masked[rows] if masked.shape[0] > 1 else masked
-        if chunk_masked is not None:
-            np.copyto(s, MASKED_SCORE, where=chunk_masked)
-        s -= s.max(axis=-1, keepdims=True)
-        np.exp(s, out=s)
-        s /= s.sum(axis=-1, keepdims=True)
-        if chunk_masked is not None and zero_masked:  # the Softmax layer zeroes what it masked
-            np.copyto(s, 0.0, where=chunk_masked)
-        np.matmul(s, v[rows], out=heads_out[rows])
-    return out, weights if keep_weights else None
+    weights = np.empty((batch, heads, t, s_len)) if keep_weights else None
+
+    def batch_rows(begin: int, end: int) -> None:  # rows [begin, end), a few at a time through a buffer of their own
+        buffer = None if keep_weights else np.empty((min(chunk, end - begin), heads, t, s_len))
+        for start in range(begin, end, chunk):
+            rows = slice(start, min(end, start + chunk))
+            s = weights[rows] if keep_weights else buffer[:rows.stop - rows.start]
+            np.matmul(q[rows], k[rows], out=s)  # (b, N, T, S)
+            chunk_masked = None if masked is None else masked[rows] if masked.shape[0] > 1 else masked
+            if chunk_masked is not None:
+                np.copyto(s, MASKED_SCORE, where=chunk_masked)
+            s -= s.max(axis=-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(axis=-1, keepdims=True)
+            if chunk_masked is not None and zero_masked:  # the Softmax layer zeroes what it masked
+                np.copyto(s, 0.0, where=chunk_masked)
+            np.matmul(s, v[rows], out=heads_out[rows])
+    # Batch rows share nothing: on two threads where reference.parallel is on (its docstring says why)
+    work = batch * heads * t * s_len * (q.shape[-1] + hv)  # the two products' multiply-adds
+    in_parallel([lambda a=a, b=b: batch_rows(a, b) for a, b in split_range(batch, work=work)])
+    return out, weights
 
 
 def multi_head_attention(layer, inputs, masks, tape=None):
