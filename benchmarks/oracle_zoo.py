@@ -16,7 +16,8 @@ process, on the same CPU (``JAX_PLATFORMS=cpu`` is set, also where a GPU is pres
 
     oracle     ``reference.layers.graph_forward`` on the ``LayerGraph`` that
                ``keras_impl.verify.describe.describe_model`` reads from the Keras model: NumPy, float64,
-               every layer's output kept (what ``bilstm verify`` runs)
+               every layer's output kept, its layers' independent parts on two threads (``reference/parallel.py``;
+               ``--oracle-threads 1``: one after the other): what ``bilstm verify`` runs
     Keras-JAX  ``jax.jit`` of ``model.stateless_call(..., training=False)`` in float32, compiled and warmed
                up, timed to ``block_until_ready``
     verify     the wall time of ``bilstm verify MODEL.keras --backend jax --batch B`` in a fresh process
