@@ -190,13 +190,24 @@ def test_onnx_from_jax_takes_the_reload_route(masked_model_file, tmp_path, capsy
 
 @command_pass
 @needs_onnxruntime
-def test_an_altered_artifact_fails_verification(masked_model_file, tmp_path, monkeypatch, capsys):
-    """A weight of the ONNX file changed after the export: the runtime's outputs must fall outside the bound."""
+@pytest.mark.parametrize("reloads", [
+    False,
+    # every route, the reloads onto torch and JAX included: each exports again and fails too (2 minutes)
+    pytest.param(True, marks=pytest.mark.slow),
+], ids=["own_backend_routes", "every_route"])
+def test_an_altered_artifact_fails_verification(masked_model_file, reloads, tmp_path, monkeypatch, capsys):
+    """A weight of the ONNX file changed after the export: the runtime's outputs must fall outside the bound,
+    on every route the command tries (the first failed artifact kept as the answer). In the default suite the
+    routes on the file's own backend: tf2onnx, the native writer, tf2onnx at a static time axis."""
     import onnx
     from onnx import numpy_helper
 
-    from keras_impl.export import runtimes
+    from keras_impl.export import routes, runtimes
     real = runtimes.run_sets_in_subprocess
+    if not reloads:
+        planned = routes.planned_routes
+        monkeypatch.setattr(routes, "planned_routes",
+                            lambda *a, **k: planned(*a, **{**k, "installed": ["tensorflow"]}))
 
     def altered(fmt, artifact_path, input_sets, **kwargs):
         model = onnx.load(str(artifact_path))
@@ -214,6 +225,9 @@ def test_an_altered_artifact_fails_verification(masked_model_file, tmp_path, mon
     v = report["verify"]
     assert v["verdict"] == "FAIL" and v["worst_vs_keras"] > v["bounds"]["vs_keras"]
     assert "FAIL" in stdout
+    tried = [report["route"]] + [r["route"] for r in report["failed_routes"]]
+    assert len(tried) >= 2 and all("verification failed" in r["error"] for r in report["failed_routes"]), tried
+    assert reloads or not report["reloaded"] and all("reload" not in r for r in tried), tried
 
 
 WIDE = [  # (source backend, format, model options, a note the export must carry, or None)
