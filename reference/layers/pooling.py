@@ -89,9 +89,12 @@ def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill
     result = np.empty(at(offsets[0]).shape, x.dtype)
 
     def examples(begin: int, end: int) -> None:  # rows [begin, end) of the first (batch) axis
-        part = result[begin:end]
-        np.copyto(part, at(offsets[0])[begin:end])  # the reduction accumulates in it
-        for offset in offsets[1:]:
+        part = result[begin:end]  # the reduction accumulates in it, from the first two offsets on (one pass fewer
+        if len(offsets) == 1:    # than a copy of the first: a 2 x 2 pool is three passes, not four)
+            np.copyto(part, at(offsets[0])[begin:end])
+        else:
+            ufunc(at(offsets[0])[begin:end], at(offsets[1])[begin:end], out=part)
+        for offset in offsets[2:]:
             ufunc(part, at(offset)[begin:end], out=part)
     # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
     in_parallel([lambda a=a, b=b: examples(a, b) for a, b in split_range(1 if 0 in axes else x.shape[0],
