@@ -19,6 +19,7 @@ directions, then each step's convolutions) runs its parts one after the other: t
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -86,3 +87,9 @@ def split_range(n: int, parts: int | None = None, work: int | None = None) -> li
     parts = max(1, min(n, workers() if parts is None else parts))
     bounds = [n * k // parts for k in range(parts + 1)]
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def over_ranges(part, n: int, work: int | None = None) -> None:
+    """``part(begin, end)`` for every range of ``split_range(n, work=work)``, by ``in_parallel``: the form of every
+    split of a layer's batch (each part writes its rows of an output made before)."""
+    in_parallel([functools.partial(part, begin, end) for begin, end in split_range(n, work=work)])

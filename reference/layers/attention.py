@@ -49,7 +49,7 @@ import string
 
 import numpy as np
 
-from ..parallel import in_parallel, split_range
+from ..parallel import over_ranges
 from .outputs import Outputs
 
 # Keras's additive bias for a masked Attention / AdditiveAttention score (attention.py L177; float16 aside).
@@ -64,9 +64,14 @@ def roles(layer) -> dict:
     return {role: k for k, role in enumerate(names)}
 
 
-def _softmax(s: np.ndarray, axes) -> np.ndarray:
-    e = np.exp(s - s.max(axis=axes, keepdims=True))
-    return e / e.sum(axis=axes, keepdims=True)
+def _softmax(s: np.ndarray, axes, in_place: bool = False) -> np.ndarray:
+    """softmax over ``axes``; ``in_place``: into ``s`` itself (fresh scores no one else reads)."""
+    if not in_place:
+        s = s.copy()
+    s -= s.max(axis=axes, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=axes, keepdims=True)
+    return s
 
 
 def _causal(tq: int, tv: int) -> np.ndarray:
@@ -233,15 +238,13 @@ def _attend_over_sequence(Q, K, V, scale, mask, zero_masked: bool, keep_weights:
             chunk_masked = None if masked is None else masked[rows] if masked.shape[0] > 1 else masked
             if chunk_masked is not None:
                 np.copyto(s, MASKED_SCORE, where=chunk_masked)
-            s -= s.max(axis=-1, keepdims=True)
-            np.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)
+            _softmax(s, -1, in_place=True)
             if chunk_masked is not None and zero_masked:  # the Softmax layer zeroes what it masked
                 np.copyto(s, 0.0, where=chunk_masked)
             np.matmul(s, v[rows], out=heads_out[rows])
     # Batch rows share nothing: on two threads where reference.parallel is on (its docstring says why)
     work = batch * heads * t * s_len * (q.shape[-1] + hv)  # the two products' multiply-adds
-    in_parallel([lambda a=a, b=b: batch_rows(a, b) for a, b in split_range(batch, work=work)])
+    over_ranges(batch_rows, batch, work=work)
     return out, weights
 
 

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..activations import activate_in_place
-from ..parallel import in_parallel, split_range
+from ..parallel import over_ranges
 
 
 def _pads(n: int, k_eff: int, s: int, padding) -> tuple[int, int]:
@@ -117,7 +117,7 @@ def windows_times_kernel(windows, kernel_matrix, rank: int, bias=None, activatio
                 np.matmul(buffer[:rows.shape[0]], kernel_matrix, out=rows)
                 activate_rows_in_place(activation, rows)
     # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
-    in_parallel([lambda a=a, b=b: examples(a, b) for a, b in split_range(batch, work=y.size * columns)])
+    over_ranges(examples, batch, work=y.size * columns)
     return y
 
 

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from ..parallel import in_parallel, split_range
+from ..parallel import over_ranges
 
 
 def _spatial_axes(ndim: int, data_format: str) -> tuple[int, ...]:
@@ -97,8 +97,7 @@ def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill
         for offset in offsets[2:]:
             ufunc(part, at(offset)[begin:end], out=part)
     # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
-    in_parallel([lambda a=a, b=b: examples(a, b) for a, b in split_range(1 if 0 in axes else x.shape[0],
-                                                                           work=result.size * len(offsets))])
+    over_ranges(examples, 1 if 0 in axes else x.shape[0], work=result.size * len(offsets))
     return result
 
 
