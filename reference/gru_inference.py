@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cells import CellWeights, split_bias
+from .products import last_axis_product
 
 
 def serves(cell) -> bool:
@@ -25,7 +26,9 @@ def serves(cell) -> bool:
 def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache):
     """``reference.rnn.run``'s loop for such a GRU, without a tape: ``(carried h (T, B, U), (h_T,), None)``."""
     b_in, b_rec = split_bias(cell, weights.bias)
-    xp = x @ weights.kernel if b_in is None else x @ weights.kernel + b_in  # (B, T, 3U), as the literal loop
+    xp = last_axis_product(x, weights.kernel)  # (B, T, 3U), as the literal loop
+    if b_in is not None:
+        xp = xp + b_in  # (not in place: a float64 bias promotes a float32 product, as before)
     (h,) = states
     B, T = x.shape[:2]
     U = h.shape[-1]

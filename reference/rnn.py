@@ -54,6 +54,7 @@ from .lstm_fused import backward as fused_backward
 from .lstm_fused import run as fused_run
 from ._checks import as_float64, as_mask, check_choice, check_flag
 from .cells import Cell, CellWeights, check_cell_weights, split_bias
+from .products import last_axis_product
 from .vocabulary import INITIAL_OUTPUTS
 
 
@@ -141,7 +142,9 @@ def backward(cache: RNNCache, weights: CellWeights, dout):
 
 def _literal_loop(cell, steps, x, weights, states, mask, keep_cache):
     b_in, b_rec = split_bias(cell, weights.bias)
-    xp = x @ weights.kernel if b_in is None else x @ weights.kernel + b_in  # (B, T, G U): every step's input half
+    xp = last_axis_product(x, weights.kernel)  # (B, T, G U): every step's input half
+    if b_in is not None:
+        xp = xp + b_in  # (not in place: a float64 bias promotes a float32 product, as before)
     T = x.shape[1]
     records = [] if keep_cache else None
     carried = np.empty((T,) + states[0].shape)  # h leaving each step (the carried one at masked steps)

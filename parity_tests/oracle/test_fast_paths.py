@@ -7,7 +7,8 @@ inputs; pooling reduced one window offset at a time against the reduction of eve
 the whole-array erf (gelu's) against ``math.erf`` entry by entry; the LSTM loop that computes a step on its
 valid rows only (the rows sorted so that those lead) against the loop over every row, forward and BPTT;
 MultiHeadAttention over the sequence (head-major products, a softmax in place, a few batch rows at a time)
-against one einsum each way and a whole-array softmax, alone and inside the layer.
+against one einsum each way and a whole-array softmax, alone and inside the layer; a batch of rows times a
+kernel as one product against each row's own product.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from reference.erf import erf
 from reference.layers import Layer, attention, convolutional, layer_forward, pooling
 from reference.layers.attention import MASKED_SCORE
 from reference.layers.convolutional import convolve
+from reference.products import last_axis_product
 
 
 def conv_by_taps(x, kernel, strides, dilation):
@@ -302,3 +304,15 @@ def test_attention_over_other_axes_keeps_the_einsum_path(x_shape, axes, rng, mon
     y, _ = layer_forward(mha_layer(dict(num_heads=N, key_dim=H, attention_axes=axes), weights, 2), [x, x],
                          [None, None])
     assert y.shape == x_shape
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 7, 5), (2, 3, 4, 5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_last_axis_product_is_each_rows_product(shape, dtype):
+    """One product over every row: each row's entries are that row's own dot products, shaped as the input."""
+    x, kernel = (a.astype(dtype) for a in random_arrays([shape, (5, 6)], np.random.default_rng(11)))
+    y = last_axis_product(x, kernel)
+    assert y.shape == shape[:-1] + (6,) and y.dtype == dtype
+    rows = x.reshape(-1, 5)
+    by_row = np.stack([row @ kernel for row in rows]).reshape(y.shape)
+    np.testing.assert_allclose(y, by_row, rtol=0, atol=FLOAT64_SELF_ABS if dtype == np.float64 else 1e-5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import activate
+from ..products import last_axis_product
 
 
 def input_layer(layer, inputs, masks, tape=None):
@@ -35,7 +36,7 @@ def embedding(layer, inputs, masks, tape=None):
 def dense(layer, inputs, masks, tape=None):
     """Dense (and TimeDistributed(Dense)): with a ``tape``, ``{x, a, y}`` for ``reference/backward.py``."""
     x, (kernel, bias) = inputs[0], layer.weights[:2]
-    a = x @ kernel + bias
+    a = last_axis_product(x, kernel) + bias  # one product over every row (reference/products.py says why)
     y = activate(layer.options["activation"], a)
     if tape is not None:
         tape.append({"x": x, "a": a, "y": y})
