@@ -76,7 +76,11 @@ def test_the_windows_times_the_kernel_in_chunks_are_the_sum_over_taps(x_shape, k
     ((2, 3, 7, 6), (2, 3), (3, 2), (1, 3)),  # channels_first: the spatial axes last
     ((2, 5, 6, 7, 2), (1, 2, 3), (2, 3, 2), (3, 1, 2)),
 ])
-def test_pooling_by_window_offsets_is_the_reduction_of_every_window(x_shape, axes, pool, strides, padding, rng):
+@pytest.mark.parametrize("block_bytes", [pooling.POOL_BLOCK_BYTES, 1], ids=["one_block", "a_row_a_block"])
+def test_pooling_by_window_offsets_is_the_reduction_of_every_window(x_shape, axes, pool, strides, padding,
+                                                                    block_bytes, rng, monkeypatch):
+    """Axis by axis, offset by offset, in blocks of output rows (here the whole, or one row at a time)."""
+    monkeypatch.setattr(pooling, "POOL_BLOCK_BYTES", block_bytes)
     x = rng.normal(size=x_shape)
     window_axes = tuple(range(-len(pool), 0))
     for ufunc, fill, literal in ((np.maximum, -np.inf, np.max), (np.add, 0.0, np.sum)):

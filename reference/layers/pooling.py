@@ -25,12 +25,11 @@
 
 Options: pooling ``pool_size``, ``strides`` (tuples, one entry a spatial axis), ``padding``, ``data_format``;
 global pooling ``data_format`` and ``keepdims`` (the spatial axes kept, of size 1). The windows are strided views
-(``np.lib.stride_tricks.sliding_window_view``); the pooling layers reduce them one window offset at a time, each
-offset a strided view of the whole input (``reduce_windows``: no loop over positions).
+(``np.lib.stride_tricks.sliding_window_view``); the pooling layers reduce them one spatial axis and one window offset
+at a time, each offset a strided view (``reduce_windows``: no loop over positions).
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -69,35 +68,64 @@ def _windows(x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> n
     return views[tuple(index)]
 
 
+POOL_BLOCK_BYTES = 256 << 10  # input rows reduced at a time: their first-axis reduction stays in the cache
+
+
 def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill: float) -> np.ndarray:
-    """``ufunc`` (np.maximum, np.add) over every window of ``x``: ``_windows(..).max / .sum`` over the window axes,
-    computed as one whole-array ``ufunc`` a window offset: for the offset (i, j, ..), the entry at offset (i, j, ..)
-    of every window is one strided view of ``x`` (long inner loops, where reducing a (2, 2) window's own axes is
-    a loop of two)."""
+    """``ufunc`` (np.maximum, np.add) over every window of ``x``: ``_windows(..).max / .sum`` over the window axes.
+
+    One spatial axis at a time (a window's max is the max over its rows of each row's max; its sum the same with
+    sums), each axis one whole-array ``ufunc`` a window offset: the entry at offset i along the axis of every
+    window is one strided view (long inner loops, where reducing a (2, 2) window's own axes is a loop of two).
+    The first axis first, a block of output rows at a time: its views skip whole input rows, so its inner loops
+    run along the contiguous rest of a row, and its result is still in the cache when the next axes reduce it
+    (a CRNN's (16, 200, 50, 32) 2 x 2 max pool: 4.7 ms with every offset over both axes at once, 2 threads).
+    """
     x = _padded(x, axes, pool, strides, padding, fill)
     if any(x.shape[a] < k for a, k in zip(axes, pool)):
         raise ValueError(f"pool_size {tuple(pool)} is larger than the (padded) input's spatial shape "
                          f"{tuple(x.shape[a] for a in axes)}")  # as sliding_window_view refuses it
-    out = [(x.shape[a] - k) // s + 1 for a, k, s in zip(axes, pool, strides)]
+    out_shape = list(x.shape)
+    for a, k, s in zip(axes, pool, strides):
+        out_shape[a] = (x.shape[a] - k) // s + 1
+    result = np.empty(out_shape, x.dtype)
+    first, k0, s0 = axes[0], pool[0], strides[0]
+    row_bytes = x.itemsize * math.prod(x.shape[first + 1:]) * k0  # input read for one output row, one example
+    block = max(1, POOL_BLOCK_BYTES // max(1, row_bytes))  # output rows of the first axis at a time
 
-    def at(offset):
-        index = [slice(None)] * x.ndim
-        for a, i, n, s in zip(axes, offset, out, strides):
-            index[a] = slice(i, i + (n - 1) * s + 1, s)
-        return x[tuple(index)]
-    offsets = list(itertools.product(*(range(k) for k in pool)))
-    result = np.empty(at(offsets[0]).shape, x.dtype)
+    def along(values, axis: int, k: int, s: int, begin: int, end: int, out) -> None:
+        """out = ufunc over the k offsets along ``axis`` for the outputs [begin, end) of that axis."""
+        def at(offset):
+            index = [slice(None)] * values.ndim
+            index[axis] = slice(begin * s + offset, (end - 1) * s + offset + 1, s)
+            return values[tuple(index)]
+        if k == 1:
+            np.copyto(out, at(0))
+            return
+        ufunc(at(0), at(1), out=out)  # the first two offsets in one pass (one pass fewer than a copy of the first)
+        for offset in range(2, k):
+            ufunc(out, at(offset), out=out)
 
     def examples(begin: int, end: int) -> None:  # rows [begin, end) of the first (batch) axis
-        part = result[begin:end]  # the reduction accumulates in it, from the first two offsets on (one pass fewer
-        if len(offsets) == 1:    # than a copy of the first: a 2 x 2 pool is three passes, not four)
-            np.copyto(part, at(offsets[0])[begin:end])
-        else:
-            ufunc(at(offsets[0])[begin:end], at(offsets[1])[begin:end], out=part)
-        for offset in offsets[2:]:
-            ufunc(part, at(offset)[begin:end], out=part)
+        batch_rows = slice(None) if 0 in axes else slice(begin, end)
+        values = x[batch_rows]
+        target = result[batch_rows]
+        for r0 in range(0, out_shape[first], block):
+            r1 = min(out_shape[first], r0 + block)
+            rows = [slice(None)] * x.ndim
+            rows[first] = slice(r0, r1)
+            part = target[tuple(rows)]
+            shape = list(values.shape)
+            shape[first] = r1 - r0
+            reduced = part if len(axes) == 1 else np.empty(shape, x.dtype)
+            along(values, first, k0, s0, r0, r1, reduced)
+            for i, (a, k, s) in enumerate(zip(axes[1:], pool[1:], strides[1:]), start=2):
+                shape[a] = out_shape[a]
+                out = part if i == len(axes) else np.empty(shape, x.dtype)
+                along(reduced, a, k, s, 0, out_shape[a], out)
+                reduced = out
     # Examples share nothing: on two threads where reference.parallel is on (its docstring says why)
-    over_ranges(examples, 1 if 0 in axes else x.shape[0], work=result.size * len(offsets))
+    over_ranges(examples, 1 if 0 in axes else x.shape[0], work=x.size * 2)
     return result
 
 
