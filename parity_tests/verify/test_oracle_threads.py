@@ -29,8 +29,9 @@ def test_blas_runs_on_one_thread_inside_the_parts_and_as_before_outside():
     with oracle_on_all_cores(workers=2):
         assert workers() == 2
         inside = in_parallel([blas_threads, blas_threads])
+        alone = in_parallel([blas_threads])  # work too small to split: one part, on this thread
         between = blas_threads()
-    assert inside == [[1], [1]]
+    assert inside == [[1], [1]] and alone == [[1]]
     assert between == before and blas_threads() == before
     assert workers() == 1
 
