@@ -175,3 +175,12 @@ def test_multi_head_attention_on_two_threads_is_its_batch_rows_one_after_the_oth
     else:
         alone, threaded = alone[0], threaded[0]
     _assert_same(alone, threaded)
+
+
+@pytest.mark.parametrize("shape", [(5, 4, 6), (3, 6)])
+def test_a_batch_of_rows_times_a_kernel_on_two_threads_is_its_rows_one_after_the_other(shape, rng, _both):
+    from reference.products import last_axis_product
+    x, kernel = random_arrays([shape, (shape[-1], 7)], rng)
+    alone, threaded = _both(lambda: last_axis_product(x, kernel))
+    _assert_same(alone, threaded)
+    assert threaded.shape == shape[:-1] + (7,)
