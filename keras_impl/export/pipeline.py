@@ -347,12 +347,16 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
     fmt, source = plan["format"], plan["source"]
     report = {"format": fmt, "source_backend": source, "requested_dynamic_batch": plan["dynamic_batch"],
               "failed_routes": [], "verify": None}
+    build_in_first_route = None  # a named model the first route's worker builds before it exports
     if "spec" in plan["model"]:
         model_file = scratch / "model.keras"
         say(f"building {describe_named(plan['model'])} on {source}")
-        built = spawn_worker({"build": plan["model"], "model": str(model_file)}, source, scratch, "build")
-        if not built.get("ok"):
-            return 2, {**report, "error": f"cannot build the model: {built.get('error') or built.get('refused')}"}
+        if plan["routes"] and plan["routes"][0].backend == source:  # one Keras start on that backend, not two
+            build_in_first_route = plan["model"]
+        else:
+            built = spawn_worker({"build": plan["model"], "model": str(model_file)}, source, scratch, "build")
+            if not built.get("ok"):
+                return 2, {**report, "error": f"cannot build the model: {built.get('error') or built.get('refused')}"}
         report["model"] = {"named": plan["model"]}
     else:
         model_file = Path(plan["model"]["file"])
@@ -371,8 +375,11 @@ def _export(plan: dict, scratch: Path, staging: Path, say) -> tuple[int, dict]:
                                "precision": plan.get("precision", "float32"), "calibration": plan.get("calibration"),
                                "static_timesteps": route.static_timesteps,
                                "predictions": str(predictions) if plan["verify"] else None,
-                               "inputs": plan.get("inputs")},
+                               "inputs": plan.get("inputs"),
+                               **({"build": build_in_first_route} if k == 0 and build_in_first_route else {})},
                               route.backend, scratch, f"route{k}")
+        if k == 0 and build_in_first_route and not model_file.is_file():  # the build itself failed
+            return 2, {**report, "error": f"cannot build the model: {result.get('error') or result.get('refused')}"}
         if result.get("refused"):
             return 2, {**report, "error": result["refused"]}
         if not result.get("ok"):

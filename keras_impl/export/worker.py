@@ -6,7 +6,8 @@ the route names, and leaves its results in files the parent reads.
 
 The job (JSON):
     build       optional: ``{"spec": ModelSpec keyword arguments, "seed": int}`` builds that model with
-                random weights and saves it at ``model`` (nothing else is done)
+                random weights and saves it at ``model``; nothing else is done, unless the job has a
+                ``format`` too: then the export follows, from the saved file, in this same process
     accuracy    optional: train and export per seed instead (accuracy.train_and_export; nothing else is done)
     model       the model file (.keras / .h5), loaded with Keras's safe mode (keras_impl/verify/load.py:
                 a Lambda, a custom class or a layer the oracle lacks is refused by name)
@@ -54,7 +55,12 @@ def build_named_model(spec: dict, seed: int):
 
 
 def _build(job: dict) -> dict:
-    build_named_model(job["build"]["spec"], job["build"]["seed"]).save(job["model"])
+    # Whole or absent (written beside, then renamed): where the export follows in this process, the parent reads
+    # the file's presence as the build's success.
+    path = Path(job["model"])
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")  # Keras saves only to a name ending .keras
+    build_named_model(job["build"]["spec"], job["build"]["seed"]).save(partial)
+    partial.replace(path)
     return {"ok": True, "built": job["model"]}
 
 
@@ -160,12 +166,14 @@ def main(argv: list[str]) -> int:
     from .formats import ExportError
     set_tf32(keras.backend.backend(), False)  # float32 parity on Ampere/Hopper GPUs needs full float32 matmuls
     try:
-        if job.get("build"):
+        if job.get("build") and not job.get("format"):
             result = _build(job)
         elif job.get("accuracy"):
             from .accuracy import train_and_export
             result = {"ok": True, "runs": train_and_export(job["accuracy"], Path(job["accuracy"]["folder"]))}
         else:
+            if job.get("build"):  # built here, then loaded back from its file as any other model is
+                _build(job)
             result = _export(job)
         code = 0
     except VerifyRefusal as exc:

@@ -41,7 +41,8 @@ def fake_worker(monkeypatch):
     def spawn(job, backend, scratch, name):
         if "build" in job:
             Path(job["model"]).write_bytes(b"model")
-            return {"ok": True}
+            if "format" not in job:  # a build alone; with a format, the route's worker builds, then exports
+                return {"ok": True}
         if calls["during"] is not None:
             calls["during"]()
         Path(job["artifact"]).write_bytes(b"artifact")
@@ -221,6 +222,58 @@ def test_two_export_processes_to_one_out_the_second_is_refused(tmp_path, capsys,
     finally:
         first.kill()
         first.wait()
+
+
+# ---------------------------------------------------------------- a named model: who builds it
+
+def _named_plan(routes) -> dict:
+    from reference import ModelSpec
+    named, _ = pipeline._named_model(ModelSpec(units=3, timesteps=4, features=2), 1)
+    return {"format": "onnx", "source": "torch", "dynamic_batch": True, "verify": False, "precision": "float32",
+            "model": named, "routes": routes}
+
+
+@pytest.mark.parametrize("first_backend", ["torch", "tensorflow"], ids=["first_route_builds", "build_worker"])
+def test_a_named_model_is_built_once_on_its_source_backend(first_backend, tmp_path, monkeypatch):
+    """The first route on the source backend builds the model in its own worker (one Keras start, not two); a
+    first route elsewhere gets the model from a build worker on the source backend first."""
+    from keras_impl.export.routes import Route
+    jobs = []
+
+    def worker(job, backend, scratch, name):
+        jobs.append((name, backend, sorted(job)))
+        if "build" in job:
+            Path(job["model"]).write_bytes(b"model")
+        if "format" not in job:
+            return {"ok": True}
+        Path(job["artifact"]).write_bytes(b"artifact")
+        return {"ok": True, "export": {"dynamic_batch": True, "notes": []}}
+
+    monkeypatch.setattr(pipeline, "spawn_worker", worker)
+    plan = _named_plan([Route("onnx", first_backend, "keras", first_backend != "torch")])
+    code, report = pipeline._export(plan, tmp_path, tmp_path, lambda line: None)
+    assert code == 0 and report["model"] == {"named": plan["model"]}, report
+    if first_backend == "torch":
+        assert [(name, backend, "build" in keys) for name, backend, keys in jobs] == [("route0", "torch", True)]
+    else:
+        assert [(name, backend, "build" in keys) for name, backend, keys in jobs] == [
+            ("build", "torch", True), ("route0", "tensorflow", False)]
+
+
+def test_a_build_that_fails_in_the_first_routes_worker_is_reported_as_the_build(tmp_path, monkeypatch):
+    """No model file after the first route's worker: the build failed, and no other route is tried without it."""
+    from keras_impl.export.routes import Route
+    names = []
+
+    def crashed(job, backend, scratch, name):
+        names.append(name)
+        return {"ok": False, "error": "the torch worker stopped (exit 1): ValueError: bad spec"}
+
+    monkeypatch.setattr(pipeline, "spawn_worker", crashed)
+    plan = _named_plan([Route("onnx", "torch", "keras", False), Route("onnx", "tensorflow", "keras", True)])
+    code, report = pipeline._export(plan, tmp_path, tmp_path, lambda line: None)
+    assert code == 2 and names == ["route0"]
+    assert report["error"] == "cannot build the model: the torch worker stopped (exit 1): ValueError: bad spec"
 
 
 # ---------------------------------------------------------------- the Python API under the command
