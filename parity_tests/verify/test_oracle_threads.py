@@ -20,20 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_blas_runs_on_one_thread_inside_the_parts_and_as_before_outside():
     from threadpoolctl import threadpool_info
 
-    from keras_impl.threads import oracle_on_all_cores
+    from keras_impl.threads import ORACLE_SWITCH_INTERVAL_S, oracle_on_all_cores
     from reference.parallel import in_parallel, workers
 
     def blas_threads():
         return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
-    before = blas_threads()
+    before, switch_interval = blas_threads(), sys.getswitchinterval()
     with oracle_on_all_cores(workers=2):
         assert workers() == 2
+        assert sys.getswitchinterval() == pytest.approx(ORACLE_SWITCH_INTERVAL_S) != switch_interval
         inside = in_parallel([blas_threads, blas_threads])
         alone = in_parallel([blas_threads])  # work too small to split: one part, on this thread
         between = blas_threads()
     assert inside == [[1], [1]] and alone == [[1]]
     assert between == before and blas_threads() == before
-    assert workers() == 1
+    assert workers() == 1 and sys.getswitchinterval() == switch_interval
 
 
 # After 20 products of 500 x 500 on OpenBLAS's threads, the CPU seconds the process uses while it sleeps 0.2 s:
