@@ -61,14 +61,10 @@ def _as_part(call):
 
 def in_parallel(calls) -> list:
     """The results of ``calls`` (functions of no argument), in order: on the threads where ``parallel`` is on,
-    else one after the other on this thread. The first call runs on this thread, the others on the pool; where
-    ``parallel`` is on, BLAS runs at one thread in each call, one call alone included."""
+    else one after the other on this thread. The first call runs on this thread, the others on the pool."""
     calls = list(calls)
-    if workers() == 1:
+    if workers() == 1 or len(calls) < 2:
         return [call() for call in calls]
-    if len(calls) < 2:  # work too small to split: BLAS at one thread too (waking its sleeping threads for a small
-        with _settings["one_blas_thread"]():  # product cost 0.6 ms where the product takes 0.1, measured)
-            return [call() for call in calls]
     with _settings["one_blas_thread"]():
         futures = [_settings["pool"].submit(_as_part(call)) for call in calls[1:]]
         try:
@@ -95,5 +91,12 @@ def split_range(n: int, parts: int | None = None, work: int | None = None) -> li
 
 def over_ranges(part, n: int, work: int | None = None) -> None:
     """``part(begin, end)`` for every range of ``split_range(n, work=work)``, by ``in_parallel``: the form of every
-    split of a layer's batch (each part writes its rows of an output made before)."""
-    in_parallel([functools.partial(part, begin, end) for begin, end in split_range(n, work=work)])
+    split of a layer's batch (each part writes its rows of an output made before). Work too small to split runs
+    with BLAS at one thread where ``parallel`` is on (waking OpenBLAS's sleeping threads for a small product cost
+    0.6 ms where the product takes 0.1, measured); one large part (a batch of one) keeps BLAS's threads."""
+    ranges = split_range(n, work=work)
+    if len(ranges) == 1 and workers() > 1 and work is not None and work < MIN_PARALLEL_WORK:
+        with _settings["one_blas_thread"]():
+            part(*ranges[0])
+        return
+    in_parallel([functools.partial(part, begin, end) for begin, end in ranges])

@@ -21,7 +21,7 @@ def test_blas_runs_on_one_thread_inside_the_parts_and_as_before_outside():
     from threadpoolctl import threadpool_info
 
     from keras_impl.threads import ORACLE_SWITCH_INTERVAL_S, oracle_on_all_cores
-    from reference.parallel import in_parallel, workers
+    from reference.parallel import MIN_PARALLEL_WORK, in_parallel, over_ranges, workers
 
     def blas_threads():
         return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
@@ -30,9 +30,12 @@ def test_blas_runs_on_one_thread_inside_the_parts_and_as_before_outside():
         assert workers() == 2
         assert sys.getswitchinterval() == pytest.approx(ORACLE_SWITCH_INTERVAL_S) != switch_interval
         inside = in_parallel([blas_threads, blas_threads])
-        alone = in_parallel([blas_threads])  # work too small to split: one part, on this thread
+        small, large = [], []  # one part each: work too small to split, and a batch of one
+        over_ranges(lambda begin, end: small.append(blas_threads()), 8, work=MIN_PARALLEL_WORK - 1)
+        over_ranges(lambda begin, end: large.append(blas_threads()), 1, work=MIN_PARALLEL_WORK)
+        alone = small + large
         between = blas_threads()
-    assert inside == [[1], [1]] and alone == [[1]]
+    assert inside == [[1], [1]] and alone == [[1], before]
     assert between == before and blas_threads() == before
     assert workers() == 1 and sys.getswitchinterval() == switch_interval
 
