@@ -90,7 +90,7 @@ def reduce_windows(ufunc, x: np.ndarray, axes, pool, strides, padding: str, fill
         out_shape[a] = (x.shape[a] - k) // s + 1
     result = np.empty(out_shape, x.dtype)
     first, k0, s0 = axes[0], pool[0], strides[0]
-    row_bytes = x.itemsize * math.prod(x.shape[first + 1:]) * k0  # input read for one output row, one example
+    row_bytes = x.itemsize * math.prod(x.shape[1:]) // x.shape[first] * k0  # input read for an output row
     block = max(1, POOL_BLOCK_BYTES // max(1, row_bytes))  # output rows of the first axis at a time
 
     def along(values, axis: int, k: int, s: int, begin: int, end: int, out) -> None:
