@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import activate, activation_grad
-from .cells import Cell, CellWeights
+from .cells import CellWeights
 
-LSTM_CELL = Cell("lstm")  # Keras's defaults: Cell.fast_lstm
 LOOP_GATES = [0, 1, 3, 2]  # the loop's gates i, f, o, g: their blocks among Keras's columns [i | f | g | o]
 
 
@@ -75,13 +74,14 @@ def packing_order(mask) -> tuple[np.ndarray, np.ndarray] | None:
     return order, valid
 
 
-def loop_weights(cell, weights: CellWeights, U: int, dtype):
+def loop_weights(weights: CellWeights, U: int, dtype, halve_sigmoid_gates: bool):
     """``(W (D, 4, U), R (4, U, U), b (4, U) or None)``: the kernels in the loop's gate order, R gate by gate
-    for a step's product; with 0.5 on i, f, o for ``cell.fast_lstm`` (one tanh gives every gate)."""
+    for a step's product; with ``halve_sigmoid_gates`` (``Cell.fast_lstm``), 0.5 on i, f, o (one tanh gives
+    every gate)."""
     kernel, recurrent_kernel, bias = weights
     W, R = (loop_order(w.astype(dtype), U) for w in (kernel, recurrent_kernel))  # (D, 4, U), (U, 4, U)
     b = None if bias is None else loop_order(bias.astype(dtype), U)  # (4, U)
-    if cell.fast_lstm:
+    if halve_sigmoid_gates:
         for w in (W, R, b):
             if w is not None:
                 w[..., :3, :] *= 0.5
@@ -97,10 +97,9 @@ def run_unmasked_inference(x, weights: CellWeights, states, dtype):
     took 7.5 and 7.1 ms in ``run``'s loop, 6.5 and 5.9 here (medians of 40, the 2-core machine)."""
     (h0, c0), U = states, weights.recurrent_kernel.shape[0]
     B, T, D = x.shape
-    W, R, b = loop_weights(LSTM_CELL, weights, U, dtype)
+    W, R, b = loop_weights(weights, U, dtype, halve_sigmoid_gates=True)
     Zx = (np.asarray(x.transpose(1, 0, 2).reshape(T * B, D), dtype) @ W.reshape(D, 4 * U)).reshape(T, B, 4, U)
-    if b is not None:
-        Zx += b
+    Zx += b  # (a default LSTM has a bias)
     H = np.empty((T + 1, B, U), dtype)
     C = np.empty((2, B, U), dtype)
     H[0], C[0] = h0, c0
@@ -147,7 +146,7 @@ def run(cell, steps, x, weights: CellWeights, states, mask, keep_cache, packed=N
         order, valid = packing
         x_steps, h0, c0, mask = x_steps[:, order], h0[order], c0[order], None
     first = np.concatenate([[0], np.cumsum(valid)])  # step t's rows of the input half: [first[t], first[t + 1])
-    W, R, b = loop_weights(cell, weights, U, dtype)
+    W, R, b = loop_weights(weights, U, dtype, halve_sigmoid_gates=cell.fast_lstm)
     # Every step's input half in one product (all four gates at once: one wide product is the faster), of
     # the rows each step computes (all of them, or the valid ones: PyTorch's packed data), step after step.
     x_rows = x_steps[np.arange(B) < valid[:, None]] if packing is not None else x_steps.reshape(T * B, D)
